@@ -1,0 +1,105 @@
+/**
+ * The validated, normalized form of plans and inventories: what the rest of factory consumes.
+ * src/spec/load.ts produces these from YAML; nothing downstream sees raw YAML.
+ */
+import type { Constraint, Driver, GroupKind, ResourceVector, Strategy, TaskResources } from '../scheduler/types.js';
+import type { SpecIssue } from '../errors.js';
+
+/** HealthSpec is a task health check (used by drivers that support it). */
+export interface HealthSpec {
+  http?: string;
+  tcp?: boolean;
+  command?: string[];
+  port?: number;
+  intervalMs: number;
+}
+
+/** VmShape is one allowed VM size of a resource plan (`total` + `shapes`). */
+export interface VmShape {
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+}
+
+/** GroupSpec is one validated group of a plan. */
+export interface GroupSpec {
+  name: string;
+  kind: GroupKind;
+  driver: Driver;
+  count: number;
+  everyAgent: boolean;
+  maxPerAgent?: number;
+  resources: TaskResources;
+  constraints: Constraint[];
+  strategy: Strategy;
+  /** command is an argv (processes, optional for containers). */
+  command?: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  image?: string;
+  /** stopGraceMs is how long to wait after SIGTERM before SIGKILL. */
+  stopGraceMs: number;
+  restart: 'always' | 'on-failure' | 'never';
+  health?: HealthSpec;
+  /** total and shapes: a VM resource plan (split `total` into VMs of these shapes). */
+  total?: { cpus: number };
+  shapes?: VmShape[];
+  subnet?: string;
+  volumes?: string[];
+  /** line and col of the group in its file, for messages about the group. */
+  line: number;
+  col: number;
+}
+
+/** PlanSpec is one validated plan file. */
+export interface PlanSpec {
+  /** file is the path the plan was read from (as given), for messages. */
+  file: string;
+  name: string;
+  project: string;
+  placement?: { idcs?: string[]; cluster?: string };
+  groups: GroupSpec[];
+  /** warnings are valid but not-yet-acted-on parts (e.g. `jobs`, which the control host runs). */
+  warnings: SpecIssue[];
+}
+
+/** SshTarget is how to reach an agent over SSH. */
+export interface SshTarget {
+  host: string;
+  port: number;
+  user?: string;
+  identityFile?: string;
+}
+
+/** AgentSpec is one agent of the inventory. */
+export interface AgentSpec {
+  name: string;
+  idc: string;
+  cluster: string;
+  /** transport: `local` runs the executor as a child process; `ssh` over an SSH exec channel. */
+  transport: { kind: 'local' } | ({ kind: 'ssh' } & SshTarget);
+  /** resources declared in the inventory; declared values win over discovered ones. */
+  resources: Partial<ResourceVector>;
+  attributes: Record<string, string>;
+  /** drivers declared for the agent (offline what-if); discovery tells the truth online. */
+  drivers?: Driver[];
+  /** workDir is where the executor keeps task folders on the agent. */
+  workDir?: string;
+}
+
+/** ProjectSpec is a tenant's share, quota and cluster pinning. */
+export interface ProjectSpec {
+  weight: number;
+  quota?: Partial<ResourceVector>;
+  clusters?: string[];
+}
+
+/** InventorySpec is a validated inventory: IDCs, clusters, agents and projects. */
+export interface InventorySpec {
+  /** file is the path read, or `(embedded default)`. */
+  file: string;
+  agents: AgentSpec[];
+  idcs: { name: string; clusters: string[] }[];
+  projects: Record<string, ProjectSpec>;
+}
