@@ -1,0 +1,777 @@
+/**
+ * The process driver: runs a task's argv as a detached process group that outlives the executor and
+ * the CLI, with limits from cgroups (v1 or v2) or rlimits, and leaves on the host everything needed to
+ * adopt it later: `<workDir>/tasks/<task with / → .>/{task.json,pid,exit,stdout.log,stderr.log}`.
+ *
+ * Processes are launched through a constant shim script; plan values reach it only as positional
+ * arguments, so nothing from a plan is ever interpreted by a shell.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { FactoryError } from '../../errors.js';
+import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
+import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
+import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js';
+
+/**
+ * SHIM_SCRIPT is the constant `sh -c` script every process task starts through. Arguments:
+ * `$1` task folder, `$2` rlimit for virtual memory in KiB ('' for none), `$3` number N of cgroup.procs
+ * files to join, then N paths, then the command's argv (already resolved to an executable path).
+ */
+export const SHIM_SCRIPT = [
+  'dir=$1; vmem=$2; n=$3; shift 3',
+  'while [ "$n" -gt 0 ]; do',
+  '  echo $$ > "$1" || echo "factory-shim: cannot join cgroup $1" >&2',
+  '  n=$((n - 1)); shift',
+  'done',
+  'if [ -n "$vmem" ]; then ulimit -v "$vmem" || echo "factory-shim: cannot set ulimit -v $vmem" >&2; fi',
+  'trapped=',
+  'child=',
+  'trap \'trapped=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null\' TERM',
+  'trap \'trapped=1; [ -n "$child" ] && kill -INT "$child" 2>/dev/null\' INT',
+  '"$@" &',
+  'child=$!',
+  'echo "$child" > "$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"',
+  'while :; do',
+  '  wait "$child"; status=$?',
+  '  if [ "$status" -gt 128 ] && [ -n "$trapped" ]; then trapped=; continue; fi',
+  '  break',
+  'done',
+  'echo "$status" > "$dir/exit.tmp" && mv -f "$dir/exit.tmp" "$dir/exit"',
+  'exit "$status"',
+].join('\n');
+
+/** TaskMarker is the content of `task.json`: what the driver needs to recognise and adopt a task. */
+export interface TaskMarker {
+  version: 1;
+  spec: TaskRunSpec;
+  /** pgid is the shim's pid, which leads the task's process group and session. */
+  pgid?: number;
+  /** shimStart is the shim's start time (/proc/<pid>/stat field 22). */
+  shimStart?: string;
+  /** pid is the command's pid (what `factory status` shows). */
+  pid?: number;
+  /** pidStart is the command's start time, to tell it from a later process that reused the pid. */
+  pidStart?: string;
+  startedAt: string;
+  limits: LimitsMode;
+  /** cgroups are the cgroup folders created for the task (removed on stop). */
+  cgroups: string[];
+  /** error is why the task could not start (no process exists then). */
+  error?: string;
+  /** stoppedAt is set when the task was stopped on purpose but kept (remove: false). */
+  stoppedAt?: string;
+}
+
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
+
+/** taskDirName maps a task id `plan/group/index` to its folder name `plan.group.index`, refusing unsafe ids. */
+export function taskDirName(task: string): string {
+  if (typeof task !== 'string' || !TASK_ID.test(task) || task.length > 200) {
+    throw new FactoryError(`invalid task id ${JSON.stringify(task)}: expected plan/group/index`, { code: 'E_TASK_ID' });
+  }
+  return task.replace(/\//g, '.');
+}
+
+interface ProcStat {
+  state: string;
+  ppid: number;
+  pgrp: number;
+  start: string;
+}
+
+/** procStat reads /proc/<pid>/stat: state, ppid, process group and start time (field 22). */
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  // f[0] is field 3 (state), so field N is f[N - 3].
+  return { state: f[0] ?? '?', ppid: Number(f[1]), pgrp: Number(f[2]), start: f[19] ?? '' };
+}
+
+/** isAlive is true when pid exists, is not a zombie, and (if given) started at `start`. */
+export function isAlive(pid: number | undefined, start?: string): boolean {
+  if (!pid || pid <= 0) return false;
+  const st = procStat(pid);
+  if (!st || st.state === 'Z' || st.state === 'X') return false;
+  return start === undefined || st.start === start;
+}
+
+function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const st = procStat(Number(e));
+    if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') out.push(Number(e));
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function signalName(n: number): string {
+  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
+  return `SIG${n}`;
+}
+
+function fsError(what: string, err: unknown): FactoryError {
+  const e = err as NodeJS.ErrnoException;
+  const reason =
+    e.code === 'ENOSPC' ? 'no space left on device' :
+    e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' :
+    e.code === 'EROFS' ? 'read-only file system' :
+    e.code === 'EDQUOT' ? 'disk quota exceeded' :
+    e.message;
+  return new FactoryError(`${what}: ${reason}${e.code ? ` (${e.code})` : ''}`, { code: e.code === 'ENOSPC' ? 'E_NOSPC' : 'E_WORKDIR', cause: err });
+}
+
+function readFileOr(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+function isExecutableFile(p: string): boolean {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isFile()) return false;
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** resolveCommand finds the executable for argv[0] like exec(3) would: a path as is, else a search of PATH. */
+export function resolveCommand(cmd: string | undefined, cwd: string, pathVar: string): { path: string } | { error: string } {
+  if (!cmd) return { error: 'exec "": empty command' };
+  if (cmd.includes('/')) {
+    const abs = path.resolve(cwd, cmd);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(abs);
+    } catch {
+      return { error: `exec "${cmd}": stat ${cmd}: no such file or directory` };
+    }
+    if (!st.isFile()) return { error: `exec "${cmd}": not a regular file` };
+    try {
+      fs.accessSync(abs, fs.constants.X_OK);
+    } catch {
+      return { error: `exec "${cmd}": permission denied` };
+    }
+    return { path: abs };
+  }
+  for (const d of pathVar.split(':')) {
+    const p = path.resolve(cwd, d || '.', cmd);
+    if (isExecutableFile(p)) return { path: p };
+  }
+  return { error: `exec "${cmd}": executable file not found in $PATH` };
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
+export class ProcessDriver implements Driver {
+  /** name is always 'process'. */
+  readonly name = 'process' as const;
+  private readonly tasksDir: string;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly cgroupRoot: string;
+
+  constructor(private readonly ctx: DriverContext, opts: { cgroupRoot?: string } = {}) {
+    this.tasksDir = path.join(ctx.workDir, 'tasks');
+    this.cgroupRoot = opts.cgroupRoot ?? CGROUP_ROOT;
+  }
+
+  /** taskDir is the folder of one task. */
+  taskDir(task: string): string {
+    return path.join(this.tasksDir, taskDirName(task));
+  }
+
+  private serialize<T>(task: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(task) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(task, tail);
+    void tail.then(() => {
+      if (this.locks.get(task) === tail) this.locks.delete(task);
+    });
+    return next;
+  }
+
+  private readMarker(dir: string): TaskMarker | undefined {
+    const text = readFileOr(path.join(dir, 'task.json'));
+    if (text === undefined) return undefined;
+    try {
+      const m = JSON.parse(text) as TaskMarker;
+      if (!m || typeof m !== 'object' || !m.spec || typeof m.spec.task !== 'string') return undefined;
+      return m;
+    } catch {
+      this.ctx.log(`process driver: ignoring unreadable marker ${path.join(dir, 'task.json')}`);
+      return undefined;
+    }
+  }
+
+  private writeMarker(dir: string, m: TaskMarker): void {
+    try {
+      writeAtomic(path.join(dir, 'task.json'), `${JSON.stringify(m, null, 2)}\n`);
+    } catch (err) {
+      throw fsError(`cannot write task marker in ${dir}`, err);
+    }
+  }
+
+  private readPid(dir: string): number | undefined {
+    const t = readFileOr(path.join(dir, 'pid'))?.trim();
+    const n = t ? Number(t) : NaN;
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  }
+
+  private readExit(dir: string): { code: number; at: string } | undefined {
+    const file = path.join(dir, 'exit');
+    const t = readFileOr(file)?.trim();
+    if (t === undefined || t === '' || !/^\d+$/.test(t)) return undefined;
+    let at = new Date().toISOString();
+    try {
+      at = fs.statSync(file).mtime.toISOString();
+    } catch {
+      /* keep now */
+    }
+    return { code: Number(t), at };
+  }
+
+  /** statusFrom computes a task's status from its folder; it never signals anything. */
+  private async statusFrom(dir: string, m: TaskMarker): Promise<TaskStatus> {
+    const s: TaskStatus = {
+      task: m.spec.task,
+      driver: 'process',
+      state: 'unknown',
+      specHash: m.spec.specHash,
+      labels: m.spec.labels,
+      resources: m.spec.resources,
+      limits: m.limits,
+      startedAt: m.startedAt,
+    };
+    if (m.error) {
+      s.state = 'failed';
+      s.error = m.error;
+      return s;
+    }
+    const pid = m.pid ?? this.readPid(dir);
+    const pidStart = m.pid !== undefined ? m.pidStart : undefined;
+    if (pid !== undefined) s.pid = pid;
+    if (pid !== undefined && isAlive(pid, pidStart)) {
+      s.state = 'running';
+      return s;
+    }
+    let exit = this.readExit(dir);
+    if (exit === undefined && isAlive(m.pgid, m.shimStart)) {
+      if (pid === undefined) {
+        s.state = 'pending';
+        return s;
+      }
+      // The command just ended: give the shim a moment to record its status.
+      for (let i = 0; i < 25 && exit === undefined; i++) {
+        await sleep(20);
+        exit = this.readExit(dir);
+      }
+    }
+    if (exit !== undefined) {
+      s.finishedAt = exit.at;
+      if (exit.code > 128 && exit.code < 128 + 65) {
+        s.signal = signalName(exit.code - 128);
+      } else {
+        s.exitCode = exit.code;
+      }
+    }
+    if (m.stoppedAt) {
+      s.state = 'stopped';
+      s.finishedAt = s.finishedAt ?? m.stoppedAt;
+    } else if (exit === undefined) {
+      s.state = 'exited';
+    } else {
+      s.state = exit.code === 0 ? 'finished' : 'failed';
+    }
+    return s;
+  }
+
+  /** status reports one task, or undefined when there is no marker for it. */
+  async status(task: string): Promise<TaskStatus | undefined> {
+    const dir = this.taskDir(task);
+    const m = this.readMarker(dir);
+    return m ? this.statusFrom(dir, m) : undefined;
+  }
+
+  /** inspect lists every task with a marker under `<workDir>/tasks`. */
+  async inspect(): Promise<TaskStatus[]> {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.tasksDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw fsError(`cannot read ${this.tasksDir}`, err);
+    }
+    const out: TaskStatus[] = [];
+    for (const n of names.sort()) {
+      const dir = path.join(this.tasksDir, n);
+      const m = this.readMarker(dir);
+      if (m) out.push(await this.statusFrom(dir, m));
+    }
+    return out;
+  }
+
+  /** run starts the task, adopts it when it runs with the same specHash, restarts it when dead or changed. */
+  async run(spec: TaskRunSpec): Promise<TaskStatus> {
+    validateSpec(spec);
+    return this.serialize(spec.task, async () => {
+      const dir = this.taskDir(spec.task);
+      const m = this.readMarker(dir);
+      if (m) {
+        const cur = await this.statusFrom(dir, m);
+        if (cur.state === 'running' || cur.state === 'pending') {
+          if (m.spec.specHash === spec.specHash) {
+            if (cur.state === 'pending') return this.awaitPid(dir, m);
+            return cur;
+          }
+          this.ctx.log(`process driver: ${spec.task}: spec changed (${m.spec.specHash} → ${spec.specHash}), restarting`);
+          await this.stopLocked(spec.task, { remove: false });
+        } else {
+          await this.cleanup(m);
+        }
+      }
+      return this.start(spec, dir);
+    });
+  }
+
+  private async awaitPid(dir: string, m: TaskMarker): Promise<TaskStatus> {
+    for (let i = 0; i < 100 && this.readPid(dir) === undefined && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
+    const pid = this.readPid(dir);
+    if (pid !== undefined && m.pid === undefined) {
+      const st = procStat(pid);
+      m.pid = pid;
+      if (st) m.pidStart = st.start;
+      this.writeMarker(dir, m);
+    }
+    return this.statusFrom(dir, m);
+  }
+
+  private cgroupName(dir: string): string {
+    const h = createHash('sha256').update(path.resolve(this.ctx.workDir)).digest('hex').slice(0, 8);
+    return `${path.basename(dir)}-${h}`;
+  }
+
+  /** setupCgroups creates and limits the task's cgroups; returns the cgroup.procs files the shim joins. */
+  private setupCgroups(spec: TaskRunSpec, dir: string): { dirs: string[]; procs: string[] } {
+    const root = this.cgroupRoot;
+    const name = this.cgroupName(dir);
+    const dirs: string[] = [];
+    const cpus = spec.resources?.cpus ?? 0;
+    const mem = spec.resources?.mem ?? 0;
+    const quota = Math.max(1000, Math.round(cpus * 100000));
+    try {
+      if (this.ctx.limits === 'cgroup-v2') {
+        const parent = path.join(root, process.env.FACTORY_CGROUP_PARENT ?? 'factory');
+        fs.mkdirSync(parent, { recursive: true });
+        const avail = (readFileOr(path.join(root, 'cgroup.controllers')) ?? '').split(/\s+/);
+        const want = ['cpu', 'memory', 'pids'].filter((c) => avail.includes(c));
+        for (const c of want) {
+          for (const p of [root, parent]) {
+            try {
+              fs.writeFileSync(path.join(p, 'cgroup.subtree_control'), `+${c}`);
+            } catch {
+              /* already enabled, or not allowed here: limits below will say */
+            }
+          }
+        }
+        const cg = path.join(parent, name);
+        fs.mkdirSync(cg, { recursive: true });
+        dirs.push(cg);
+        if (cpus > 0) fs.writeFileSync(path.join(cg, 'cpu.max'), `${quota} 100000`);
+        if (mem > 0) fs.writeFileSync(path.join(cg, 'memory.max'), String(Math.floor(mem)));
+      } else {
+        for (const ctrl of ['cpu', 'memory', 'pids']) {
+          const mount = path.join(root, ctrl);
+          if (!fs.existsSync(path.join(mount, 'cgroup.procs'))) continue;
+          const parent = process.env.FACTORY_CGROUP_PARENT ?? path.join(ownCgroup(ctrl), 'factory');
+          const cg = path.join(mount, parent, name);
+          fs.mkdirSync(cg, { recursive: true });
+          dirs.push(cg);
+          if (ctrl === 'cpu' && cpus > 0) {
+            fs.writeFileSync(path.join(cg, 'cpu.cfs_period_us'), '100000');
+            fs.writeFileSync(path.join(cg, 'cpu.cfs_quota_us'), String(quota));
+          }
+          if (ctrl === 'memory' && mem > 0) fs.writeFileSync(path.join(cg, 'memory.limit_in_bytes'), String(Math.floor(mem)));
+        }
+      }
+    } catch (err) {
+      this.removeCgroupsNow(dirs);
+      throw err;
+    }
+    return { dirs, procs: dirs.map((d) => path.join(d, 'cgroup.procs')) };
+  }
+
+  private removeCgroupsNow(dirs: string[]): boolean {
+    let ok = true;
+    for (const d of dirs) {
+      try {
+        fs.rmdirSync(d);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ok = false;
+      }
+    }
+    return ok;
+  }
+
+  private async removeCgroups(dirs: string[]): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      if (this.removeCgroupsNow(dirs)) return;
+      await sleep(50);
+    }
+    this.ctx.log(`process driver: could not remove cgroups ${dirs.join(', ')}`);
+  }
+
+  /** cleanup forgets a dead task's previous run (pid/exit files, cgroups), keeping its logs. */
+  private async cleanup(m: TaskMarker): Promise<void> {
+    const dir = this.taskDir(m.spec.task);
+    for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
+    if (m.cgroups?.length) await this.removeCgroups(m.cgroups);
+  }
+
+  private async start(spec: TaskRunSpec, dir: string): Promise<TaskStatus> {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw fsError(`cannot create task folder ${dir} in workDir ${this.ctx.workDir}`, err);
+    }
+    // A previous run's pid/exit files must not be mistaken for this run's.
+    for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
+    const startedAt = new Date().toISOString();
+    const marker: TaskMarker = { version: 1, spec, startedAt, limits: this.ctx.limits, cgroups: [] };
+    const fail = async (error: string): Promise<TaskStatus> => {
+      marker.error = error;
+      this.writeMarker(dir, marker);
+      return this.statusFrom(dir, marker);
+    };
+
+    const cwd = spec.workingDir ? path.resolve(dir, spec.workingDir) : dir;
+    if (spec.workingDir) {
+      try {
+        if (!fs.statSync(cwd).isDirectory()) return fail(`workingDir "${spec.workingDir}": not a directory`);
+      } catch {
+        return fail(`workingDir "${spec.workingDir}": no such file or directory`);
+      }
+    }
+    const env: Record<string, string> = {
+      PATH: process.env.PATH || DEFAULT_PATH,
+      HOME: process.env.HOME || '/',
+      ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
+      ...spec.env,
+      FACTORY_TASK: spec.task,
+      FACTORY_TASK_DIR: dir,
+    };
+    const resolved = resolveCommand(spec.command[0], cwd, env.PATH ?? DEFAULT_PATH);
+    if ('error' in resolved) return fail(resolved.error);
+
+    // Limits: cgroups when the host allows it, else an address-space rlimit in the shim.
+    let limits: LimitsMode = this.ctx.limits;
+    let procs: string[] = [];
+    if (limits === 'cgroup-v1' || limits === 'cgroup-v2') {
+      try {
+        const cg = this.setupCgroups(spec, dir);
+        marker.cgroups = cg.dirs;
+        procs = cg.procs;
+      } catch (err) {
+        this.ctx.log(`process driver: ${spec.task}: cgroup setup failed (${(err as Error).message}); falling back to rlimit`);
+        limits = 'rlimit';
+      }
+    }
+    const mem = spec.resources?.mem ?? 0;
+    const vmemKb = limits === 'rlimit' && mem > 0 ? String(Math.ceil(mem / 1024)) : '';
+    marker.limits = limits;
+
+    let out: number | undefined;
+    let errFd: number | undefined;
+    try {
+      out = fs.openSync(path.join(dir, 'stdout.log'), 'a');
+      errFd = fs.openSync(path.join(dir, 'stderr.log'), 'a');
+      this.writeMarker(dir, marker);
+    } catch (err) {
+      if (out !== undefined) fs.closeSync(out);
+      if (errFd !== undefined) fs.closeSync(errFd);
+      await this.removeCgroups(marker.cgroups);
+      throw err instanceof FactoryError ? err : fsError(`cannot create log files in ${dir}`, err);
+    }
+    const args = ['-c', SHIM_SCRIPT, 'factory-shim', dir, vmemKb, String(procs.length), ...procs, resolved.path, ...spec.command.slice(1)];
+    let spawnError: Error | undefined;
+    const child = spawn('/bin/sh', args, { cwd, env, detached: true, stdio: ['ignore', out, errFd] });
+    child.on('error', (err) => {
+      spawnError = err;
+    });
+    child.unref();
+    fs.closeSync(out);
+    fs.closeSync(errFd);
+    if (child.pid === undefined) {
+      await sleep(0);
+      await this.removeCgroups(marker.cgroups);
+      marker.cgroups = [];
+      return fail(`cannot start /bin/sh: ${spawnError?.message ?? 'spawn failed'}`);
+    }
+    marker.pgid = child.pid;
+    const shim = procStat(child.pid);
+    if (shim) marker.shimStart = shim.start;
+    this.writeMarker(dir, marker);
+
+    // Wait (bounded) for the shim to start the command and write its pid.
+    let pid: number | undefined;
+    for (let i = 0; i < 100; i++) {
+      pid = this.readPid(dir);
+      if (pid !== undefined) break;
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      await sleep(20);
+    }
+    if (pid === undefined) {
+      pid = this.readPid(dir);
+      if (pid === undefined) {
+        const tail = (readFileOr(path.join(dir, 'stderr.log')) ?? '').trim().split('\n').slice(-3).join(' / ');
+        if (isAlive(marker.pgid, marker.shimStart)) {
+          try {
+            process.kill(-marker.pgid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        await this.removeCgroups(marker.cgroups);
+        marker.cgroups = [];
+        return fail(`the shim did not start the command within 2s${tail ? `: ${tail}` : ''}`);
+      }
+    }
+    marker.pid = pid;
+    const st = procStat(pid);
+    if (st) marker.pidStart = st.start;
+    this.writeMarker(dir, marker);
+    return this.statusFrom(dir, marker);
+  }
+
+  /** stop sends SIGTERM to the task's process group, SIGKILL after the grace period, then cleans up. */
+  async stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
+    taskDirName(task);
+    return this.serialize(task, () => this.stopLocked(task, opts));
+  }
+
+  private ourPids(m: TaskMarker): number[] {
+    const pids = new Set<number>();
+    const shimAlive = isAlive(m.pgid, m.shimStart);
+    const cmdAlive = m.pid !== undefined && isAlive(m.pid, m.pidStart);
+    if (m.pgid && (shimAlive || cmdAlive)) for (const p of groupMembers(m.pgid)) pids.add(p);
+    if (shimAlive && m.pgid) pids.add(m.pgid);
+    if (cmdAlive && m.pid) pids.add(m.pid);
+    // Whatever sits in the task's own cgroups was started by this task.
+    for (const cg of m.cgroups ?? []) {
+      const text = readFileOr(path.join(cg, 'cgroup.procs')) ?? '';
+      for (const l of text.split('\n')) if (/^\d+$/.test(l.trim())) pids.add(Number(l.trim()));
+    }
+    return [...pids].filter((p) => isAlive(p) && p !== process.pid);
+  }
+
+  private signalAll(m: TaskMarker, sig: NodeJS.Signals): number {
+    const pids = this.ourPids(m);
+    if (pids.length === 0) return 0;
+    if (m.pgid && (isAlive(m.pgid, m.shimStart) || (m.pid !== undefined && isAlive(m.pid, m.pidStart)))) {
+      try {
+        process.kill(-m.pgid, sig);
+      } catch {
+        /* group gone */
+      }
+    }
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        /* gone */
+      }
+    }
+    return pids.length;
+  }
+
+  private async stopLocked(task: string, opts: StopOptions): Promise<TaskStatus> {
+    const dir = this.taskDir(task);
+    const m = this.readMarker(dir);
+    if (!m) {
+      if (opts.remove !== false) fs.rmSync(dir, { recursive: true, force: true });
+      return { task, driver: 'process', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
+    }
+    const grace = Math.max(0, opts.graceMs ?? m.spec.stopGraceMs ?? 10000);
+    if (this.signalAll(m, 'SIGTERM') > 0) {
+      const until = Date.now() + grace;
+      while (Date.now() < until && this.ourPids(m).length > 0) await sleep(50);
+      if (this.ourPids(m).length > 0) {
+        this.ctx.log(`process driver: ${task}: still running after ${grace}ms grace, sending SIGKILL`);
+        for (let i = 0; i < 100 && this.signalAll(m, 'SIGKILL') > 0; i++) await sleep(50);
+      }
+    }
+    // Let the shim record the exit status if it is still finishing.
+    for (let i = 0; i < 25 && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
+    await this.removeCgroups(m.cgroups ?? []);
+    m.cgroups = [];
+    m.stoppedAt = new Date().toISOString();
+    const status = await this.statusFrom(dir, m);
+    if (opts.remove !== false) {
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch (err) {
+        throw fsError(`cannot remove task folder ${dir}`, err);
+      }
+    } else {
+      this.writeMarker(dir, m);
+    }
+    return status;
+  }
+
+  /** logs streams the task's stdout/stderr log files: all or the last `tail` lines, then new data with follow. */
+  async logs(
+    task: string,
+    opts: LogOptions,
+    onData: (stream: 'stdout' | 'stderr', data: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const dir = this.taskDir(task);
+    if (!this.readMarker(dir)) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
+    const streams: Array<'stdout' | 'stderr'> = opts.stream === 'both' ? ['stdout', 'stderr'] : [opts.stream];
+    const cursors = streams.map((stream) => ({ stream, file: path.join(dir, `${stream}.log`), offset: 0, dec: new StringDecoder('utf8') }));
+    for (const c of cursors) {
+      c.offset = await sendInitial(c.file, opts.tail, (d) => onData(c.stream, d));
+    }
+    if (!opts.follow) return;
+    while (!signal.aborted) {
+      await waitOrAbort(200, signal);
+      if (signal.aborted) break;
+      if (!fs.existsSync(dir)) break;
+      for (const c of cursors) {
+        let size: number;
+        try {
+          size = fs.statSync(c.file).size;
+        } catch {
+          continue;
+        }
+        if (size < c.offset) c.offset = 0; // truncated
+        while (size > c.offset && !signal.aborted) {
+          const n = Math.min(size - c.offset, CHUNK);
+          const buf = readRange(c.file, c.offset, n);
+          if (buf.length === 0) break;
+          c.offset += buf.length;
+          const text = c.dec.write(buf);
+          if (text) onData(c.stream, text);
+        }
+      }
+    }
+  }
+}
+
+const CHUNK = 64 * 1024;
+
+function readRange(file: string, offset: number, length: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const n = fs.readSync(fd, buf, 0, length, offset);
+    return buf.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** sendInitial sends the file (or its last `tail` lines) in chunks and returns the offset reached. */
+async function sendInitial(file: string, tail: number | undefined, emit: (d: string) => void): Promise<number> {
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+  let start = 0;
+  if (tail !== undefined && tail >= 0) {
+    start = tailOffset(file, size, tail);
+  }
+  const dec = new StringDecoder('utf8');
+  let off = start;
+  while (off < size) {
+    const buf = readRange(file, off, Math.min(CHUNK, size - off));
+    if (buf.length === 0) break;
+    off += buf.length;
+    const t = dec.write(buf);
+    if (t) emit(t);
+  }
+  const rest = dec.end();
+  if (rest) emit(rest);
+  return off;
+}
+
+/** tailOffset finds where the last n lines of a file begin, reading backwards in chunks. */
+export function tailOffset(file: string, size: number, n: number): number {
+  if (n === 0) return size;
+  let pos = size;
+  let newlines = 0;
+  // A trailing newline ends the last line; it does not start a new one.
+  let skipLast = size > 0 && readRange(file, size - 1, 1)[0] === 0x0a;
+  while (pos > 0) {
+    const len = Math.min(CHUNK, pos);
+    const buf = readRange(file, pos - len, len);
+    for (let i = buf.length - 1; i >= 0; i--) {
+      if (buf[i] !== 0x0a) continue;
+      if (skipLast) {
+        skipLast = false;
+        continue;
+      }
+      newlines++;
+      if (newlines === n) return pos - len + i + 1;
+    }
+    pos -= len;
+  }
+  return 0;
+}
+
+function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function validateSpec(spec: TaskRunSpec): void {
+  if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
+  taskDirName(spec.task);
+  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string')) {
+    throw new FactoryError(`run ${spec.task}: command must be a non-empty array of strings`, { code: 'E_BAD_REQUEST' });
+  }
+  if (typeof spec.specHash !== 'string') throw new FactoryError(`run ${spec.task}: missing specHash`, { code: 'E_BAD_REQUEST' });
+  if (spec.env && typeof spec.env !== 'object') throw new FactoryError(`run ${spec.task}: env must be an object`, { code: 'E_BAD_REQUEST' });
+  if (spec.command.some((a) => a.includes('\0'))) throw new FactoryError(`run ${spec.task}: command contains a NUL byte`, { code: 'E_BAD_REQUEST' });
+}

@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+/**
+ * The executor program (`node dist/executors/executor.js`): speaks the executor protocol on
+ * stdin/stdout — requests in, results/heartbeats/logs out — and runs tasks through its drivers.
+ * Nothing but protocol lines is ever written to stdout; diagnostics go to stderr.
+ *
+ * It is stateless: on `hello` it reports the tasks it finds in its workDir (adoption), and when
+ * stdin ends it exits while the tasks it started keep running.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FactoryError } from '../errors.js';
+import { encode, readMessages } from '../protocol/codec.js';
+import { PROTOCOL_VERSION, type AgentRegistration, type ErrorBody, type Message, type Request, type TaskStatus } from '../protocol/messages.js';
+import { discover, EXECUTOR_VERSION } from './discovery.js';
+import type { Driver } from './drivers/driver.js';
+import { ProcessDriver } from './drivers/process.js';
+
+/** DEFAULT_HEARTBEAT_MS is the heartbeat period when hello does not ask for one. */
+export const DEFAULT_HEARTBEAT_MS = 5000;
+
+/** ExecutorIO is where an executor reads requests and writes messages (process stdio by default). */
+export interface ExecutorIO {
+  input: NodeJS.ReadableStream & import('node:stream').Readable;
+  output: NodeJS.WritableStream;
+  log: (msg: string) => void;
+  /** exit is called once when the input ends or a shutdown was requested. */
+  exit: (code: number) => void;
+}
+
+function errorBody(err: unknown): ErrorBody {
+  if (err instanceof FactoryError) return { code: err.code, message: err.message };
+  const e = err as NodeJS.ErrnoException;
+  return { code: e?.code ?? 'E_EXECUTOR', message: e?.message ?? String(err) };
+}
+
+/** Executor serves the protocol over one input/output pair. */
+export class Executor {
+  private drivers = new Map<string, Driver>();
+  private workDir?: string;
+  private heartbeat?: NodeJS.Timeout;
+  private seq = 0;
+  private readonly streams = new Map<number, AbortController>();
+  private closed = false;
+  /** helloing is the hello being handled; later requests wait for it so they see its workDir. */
+  private helloing?: Promise<void>;
+
+  constructor(private readonly io: ExecutorIO) {}
+
+  /** start begins reading requests. */
+  start(): void {
+    readMessages<Request>(this.io.input, {
+      onMessage: (req) => void this.handle(req),
+      onError: (err, id) => {
+        this.io.log(`executor: ${err.message}`);
+        if (id !== undefined) this.send({ v: PROTOCOL_VERSION, id, type: 'result', ok: false, error: { code: err.code, message: err.message } });
+      },
+      onEnd: () => this.close(0),
+    });
+    this.io.input.on('error', () => this.close(0));
+  }
+
+  private send(msg: Message): void {
+    if (this.closed) return;
+    try {
+      this.io.output.write(encode(msg));
+    } catch (err) {
+      this.io.log(`executor: cannot write to stdout: ${(err as Error).message}`);
+      this.close(1);
+    }
+  }
+
+  private ok(id: number, data?: unknown): void {
+    this.send({ v: PROTOCOL_VERSION, id, type: 'result', ok: true, ...(data === undefined ? {} : { data }) });
+  }
+
+  private fail(id: number, err: unknown): void {
+    this.send({ v: PROTOCOL_VERSION, id, type: 'result', ok: false, error: errorBody(err) });
+  }
+
+  private driver(name: string): Driver {
+    const d = this.drivers.get(name);
+    if (!d) throw new FactoryError(`driver "${name}" is not available on this agent (have: ${[...this.drivers.keys()].join(', ') || 'none'})`, { code: 'E_DRIVER' });
+    return d;
+  }
+
+  private requireHello(): void {
+    if (!this.workDir) throw new FactoryError('protocol: send hello first', { code: 'E_PROTOCOL' });
+  }
+
+  private async allTasks(): Promise<TaskStatus[]> {
+    const out: TaskStatus[] = [];
+    for (const d of this.drivers.values()) out.push(...(await d.inspect()));
+    return out;
+  }
+
+  private async findTask(task: string): Promise<Driver | undefined> {
+    for (const d of this.drivers.values()) if (await d.status(task)) return d;
+    return undefined;
+  }
+
+  /** handle answers one request; it never throws. */
+  async handle(req: Request): Promise<void> {
+    const id = typeof req.id === 'number' ? req.id : -1;
+    try {
+      if (req.type !== 'hello' && this.helloing) await this.helloing.catch(() => undefined);
+      switch (req.type) {
+        case 'hello': {
+          const p = this.hello(req);
+          this.helloing = p;
+          return await p;
+        }
+        case 'run': {
+          this.requireHello();
+          const spec = req.spec;
+          if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
+          return this.ok(id, await this.driver(spec.driver).run(spec));
+        }
+        case 'stop': {
+          this.requireHello();
+          const d = (await this.findTask(req.task)) ?? this.driver('process');
+          return this.ok(id, await d.stop(req.task, { graceMs: req.graceMs, remove: req.remove }));
+        }
+        case 'inspect':
+          this.requireHello();
+          return this.ok(id, await this.allTasks());
+        case 'logs':
+          this.requireHello();
+          return await this.logs(req);
+        case 'cancel': {
+          const c = this.streams.get(req.target);
+          c?.abort();
+          return this.ok(id, { cancelled: c !== undefined });
+        }
+        case 'shutdown':
+          this.ok(id);
+          return this.close(0);
+        default:
+          throw new FactoryError(`protocol: unknown request type ${JSON.stringify((req as { type: unknown }).type)}`, { code: 'E_PROTOCOL' });
+      }
+    } catch (err) {
+      this.fail(id, err);
+    }
+  }
+
+  private async hello(req: Extract<Request, { type: 'hello' }>): Promise<void> {
+    if (typeof req.workDir !== 'string' || req.workDir === '') throw new FactoryError('hello: missing workDir', { code: 'E_BAD_REQUEST' });
+    const workDir = path.resolve(req.workDir);
+    try {
+      fs.mkdirSync(path.join(workDir, 'tasks'), { recursive: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new FactoryError(`cannot create workDir ${workDir}: ${e.code === 'ENOSPC' ? 'no space left on device' : e.code === 'EACCES' ? 'permission denied' : e.message}`, {
+        code: 'E_WORKDIR',
+      });
+    }
+    const found = await discover(workDir);
+    this.workDir = workDir;
+    const log = (m: string) => this.io.log(m);
+    this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log }));
+    const registration: AgentRegistration = {
+      executorVersion: EXECUTOR_VERSION,
+      protocol: PROTOCOL_VERSION,
+      hostname: found.hostname,
+      resources: found.resources,
+      attributes: found.attributes,
+      drivers: found.drivers,
+      limits: found.limits,
+      workDir,
+      tasks: await this.allTasks(),
+    };
+    this.send({ v: PROTOCOL_VERSION, id: req.id, type: 'register', agent: registration });
+    const every = typeof req.heartbeatMs === 'number' && req.heartbeatMs > 0 ? Math.max(50, req.heartbeatMs) : DEFAULT_HEARTBEAT_MS;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    let busy = false;
+    this.heartbeat = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.allTasks()
+        .then((tasks) => this.send({ v: PROTOCOL_VERSION, type: 'heartbeat', seq: ++this.seq, at: new Date().toISOString(), tasks }))
+        .catch((err) => this.io.log(`executor: heartbeat: ${(err as Error).message}`))
+        .finally(() => {
+          busy = false;
+        });
+    }, every);
+  }
+
+  private async logs(req: Extract<Request, { type: 'logs' }>): Promise<void> {
+    const stream = req.stream ?? 'both';
+    if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') throw new FactoryError(`logs: bad stream ${JSON.stringify(stream)}`, { code: 'E_BAD_REQUEST' });
+    const d = await this.findTask(req.task);
+    if (!d) throw new FactoryError(`task ${req.task} not found`, { code: 'E_NOT_FOUND' });
+    const ctl = new AbortController();
+    this.streams.set(req.id, ctl);
+    try {
+      await d.logs(
+        req.task,
+        { stream, follow: req.follow === true, tail: typeof req.tail === 'number' ? req.tail : undefined },
+        (s, data) => this.send({ v: PROTOCOL_VERSION, id: req.id, type: 'log', stream: s, data }),
+        ctl.signal,
+      );
+      this.ok(req.id);
+    } finally {
+      this.streams.delete(req.id);
+    }
+  }
+
+  /** close stops heartbeats and log streams and exits; tasks keep running. */
+  close(code: number): void {
+    if (this.closed) return;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const c of this.streams.values()) c.abort();
+    this.closed = true;
+    this.io.exit(code);
+  }
+}
+
+/** main runs the executor on the process's stdio. */
+export function main(): void {
+  process.stdout.on('error', () => process.exit(0)); // broken pipe: the control side is gone
+  process.on('SIGPIPE', () => undefined);
+  const ex = new Executor({
+    input: process.stdin,
+    output: process.stdout,
+    log: (m) => process.stderr.write(`${m}\n`),
+    exit: (code) => {
+      // Let pending writes drain, then leave; detached tasks are unaffected.
+      setImmediate(() => process.exit(code));
+    },
+  });
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`executor: internal error: ${err.stack ?? err.message}\n`);
+  });
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`executor: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+  });
+  ex.start();
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(fs.realpathSync(entry)).href) main();
