@@ -1,0 +1,42 @@
+import { Args, Flags } from '@oclif/core';
+import { FactoryCommand } from '../cli/base.js';
+import { logs } from '../control/status.js';
+
+/** Logs prints a task's output from its agent; -f follows it until interrupted. */
+export default class Logs extends FactoryCommand<typeof Logs> {
+  static override summary = "Show a task's output (stdout and stderr); -f follows it.";
+  static override examples = [
+    '<%= config.bin %> logs quickstart/ticker/0',
+    '<%= config.bin %> logs ticker/0 -f',
+    '<%= config.bin %> logs quickstart/ticker/1 --stream stderr --tail 20',
+  ];
+  static override args = { task: Args.string({ description: 'task id plan/group/index (a unique suffix is enough)', required: true }) };
+  static override flags = {
+    follow: Flags.boolean({ char: 'f', summary: 'Keep printing new output until interrupted.', default: false }),
+    tail: Flags.integer({ char: 'n', summary: 'Only the last N lines of each stream.' }),
+    stream: Flags.string({ summary: 'Which stream to show.', options: ['stdout', 'stderr', 'both'], default: 'both' }),
+  };
+
+  protected async execute(): Promise<undefined> {
+    const ac = new AbortController();
+    const onSig = () => ac.abort();
+    process.once('SIGINT', onSig);
+    process.once('SIGTERM', onSig);
+    try {
+      await logs({
+        stateDir: this.flags.state,
+        inventoryPath: this.flags.inventory,
+        task: this.args.task,
+        follow: this.flags.follow,
+        tail: this.flags.tail,
+        stream: this.flags.stream as 'stdout' | 'stderr' | 'both',
+        onData: (stream, chunk) => (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
+        signal: ac.signal,
+      });
+    } finally {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+    }
+    return undefined;
+  }
+}

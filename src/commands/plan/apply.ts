@@ -1,0 +1,41 @@
+import { Args, Flags } from '@oclif/core';
+import { FactoryCommand } from '../../cli/base.js';
+import { Progress } from '../../cli/progress.js';
+import { renderApply } from '../../cli/render.js';
+import { applyPlans, type ApplyResult } from '../../control/plan.js';
+
+/** PlanApply converges the agents to the plans; a second apply of the same plans changes nothing. */
+export default class PlanApply extends FactoryCommand<typeof PlanApply> {
+  static override summary = 'Converge: start, restart, update and stop tasks so the agents match the plans.';
+  static override description =
+    'Idempotent: a second apply of the same plans reports no changes. Tasks keep running after factory exits. Progress goes to stderr.';
+  static override examples = ['<%= config.bin %> plan apply examples/quickstart.yaml', '<%= config.bin %> plan apply --json plans/'];
+  static override strict = false;
+  static override args = { plan: Args.string({ description: 'plan files or folders of plans', required: true }) };
+  static override flags = {
+    seed: Flags.integer({ summary: 'Seed for tie-breaking (the same seed gives the same plan).', default: 1 }),
+  };
+
+  protected async execute(): Promise<ApplyResult> {
+    const progress = new Progress(false);
+    progress.start(`applying ${this.positionals.join(' ')}`);
+    let result: ApplyResult;
+    try {
+      result = await applyPlans({
+        planPaths: this.positionals,
+        stateDir: this.flags.state,
+        inventoryPath: this.flags.inventory,
+        seed: this.flags.seed,
+        progress: (l) => progress.step(l),
+      });
+    } catch (err) {
+      progress.fail('apply failed');
+      throw err;
+    }
+    if (result.ok) progress.stop('apply done');
+    else progress.fail('apply finished with errors');
+    this.human(renderApply(result, 'apply'));
+    if (!result.ok) process.exitCode = 1;
+    return result;
+  }
+}

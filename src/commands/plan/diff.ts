@@ -1,0 +1,46 @@
+import { Args, Flags } from '@oclif/core';
+import { FactoryCommand } from '../../cli/base.js';
+import { Progress } from '../../cli/progress.js';
+import { renderDiff } from '../../cli/render.js';
+import { diffPlans, type DiffResult } from '../../control/plan.js';
+
+/** PlanDiff shows what `plan apply` would do and where each task would land; it changes nothing. */
+export default class PlanDiff extends FactoryCommand<typeof PlanDiff> {
+  static override summary = 'Show what apply would do and where each task lands; changes nothing.';
+  static override description =
+    'Runs the real scheduler against a snapshot. With --offline it uses the inventory\'s declared capacity and the state file, and contacts no agent (what-if in CI).';
+  static override examples = [
+    '<%= config.bin %> plan diff examples/quickstart.yaml',
+    '<%= config.bin %> plan diff --offline --json --inventory inventory.yaml plans/',
+    '<%= config.bin %> plan diff --detailed-exitcode plans/  # 0 no changes, 2 changes, 1 error',
+  ];
+  static override strict = false;
+  static override args = { plan: Args.string({ description: 'plan files or folders of plans', required: true }) };
+  static override flags = {
+    offline: Flags.boolean({ summary: 'Use declared capacity and the state file; contact no agent.', default: false }),
+    'detailed-exitcode': Flags.boolean({ summary: 'Exit 0 when there are no changes, 2 when there are, 1 on error.', default: false }),
+    seed: Flags.integer({ summary: 'Seed for tie-breaking (the same seed gives the same plan).', default: 1 }),
+  };
+
+  protected async execute(): Promise<DiffResult> {
+    const progress = new Progress(this.flags.json || this.flags.offline);
+    progress.start('computing plan');
+    let result: DiffResult;
+    try {
+      result = await diffPlans({
+        planPaths: this.positionals,
+        stateDir: this.flags.state,
+        inventoryPath: this.flags.inventory,
+        offline: this.flags.offline,
+        seed: this.flags.seed,
+        progress: (l) => progress.step(l),
+      });
+    } finally {
+      progress.stop();
+    }
+    this.human(renderDiff(result));
+    const c = result.changes;
+    if (this.flags['detailed-exitcode'] && c.create + c.update + c.destroy > 0) process.exitCode = 2;
+    return result;
+  }
+}

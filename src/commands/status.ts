@@ -1,0 +1,44 @@
+import { Flags } from '@oclif/core';
+import { FactoryCommand } from '../cli/base.js';
+import { formatBytes, table } from '../cli/render.js';
+import { status, type StatusResult } from '../control/status.js';
+
+/** Status lists agents and tasks as the agents report them now (pid, state, limits). */
+export default class Status extends FactoryCommand<typeof Status> {
+  static override summary = 'List agents and tasks: agent, driver, pid and state, as the agents report them.';
+  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json', '<%= config.bin %> status --cached'];
+  static override flags = {
+    cached: Flags.boolean({ summary: 'Show the state file as recorded; do not ask the agents.', default: false }),
+    events: Flags.integer({ summary: 'How many recent events to show.', default: 10 }),
+  };
+
+  protected async execute(): Promise<Omit<StatusResult, 'refreshed' | 'events'> & Partial<StatusResult>> {
+    const r = await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, cached: this.flags.cached, events: this.flags.events });
+    const agentRows = r.agents.map((a) => [
+      a.name,
+      a.idc,
+      a.cluster,
+      a.state,
+      `cpus ${a.resources.cpus} mem ${formatBytes(a.resources.mem)}${a.resources.gpus ? ` gpus ${a.resources.gpus}` : ''}`,
+      a.limits ?? '',
+      a.error ?? '',
+    ]);
+    const taskRows = r.tasks.map((t) => [
+      t.task,
+      t.agent,
+      t.driver,
+      t.pid !== undefined ? String(t.pid) : '-',
+      t.state,
+      t.limits ?? '',
+      t.error ?? (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
+    ]);
+    const out = [table(['AGENT', 'IDC', 'CLUSTER', 'STATE', 'RESOURCES', 'LIMITS', 'ERROR'], agentRows), ''];
+    out.push(taskRows.length ? table(['TASK', 'AGENT', 'DRIVER', 'PID', 'STATE', 'LIMITS', 'DETAIL'], taskRows) : 'No tasks.');
+    if (r.events.length && this.flags.events > 0) {
+      out.push('', 'Recent events:', ...r.events.map((e) => `  ${e.at}  ${e.message}`));
+    }
+    if (!r.refreshed && !this.flags.cached) out.push('', '(state not refreshed: another factory holds the lock)');
+    this.human(out.join('\n'));
+    return r;
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * The plan operations behind `plan diff`, `plan apply` and `plan destroy`. diff is apply without
+ * the applier (Nomad's `job plan`): the same scheduler run against the same snapshot.
+ */
+import pLimit from 'p-limit';
+import { FactoryError } from '../errors.js';
+import { loadPlans, resolveInventory } from '../spec/index.js';
+import type { InventorySpec, PlanSpec } from '../spec/model.js';
+import { schedule } from '../scheduler/index.js';
+import type { Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
+import { StateStore } from '../state/store.js';
+import type { EventRecord } from '../state/types.js';
+import type { TaskStatus } from '../protocol/messages.js';
+import { AgentPool, type ConnectedAgent } from './agents.js';
+import { GroupIndex, desiredGroupsOf, runSpecOf } from './desired.js';
+import { observe, recordTaskStatus, snapshotOf, type OfflineDiscovery } from './snapshot.js';
+import { localCapacities } from './local-capacity.js';
+
+/** PlanOptions are the inputs shared by diff, apply and destroy. */
+export interface PlanOptions {
+  planPaths: string[];
+  stateDir: string;
+  inventoryPath?: string;
+  offline?: boolean;
+  seed?: number;
+  /** progress receives one human line per step (the CLI prints it on stderr). */
+  progress?: (line: string) => void;
+}
+
+/** ResourcesView is a task's resources as printed in JSON: mem and disk in bytes, scalars inline. */
+export type ResourcesView = { cpus: number; mem: number; disk: number; gpus: number; ports: number[] } & Record<string, number | number[]>;
+
+/** PlacementView is one task of the applied plans and where it runs or will run. */
+export interface PlacementView {
+  task: string;
+  group: string;
+  plan: string;
+  project: string;
+  idc: string;
+  cluster: string;
+  agent: string;
+  driver: string;
+  resources: ResourcesView;
+  /** action is what apply does with it: create, restart, update, reschedule, or keep. */
+  action: 'create' | 'restart' | 'update' | 'reschedule' | 'keep';
+}
+
+/** StopView is one task apply stops. */
+export interface StopView {
+  task: string;
+  group: string;
+  plan: string;
+  agent: string;
+  reason: string;
+}
+
+/** UnplacedView is one task that fits nowhere, with the reason. */
+export interface UnplacedView {
+  task: string;
+  group: string;
+  plan: string;
+  project: string;
+  reason: string;
+  causes: Record<string, number>;
+}
+
+/** DiffResult is the `plan diff --json` document. */
+export interface DiffResult {
+  changes: { create: number; destroy: number; update: number };
+  placements: PlacementView[];
+  unplaced: UnplacedView[];
+  stops: StopView[];
+  plans: { name: string; project: string; file: string }[];
+  inventory: string;
+  offline: boolean;
+  agents: { name: string; state: string; error?: string }[];
+  warnings: string[];
+}
+
+/** OpResult is the outcome of one executor call during apply or destroy. */
+export interface OpResult {
+  task: string;
+  agent: string;
+  action: 'start' | 'stop';
+  ok: boolean;
+  state?: string;
+  pid?: number;
+  error?: string;
+}
+
+/** ApplyResult is the `plan apply --json` document. */
+export interface ApplyResult extends DiffResult {
+  results: OpResult[];
+  ok: boolean;
+}
+
+/** resourcesView flattens TaskResources for output. */
+export function resourcesView(r: TaskResources): ResourcesView {
+  const out: Record<string, number | number[]> = { cpus: r.cpus, mem: r.mem, disk: r.disk, gpus: r.gpus, ports: r.ports };
+  for (const [k, v] of Object.entries(r.scalars)) out[k] = v;
+  return out as ResourcesView;
+}
+
+interface Prepared {
+  plans: PlanSpec[];
+  inventory: InventorySpec;
+  plan: SchedulePlan;
+  pool?: AgentPool;
+  store: StateStore;
+  diff: DiffResult;
+}
+
+function agentSpec(inv: InventorySpec, name: string) {
+  return inv.agents.find((a) => a.name === name);
+}
+
+function viewOf(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offline: boolean, pool?: AgentPool): DiffResult {
+  const warnings = plans.flatMap((p) => p.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.path ? `${w.path}: ` : ''}${w.message}`));
+  const placements: PlacementView[] = [];
+  const applied = new Set(plans.map((p) => p.name));
+  for (const k of plan.keep) {
+    if (!applied.has(k.plan)) continue;
+    const a = agentSpec(inv, k.agent);
+    placements.push({
+      task: k.task, group: k.group, plan: k.plan, project: k.project,
+      idc: a?.idc ?? '', cluster: a?.cluster ?? '', agent: k.agent, driver: k.driver,
+      resources: resourcesView(k.resources), action: 'keep',
+    });
+  }
+  for (const c of plan.create) {
+    placements.push({
+      task: c.task, group: c.group, plan: c.plan, project: c.project,
+      idc: c.idc, cluster: c.cluster, agent: c.agent, driver: c.driver,
+      resources: resourcesView(c.resources), action: c.reason === 'new' ? 'create' : c.reason,
+    });
+  }
+  placements.sort((a, b) => compareTaskIds(a.task, b.task));
+  const stops: StopView[] = plan.stop
+    .filter((s) => s.reason !== 'update')
+    .map((s) => ({ task: s.task.task, group: s.task.group, plan: s.task.plan, agent: s.task.agent, reason: s.reason }));
+  return {
+    changes: plan.changes,
+    placements,
+    unplaced: plan.unplaced.map((u) => ({ task: u.task, group: u.group, plan: u.plan, project: u.project, reason: u.reason, causes: u.causes })),
+    stops,
+    plans: plans.map((p) => ({ name: p.name, project: p.project, file: p.file })),
+    inventory: inv.file,
+    offline,
+    agents: inv.agents.map((a) => {
+      const failed = pool?.failed.get(a.name);
+      return failed ? { name: a.name, state: 'lost', error: failed.error } : { name: a.name, state: offline ? 'declared' : 'ready' };
+    }),
+    warnings,
+  };
+}
+
+/** compareTaskIds orders `plan/group/index` ids with numeric indices in numeric order. */
+export function compareTaskIds(a: string, b: string): number {
+  const ia = a.lastIndexOf('/');
+  const ib = b.lastIndexOf('/');
+  const pa = a.slice(0, ia);
+  const pb = b.slice(0, ib);
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  const na = Number(a.slice(ia + 1));
+  const nb = Number(b.slice(ib + 1));
+  if (Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
+  const plans = await loadPlans(opts.planPaths);
+  const names = new Set<string>();
+  for (const p of plans) {
+    if (names.has(p.name)) throw new FactoryError(`two plans are named '${p.name}' (${plans.filter((q) => q.name === p.name).map((q) => q.file).join(', ')})`, { code: 'E_PLAN_DUPLICATE' });
+    names.add(p.name);
+  }
+  const inventory = await resolveInventory(opts.inventoryPath);
+  const store = await StateStore.open(opts.stateDir);
+  const offline = mode === 'diff' && Boolean(opts.offline);
+  let pool: AgentPool | undefined;
+  if (mode !== 'diff') await store.lock({ purpose: `plan ${mode}` });
+  try {
+    if (!offline) {
+      opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
+      pool = await AgentPool.connect(inventory.agents, {
+        stateDir: store.dir,
+        onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: unreachable: ${detail}`),
+      });
+      observe(store.data, inventory, pool, new Date().toISOString());
+      if (mode !== 'diff') await store.save();
+    }
+    const locals = offline ? await localCapacities(inventory, store.dir) : new Map();
+    const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
+    const { agents, actual } = snapshotOf(inventory, store.data, { offline, offlineDiscovery });
+    const plan = schedule({
+      agents,
+      groups: mode === 'destroy' ? [] : desiredGroupsOf(plans),
+      actual,
+      plans: plans.map((p) => p.name),
+      seed: opts.seed ?? 1,
+    });
+    if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
+    return { plans, inventory, plan, pool, store, diff: viewOf(inventory, plans, plan, offline, pool) };
+  } catch (err) {
+    await pool?.close();
+    await store.unlock();
+    throw err;
+  }
+}
+
+/** diffPlans computes what apply would do; it writes nothing. */
+export async function diffPlans(opts: PlanOptions): Promise<DiffResult> {
+  const p = await prepare(opts, 'diff');
+  await p.pool?.close();
+  return p.diff;
+}
+
+/** applyPlans converges the agents to the plans: stops first, then starts, recording each step. */
+export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
+  const p = await prepare(opts, 'apply');
+  try {
+    const results = await execute(p, opts);
+    const now = new Date().toISOString();
+    for (const plan of p.plans) p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: plan.file, appliedAt: now };
+    const changed = p.diff.changes.create + p.diff.changes.update + p.diff.changes.destroy;
+    p.store.data.events.push({ at: now, kind: 'plan-applied', message: `applied ${p.plans.map((x) => x.name).join(', ')}: ${changed} change${changed === 1 ? '' : 's'}` });
+    await p.store.save();
+    return { ...p.diff, results, ok: results.every((r) => r.ok) };
+  } finally {
+    await p.pool?.close();
+    await p.store.unlock();
+  }
+}
+
+/** destroyPlans stops every task of the plans and forgets them. */
+export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
+  const p = await prepare(opts, 'destroy');
+  try {
+    const results = await execute(p, opts);
+    const now = new Date().toISOString();
+    const left = new Set(Object.values(p.store.data.tasks).map((t) => t.plan));
+    for (const plan of p.plans) if (!left.has(plan.name)) delete p.store.data.plans[plan.name];
+    p.store.data.events.push({ at: now, kind: 'plan-destroyed', message: `destroyed ${p.plans.map((x) => x.name).join(', ')}` });
+    await p.store.save();
+    return { ...p.diff, results, ok: results.every((r) => r.ok) };
+  } finally {
+    await p.pool?.close();
+    await p.store.unlock();
+  }
+}
+
+type Op = { kind: 'stop'; stop: Stop } | { kind: 'start'; placement: Placement };
+
+async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[]> {
+  const byAgent = new Map<string, Op[]>();
+  const push = (agent: string, op: Op) => {
+    const list = byAgent.get(agent) ?? [];
+    list.push(op);
+    byAgent.set(agent, list);
+  };
+  for (const s of p.plan.stop) push(s.task.agent, { kind: 'stop', stop: s });
+  for (const c of p.plan.create) push(c.agent, { kind: 'start', placement: c });
+  const index = new GroupIndex(p.plans);
+  const results: OpResult[] = [];
+  // Stops run before starts everywhere, so capacity freed on one agent is free before anything lands.
+  const phase = async (kind: Op['kind']) => {
+    const limit = pLimit(16);
+    await Promise.all(
+      [...byAgent.entries()].map(([agent, ops]) =>
+        limit(async () => {
+          for (const op of ops) {
+            if (op.kind !== kind) continue;
+            const r = await runOp(p, agent, op, index);
+            results.push(r);
+            opts.progress?.(describe(r));
+            await p.store.save();
+          }
+        }),
+      ),
+    );
+  };
+  await phase('stop');
+  await phase('start');
+  return results.sort((a, b) => (a.action === b.action ? compareTaskIds(a.task, b.task) : a.action === 'stop' ? -1 : 1));
+}
+
+function describe(r: OpResult): string {
+  const verb = r.action === 'stop' ? 'stopped' : 'started';
+  if (!r.ok) return `${r.task} on ${r.agent}: ${r.action} failed: ${r.error}`;
+  return `${r.task} on ${r.agent}: ${verb}${r.pid ? ` (pid ${r.pid})` : ''}${r.state && r.state !== 'running' && r.action === 'start' ? ` — ${r.state}` : ''}`;
+}
+
+async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Promise<OpResult> {
+  const data = p.store.data;
+  const now = new Date().toISOString();
+  const conn: ConnectedAgent | undefined = p.pool?.connected.get(agent);
+  const task = op.kind === 'stop' ? op.stop.task.task : op.placement.task;
+  if (!conn) {
+    const why = p.pool?.failed.get(agent)?.error ?? 'not connected';
+    return { task, agent, action: op.kind, ok: false, error: `agent ${agent} unreachable: ${why}` };
+  }
+  if (op.kind === 'stop') {
+    try {
+      await conn.client.stop(task, { remove: true });
+      const rec = data.tasks[task];
+      // a rescheduled or updated task may already have a new record on another agent: only drop ours
+      if (rec && rec.agent === agent) delete data.tasks[task];
+      pushEvent(data.events, { at: now, kind: 'task-stopped', task, agent, message: `stopped ${task} on ${agent} (${op.stop.reason})` });
+      return { task, agent, action: 'stop', ok: true, state: 'stopped' };
+    } catch (err) {
+      return { task, agent, action: 'stop', ok: false, error: messageOf(err) };
+    }
+  }
+  const pl = op.placement;
+  const found = index.get(pl.plan, pl.group);
+  if (!found) return { task, agent, action: 'start', ok: false, error: `no group ${pl.plan}/${pl.group}` };
+  const spec = runSpecOf(pl, found.plan, found.group);
+  let status: TaskStatus;
+  try {
+    status = await conn.client.run(spec);
+  } catch (err) {
+    // we do not know whether it started: record it as unknown; the next apply asks the agent
+    data.tasks[task] = {
+      task, plan: pl.plan, group: pl.group, project: pl.project, agent, driver: pl.driver, specHash: pl.specHash,
+      state: 'unknown', resources: pl.resources, error: messageOf(err), updatedAt: now,
+    };
+    return { task, agent, action: 'start', ok: false, error: messageOf(err) };
+  }
+  recordTaskStatus(data, agent, { ...status, resources: status.resources ?? pl.resources }, now);
+  const rec = data.tasks[task];
+  if (rec) rec.resources = pl.resources;
+  const ok = status.state === 'running' || status.state === 'finished';
+  pushEvent(data.events, {
+    at: now,
+    kind: ok ? (pl.reason === 'restart' ? 'task-restarted' : 'task-started') : 'task-failed',
+    task,
+    agent,
+    message: ok ? `${pl.reason === 'restart' ? 'restarted' : 'started'} ${task} on ${agent}` : `${task} failed to start on ${agent}: ${status.error ?? status.state}`,
+  });
+  return { task, agent, action: 'start', ok, state: status.state, pid: status.pid, error: ok ? undefined : status.error ?? `task ${status.state}` };
+}
+
+function pushEvent(events: EventRecord[], e: EventRecord): void {
+  events.push(e);
+}
+
+function messageOf(err: unknown): string {
+  return String((err as Error)?.message ?? err);
+}

@@ -1,0 +1,203 @@
+/**
+ * Observation and snapshot: fold what agents report into the state (the hosts are the truth), and
+ * turn state + inventory into the scheduler's input (AgentSnapshot[], ActualTask[]).
+ */
+import type { AgentSpec, InventorySpec } from '../spec/model.js';
+import type { ActualTask, AgentSnapshot, Driver, ResourceVector, TaskResources } from '../scheduler/types.js';
+import type { AgentRegistration, TaskStatus } from '../protocol/messages.js';
+import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import type { AgentPool } from './agents.js';
+
+/** ALL_DRIVERS is assumed for a declared agent in offline what-if mode when it names none. */
+export const ALL_DRIVERS: Driver[] = ['process', 'docker', 'libvirt'];
+
+/** zeroResources is an empty ResourceVector. */
+export function zeroResources(): ResourceVector {
+  return { cpus: 0, mem: 0, disk: 0, gpus: 0, scalars: {} };
+}
+
+/** effectiveResources merges declared over discovered capacity: a declared value always wins. */
+export function effectiveResources(declared: Partial<ResourceVector>, discovered?: ResourceVector): ResourceVector {
+  const base = discovered ?? zeroResources();
+  return {
+    cpus: declared.cpus ?? base.cpus,
+    mem: declared.mem ?? base.mem,
+    disk: declared.disk ?? base.disk,
+    gpus: declared.gpus ?? base.gpus,
+    scalars: { ...base.scalars, ...(declared.scalars ?? {}) },
+  };
+}
+
+/** emptyTaskResources is what a task record holds when nothing better is known. */
+export function emptyTaskResources(): TaskResources {
+  return { ...zeroResources(), ports: [] };
+}
+
+function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefined, now: string): TaskRecord {
+  return {
+    task: s.task,
+    plan: s.labels.plan,
+    group: s.labels.group,
+    project: s.labels.project,
+    agent,
+    driver: s.driver,
+    specHash: s.specHash,
+    state: s.state,
+    resources: s.resources ?? prev?.resources ?? emptyTaskResources(),
+    pid: s.pid,
+    exitCode: s.exitCode,
+    signal: s.signal,
+    limits: s.limits,
+    error: s.error,
+    startedAt: s.startedAt,
+    finishedAt: s.finishedAt,
+    updatedAt: now,
+  };
+}
+
+/** recordTaskStatus stores what an executor reported about one task; returns an event if it changed state. */
+export function recordTaskStatus(data: StateData, agent: string, s: TaskStatus, now: string): EventRecord | undefined {
+  const prev = data.tasks[s.task];
+  const rec = taskRecordFrom(agent, s, prev, now);
+  data.tasks[s.task] = rec;
+  if (prev && prev.state === 'running' && s.state !== 'running') {
+    const how = s.signal ? `killed by ${s.signal}` : s.exitCode !== undefined ? `exit code ${s.exitCode}` : 'gone';
+    return { at: now, kind: `task-${s.state}`, task: s.task, agent, message: `${s.task} ${s.state} on ${agent} (${how})` };
+  }
+  return undefined;
+}
+
+function agentRecordFrom(spec: AgentSpec, reg: AgentRegistration, now: string): AgentRecord {
+  const discovered: ResourceVector = {
+    cpus: reg.resources.cpus,
+    mem: reg.resources.mem,
+    disk: reg.resources.disk,
+    gpus: reg.resources.gpus,
+    scalars: reg.resources.scalars ?? {},
+  };
+  return {
+    name: spec.name,
+    idc: spec.idc,
+    cluster: spec.cluster,
+    state: 'ready',
+    resources: effectiveResources(spec.resources, discovered),
+    discovered,
+    attributes: { ...reg.attributes, ...spec.attributes },
+    drivers: reg.drivers,
+    limits: reg.limits,
+    lastSeen: now,
+  };
+}
+
+/**
+ * observe folds the pool's registrations into the state: agents reached become ready with their
+ * discovered capacity; tasks they report are recorded (adopted when unknown); tasks recorded on a
+ * reached agent that it no longer has are marked exited; agents not reached are marked lost.
+ * statuses, when given, override the registration's task list (a fresher inspect).
+ */
+export function observe(
+  data: StateData,
+  inv: InventorySpec,
+  pool: AgentPool,
+  now: string,
+  statuses?: Map<string, TaskStatus[]>,
+): EventRecord[] {
+  const events: EventRecord[] = [];
+  for (const [name, c] of pool.connected) {
+    const prevAgent = data.agents[name];
+    data.agents[name] = agentRecordFrom(c.spec, c.registration, now);
+    if (prevAgent && prevAgent.state !== 'ready') {
+      events.push({ at: now, kind: 'agent-back', agent: name, message: `agent ${name} is back` });
+    }
+    const reported = statuses?.get(name) ?? c.registration.tasks;
+    const seen = new Set<string>();
+    for (const s of reported) {
+      seen.add(s.task);
+      if (!data.tasks[s.task]) events.push({ at: now, kind: 'task-adopted', task: s.task, agent: name, message: `adopted ${s.task} found on ${name}` });
+      const ev = recordTaskStatus(data, name, s, now);
+      if (ev) events.push(ev);
+    }
+    for (const rec of Object.values(data.tasks)) {
+      if (rec.agent !== name || seen.has(rec.task)) continue;
+      if (rec.state === 'running' || rec.state === 'pending') {
+        events.push({ at: now, kind: 'task-missing', task: rec.task, agent: name, message: `${rec.task} is no longer on ${name}` });
+      }
+      rec.state = 'exited';
+      rec.pid = undefined;
+      rec.error = rec.error ?? 'not found on the agent';
+      rec.updatedAt = now;
+    }
+  }
+  for (const [name, f] of pool.failed) {
+    const prev = data.agents[name];
+    if (!prev || prev.state !== 'lost') {
+      events.push({ at: now, kind: 'agent-lost', agent: name, message: `agent ${name} unreachable: ${f.error}` });
+    }
+    data.agents[name] = {
+      name,
+      idc: f.spec.idc,
+      cluster: f.spec.cluster,
+      state: 'lost',
+      resources: prev?.resources ?? effectiveResources(f.spec.resources),
+      discovered: prev?.discovered,
+      attributes: { ...(prev?.attributes ?? {}), ...f.spec.attributes },
+      drivers: prev?.drivers ?? f.spec.drivers ?? [],
+      limits: prev?.limits,
+      lastSeen: prev?.lastSeen,
+      error: f.error,
+    };
+  }
+  data.events.push(...events);
+  return events;
+}
+
+/** OfflineDiscovery supplies capacity for agents whose inventory entry declares none (the local agent). */
+export type OfflineDiscovery = (spec: AgentSpec) => ResourceVector | undefined;
+
+/**
+ * snapshotOf builds the scheduler's agents and actual tasks from the inventory and the state.
+ * Online, agent records come from observe(); offline (what-if), from declared capacity, the last
+ * recorded discovery, or `offlineDiscovery` for local agents.
+ */
+export function snapshotOf(
+  inv: InventorySpec,
+  data: StateData,
+  opts: { offline: boolean; offlineDiscovery?: OfflineDiscovery },
+): { agents: AgentSnapshot[]; actual: ActualTask[] } {
+  const agents: AgentSnapshot[] = inv.agents.map((spec) => {
+    const rec = data.agents[spec.name];
+    if (!opts.offline && rec) {
+      return {
+        name: spec.name,
+        idc: spec.idc,
+        cluster: spec.cluster,
+        state: rec.state,
+        capacity: rec.resources,
+        attributes: rec.attributes,
+        drivers: rec.drivers,
+      };
+    }
+    const discovered = rec?.discovered ?? opts.offlineDiscovery?.(spec);
+    return {
+      name: spec.name,
+      idc: spec.idc,
+      cluster: spec.cluster,
+      state: 'ready',
+      capacity: effectiveResources(spec.resources, discovered),
+      attributes: { ...(rec?.attributes ?? {}), ...spec.attributes },
+      drivers: spec.drivers ?? rec?.drivers ?? (spec.transport.kind === 'local' && discovered ? ['process'] : ALL_DRIVERS),
+    };
+  });
+  const actual: ActualTask[] = Object.values(data.tasks).map((t) => ({
+    task: t.task,
+    plan: t.plan,
+    group: t.group,
+    project: t.project,
+    agent: t.agent,
+    driver: t.driver,
+    specHash: t.specHash,
+    state: t.state,
+    resources: t.resources,
+  }));
+  return { agents, actual };
+}

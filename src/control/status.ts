@@ -1,0 +1,176 @@
+/**
+ * status and logs: what runs where, read from the agents themselves (the state file is refreshed
+ * with what they report), and a task's output streamed from its agent.
+ */
+import { FactoryError } from '../errors.js';
+import { resolveInventory } from '../spec/index.js';
+import type { AgentSpec } from '../spec/model.js';
+import { StateStore } from '../state/store.js';
+import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
+import { AgentPool } from './agents.js';
+import { compareTaskIds } from './plan.js';
+import { effectiveResources, observe } from './snapshot.js';
+
+/** StatusAgent is one agent in `status --json`. */
+export interface StatusAgent {
+  name: string;
+  idc: string;
+  cluster: string;
+  state: string;
+  resources: AgentRecord['resources'];
+  attributes: Record<string, string>;
+  drivers: string[];
+  limits?: string;
+  lastSeen?: string;
+  error?: string;
+}
+
+/** StatusTask is one task in `status --json`. */
+export interface StatusTask {
+  task: string;
+  group: string;
+  plan: string;
+  project: string;
+  agent: string;
+  driver: string;
+  state: string;
+  pid?: number;
+  exitCode?: number;
+  signal?: string;
+  limits?: string;
+  error?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** StatusResult is the `status --json` document. */
+export interface StatusResult {
+  agents: StatusAgent[];
+  tasks: StatusTask[];
+  events: EventRecord[];
+  /** refreshed is false when the agents were not asked (--cached) or the state could not be saved. */
+  refreshed: boolean;
+}
+
+/** StatusOptions select the state, the inventory and whether to ask the agents. */
+export interface StatusOptions {
+  stateDir: string;
+  inventoryPath?: string;
+  cached?: boolean;
+  events?: number;
+}
+
+function taskView(t: TaskRecord): StatusTask {
+  return {
+    task: t.task, group: t.group, plan: t.plan, project: t.project, agent: t.agent, driver: t.driver, state: t.state,
+    pid: t.state === 'running' ? t.pid : undefined, exitCode: t.exitCode, signal: t.signal, limits: t.limits, error: t.error,
+    startedAt: t.startedAt, finishedAt: t.finishedAt,
+  };
+}
+
+/** agentsToAsk is the agents status asks: the inventory's (tasks on agents no longer in it are shown as recorded). */
+function agentsToAsk(invAgents: AgentSpec[]): AgentSpec[] {
+  return invAgents;
+}
+
+/** status asks every agent what runs, records it, and returns agents and tasks. */
+export async function status(opts: StatusOptions): Promise<StatusResult> {
+  const inventory = await resolveInventory(opts.inventoryPath);
+  const store = await StateStore.open(opts.stateDir);
+  let refreshed = false;
+  if (!opts.cached) {
+    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir });
+    try {
+      let locked = false;
+      try {
+        await store.lock({ timeoutMs: 2_000, purpose: 'status' });
+        locked = true;
+      } catch {
+        // an apply is running: show what the agents say without writing it
+      }
+      try {
+        observe(store.data, inventory, pool, new Date().toISOString());
+        if (locked) {
+          await store.save();
+          refreshed = true;
+        }
+      } finally {
+        if (locked) await store.unlock();
+      }
+    } finally {
+      await pool.close();
+    }
+  }
+  const data = store.data;
+  const agents: StatusAgent[] = inventory.agents.map((spec) => {
+    const rec = data.agents[spec.name];
+    return {
+      name: spec.name,
+      idc: spec.idc,
+      cluster: spec.cluster,
+      state: rec?.state ?? 'unknown',
+      resources: rec?.resources ?? effectiveResources(spec.resources),
+      attributes: { ...(rec?.attributes ?? {}), ...spec.attributes },
+      drivers: rec?.drivers ?? spec.drivers ?? [],
+      limits: rec?.limits,
+      lastSeen: rec?.lastSeen,
+      error: rec?.error,
+    };
+  });
+  for (const rec of Object.values(data.agents)) {
+    if (!inventory.agents.some((a) => a.name === rec.name)) {
+      agents.push({ ...rec, state: `${rec.state} (not in inventory)` });
+    }
+  }
+  const tasks = Object.values(data.tasks).map(taskView).sort((a, b) => compareTaskIds(a.task, b.task));
+  const events = data.events.slice(-(opts.events ?? 20));
+  return { agents, tasks, events, refreshed };
+}
+
+/** LogsOptions select the task, the streams and whether to follow. */
+export interface LogsOptions {
+  stateDir: string;
+  inventoryPath?: string;
+  task: string;
+  follow: boolean;
+  tail?: number;
+  stream: 'stdout' | 'stderr' | 'both';
+  onData: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  signal?: AbortSignal;
+}
+
+/** findTask resolves a task argument: an exact id, or a unique `plan/group` or `group/index` suffix. */
+export function findTask(tasks: TaskRecord[], want: string): TaskRecord {
+  const exact = tasks.find((t) => t.task === want);
+  if (exact) return exact;
+  const matches = tasks.filter((t) => t.task.endsWith(`/${want}`) || t.task.startsWith(`${want}/`) || `${t.plan}/${t.group}` === want);
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new FactoryError(`task '${want}' is ambiguous: ${matches.map((m) => m.task).sort(compareTaskIds).slice(0, 10).join(', ')}`, {
+      code: 'E_TASK_AMBIGUOUS',
+      hint: 'give the full task id plan/group/index',
+    });
+  }
+  const known = tasks.map((t) => t.task).sort(compareTaskIds);
+  throw new FactoryError(`no task '${want}' in the state`, {
+    code: 'E_TASK_UNKNOWN',
+    hint: known.length ? `known tasks: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}` : 'apply a plan first (factory plan apply PLAN)',
+  });
+}
+
+/** logs streams a task's output from its agent; with follow it runs until the signal aborts. */
+export async function logs(opts: LogsOptions): Promise<void> {
+  const inventory = await resolveInventory(opts.inventoryPath);
+  const store = await StateStore.open(opts.stateDir);
+  const rec = findTask(Object.values(store.data.tasks), opts.task);
+  const spec = inventory.agents.find((a) => a.name === rec.agent);
+  if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
+  const pool = await AgentPool.connect([spec], { stateDir: store.dir });
+  try {
+    const c = pool.connected.get(spec.name);
+    if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
+    await c.client.logs(rec.task, { stream: opts.stream, follow: opts.follow, tail: opts.tail }, opts.onData, opts.signal);
+  } finally {
+    await pool.close();
+  }
+}
