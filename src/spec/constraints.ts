@@ -97,44 +97,5 @@ function compareValues(a: string, b: string): number {
   return a === b ? 0 : a < b ? -1 : 1;
 }
 
-const regexCache = new Map<string, RegExp>();
-
-/**
- * matchConstraint says whether an agent's attributes satisfy a constraint. Comparisons are numeric when
- * both sides are numbers, else lexical; `~` is an unanchored regex test. A missing attribute satisfies
- * only `!=` and `not in`.
- */
-export function matchConstraint(c: Constraint, attributes: Record<string, string>): boolean {
-  const actual = Object.prototype.hasOwnProperty.call(attributes, c.attribute) ? attributes[c.attribute] : undefined;
-  if (actual === undefined) return c.op === '!=' || c.op === 'not in';
-  const list = Array.isArray(c.value) ? c.value : [c.value];
-  const one = list[0] ?? '';
-  switch (c.op) {
-    case '==':
-      return compareValues(actual, one) === 0;
-    case '!=':
-      return compareValues(actual, one) !== 0;
-    case '<':
-      return compareValues(actual, one) < 0;
-    case '<=':
-      return compareValues(actual, one) <= 0;
-    case '>':
-      return compareValues(actual, one) > 0;
-    case '>=':
-      return compareValues(actual, one) >= 0;
-    case 'in':
-      return list.some((v) => compareValues(actual, v) === 0);
-    case 'not in':
-      return !list.some((v) => compareValues(actual, v) === 0);
-    case '~': {
-      let re = regexCache.get(one);
-      if (!re) {
-        re = new RegExp(one);
-        regexCache.set(one, re);
-      }
-      return re.test(actual);
-    }
-    default:
-      return false;
-  }
-}
+/** matchConstraint is the scheduler's matcher, re-exported: one definition of constraint semantics. */
+export { matchConstraint } from '../scheduler/constraints-match.js';

@@ -97,8 +97,8 @@ describe('ExecutorClient over LocalTransport', () => {
     reaper.track(s, workDir);
     process.kill(s.pid!, 'SIGKILL');
     const dead = await waitFor(async () => (await c.inspect()).find((t) => t.state !== 'running'));
-    expect(dead.state).toBe('failed');
-    expect(dead.signal).toBe('SIGKILL');
+    expect(dead!.state).toBe('failed');
+    expect(dead!.signal).toBe('SIGKILL');
     const s2 = await c.run(makeSpec('p/g/0', ['sleep', '30']));
     reaper.track(s2, workDir);
     expect(s2.state).toBe('running');
@@ -150,7 +150,7 @@ describe('ExecutorClient over LocalTransport', () => {
       const ts = await c.inspect();
       return ts.every((t) => t.state !== 'running' && t.state !== 'pending') ? ts : undefined;
     });
-    const by = Object.fromEntries(all.map((t) => [t.task, t]));
+    const by = Object.fromEntries(all!.map((t) => [t.task, t]));
     expect(by['p/three/0']).toMatchObject({ state: 'failed', exitCode: 3 });
     expect(by['p/zero/0']).toMatchObject({ state: 'finished', exitCode: 0 });
     await expect(c.logs('p/nope/0', { stream: 'both' }, () => undefined)).rejects.toThrow(/agent test-agent: task p\/nope\/0 not found/);

@@ -79,8 +79,8 @@ describe('process driver', () => {
       const st = await driver.status('p/g/0');
       return st && st.state !== 'running' ? st : undefined;
     });
-    expect(s.state).toBe('failed');
-    expect(s.signal).toBe('SIGKILL');
+    expect(s!.state).toBe('failed');
+    expect(s!.signal).toBe('SIGKILL');
     const b = await run(makeSpec('p/g/0', ['sleep', '30']));
     expect(b.state).toBe('running');
     expect(b.pid).not.toBe(a.pid);

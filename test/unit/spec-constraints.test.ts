@@ -53,7 +53,8 @@ describe('matchConstraint', () => {
     ['gen < 9', false],
     ['gen >= 10', true],
     ['gen <= 10.0', true],
-    ['gen == 10.0', true],
+    ['gen == 10', true],
+    ['gen == 10.0', false], // == and != compare strings exactly (as Nomad's =); use <= and >= for numeric equality
     ['model < Z', true], // lexical
     ['model > Z', false],
     ['zone in (a, b)', true],
