@@ -8,5 +8,6 @@ export default defineConfig({
     // End-to-end tests start real processes; keep files isolated but not all at once on 2 cores.
     fileParallelism: true,
     maxWorkers: 2,
+    reporters: ['default', './test/reporters/summary-line.ts'],
   },
 });

@@ -1,0 +1,127 @@
+/**
+ * Bad input through the built CLI: a clear message (file:line:col for plans), exit 1, no stack
+ * trace, and nothing changed — no state written, no process started.
+ */
+import { afterAll, describe, expect, test } from 'vitest';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, pidAlive, runCli, scratchDir } from '../helpers/cli.js';
+
+const scratch = scratchDir();
+afterAll(() => scratch.cleanup());
+
+const bad = (name: string) => path.join(ROOT, 'fixtures', 'plans', 'bad', name);
+const STACK = /\n\s+at .+\(.*:\d+:\d+\)|\n\s+at file:/;
+
+function expectCleanError(r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) {
+  expect(r.code, r.stderr).toBe(1);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.stderr).not.toMatch(STACK);
+  expect(r.stdout).toBe('');
+}
+
+describe('bad plans are refused before anything happens', () => {
+  test.each([
+    ['malformed.yaml', /malformed\.yaml:5:1: .*Flow sequence/],
+    ['unknown-key.yaml', /unknown-key\.yaml:7:5: processes\[0\]\.resouces: unknown key 'resouces' \(did you mean 'resources'\?\)/],
+    ['bad-units.yaml', /bad-units\.yaml:\d+:\d+: .*unknown unit/],
+    ['count-absurd.yaml', /count-absurd\.yaml:\d+:\d+: .*count/],
+    ['alias-bomb.yaml', /alias-bomb\.yaml:1:1: .*alias/i],
+    ['binary.yaml', /binary\.yaml:1:1: .*not a text file/],
+    ['empty.yaml', /empty\.yaml:1:1: .*empty plan/],
+    ['duplicate-group.yaml', /duplicate group name/],
+    ['bad-names.yaml', /bad-names\.yaml:2:7: name: invalid name 'My_Plan'/],
+    ['command-string.yaml', /command must be a list/],
+    ['bad-constraints.yaml', /bad-constraints\.yaml:\d+:\d+: .*constraint/],
+  ])('%s', async (file, pattern) => {
+    const state = path.join(scratch.dir, `state-${file}`);
+    for (const args of [['plan', 'diff', '--offline'], ['plan', 'apply'], ['plan', 'apply', '--json']]) {
+      const r = await runCli([...args, bad(file), '--state', state], { cwd: scratch.dir });
+      expectCleanError(r, pattern);
+    }
+    // nothing was written: the state dir holds no state file and no agent folder
+    const left = existsSync(state) ? readdirSync(state).filter((f) => !f.startsWith('.')) : [];
+    expect(left.filter((f) => f === 'state.json' || f === 'agents')).toEqual([]);
+  });
+
+  test('a missing plan file names the file', async () => {
+    const r = await runCli(['plan', 'diff', '--offline', 'nope.yaml', '--state', path.join(scratch.dir, 's0')], { cwd: scratch.dir });
+    expectCleanError(r, /nope\.yaml/);
+  });
+
+  test('--debug shows the stack trace that is otherwise hidden', async () => {
+    const r = await runCli(['plan', 'diff', '--offline', bad('unknown-key.yaml'), '--debug', '--state', path.join(scratch.dir, 's1')], { cwd: scratch.dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SpecError/);
+  });
+});
+
+describe('state problems are refused with a clear message', () => {
+  const plan = path.join(scratch.dir, 'tiny.yaml');
+  writeFileSync(plan, 'name: tiny\nprocesses:\n  - name: nap\n    command: [sleep, "600"]\n');
+
+  test('an unusable state dir', async () => {
+    const file = path.join(scratch.dir, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await runCli(['plan', 'apply', plan, '--state', path.join(file, 'state')], { cwd: scratch.dir });
+    expectCleanError(r, /state directory .* is not usable/);
+  });
+
+  test('a corrupt state file is refused, kept and never overwritten', async () => {
+    const state = path.join(scratch.dir, 'corrupt');
+    mkdirSync(state, { recursive: true });
+    writeFileSync(path.join(state, 'state.json'), '{"version":1,"tasks":');
+    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expectCleanError(r, /state file .*state\.json is corrupt/);
+    expect(r.stderr).toMatch(/hint: .*will not overwrite it/);
+    expect(readFileSync(path.join(state, 'state.json'), 'utf8')).toBe('{"version":1,"tasks":');
+    expect(readdirSync(state).some((f) => f.startsWith('state.json.corrupt-'))).toBe(true);
+    expect(existsSync(path.join(state, 'agents'))).toBe(false);
+  });
+
+  test('a bad inventory names its file, line and column', async () => {
+    const inv = path.join(scratch.dir, 'inv.yaml');
+    writeFileSync(inv, 'idcs:\n  - name: a\n    clusters:\n      - name: c\n        agents:\n          - name: h1\n            locl: true\n');
+    const r = await runCli(['plan', 'diff', '--offline', plan, '--inventory', inv, '--state', path.join(scratch.dir, 's2')], { cwd: scratch.dir });
+    expectCleanError(r, /inv\.yaml:7:13: .*locl/);
+  });
+});
+
+describe('runtime failures are reported per task, with the state kept true', () => {
+  test('a command that does not exist marks its task failed with the exec error', async () => {
+    const state = path.join(scratch.dir, 'missing-cmd');
+    const plan = path.join(scratch.dir, 'missing-cmd.yaml');
+    writeFileSync(plan, 'name: broken\nprocesses:\n  - name: ghost\n    command: [definitely-not-a-command-xyz, "--flag"]\n  - name: fine\n    command: [sleep, "600"]\n');
+    const r = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });
+    expect(r.code).toBe(1);
+    const a = JSON.parse(r.stdout);
+    expect(a.ok).toBe(false);
+    const ghost = a.results.find((x: { task: string }) => x.task === 'broken/ghost/0');
+    expect(ghost.ok).toBe(false);
+    expect(ghost.error).toMatch(/definitely-not-a-command-xyz.*not found/);
+    const s = JSON.parse((await runCli(['status', '--json', '--state', state], { cwd: scratch.dir })).stdout);
+    const g = s.tasks.find((t: { task: string }) => t.task === 'broken/ghost/0');
+    expect(g.state).toBe('failed');
+    const fine = s.tasks.find((t: { task: string }) => t.task === 'broken/fine/0');
+    expect(fine.state).toBe('running');
+    expect(pidAlive(fine.pid)).toBe(true);
+    const d = await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir });
+    expect(d.code, d.stderr).toBe(0);
+    expect(pidAlive(fine.pid)).toBe(false);
+  });
+
+  test('a group that can never fit is unplaced with its reason, and diff exits 0', async () => {
+    const plan = path.join(scratch.dir, 'huge.yaml');
+    writeFileSync(plan, 'name: huge\nprocesses:\n  - name: whale\n    command: [sleep, "1"]\n    resources: {cpus: 4000, mem: 1Pi}\n');
+    const r = await runCli(['plan', 'diff', plan, '--offline', '--json', '--state', path.join(scratch.dir, 's3')], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout);
+    expect(d.placements).toEqual([]);
+    expect(d.unplaced).toHaveLength(1);
+    expect(d.unplaced[0]).toMatchObject({ task: 'huge/whale/0', group: 'whale' });
+    expect(d.unplaced[0].reason).toMatch(/cpus: 1 agent/);
+    const human = await runCli(['plan', 'diff', plan, '--offline', '--state', path.join(scratch.dir, 's3')], { cwd: scratch.dir });
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/Unplaced \(1\):\n  huge\/whale \(1 task\)\n    .*cpus/);
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * Two `plan apply` runs at the same time on one state never interleave: the second waits for the
+ * lock, then sees the first one's work and changes nothing. No task is started twice.
+ */
+import { afterAll, expect, test } from 'vitest';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pidAlive, runCli, scratchDir } from '../helpers/cli.js';
+
+const scratch = scratchDir();
+const state = path.join(scratch.dir, 'state');
+const plan = path.join(scratch.dir, 'pair.yaml');
+writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 4\n    command: [sleep, "600"]\n    resources: {cpus: 0.05, mem: 8Mi}\n');
+
+afterAll(async () => {
+  await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir });
+  scratch.cleanup();
+});
+
+test('concurrent applies: one does the work, the other waits and finds nothing to do', async () => {
+  const [a, b] = await Promise.all([
+    runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir }),
+    runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir }),
+  ]);
+  expect(a.code, a.stderr).toBe(0);
+  expect(b.code, b.stderr).toBe(0);
+  const creates = [JSON.parse(a.stdout).changes.create, JSON.parse(b.stdout).changes.create].sort();
+  expect(creates).toEqual([0, 4]);
+  const s = JSON.parse((await runCli(['status', '--json', '--state', state], { cwd: scratch.dir })).stdout);
+  expect(s.tasks).toHaveLength(4);
+  const pids = s.tasks.map((t: { pid: number }) => t.pid);
+  expect(new Set(pids).size).toBe(4);
+  for (const pid of pids) expect(pidAlive(pid)).toBe(true);
+  // exactly four task folders on the agent: nothing started twice
+  expect(readdirSync(path.join(state, 'agents', 'local', 'tasks')).sort()).toEqual(['pair.nap.0', 'pair.nap.1', 'pair.nap.2', 'pair.nap.3']);
+});
+
+test('a waiter gives up with a clear message when the lock is held too long', async () => {
+  // hold the lock from this process, like a long apply would
+  const { StateStore } = await import('../../src/state/store.js');
+  const store = await StateStore.open(state);
+  await store.lock({ purpose: 'test holder' });
+  try {
+    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir, env: { FACTORY_LOCK_TIMEOUT: '1' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/state .* is locked by another factory process \(pid \d+, test holder/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  } finally {
+    await store.unlock();
+  }
+});
