@@ -53,3 +53,26 @@ export class Progress {
     }
   }
 }
+
+/**
+ * runWithProgress runs an operation under a spinner titled `title`, reporting its steps, and ends
+ * with `<what> done`, `<what> finished with errors` (result.ok false) or `<what> failed` (thrown).
+ */
+export async function runWithProgress<T extends { ok: boolean }>(
+  what: string,
+  title: string,
+  op: (step: (line: string) => void) => Promise<T>,
+): Promise<T> {
+  const progress = new Progress(false);
+  progress.start(title);
+  let result: T;
+  try {
+    result = await op((l) => progress.step(l));
+  } catch (err) {
+    progress.fail(`${what} failed`);
+    throw err;
+  }
+  if (result.ok) progress.stop(`${what} done`);
+  else progress.fail(`${what} finished with errors`);
+  return result;
+}

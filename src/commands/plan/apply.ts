@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
-import { Progress } from '../../cli/progress.js';
+import { runWithProgress } from '../../cli/progress.js';
 import { renderApply } from '../../cli/render.js';
 import { applyPlans, type ApplyResult } from '../../control/plan.js';
 
@@ -17,23 +17,15 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
   };
 
   protected async execute(): Promise<ApplyResult> {
-    const progress = new Progress(false);
-    progress.start(`applying ${this.positionals.join(' ')}`);
-    let result: ApplyResult;
-    try {
-      result = await applyPlans({
+    const result = await runWithProgress('apply', `applying ${this.positionals.join(' ')}`, (step) =>
+      applyPlans({
         planPaths: this.positionals,
         stateDir: this.flags.state,
         inventoryPath: this.flags.inventory,
         seed: this.flags.seed,
-        progress: (l) => progress.step(l),
-      });
-    } catch (err) {
-      progress.fail('apply failed');
-      throw err;
-    }
-    if (result.ok) progress.stop('apply done');
-    else progress.fail('apply finished with errors');
+        progress: step,
+      }),
+    );
     this.human(renderApply(result, 'apply'));
     if (!result.ok) process.exitCode = 1;
     return result;

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
-import { Progress } from '../../cli/progress.js';
+import { runWithProgress } from '../../cli/progress.js';
 import { renderApply } from '../../cli/render.js';
 import { destroyPlans, type ApplyResult } from '../../control/plan.js';
 
@@ -12,22 +12,14 @@ export default class PlanDestroy extends FactoryCommand<typeof PlanDestroy> {
   static override args = { plan: Args.string({ description: 'plan files or folders of plans', required: true }) };
 
   protected async execute(): Promise<ApplyResult> {
-    const progress = new Progress(false);
-    progress.start(`destroying ${this.positionals.join(' ')}`);
-    let result: ApplyResult;
-    try {
-      result = await destroyPlans({
+    const result = await runWithProgress('destroy', `destroying ${this.positionals.join(' ')}`, (step) =>
+      destroyPlans({
         planPaths: this.positionals,
         stateDir: this.flags.state,
         inventoryPath: this.flags.inventory,
-        progress: (l) => progress.step(l),
-      });
-    } catch (err) {
-      progress.fail('destroy failed');
-      throw err;
-    }
-    if (result.ok) progress.stop('destroy done');
-    else progress.fail('destroy finished with errors');
+        progress: step,
+      }),
+    );
     this.human(renderApply(result, 'destroy'));
     if (!result.ok) process.exitCode = 1;
     return result;
