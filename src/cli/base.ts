@@ -90,6 +90,7 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     process.stderr.write(`factory: ${parseError ? '' : 'internal error: '}${err?.message ?? String(err)}\n`);
     if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
     else if (!parseError) process.stderr.write('hint: run again with --debug for details\n');
-    process.exitCode = err?.oclif?.exit ?? 1;
+    // 2 is reserved for "changes present" (--detailed-exitcode): every error exits 1
+    process.exitCode = 1;
   }
 }

@@ -125,3 +125,15 @@ describe('runtime failures are reported per task, with the state kept true', () 
     expect(human.stdout).toMatch(/Unplaced \(1\):\n  huge\/whale \(1 task\)\n    .*cpus/);
   });
 });
+
+describe('command-line mistakes exit 1 (2 means "changes present")', () => {
+  test('an unknown command suggests the closest one', async () => {
+    const r = await runCli(['stats'], { cwd: scratch.dir });
+    expectCleanError(r, /unknown command 'stats' \(did you mean 'status'\?\)/);
+  });
+
+  test('an unknown flag is named', async () => {
+    const r = await runCli(['status', '--bogus'], { cwd: scratch.dir });
+    expectCleanError(r, /Nonexistent flag: --bogus/);
+  });
+});
