@@ -59,6 +59,17 @@ export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would'): stri
   ]);
   for (const s of d.stops) rows.push([`- ${s.task}`, s.reason === 'destroy' || s.reason === 'removed' || s.reason === 'scaled-down' ? 'destroy' : s.reason, s.agent, '', `(${s.reason})`]);
   if (rows.length) out.push('', table(['TASK', 'ACTION', 'AGENT', 'DRIVER', 'RESOURCES'], rows));
+  const plansOfGroups = (d.groups ?? []).filter((g) => g.split || g.note);
+  if (plansOfGroups.length) {
+    out.push('', 'Groups:');
+    for (const g of plansOfGroups) {
+      const where = g.cluster ? `${g.idc}/${g.cluster}` : 'nowhere';
+      const split = g.split ? `: ${g.split.map((x) => `${x.count}×${x.cpus} cpus`).join(' + ')}` : '';
+      out.push(`  ${g.plan}/${g.group} → ${where}${split}${g.note ? ` (${g.note})` : ''}`);
+    }
+  }
+  const stranded = formatStranded(d.stranded);
+  if (stranded) out.push('', `Stranded (free where no task of these plans fits): ${stranded}`);
   if (d.unplaced.length) {
     out.push('', `Unplaced (${d.unplaced.length}):`);
     const byGroup = new Map<string, { tasks: string[]; reason: string }>();
@@ -82,6 +93,15 @@ export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would'): stri
   const unplaced = d.unplaced.length ? ` ${d.unplaced.length} task${d.unplaced.length === 1 ? '' : 's'} unplaced.` : '';
   out.push('', total === 0 ? `No changes.${unplaced}` : `${summary}${unplaced}`);
   return out.join('\n');
+}
+
+/** formatStranded prints stranded capacity per resource (`cpus 12, mem 3Gi`), or '' when none is stranded. */
+export function formatStranded(stranded: Record<string, number> | undefined): string {
+  if (!stranded) return '';
+  return Object.entries(stranded)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${k === 'mem' || k === 'disk' ? formatBytes(v) : Number(v.toFixed(3))}`)
+    .join(', ');
 }
 
 /** renderApply prints the outcome of apply or destroy: the plan, then failures. */

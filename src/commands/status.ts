@@ -28,7 +28,7 @@ export default class Status extends FactoryCommand<typeof Status> {
       t.agent,
       t.driver,
       t.pid !== undefined ? String(t.pid) : '-',
-      t.state,
+      `${t.health ? `${t.state} (${t.health})` : t.state}${t.power ? ` [${t.power}]` : ''}`,
       t.limits ?? '',
       t.error ?? (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
     ]);

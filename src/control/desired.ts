@@ -49,6 +49,7 @@ export function desiredGroupsOf(plans: PlanSpec[]): DesiredGroup[] {
         specHash: specHashOf(p, g),
         strategy: g.strategy,
         placement: p.placement,
+        ...(g.total && g.shapes ? { total: { ...g.total }, shapes: g.shapes.map((sh) => ({ ...sh })) } : {}),
       });
     }
   }
@@ -91,9 +92,12 @@ export function runSpecOf(p: Placement, plan: PlanSpec, g: GroupSpec): TaskRunSp
       FACTORY_AGENT: p.agent,
     },
     workingDir: g.workingDir,
-    resources: g.resources,
+    resources: p.resources, // a resource plan's VMs differ in shape: the placement's resources are the VM's
     labels: { plan: plan.name, group: g.name, project: plan.project },
     stopGraceMs: g.stopGraceMs,
     image: g.image,
+    ...(g.kind === 'vm' ? { vm: { ...(g.subnet ? { subnet: g.subnet } : {}), ...(g.volumes?.length ? { volumes: [...g.volumes] } : {}) } } : {}),
+    restart: g.restart,
+    ...(g.health ? { health: { ...g.health } } : {}),
   };
 }

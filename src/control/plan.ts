@@ -7,14 +7,16 @@ import { FactoryError } from '../errors.js';
 import { loadPlans, resolveInventory } from '../spec/index.js';
 import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import { schedule } from '../scheduler/index.js';
-import type { Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
+import type { GroupDecision, Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
 import { StateStore } from '../state/store.js';
 import type { EventRecord } from '../state/types.js';
 import type { TaskStatus } from '../protocol/messages.js';
 import { AgentPool, type ConnectedAgent } from './agents.js';
 import { GroupIndex, desiredGroupsOf, runSpecOf } from './desired.js';
-import { observe, recordTaskStatus, snapshotOf, type OfflineDiscovery } from './snapshot.js';
+import { observe, recordTaskStatus, snapshotOf, type OfflineDiscovery, type StrayTask } from './snapshot.js';
+import { stopStrays } from './strays.js';
 import { localCapacities } from './local-capacity.js';
+import { movedOffDraining } from './drain-moves.js';
 
 /** PlanOptions are the inputs shared by diff, apply and destroy. */
 export interface PlanOptions {
@@ -75,6 +77,10 @@ export interface DiffResult {
   offline: boolean;
   agents: { name: string; state: string; error?: string }[];
   warnings: string[];
+  /** stranded is free capacity per resource on agents where no task of these plans fits (mem and disk in bytes). */
+  stranded: Record<string, number>;
+  /** groups is where each group went (level 1: idc + cluster) and, for resource plans, the split (level 2). */
+  groups: GroupDecision[];
 }
 
 /** OpResult is the outcome of one executor call during apply or destroy. */
@@ -151,6 +157,8 @@ function viewOf(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offli
       return failed ? { name: a.name, state: 'lost', error: failed.error } : { name: a.name, state: offline ? 'declared' : 'ready' };
     }),
     warnings,
+    stranded: plan.stranded,
+    groups: plan.groups,
   };
 }
 
@@ -184,20 +192,29 @@ async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): P
       opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
       pool = await AgentPool.connect(inventory.agents, {
         stateDir: store.dir,
-        onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: unreachable: ${detail}`),
+        settings: inventory.settings,
+        onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: ${ev === 'lost' ? '' : 'unreachable: '}${detail}`),
       });
-      observe(store.data, inventory, pool, new Date().toISOString());
-      if (mode !== 'diff') await store.save();
+      const seen = { strays: [] as StrayTask[] };
+      observe(store.data, inventory, pool, new Date().toISOString(), undefined, seen);
+      if (mode !== 'diff') {
+        for (const r of await stopStrays(pool, seen.strays, store.data, new Date().toISOString())) {
+          opts.progress?.(`${r.task} on ${r.agent}: ${r.ok ? `stray copy stopped (it runs on ${r.keptOn})` : `cannot stop the stray copy: ${r.error}`}`);
+        }
+        await store.save();
+      }
     }
     const locals = offline ? await localCapacities(inventory, store.dir) : new Map();
     const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
     const { agents, actual } = snapshotOf(inventory, store.data, { offline, offlineDiscovery });
+    const groups = mode === 'destroy' ? [] : desiredGroupsOf(plans);
     const plan = schedule({
       agents,
-      groups: mode === 'destroy' ? [] : desiredGroupsOf(plans),
-      actual,
+      groups,
+      actual: movedOffDraining(actual, agents, groups),
       plans: plans.map((p) => p.name),
       seed: opts.seed ?? 1,
+      projects: inventory.projects,
     });
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
     return { plans, inventory, plan, pool, store, diff: viewOf(inventory, plans, plan, offline, pool) };
@@ -287,6 +304,7 @@ async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[]> {
 function describe(r: OpResult): string {
   const verb = r.action === 'stop' ? 'stopped' : 'started';
   if (!r.ok) return `${r.task} on ${r.agent}: ${r.action} failed: ${r.error}`;
+  if (r.state === 'deferred') return `${r.task} on ${r.agent}: stop deferred: ${r.error}`;
   return `${r.task} on ${r.agent}: ${verb}${r.pid ? ` (pid ${r.pid})` : ''}${r.state && r.state !== 'running' && r.action === 'start' ? ` — ${r.state}` : ''}`;
 }
 
@@ -297,6 +315,10 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
   const task = op.kind === 'stop' ? op.stop.task.task : op.placement.task;
   if (!conn) {
     const why = p.pool?.failed.get(agent)?.error ?? 'not connected';
+    // the old copy of a task moved off a lost agent is stopped when that agent is back (observe → stopStrays)
+    if (op.kind === 'stop' && op.stop.reason === 'reschedule') {
+      return { task, agent, action: 'stop', ok: true, state: 'deferred', error: `agent ${agent} unreachable (${why}): the old copy is stopped when it is back` };
+    }
     return { task, agent, action: op.kind, ok: false, error: `agent ${agent} unreachable: ${why}` };
   }
   if (op.kind === 'stop') {

@@ -51,6 +51,9 @@ function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefin
     error: s.error,
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
+    ...(s.power ? { power: s.power } : {}),
+    ...(s.health ? { health: s.health } : {}),
+    ...(s.image ? { image: s.image } : {}),
     updatedAt: now,
   };
 }
@@ -89,10 +92,42 @@ function agentRecordFrom(spec: AgentSpec, reg: AgentRegistration, now: string): 
   };
 }
 
+/** StrayTask is a second copy of a task found on an agent while the task's record lives on another agent. */
+export interface StrayTask {
+  task: string;
+  /** agent holds the stray copy (it must be stopped there). */
+  agent: string;
+  /** keptOn is the agent whose copy stays. */
+  keptOn: string;
+  status: TaskStatus;
+}
+
+const liveState = (s: TaskStatus): boolean => s.state === 'running' || s.state === 'pending';
+
+/**
+ * pickPrimaries decides, for every task id reported by more than one reached agent, which copy is
+ * the task: a live copy on the agent the state already names, else any live copy (first agent by
+ * name), else the recorded agent's. Every other copy is a stray.
+ */
+function pickPrimaries(data: StateData, reportedBy: Map<string, { agent: string; status: TaskStatus }[]>): Map<string, string> {
+  const primary = new Map<string, string>();
+  for (const [task, copies] of reportedBy) {
+    if (copies.length < 2) continue;
+    const recAgent = data.tasks[task]?.agent;
+    const rank = (c: { agent: string; status: TaskStatus }) => (liveState(c.status) ? 0 : 2) + (c.agent === recAgent ? 0 : 1);
+    const best = [...copies].sort((a, b) => rank(a) - rank(b) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0))[0]!;
+    primary.set(task, best.agent);
+  }
+  return primary;
+}
+
 /**
  * observe folds the pool's registrations into the state: agents reached become ready with their
  * discovered capacity; tasks they report are recorded (adopted when unknown); tasks recorded on a
- * reached agent that it no longer has are marked exited; agents not reached are marked lost.
+ * reached agent that it no longer has are marked exited; agents not reached are marked lost, and so
+ * are the tasks recorded on them. When two reached agents report the same task id (an agent came
+ * back after its task was rescheduled elsewhere) one copy is kept (see pickPrimaries) and the others
+ * are returned in `out.strays` for the caller to stop: nothing runs twice.
  * statuses, when given, override the registration's task list (a fresher inspect).
  */
 export function observe(
@@ -101,17 +136,33 @@ export function observe(
   pool: AgentPool,
   now: string,
   statuses?: Map<string, TaskStatus[]>,
+  out?: { strays: StrayTask[] },
 ): EventRecord[] {
   const events: EventRecord[] = [];
+  const reportedBy = new Map<string, { agent: string; status: TaskStatus }[]>();
+  for (const [name, c] of pool.connected) {
+    for (const s of statuses?.get(name) ?? c.registration.tasks) {
+      const list = reportedBy.get(s.task) ?? [];
+      list.push({ agent: name, status: s });
+      reportedBy.set(s.task, list);
+    }
+  }
+  const primary = pickPrimaries(data, reportedBy);
   for (const [name, c] of pool.connected) {
     const prevAgent = data.agents[name];
-    data.agents[name] = agentRecordFrom(c.spec, c.registration, now);
+    data.agents[name] = { ...agentRecordFrom(c.spec, c.registration, now), ...drainMarkOf(prevAgent) };
     if (prevAgent && prevAgent.state !== 'ready') {
       events.push({ at: now, kind: 'agent-back', agent: name, message: `agent ${name} is back` });
     }
     const reported = statuses?.get(name) ?? c.registration.tasks;
     const seen = new Set<string>();
     for (const s of reported) {
+      const keptOn = primary.get(s.task);
+      if (keptOn !== undefined && keptOn !== name) {
+        out?.strays.push({ task: s.task, agent: name, keptOn, status: s });
+        events.push({ at: now, kind: 'task-duplicate', task: s.task, agent: name, message: `${s.task} also found on ${name}; the copy on ${keptOn} is kept` });
+        continue;
+      }
       seen.add(s.task);
       if (!data.tasks[s.task]) events.push({ at: now, kind: 'task-adopted', task: s.task, agent: name, message: `adopted ${s.task} found on ${name}` });
       const ev = recordTaskStatus(data, name, s, now);
@@ -145,10 +196,22 @@ export function observe(
       limits: prev?.limits,
       lastSeen: prev?.lastSeen,
       error: f.error,
+      ...drainMarkOf(prev),
     };
+    // what runs there is unknown until it is back: its live tasks are lost (and get rescheduled)
+    for (const rec of Object.values(data.tasks)) {
+      if (rec.agent !== name || (rec.state !== 'running' && rec.state !== 'pending')) continue;
+      rec.state = 'lost';
+      rec.updatedAt = now;
+    }
   }
   data.events.push(...events);
   return events;
+}
+
+/** drainMarkOf carries an agent's drain marker over when its record is rebuilt from a fresh observation. */
+export function drainMarkOf(prev: AgentRecord | undefined): Pick<AgentRecord, 'draining' | 'drainingSince'> {
+  return prev?.draining ? { draining: true, ...(prev.drainingSince ? { drainingSince: prev.drainingSince } : {}) } : {};
 }
 
 /** OfflineDiscovery supplies capacity for agents whose inventory entry declares none (the local agent). */
@@ -171,7 +234,7 @@ export function snapshotOf(
         name: spec.name,
         idc: spec.idc,
         cluster: spec.cluster,
-        state: rec.state,
+        state: rec.draining && rec.state === 'ready' ? 'draining' : rec.state,
         capacity: rec.resources,
         attributes: rec.attributes,
         drivers: rec.drivers,
@@ -182,7 +245,7 @@ export function snapshotOf(
       name: spec.name,
       idc: spec.idc,
       cluster: spec.cluster,
-      state: 'ready',
+      state: rec?.draining ? 'draining' : 'ready',
       capacity: effectiveResources(spec.resources, discovered),
       attributes: { ...(rec?.attributes ?? {}), ...spec.attributes },
       drivers: spec.drivers ?? rec?.drivers ?? (spec.transport.kind === 'local' && discovered ? ['process'] : ALL_DRIVERS),

@@ -9,7 +9,8 @@ import { StateStore } from '../state/store.js';
 import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { compareTaskIds } from './plan.js';
-import { effectiveResources, observe } from './snapshot.js';
+import { effectiveResources, observe, type StrayTask } from './snapshot.js';
+import { stopStrays } from './strays.js';
 
 /** StatusAgent is one agent in `status --json`. */
 export interface StatusAgent {
@@ -18,6 +19,9 @@ export interface StatusAgent {
   cluster: string;
   state: string;
   resources: AgentRecord['resources'];
+  /** declared is what the inventory says (wins over discovery); discovered is what the executor found. */
+  declared?: AgentSpec['resources'];
+  discovered?: AgentRecord['discovered'];
   attributes: Record<string, string>;
   drivers: string[];
   limits?: string;
@@ -41,6 +45,12 @@ export interface StatusTask {
   error?: string;
   startedAt?: string;
   finishedAt?: string;
+  /** power is a VM task's power state: running, shut off, paused, crashed or imaging. */
+  power?: string;
+  /** health is set for tasks with a health check: starting, healthy or unhealthy. */
+  health?: string;
+  /** image is a container task's image. */
+  image?: string;
 }
 
 /** StatusResult is the `status --json` document. */
@@ -65,6 +75,9 @@ function taskView(t: TaskRecord): StatusTask {
     task: t.task, group: t.group, plan: t.plan, project: t.project, agent: t.agent, driver: t.driver, state: t.state,
     pid: t.state === 'running' ? t.pid : undefined, exitCode: t.exitCode, signal: t.signal, limits: t.limits, error: t.error,
     startedAt: t.startedAt, finishedAt: t.finishedAt,
+    ...(t.power ? { power: t.power } : {}),
+    ...(t.health ? { health: t.health } : {}),
+    ...(t.image ? { image: t.image } : {}),
   };
 }
 
@@ -79,7 +92,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const store = await StateStore.open(opts.stateDir);
   let refreshed = false;
   if (!opts.cached) {
-    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir });
+    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir, settings: inventory.settings });
     try {
       let locked = false;
       try {
@@ -89,8 +102,11 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
         // an apply is running: show what the agents say without writing it
       }
       try {
-        observe(store.data, inventory, pool, new Date().toISOString());
+        const seen = { strays: [] as StrayTask[] };
+        observe(store.data, inventory, pool, new Date().toISOString(), undefined, seen);
         if (locked) {
+          // reconnect reconciliation: a task id runs once; stray copies on returning agents are stopped
+          await stopStrays(pool, seen.strays, store.data, new Date().toISOString());
           await store.save();
           refreshed = true;
         }
@@ -110,6 +126,8 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       cluster: spec.cluster,
       state: rec?.state ?? 'unknown',
       resources: rec?.resources ?? effectiveResources(spec.resources),
+      declared: spec.resources,
+      discovered: rec?.discovered,
       attributes: { ...(rec?.attributes ?? {}), ...spec.attributes },
       drivers: rec?.drivers ?? spec.drivers ?? [],
       limits: rec?.limits,
@@ -165,7 +183,7 @@ export async function logs(opts: LogsOptions): Promise<void> {
   const rec = findTask(Object.values(store.data.tasks), opts.task);
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: store.dir });
+  const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });

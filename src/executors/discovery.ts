@@ -8,12 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LimitsMode } from '../protocol/messages.js';
 import type { Driver as DriverName } from '../scheduler/types.js';
+import { pingDocker } from './drivers/docker-engine.js';
 
 /** EXECUTOR_VERSION is reported in the registration; bump with behaviour changes of the executor. */
 export const EXECUTOR_VERSION = '0.1.0';
 
 /** CGROUP_ROOT is where cgroup file systems are mounted (overridable for tests with FACTORY_CGROUP_ROOT). */
 export const CGROUP_ROOT = process.env.FACTORY_CGROUP_ROOT ?? '/sys/fs/cgroup';
+
+/** DOCKER_PING_TIMEOUT_MS bounds discovery's ping of the Docker engine; 'docker' is a driver only when it answers. */
+export const DOCKER_PING_TIMEOUT_MS = 1000;
 
 /** Discovery is what discover() finds about the host. */
 export interface Discovery {
@@ -139,7 +143,7 @@ export async function discover(workDir: string): Promise<Discovery> {
   const cg = cgroupMemLimit();
   const mem = cg !== undefined && cg < total ? cg : total;
   const { model, virtualization } = cpuInfo();
-  const gpus = await countGpus();
+  const [gpus, docker] = await Promise.all([countGpus(), pingDocker(undefined, DOCKER_PING_TIMEOUT_MS)]);
   return {
     hostname,
     resources: { cpus, mem, disk: diskBytes(workDir), gpus, scalars: {} },
@@ -152,7 +156,7 @@ export async function discover(workDir: string): Promise<Discovery> {
       virtualization: virtualization ? 'true' : 'false',
       node: process.version,
     },
-    drivers: ['process'],
+    drivers: docker ? ['process', 'docker'] : ['process'],
     limits: detectLimits(),
   };
 }

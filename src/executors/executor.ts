@@ -16,6 +16,8 @@ import { PROTOCOL_VERSION, type AgentRegistration, type ErrorBody, type Message,
 import { discover, EXECUTOR_VERSION } from './discovery.js';
 import type { Driver } from './drivers/driver.js';
 import { ProcessDriver } from './drivers/process.js';
+import { LibvirtDriver } from './drivers/libvirt.js';
+import { ImageUploads } from './images.js';
 
 /** DEFAULT_HEARTBEAT_MS is the heartbeat period when hello does not ask for one. */
 export const DEFAULT_HEARTBEAT_MS = 5000;
@@ -45,8 +47,19 @@ export class Executor {
   private closed = false;
   /** helloing is the hello being handled; later requests wait for it so they see its workDir. */
   private helloing?: Promise<void>;
+  /** images receives `factory image push` uploads; set when the docker driver is available. */
+  private images?: ImageUploads;
+  private dockerImages?: import('./drivers/docker.js').DockerDriver;
+
+  /** vms is the libvirt driver when libvirt answered on hello (VM actions and the VM image store). */
+  private vms?: LibvirtDriver;
 
   constructor(private readonly io: ExecutorIO) {}
+
+  private requireVms(): LibvirtDriver {
+    if (!this.vms) throw new FactoryError('libvirt is not available on this agent (no answer at qemu:///system, or @unraid/libvirt is not installed)', { code: 'E_DRIVER' });
+    return this.vms;
+  }
 
   /** start begins reading requests. */
   start(): void {
@@ -83,6 +96,11 @@ export class Executor {
     const d = this.drivers.get(name);
     if (!d) throw new FactoryError(`driver "${name}" is not available on this agent (have: ${[...this.drivers.keys()].join(', ') || 'none'})`, { code: 'E_DRIVER' });
     return d;
+  }
+
+  private requireDocker(): import('./drivers/docker.js').DockerDriver {
+    if (!this.dockerImages) throw new FactoryError('docker is not available on this agent (no engine answered at FACTORY_DOCKER_HOST / DOCKER_HOST / /var/run/docker.sock)', { code: 'E_DRIVER' });
+    return this.dockerImages;
   }
 
   private requireHello(): void {
@@ -136,6 +154,28 @@ export class Executor {
         case 'shutdown':
           this.ok(id);
           return this.close(0);
+        case 'vm-action':
+          this.requireHello();
+          return this.ok(id, await this.requireVms().action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs }));
+        case 'vm-image-has':
+          this.requireHello();
+          return this.ok(id, { present: this.requireVms().images.has(req.image) });
+        case 'vm-image-put':
+          this.requireHello();
+          return this.ok(id, this.requireVms().imagePut(req.image, req.file, req.offset, req.data));
+        case 'vm-image-commit':
+          this.requireHello();
+          return this.ok(id, await this.requireVms().imageCommit(req.image, req.name, req.manifest));
+        case 'vm-images':
+          this.requireHello();
+          return this.ok(id, this.requireVms().imageList());
+        case 'image-inspect':
+          this.requireHello();
+          return this.ok(id, await this.requireDocker().imageInfo(req.image));
+        case 'image-load':
+          this.requireHello();
+          this.requireDocker();
+          return this.ok(id, await this.images!.receive(req));
         default:
           throw new FactoryError(`protocol: unknown request type ${JSON.stringify((req as { type: unknown }).type)}`, { code: 'E_PROTOCOL' });
       }
@@ -159,6 +199,24 @@ export class Executor {
     this.workDir = workDir;
     const log = (m: string) => this.io.log(m);
     this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log }));
+    if (!this.vms) this.vms = await LibvirtDriver.open({ workDir, limits: found.limits, log });
+    if (this.vms) {
+      this.drivers.set('libvirt', this.vms);
+      if (!found.drivers.includes('libvirt')) found.drivers.push('libvirt');
+    }
+    if (found.drivers.includes('docker')) {
+      // Loaded only when an engine answered: dockerode is not needed on agents without docker.
+      try {
+        const { DockerDriver } = await import('./drivers/docker.js');
+        const docker = await DockerDriver.create({ workDir, limits: found.limits, log, agent: typeof req.agent === 'string' ? req.agent : undefined });
+        this.drivers.set('docker', docker);
+        this.dockerImages = docker;
+        this.images = new ImageUploads(workDir, docker);
+      } catch (err) {
+        log(`executor: a docker engine answers but the docker driver cannot load: ${(err as Error).message}`);
+        found.drivers = found.drivers.filter((d) => d !== 'docker');
+      }
+    }
     const registration: AgentRegistration = {
       executorVersion: EXECUTOR_VERSION,
       protocol: PROTOCOL_VERSION,
@@ -211,6 +269,7 @@ export class Executor {
     if (this.closed) return;
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.streams.values()) c.abort();
+    void this.vms?.close();
     this.closed = true;
     this.io.exit(code);
   }

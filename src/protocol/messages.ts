@@ -3,16 +3,36 @@
  * SSH exec channel). The control side sends requests with an `id`; the executor answers each with a
  * `result` carrying the same id, and may send `heartbeat` and `log` messages at any time.
  *
- *   control → executor: hello, run, stop, inspect, logs, cancel, shutdown
+ *   control → executor: hello, run, stop, inspect, logs, cancel, shutdown, image-inspect, image-load
+ *   control → executor (VMs, src/protocol/vm.ts): vm-action, vm-image-has, vm-image-put, vm-image-commit, vm-images
  *   executor → control: register (answer to hello), result, heartbeat, log
  */
 import type { Driver, TaskResources, TaskState } from '../scheduler/types.js';
+import type { PowerState, VmAction, VmImageManifest, VmRunOptions } from './vm.js';
 
 /** PROTOCOL_VERSION is bumped on any incompatible change; both sides refuse a mismatch. */
 export const PROTOCOL_VERSION = 1;
 
 /** LimitsMode says how an agent enforces a process task's resource limits. */
 export type LimitsMode = 'cgroup-v1' | 'cgroup-v2' | 'rlimit' | 'none';
+
+/** TaskHealthCheck is a task's health check as the executor receives it (exactly one of http, tcp, command). */
+export interface TaskHealthCheck {
+  /** http is a path probed with GET on 127.0.0.1:port inside the task; 2xx/3xx is healthy. */
+  http?: string;
+  /** tcp: healthy when 127.0.0.1:port inside the task accepts a connection. */
+  tcp?: boolean;
+  /** command is an argv run inside the task; exit 0 is healthy. */
+  command?: string[];
+  port?: number;
+  intervalMs: number;
+}
+
+/** TaskHealth is the last observed health of a task that has a health check. */
+export type TaskHealth = 'starting' | 'healthy' | 'unhealthy';
+
+/** RestartPolicy is a group's `restart`: when a dead or unhealthy task is started again. */
+export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
 /** TaskRunSpec is everything an executor needs to start (or adopt) one task. */
 export interface TaskRunSpec {
@@ -30,6 +50,12 @@ export interface TaskRunSpec {
   /** stopGraceMs is how long a stop waits after SIGTERM before SIGKILL. */
   stopGraceMs: number;
   image?: string;
+  /** vm carries the VM-only options (libvirt driver): subnet and shared volumes. */
+  vm?: VmRunOptions;
+  /** restart is the group's restart policy (drivers that restart on their own, like docker, honour it). */
+  restart?: RestartPolicy;
+  /** health is the group's health check (docker: the container's HEALTHCHECK). */
+  health?: TaskHealthCheck;
 }
 
 /** TaskStatus is what an executor observes of one task on its host. */
@@ -48,6 +74,30 @@ export interface TaskStatus {
   /** error is set when the task could not start (e.g. the command does not exist). */
   error?: string;
   resources?: TaskResources;
+  /** power is a VM's power state (libvirt driver only). */
+  power?: PowerState;
+  /** health is set for tasks with a health check (docker driver). */
+  health?: TaskHealth;
+  /** image is the container image of a docker task. */
+  image?: string;
+  /** containerId is the docker container's id (12 characters). */
+  containerId?: string;
+}
+
+/** ImageInfo answers image-inspect: whether the agent's engine has the image, and its id (sha256:…). */
+export interface ImageInfo {
+  image: string;
+  present: boolean;
+  id?: string;
+}
+
+/** ImageLoadResult answers image-load: bytes staged so far, and once done the loaded image's id. */
+export interface ImageLoadResult {
+  image: string;
+  received: number;
+  /** loaded is true on the final chunk, after the engine loaded the archive and its id matched. */
+  loaded: boolean;
+  id?: string;
 }
 
 /** AgentRegistration is what an executor discovers about its host and reports on hello. */
@@ -71,7 +121,19 @@ export type Request =
   | { v: number; id: number; type: 'inspect' }
   | { v: number; id: number; type: 'logs'; task: string; stream: 'stdout' | 'stderr' | 'both'; follow: boolean; tail?: number }
   | { v: number; id: number; type: 'cancel'; target: number }
-  | { v: number; id: number; type: 'shutdown' };
+  | { v: number; id: number; type: 'shutdown' }
+  | { v: number; id: number; type: 'vm-action'; task: string; action: VmAction; imageName?: string; timeoutMs?: number }
+  | { v: number; id: number; type: 'vm-image-has'; image: string }
+  | { v: number; id: number; type: 'vm-image-put'; image: string; file: string; offset: number; data: string }
+  | { v: number; id: number; type: 'vm-image-commit'; image: string; name: string; manifest: VmImageManifest }
+  | { v: number; id: number; type: 'vm-images' }
+  | { v: number; id: number; type: 'image-inspect'; image: string }
+  /**
+   * image-load ships a `docker save` archive in order: chunk `offset` (bytes so far) carries base64
+   * `data`; the chunk with `done` makes the executor check `size` and `sha256` of the staged archive,
+   * load it into the engine and compare the image's id with `imageId`.
+   */
+  | { v: number; id: number; type: 'image-load'; image: string; imageId: string; sha256: string; size: number; offset: number; data: string; done: boolean };
 
 /** ErrorBody is the error half of a failed result. */
 export interface ErrorBody {

@@ -115,11 +115,16 @@ export class RejectionTally {
     return out;
   }
 
-  /** describe renders the tally as one sentence, most common cause first: `no agent fits: mem: 7 agents short; …`. */
-  describe(): string {
-    const parts = [...this.counts.entries()]
+  /** parts renders each cause with its count, most common first: `mem: 7 agents short`. */
+  parts(): string[] {
+    return [...this.counts.entries()]
       .sort(([, a], [, b]) => b.n - a.n || a.order - b.order)
       .map(([cause, { n, wording }]) => `${cause}: ${wordCount(n, wording)}`);
+  }
+
+  /** describe renders the tally as one sentence, most common cause first: `no agent fits: mem: 7 agents short; …`. */
+  describe(): string {
+    const parts = this.parts();
     return parts.length === 0 ? 'no agent fits' : `no agent fits: ${parts.join('; ')}`;
   }
 }

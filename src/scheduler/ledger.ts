@@ -2,8 +2,13 @@
  * The scheduler's working view of the cluster: per agent, what is still free, which static ports are
  * bound and how many tasks of each group it runs. Placements reserve here immediately, so later
  * placements never over-commit.
+ *
+ * Two views of the same numbers are kept in step: AgentSlot objects (read by the feasibility checks and
+ * scorers, which explain decisions) and compact Float64Arrays indexed `agent * dims.length + dim`
+ * (read by the hot placement loop in candidates.ts).
  */
-import { addResourcesInto, allocatableResources, copyResources, zeroResources } from './resources.js';
+import { BUILTIN_DIMENSIONS, addResourcesInto, allocatableResources, amountOf, copyResources, zeroResources } from './resources.js';
+import type { BuiltinDimension } from './resources.js';
 import type { AgentSnapshot, ResourceVector, TaskResources } from './types.js';
 
 /** AgentSlot is one agent plus its running totals during a scheduling pass. */
@@ -28,18 +33,62 @@ export function groupKey(x: { plan: string; group: string }): string {
 export class ClusterLedger {
   /** slots are the agents sorted by name, for a deterministic scan order. */
   readonly slots: AgentSlot[];
+  /** dims names the columns of `free` and `allocatable`: cpus, mem, disk, gpus, then custom scalars by name. */
+  readonly dims: readonly string[];
+  /** free is each slot's free amount per dim, row-major (`slot index * dims.length + dim index`). */
+  readonly free: Float64Array;
+  /** allocatable is each slot's allocatable amount per dim, laid out like `free`. */
+  readonly allocatable: Float64Array;
+  /** releases counts release() calls: a placement that failed before a release may succeed after it. */
+  releases = 0;
   private readonly byName = new Map<string, AgentSlot>();
+  private readonly indexByName = new Map<string, number>();
+  private readonly dimIndex = new Map<string, number>();
 
-  constructor(agents: readonly AgentSnapshot[]) {
+  /** The ledger's dims cover every scalar named by the agents and by `extraScalars` (the demands of the pass). */
+  constructor(agents: readonly AgentSnapshot[], extraScalars: Iterable<string> = []) {
     const sorted = [...agents].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.slots = [];
+    const scalars = new Set<string>(extraScalars);
     for (const agent of sorted) {
       if (this.byName.has(agent.name)) continue;
       const allocatable = allocatableResources(agent);
+      for (const k of Object.keys(allocatable.scalars)) scalars.add(k);
       const slot: AgentSlot = { agent, allocatable, free: copyResources(allocatable), ports: new Map(), groupCounts: new Map() };
+      this.indexByName.set(agent.name, this.slots.length);
       this.slots.push(slot);
       this.byName.set(agent.name, slot);
     }
+    this.dims = [...BUILTIN_DIMENSIONS, ...[...scalars].sort()];
+    this.dims.forEach((d, i) => this.dimIndex.set(d, i));
+    const D = this.dims.length;
+    this.free = new Float64Array(this.slots.length * D);
+    this.allocatable = new Float64Array(this.slots.length * D);
+    this.slots.forEach((s, i) => {
+      for (let k = 0; k < D; k++) this.allocatable[i * D + k] = amountOf(s.allocatable, this.dims[k] ?? '');
+    });
+    this.free.set(this.allocatable);
+  }
+
+  /** indexOf returns the position of a named agent in `slots` (and its row in the arrays), or -1. */
+  indexOf(name: string): number {
+    return this.indexByName.get(name) ?? -1;
+  }
+
+  /** dimOf returns the column of a dimension, or -1 when no agent and no demand of the pass names it. */
+  dimOf(dim: string): number {
+    return this.dimIndex.get(dim) ?? -1;
+  }
+
+  /** vectorOf packs a ResourceVector into a Float64Array over `dims`. */
+  vectorOf(v: Partial<ResourceVector>): Float64Array {
+    const out = new Float64Array(this.dims.length);
+    for (const dim of BUILTIN_DIMENSIONS) out[this.dimIndex.get(dim) ?? 0] = v[dim] ?? 0;
+    for (const [k, amount] of Object.entries(v.scalars ?? {})) {
+      const i = this.dimIndex.get(k);
+      if (i !== undefined) out[i] = amount;
+    }
+    return out;
   }
 
   /** slot returns the slot of a named agent, or undefined if the agent is not in the snapshot. */
@@ -67,7 +116,15 @@ export class ClusterLedger {
   private apply(agentName: string, key: string, res: TaskResources, sign: 1 | -1): void {
     const slot = this.byName.get(agentName);
     if (!slot) return;
+    if (sign === -1) this.releases += 1;
     addResourcesInto(slot.free, res, sign === 1 ? -1 : 1);
+    const D = this.dims.length;
+    const row = (this.indexByName.get(agentName) ?? 0) * D;
+    for (let k = 0; k < BUILTIN_DIMENSIONS.length; k++) this.free[row + k] = (this.free[row + k] ?? 0) - sign * (res[BUILTIN_DIMENSIONS[k] as BuiltinDimension] ?? 0);
+    for (const name in res.scalars) {
+      const i = this.dimIndex.get(name);
+      if (i !== undefined) this.free[row + i] = (this.free[row + i] ?? 0) - sign * (res.scalars[name] ?? 0);
+    }
     for (const port of res.ports) bump(slot.ports, port, sign);
     bump(slot.groupCounts, key, sign);
   }

@@ -25,9 +25,9 @@ export function copyResources(v: ResourceVector): ResourceVector {
 /** addResourcesInto adds `sign` × `delta` to `target` in place (target must be owned by the caller). */
 export function addResourcesInto(target: ResourceVector, delta: Partial<ResourceVector>, sign: 1 | -1): void {
   for (const dim of BUILTIN_DIMENSIONS) target[dim] += sign * (delta[dim] ?? 0);
-  for (const [name, amount] of Object.entries(delta.scalars ?? {})) {
-    target.scalars[name] = (target.scalars[name] ?? 0) + sign * amount;
-  }
+  const scalars = delta.scalars;
+  if (!scalars) return;
+  for (const name in scalars) target.scalars[name] = (target.scalars[name] ?? 0) + sign * (scalars[name] ?? 0);
 }
 
 /** allocatableResources is an agent's capacity minus what is reserved for things factory does not manage. */

@@ -75,6 +75,51 @@ export interface DesiredGroup {
   specHash: string;
   strategy: Strategy;
   placement?: { idcs?: string[]; cluster?: string };
+  /**
+   * total turns the group into a resource plan: VMs of `shapes` whose cpus add up to exactly
+   * `total.cpus`, with the fewest VMs that fit (count and resources are then not used).
+   */
+  total?: { cpus: number };
+  /** shapes are the VM sizes a resource plan may use (with `total`). */
+  shapes?: VmShapeVector[];
+}
+
+/** VmShapeVector is one VM size of a resource plan: mem and disk in bytes. */
+export interface VmShapeVector {
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+}
+
+/** ProjectPolicy is a tenant's DRF weight, quota and pinned clusters (from the inventory's `projects`). */
+export interface ProjectPolicy {
+  /** weight divides the project's dominant share: weight 2 gets twice the share of weight 1. */
+  weight: number;
+  /** quota caps what the project's tasks may hold in total, per dimension. */
+  quota?: Partial<ResourceVector>;
+  /** clusters pins the project's groups to these clusters. */
+  clusters?: string[];
+}
+
+/** GroupDecision is level 1 and level 2 for one group: where it went and, for a resource plan, how it was split. */
+export interface GroupDecision {
+  plan: string;
+  group: string;
+  project: string;
+  /** idc and cluster chosen (empty when the group was placed nowhere). */
+  idc: string;
+  cluster: string;
+  /** split is the resource plan, e.g. `[{cpus: 48, count: 4}, {cpus: 8, count: 1}]`. */
+  split?: { cpus: number; mem: number; count: number }[];
+  /** note says why the cluster was chosen, or why none could hold the whole group. */
+  note?: string;
+}
+
+/** PlacementObserver is told about each placement decision as it is made (the bench times them); it must not throw. */
+export interface PlacementObserver {
+  /** decided is called once per request, placed or not. */
+  decided(placed: boolean): void;
 }
 
 /** TaskState is the lifecycle state of a task as last observed. */
@@ -143,6 +188,10 @@ export interface SchedulerInput {
   plans: string[];
   /** seed makes tie-breaking deterministic. */
   seed: number;
+  /** projects are the tenants' weights, quotas and pinned clusters (missing project: weight 1, no quota). */
+  projects?: Record<string, ProjectPolicy>;
+  /** observer, when given, is told about each decision (no effect on the plan). */
+  observer?: PlacementObserver;
 }
 
 /** SchedulePlan is the scheduler's output: what to create, stop and keep, and what could not be placed. */
@@ -153,4 +202,8 @@ export interface SchedulePlan {
   unplaced: Unplaced[];
   /** changes counts tasks: an update (stop + create of the same task id) counts once as update. */
   changes: { create: number; destroy: number; update: number };
+  /** stranded is, per dimension, free capacity left on ready agents where no task shape of the pass fits. */
+  stranded: Record<string, number>;
+  /** groups holds the level-1/level-2 decision of every group that needed placing, by plan and group. */
+  groups: GroupDecision[];
 }

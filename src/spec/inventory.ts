@@ -5,7 +5,7 @@
  */
 import { access } from 'node:fs/promises';
 import type { ResourceVector } from '../scheduler/types.js';
-import type { AgentSpec, InventorySpec, ProjectSpec } from './model.js';
+import type { AgentSpec, InventorySettings, InventorySpec, ProjectSpec } from './model.js';
 import { checkResourceKeys, readSpecFile, SpecSource, zodErrorMap } from './load.js';
 import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schema.js';
 
@@ -21,14 +21,18 @@ const listOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 /** checkInventoryRaw runs the checks zod cannot express: unique names, ssh xor local, known clusters. */
 function checkInventoryRaw(src: SpecSource): void {
   const data = src.data as Obj;
-  const idcs = new Map<string, { line: number; col: number }>();
-  const clusters = new Map<string, { line: number; col: number }>();
-  const agents = new Map<string, { line: number; col: number }>();
-  const dup = (seen: Map<string, { line: number; col: number }>, what: string, name: unknown, path: (string | number)[]) => {
+  // First definitions are remembered by path; a position is computed only for a duplicate's message
+  // (positions need the full YAML document, which the fast path does not build).
+  const idcs = new Map<string, (string | number)[]>();
+  const clusters = new Map<string, (string | number)[]>();
+  const agents = new Map<string, (string | number)[]>();
+  const dup = (seen: Map<string, (string | number)[]>, what: string, name: unknown, path: (string | number)[]) => {
     if (typeof name !== 'string') return;
-    const f = seen.get(name);
-    if (f) src.issue([...path, 'name'], `duplicate ${what} name '${name}' (first defined at ${f.line}:${f.col})`);
-    else seen.set(name, src.positionOf(path));
+    const first = seen.get(name);
+    if (first) {
+      const f = src.positionOf(first);
+      src.issue([...path, 'name'], `duplicate ${what} name '${name}' (first defined at ${f.line}:${f.col})`);
+    } else seen.set(name, path);
   };
   listOf(data.idcs).forEach((idc, i) => {
     if (!isObj(idc)) return;
@@ -86,9 +90,12 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
           ? {
               kind: 'ssh',
               host: a.ssh.host,
-              port: a.ssh.port,
+              ...(a.ssh.port !== undefined ? { port: a.ssh.port } : {}),
               ...(a.ssh.user !== undefined ? { user: a.ssh.user } : {}),
               ...(a.ssh.identityFile !== undefined ? { identityFile: a.ssh.identityFile } : {}),
+              ...(a.ssh.nodePath !== undefined ? { nodePath: a.ssh.nodePath } : {}),
+              ...(a.ssh.knownHostsFile !== undefined ? { knownHostsFile: a.ssh.knownHostsFile } : {}),
+              ...(a.ssh.hostKeyPolicy !== undefined ? { hostKeyPolicy: a.ssh.hostKeyPolicy } : {}),
             }
           : { kind: 'local' };
         const agent: AgentSpec = {
@@ -112,7 +119,20 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
     if (p.clusters) spec.clusters = p.clusters;
     projects[name] = spec;
   }
-  return { file, agents, idcs, projects };
+  const inv: InventorySpec = { file, agents, idcs, projects };
+  const st = raw.settings;
+  if (st) {
+    const settings: InventorySettings = {};
+    if (st.connectTimeout !== undefined) settings.connectTimeoutMs = st.connectTimeout;
+    if (st.callTimeout !== undefined) settings.callTimeoutMs = st.callTimeout;
+    if (st.heartbeat !== undefined) settings.heartbeatMs = st.heartbeat;
+    if (st.lostAfter !== undefined) settings.lostAfter = st.lostAfter;
+    if (st.concurrency !== undefined) settings.concurrency = st.concurrency;
+    if (st.knownHostsFile !== undefined) settings.knownHostsFile = st.knownHostsFile;
+    if (st.hostKeyPolicy !== undefined) settings.hostKeyPolicy = st.hostKeyPolicy;
+    inv.settings = settings;
+  }
+  return inv;
 }
 
 /** loadInventoryText validates inventory YAML text; throws SpecError with every issue of the file. */

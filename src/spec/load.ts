@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { SpecError, type SpecIssue } from '../errors.js';
 import type { Driver, GroupKind, TaskResources } from '../scheduler/types.js';
 import type { GroupSpec, PlanSpec } from './model.js';
+import { parsePlainYaml } from './plain-yaml.js';
 import {
   GROUP_RESOURCE_KEYS,
   planSchema,
@@ -102,15 +103,36 @@ export class SpecSource {
   /** warnings collected for this file. */
   readonly warnings: SpecIssue[] = [];
 
+  private parsed?: { doc: Document.Parsed; lines: LineCounter };
+
   private constructor(
     /** file is the path as given, for messages. */
     readonly file: string,
-    /** doc is the parsed YAML document. */
-    readonly doc: Document.Parsed,
-    private readonly lines: LineCounter,
+    parsed: { doc: Document.Parsed; lines: LineCounter } | undefined,
     /** data is the document as plain JS (aliases expanded). */
     readonly data: unknown,
-  ) {}
+    private readonly text: string,
+  ) {
+    this.parsed = parsed;
+  }
+
+  /** doc is the parsed YAML document (parsed on first use when the fast path read the data). */
+  get doc(): Document.Parsed {
+    return this.full().doc;
+  }
+
+  private get lines(): LineCounter {
+    return this.full().lines;
+  }
+
+  private full(): { doc: Document.Parsed; lines: LineCounter } {
+    if (!this.parsed) {
+      const lines = new LineCounter();
+      const doc = parseDocument(this.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
+      this.parsed = { doc, lines };
+    }
+    return this.parsed;
+  }
 
   /**
    * SpecSource.parse parses YAML text. Throws SpecError for text that is not usable: binary, too big,
@@ -123,6 +145,10 @@ export class SpecSource {
     if (text.slice(0, 8192).includes('\u0000')) {
       throw new SpecError([fileIssue(file, `not a text file (NUL byte); expected a YAML ${what}`)]);
     }
+    // Fast path: plain YAML (what generators write) is read without building a document; positions
+    // are computed from a full parse only if an issue needs one.
+    const plain = parsePlainYaml(text);
+    if (plain !== undefined) return new SpecSource(file, undefined, plain, text);
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
     const pos = (offset: number) => lines.linePos(offset);
@@ -161,7 +187,7 @@ export class SpecSource {
         : `cannot read YAML: ${msg}`;
       throw new SpecError([fileIssue(file, message)]);
     }
-    return new SpecSource(file, doc, lines, data);
+    return new SpecSource(file, { doc, lines }, data, text);
   }
 
   private resolve(node: unknown): unknown {

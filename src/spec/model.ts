@@ -66,10 +66,27 @@ export interface PlanSpec {
 
 /** SshTarget is how to reach an agent over SSH. */
 export interface SshTarget {
+  /** host is an address, a DNS name or a ~/.ssh/config Host alias. */
   host: string;
-  port: number;
+  /** port defaults to ~/.ssh/config's, else 22. */
+  port?: number;
   user?: string;
   identityFile?: string;
+  /** nodePath is the Node binary on the agent (default `node` on the login PATH). */
+  nodePath?: string;
+  knownHostsFile?: string;
+  hostKeyPolicy?: 'strict' | 'accept-new';
+}
+
+/** InventorySettings tunes how agents are reached (all optional; see schema for defaults). */
+export interface InventorySettings {
+  connectTimeoutMs?: number;
+  callTimeoutMs?: number;
+  heartbeatMs?: number;
+  lostAfter?: number;
+  concurrency?: number;
+  knownHostsFile?: string;
+  hostKeyPolicy?: 'strict' | 'accept-new';
 }
 
 /** AgentSpec is one agent of the inventory. */
@@ -102,4 +119,6 @@ export interface InventorySpec {
   agents: AgentSpec[];
   idcs: { name: string; clusters: string[] }[];
   projects: Record<string, ProjectSpec>;
+  /** settings tune agent connections (timeouts, heartbeats, fan-out, host keys). */
+  settings?: InventorySettings;
 }

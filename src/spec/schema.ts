@@ -257,11 +257,29 @@ export const planSchema = strictObject({
   jobs: section(jobSchema),
 });
 
+const hostKeyPolicySchema = z.enum(['strict', 'accept-new']).meta({
+  description: 'strict: unknown hosts are refused; accept-new: unknown hosts are recorded in known_hosts (a changed key is always refused)',
+});
+
 const sshSchema = strictObject({
-  host: z.string().min(1),
-  port: portSchema.default(22),
+  host: z.string().min(1).meta({ description: 'address, DNS name or ~/.ssh/config Host alias' }),
+  port: portSchema.optional().meta({ description: 'default: ~/.ssh/config, else 22' }),
   user: z.string().min(1).optional(),
   identityFile: z.string().min(1).optional(),
+  nodePath: z.string().min(1).optional().meta({ description: 'the Node binary on the agent (default: node on the login PATH)' }),
+  knownHostsFile: z.string().min(1).optional(),
+  hostKeyPolicy: hostKeyPolicySchema.optional(),
+});
+
+/** settingsSchema tunes how factory reaches agents: timeouts, heartbeats, fan-out and host keys. */
+export const settingsSchema = strictObject({
+  connectTimeout: durationSchema.optional().meta({ description: 'connect + handshake + bootstrap bound per agent; default 10s' }),
+  callTimeout: durationSchema.optional().meta({ description: 'default bound of each executor call; default 15s' }),
+  heartbeat: durationSchema.optional().meta({ description: 'executor heartbeat period; default 5s' }),
+  lostAfter: z.number().int().min(1).max(1000).optional().meta({ description: 'missed heartbeats before an agent is lost; default 3' }),
+  concurrency: z.number().int().min(1).max(1024).optional().meta({ description: 'agents contacted in parallel; default 32' }),
+  knownHostsFile: z.string().min(1).optional(),
+  hostKeyPolicy: hostKeyPolicySchema.optional(),
 });
 
 /** agentSchema is one agent of the inventory; it needs `ssh` or `local: true`. */
@@ -305,6 +323,7 @@ export const inventorySchema = strictObject({
     )
     .min(1),
   projects: z.record(nameSchema, projectSchema).nullish(),
+  settings: settingsSchema.optional(),
 });
 
 /** RawPlan is a plan as the zod schema outputs it (units normalized, before the model is built). */

@@ -4,6 +4,7 @@
  * concurrent `apply`s never interleave. A corrupt file is refused, never overwritten; a copy of the
  * last good document is kept beside it as `state.json.bak`.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
@@ -52,7 +53,7 @@ export class AtomicJsonAdapter implements Adapter<StateData> {
   /** write replaces the file atomically: temp file in the same folder, fsync, keep .bak, rename. */
   async write(data: StateData): Promise<void> {
     const dir = path.dirname(this.file);
-    const tmp = path.join(dir, `.${path.basename(this.file)}.${process.pid}.${Date.now()}.tmp`);
+    const tmp = path.join(dir, `.${path.basename(this.file)}.${process.pid}.${Date.now()}.${randomBytes(4).toString('hex')}.tmp`);
     const body = JSON.stringify(data, null, 1) + '\n';
     let fh: fsp.FileHandle | undefined;
     try {
@@ -127,6 +128,7 @@ export class StateStore {
   readonly file: string;
   private readonly db: Low<StateData>;
   private release?: () => Promise<void>;
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -170,8 +172,14 @@ export class StateStore {
 
   /** save writes the document atomically; the caller should hold the lock. */
   async save(): Promise<void> {
-    if (this.db.data.events.length > MAX_EVENTS) this.db.data.events.splice(0, this.db.data.events.length - MAX_EVENTS);
-    await this.db.write();
+    // saves from parallel per-agent work are serialized, so the newest document is written last
+    const run = async () => {
+      if (this.db.data.events.length > MAX_EVENTS) this.db.data.events.splice(0, this.db.data.events.length - MAX_EVENTS);
+      await this.db.write();
+    };
+    const next = this.saving.then(run, run);
+    this.saving = next.catch(() => undefined);
+    await next;
   }
 
   /**

@@ -3,7 +3,8 @@
  * truth, and every apply and status refreshes this from what they report.
  */
 import type { AgentState, TaskResources, TaskState, Driver } from '../scheduler/types.js';
-import type { LimitsMode } from '../protocol/messages.js';
+import type { LimitsMode, TaskHealth } from '../protocol/messages.js';
+import type { PowerState } from '../protocol/vm.js';
 
 /** STATE_VERSION is the schema version written in every state file. */
 export const STATE_VERSION = 1;
@@ -22,6 +23,10 @@ export interface AgentRecord {
   limits?: LimitsMode;
   lastSeen?: string;
   error?: string;
+  /** draining is set by `factory agents drain`: nothing new lands here and apply moves its tasks away. */
+  draining?: boolean;
+  /** drainingSince is when the drain was recorded. */
+  drainingSince?: string;
 }
 
 /** TaskRecord is what the state keeps about a task. */
@@ -42,6 +47,12 @@ export interface TaskRecord {
   error?: string;
   startedAt?: string;
   finishedAt?: string;
+  /** power is a VM task's power state (running, shut off, paused, crashed, imaging). */
+  power?: PowerState;
+  /** health is the last observed health of a task with a health check. */
+  health?: TaskHealth;
+  /** image is a container task's image. */
+  image?: string;
   updatedAt: string;
 }
 

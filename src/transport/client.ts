@@ -8,12 +8,15 @@ import { encode, readMessages } from '../protocol/codec.js';
 import {
   PROTOCOL_VERSION,
   type AgentRegistration,
+  type ImageInfo,
+  type ImageLoadResult,
   type Message,
   type Request,
   type TaskRunSpec,
   type TaskStatus,
 } from '../protocol/messages.js';
 import type { Transport, TransportChannel } from './transport.js';
+import type { VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../protocol/vm.js';
 
 /** ConnectOptions configures ExecutorClient.connect. */
 export interface ConnectOptions {
@@ -211,9 +214,50 @@ export class ExecutorClient {
     );
   }
 
+  /** vmAction runs a power action (start, stop, reboot, force-off) or makes an image of one VM (libvirt driver). */
+  vmAction(task: string, action: VmAction, opts: { imageName?: string; timeoutMs?: number } = {}): Promise<VmActionResult> {
+    const wait = opts.timeoutMs ?? 30_000;
+    return this.call<VmActionResult>(
+      { type: 'vm-action', task, action, ...(opts.imageName !== undefined ? { imageName: opts.imageName } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+      // a stop waits for the guest, then forces it off; an image copies a whole disk
+      action === 'image' ? 60 * 60_000 : this.timeoutMs + wait + 15_000,
+      `vm ${action} ${task}`,
+    );
+  }
+
+  /** vmImageHas tells whether the agent's VM image store holds the image id. */
+  async vmImageHas(image: string): Promise<boolean> {
+    return (await this.call<{ present: boolean }>({ type: 'vm-image-has', image }, undefined, `vm image ${image.slice(0, 12)}`)).present;
+  }
+
+  /** vmImagePut sends one base64 chunk of one file of a VM image upload. */
+  vmImagePut(image: string, file: string, offset: number, data: string): Promise<{ received: number }> {
+    return this.call({ type: 'vm-image-put', image, file, offset, data }, Math.max(this.timeoutMs, 60_000), `vm image upload ${image.slice(0, 12)} ${file}`);
+  }
+
+  /** vmImageCommit makes the agent verify the uploaded files against the manifest and name the image. */
+  vmImageCommit(image: string, name: string, manifest: VmImageManifest): Promise<{ id: string; name: string }> {
+    return this.call({ type: 'vm-image-commit', image, name, manifest }, Math.max(this.timeoutMs, 10 * 60_000), `vm image commit ${name}`);
+  }
+
+  /** vmImages lists the agent's VM image store. */
+  vmImages(): Promise<VmImageInfo[]> {
+    return this.call<VmImageInfo[]>({ type: 'vm-images' }, undefined, 'vm images');
+  }
+
   /** inspect lists every task the executor finds on its host. */
   inspect(timeoutMs?: number): Promise<TaskStatus[]> {
     return this.call<TaskStatus[]>({ type: 'inspect' }, timeoutMs, 'inspect');
+  }
+
+  /** imageInspect asks the agent's container engine whether it has an image, and its id. */
+  imageInspect(image: string, timeoutMs?: number): Promise<ImageInfo> {
+    return this.call<ImageInfo>({ type: 'image-inspect', image }, timeoutMs, `image-inspect ${image}`);
+  }
+
+  /** imageLoad sends one chunk of an image archive; the chunk with done loads and verifies it (allow time for that). */
+  imageLoad(chunk: Omit<Extract<Request, { type: 'image-load' }>, 'v' | 'id' | 'type'>, timeoutMs?: number): Promise<ImageLoadResult> {
+    return this.call<ImageLoadResult>({ type: 'image-load', ...chunk }, timeoutMs ?? (chunk.done ? Math.max(this.timeoutMs, 300_000) : this.timeoutMs), `image-load ${chunk.image}`);
   }
 
   /**
@@ -255,6 +299,12 @@ export class ExecutorClient {
     return () => {
       this.heartbeatListeners.delete(cb);
     };
+  }
+
+  /** abandon declares the executor gone (e.g. silent past its heartbeats): pending calls fail with reason. */
+  abandon(reason: string): void {
+    this.die(reason);
+    this.channel.close().catch(() => undefined);
   }
 
   /** closed is true once the executor is gone or close() was called. */

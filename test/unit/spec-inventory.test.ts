@@ -35,7 +35,7 @@ describe('inventory', () => {
           attributes: { rack: 'r1', cpu_model: 'Xeon-6248', gen: '3', hyperthreading: 'true' },
           drivers: ['process', 'docker'],
         },
-        { name: 'h2', idc: 'bj1', cluster: 'bj1-a', transport: { kind: 'ssh', host: '127.0.2.1', port: 22 }, resources: {}, attributes: {} },
+        { name: 'h2', idc: 'bj1', cluster: 'bj1-a', transport: { kind: 'ssh', host: '127.0.2.1' }, resources: {}, attributes: {} },
         {
           name: 'me',
           idc: 'sh2',

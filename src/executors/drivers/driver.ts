@@ -31,6 +31,8 @@ export interface DriverContext {
   limits: LimitsMode;
   /** log writes a diagnostic line (to the executor's stderr, never stdout). */
   log: (msg: string) => void;
+  /** agent is the agent's name as the control side calls it (from hello), for messages. */
+  agent?: string;
 }
 
 /** Driver is one way of running tasks; every method reports failures as rejected FactoryErrors. */

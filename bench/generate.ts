@@ -1,0 +1,119 @@
+/**
+ * Synthetic inputs for the scheduler benchmark: an inventory of identical agents spread over IDCs and
+ * clusters, with projects, and a set of plans whose tasks fill a chosen fraction of the capacity.
+ * Deterministic for a seed; written as ordinary YAML files so the real CLI path can read them.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** BenchSize is one benchmark configuration. */
+export interface BenchSize {
+  /** label names the size in the output, e.g. `10k×100k`. */
+  label: string;
+  agents: number;
+  tasks: number;
+  /** clusters is how many clusters the agents are split into (spread over 4 IDCs). */
+  clusters: number;
+  /** fill is the fraction of the total cpus the tasks ask for (tight workloads: 0.85–0.95). */
+  fill: number;
+}
+
+/** BENCH_AGENT is the capacity of every synthetic agent. */
+export const BENCH_AGENT = { cpus: 48, mem: 192 * 1024 ** 3, disk: 2 * 1024 ** 4 };
+
+/** BENCH_PROJECTS are the synthetic tenants, with weights. */
+export const BENCH_PROJECTS = ['acme', 'beta', 'gamma', 'delta'] as const;
+
+/** BENCH_SHAPES are the task sizes drawn from (cpus, GiB of mem). */
+export const BENCH_SHAPES: ReadonlyArray<[number, number]> = [
+  [1, 2], [1, 4], [2, 4], [2, 8], [4, 8], [4, 16], [6, 24], [8, 16], [8, 32], [12, 48], [16, 32],
+];
+
+/** GeneratedInputs are the paths of one generated workload plus its total demand. */
+export interface GeneratedInputs {
+  inventory: string;
+  plansDir: string;
+  demand: { cpus: number; mem: number };
+  tasks: number;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** generateInputs writes `inventory.yaml` and `plans/*.yaml` for a size into `dir`. */
+export async function generateInputs(dir: string, size: BenchSize, seed = 7): Promise<GeneratedInputs> {
+  const rand = rng(seed);
+  const idcs = ['bj1', 'bj2', 'sh1', 'sh2'];
+  const perCluster = Math.ceil(size.agents / size.clusters);
+  const lines: string[] = ['idcs:'];
+  let made = 0;
+  for (let i = 0; i < idcs.length; i++) {
+    const clustersHere = Array.from({ length: size.clusters }, (_, c) => c).filter((c) => c % idcs.length === i);
+    if (clustersHere.length === 0) continue;
+    lines.push(`  - name: ${idcs[i]}`, '    clusters:');
+    for (const c of clustersHere) {
+      lines.push(`      - name: ${idcs[i]}-c${c}`, '        agents:');
+      for (let k = 0; k < perCluster && made < size.agents; k++, made++) {
+        const ip = `10.${c}.${k >> 8}.${k & 255}`;
+        lines.push(
+          `          - {name: h${String(made).padStart(5, '0')}, ssh: {host: ${ip}}, resources: {cpus: 48, mem: 192Gi, disk: 2Ti}, attributes: {rack: r${k % 20}, cpu_model: Xeon-6248}}`,
+        );
+      }
+    }
+  }
+  lines.push('projects:');
+  lines.push('  acme: {weight: 2}', '  beta: {weight: 1}', '  gamma: {weight: 1}', '  delta: {weight: 1}');
+  await mkdir(join(dir, 'plans'), { recursive: true });
+  const inventory = join(dir, 'inventory.yaml');
+  await writeFile(inventory, `${lines.join('\n')}\n`);
+
+  // Tasks: groups of 100–1000 identical tasks, shapes drawn at random, scaled so cpus ≈ fill × capacity.
+  const capacityCpus = size.agents * BENCH_AGENT.cpus;
+    const groups: Array<{ count: number; shape: [number, number]; constraint: boolean }> = [];
+  let tasks = 0;
+  while (tasks < size.tasks) {
+    const count = Math.min(size.tasks - tasks, 100 + Math.floor(rand() * 900));
+    groups.push({ count, shape: BENCH_SHAPES[Math.floor(rand() * BENCH_SHAPES.length)] ?? [1, 2], constraint: rand() < 0.2 });
+    tasks += count;
+  }
+  // Scale: pick shapes so that the expected demand is close to the target; trim by reshaping groups.
+  const target = size.fill * capacityCpus;
+  let demandCpus = groups.reduce((s, g) => s + g.count * g.shape[0], 0);
+  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
+  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
+    for (const g of groups) {
+      if (Math.abs(demandCpus - target) <= target * 0.005) break;
+      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
+      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
+      if (!next || Math.abs(demandCpus + g.count * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
+      demandCpus += g.count * (next[0] - g.shape[0]);
+      g.shape = next;
+    }
+  }
+  const perPlan = Math.ceil(groups.length / 8);
+  let demandMem = 0;
+  for (let p = 0; p * perPlan < groups.length; p++) {
+    const project = BENCH_PROJECTS[p % BENCH_PROJECTS.length];
+    const out = [`name: bench-${p}`, `project: ${project}`, 'processes:'];
+    groups.slice(p * perPlan, (p + 1) * perPlan).forEach((g, i) => {
+      demandMem += g.count * g.shape[1] * 1024 ** 3;
+      out.push(
+        `  - name: g${i}`,
+        `    count: ${g.count}`,
+        '    command: ["sleep", "infinity"]',
+        `    resources: {cpus: ${g.shape[0]}, mem: ${g.shape[1]}Gi}`,
+      );
+      if (g.constraint) out.push('    constraints: ["rack != r19"]');
+    });
+    await writeFile(join(dir, 'plans', `bench-${p}.yaml`), `${out.join('\n')}\n`);
+  }
+  return { inventory, plansDir: join(dir, 'plans'), demand: { cpus: demandCpus, mem: demandMem }, tasks };
+}

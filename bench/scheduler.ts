@@ -1,0 +1,170 @@
+/**
+ * The scheduler benchmark (`npm run bench`): for 1k agents × 10k tasks and 10k agents × 100k tasks it
+ * generates an inventory and plans into a temp folder (bench/generate.ts), loads them through the
+ * real spec loaders, runs schedule() several times and prints the medians of: placements per second,
+ * p99 per-placement latency, packing efficiency (the per-dimension lower bound
+ * max_d ⌈Σ demand_d / capacity_d⌉ over the agents used), stranded capacity and peak RSS. It then
+ * times the real `factory plan diff --offline --json` end to end (median of several runs).
+ *
+ * Each size runs in its own child process so that peak RSS is that size's own.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BENCH_AGENT, generateInputs, type BenchSize } from './generate.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const E2E_RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
+
+/** SIZES are the benchmark's configurations. */
+export const SIZES: BenchSize[] = [
+  { label: '1k agents × 10k tasks', agents: 1_000, tasks: 10_000, clusters: 4, fill: 0.9 },
+  { label: '10k agents × 100k tasks', agents: 10_000, tasks: 100_000, clusters: 20, fill: 0.9 },
+];
+
+/** median of a list of numbers. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? 0;
+}
+
+function quantile(xs: Float64Array, q: number): number {
+  const s = Float64Array.from(xs).sort();
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+}
+
+interface SizeResult {
+  label: string;
+  placed: number;
+  unplaced: number;
+  scheduleMs: number;
+  placementsPerSec: number;
+  p99us: number;
+  agentsUsed: number;
+  lowerBound: number;
+  efficiency: number;
+  stranded: Record<string, number>;
+  peakRssMB: number;
+  e2eMs?: number;
+  e2eRssMB?: number;
+  e2eCpuMs?: number;
+}
+
+/** runChild schedules one generated size in this process and prints a SizeResult as JSON. */
+async function runChild(dir: string, label: string): Promise<void> {
+  const { loadPlans, resolveInventory } = await import('../src/spec/index.js');
+  const { schedule } = await import('../src/scheduler/index.js');
+  const { desiredGroupsOf } = await import('../src/control/desired.js');
+  const { snapshotOf } = await import('../src/control/snapshot.js');
+  const inv = await resolveInventory(join(dir, 'inventory.yaml'));
+  const plans = await loadPlans([join(dir, 'plans')]);
+  const { agents, actual } = snapshotOf(inv, { agents: {}, tasks: {}, plans: {}, events: [] } as never, { offline: true });
+  const groups = desiredGroupsOf(plans);
+  const total = groups.reduce((s, g) => s + g.count, 0);
+  const times: number[] = [];
+  const p99s: number[] = [];
+  let plan: ReturnType<typeof schedule> | undefined;
+  for (let r = 0; r < RUNS; r++) {
+    const lat = new Float64Array(total);
+    let n = 0;
+    let last = 0;
+    const t0 = performance.now();
+    last = t0;
+    plan = schedule({
+      agents, groups, actual, plans: plans.map((p) => p.name), seed: 1, projects: inv.projects,
+      observer: { decided: () => { const now = performance.now(); if (n < lat.length) lat[n++] = now - last; last = now; } },
+    });
+    times.push(performance.now() - t0);
+    p99s.push(quantile(lat.subarray(0, n), 0.99) * 1000);
+  }
+  if (!plan) throw new Error('no runs');
+  const used = new Set(plan.create.map((p) => p.agent)).size;
+  let cpus = 0;
+  let mem = 0;
+  for (const p of plan.create) {
+    cpus += p.resources.cpus;
+    mem += p.resources.mem;
+  }
+  const lowerBound = Math.max(Math.ceil(cpus / BENCH_AGENT.cpus), Math.ceil(mem / BENCH_AGENT.mem));
+  const scheduleMs = median(times);
+  const out: SizeResult = {
+    label,
+    placed: plan.create.length,
+    unplaced: plan.unplaced.length,
+    scheduleMs,
+    placementsPerSec: (plan.create.length + plan.unplaced.length) / (scheduleMs / 1000),
+    p99us: median(p99s),
+    agentsUsed: used,
+    lowerBound,
+    efficiency: used === 0 ? 1 : lowerBound / used,
+    stranded: plan.stranded,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/** timeCli runs `factory plan diff --offline --json` end to end; returns wall ms and the child's peak RSS. */
+async function timeCli(dir: string): Promise<{ ms: number; rssMB: number; cpuMs: number }> {
+  const wrapper = join(dir, 'rss-wrapper.mjs');
+  await writeFile(
+    wrapper,
+    `process.on('exit', () => { const u = process.resourceUsage(); process.stderr.write('\\nBENCH_RSS ' + u.maxRSS + ' BENCH_CPU ' + (u.userCPUTime + u.systemCPUTime) + '\\n'); });\nawait import(${JSON.stringify(join(ROOT, 'bin/run.js'))});\n`,
+  );
+  const args = [wrapper, 'plan', 'diff', '--offline', '--json', '--state', join(dir, 'state'), '--inventory', join(dir, 'inventory.yaml'), join(dir, 'plans')];
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { maxBuffer: 1 << 30, encoding: 'utf8' });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`plan diff failed (${r.status}): ${r.stderr.slice(0, 2000)}`);
+  JSON.parse(r.stdout);
+  const rss = Number(/BENCH_RSS (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+  const cpuMs = Number(/BENCH_CPU (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1000;
+  return { ms, rssMB: rss, cpuMs };
+}
+
+function fmtStranded(s: Record<string, number>): string {
+  return Object.entries(s)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => (k === 'mem' || k === 'disk' ? `${k} ${(v / 1024 ** 3).toFixed(0)}Gi` : `${k} ${Number(v.toFixed(2))}`))
+    .join(', ') || 'none';
+}
+
+async function main(): Promise<void> {
+  const [mode, dir, label] = process.argv.slice(2);
+  if (mode === '--child' && dir && label) return runChild(dir, label);
+  const results: SizeResult[] = [];
+  for (const size of SIZES) {
+    const dir = await mkdtemp(join(tmpdir(), 'factory-bench-'));
+    try {
+      const gen = await generateInputs(dir, size);
+      process.stderr.write(`${size.label}: ${gen.tasks} tasks asking ${gen.demand.cpus} cpus of ${size.agents * BENCH_AGENT.cpus} (${((100 * gen.demand.cpus) / (size.agents * BENCH_AGENT.cpus)).toFixed(1)}%)\n`);
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', dir, size.label], { encoding: 'utf8', cwd: ROOT, maxBuffer: 1 << 26 });
+      if (child.status !== 0) throw new Error(child.stderr);
+      const res = JSON.parse(child.stdout.trim().split('\n').pop() ?? '{}') as SizeResult;
+      if (size.agents >= 10_000 || process.env.BENCH_E2E_ALL) {
+        const runs: { ms: number; rssMB: number; cpuMs: number }[] = [];
+        for (let r = 0; r < E2E_RUNS; r++) runs.push(await timeCli(dir));
+        res.e2eMs = median(runs.map((x) => x.ms));
+        res.e2eRssMB = median(runs.map((x) => x.rssMB));
+        res.e2eCpuMs = median(runs.map((x) => x.cpuMs));
+      }
+      results.push(res);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const lines = [
+    `| size | placements/s | p99 per placement | schedule() | packing efficiency | stranded | peak RSS | \`plan diff --offline --json\` end to end |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(
+      (r) =>
+        `| ${r.label} | ${Math.round(r.placementsPerSec).toLocaleString('en-US')} | ${r.p99us.toFixed(1)} µs | ${r.scheduleMs.toFixed(0)} ms (${r.placed} placed, ${r.unplaced} unplaced) | ${(100 * r.efficiency).toFixed(1)}% (${r.agentsUsed} agents used, bound ${r.lowerBound}) | ${fmtStranded(r.stranded)} | ${r.peakRssMB.toFixed(0)} MB | ${r.e2eMs === undefined ? '—' : `${r.e2eMs.toFixed(0)} ms wall (${r.e2eCpuMs?.toFixed(0)} ms CPU), ${r.e2eRssMB?.toFixed(0)} MB RSS`} |`,
+    ),
+  ];
+  const load = (await import('node:os')).loadavg()[0]?.toFixed(1);
+  process.stdout.write(`${lines.join('\n')}\n\nmedians of ${RUNS} schedule() runs and ${E2E_RUNS} CLI runs; node ${process.version}; load average ${load} on ${(await import('node:os')).cpus().length} cores\n`);
+}
+
+await main();

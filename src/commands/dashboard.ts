@@ -1,0 +1,81 @@
+import { Flags } from '@oclif/core';
+import { FactoryCommand } from '../cli/base.js';
+import { status } from '../control/status.js';
+import { FactoryError } from '../errors.js';
+import { resolveInventory } from '../spec/index.js';
+import { VIEWS, type View } from '../tui/navigation.js';
+
+/** DashboardCommand is `factory dashboard`: a live terminal view of IDCs, clusters, agents, tasks and events. */
+export default class DashboardCommand extends FactoryCommand<typeof DashboardCommand> {
+  static override summary = 'Watch IDCs, clusters, agents, tasks and events live; restart tasks, drain agents, power VMs.';
+  static override description =
+    'Follows the state file (every apply, status and action shows up at once) and asks the agents every --refresh-interval seconds. Keys: arrows or j/k, Enter to drill in, / to filter, l logs, ? help, q quit.';
+  static override examples = [
+    '<%= config.bin %> dashboard',
+    '<%= config.bin %> dashboard --view tasks --refresh-interval 0',
+    '<%= config.bin %> dashboard --state /var/lib/factory --inventory inventory.yaml',
+  ];
+  static override flags = {
+    'refresh-interval': Flags.integer({
+      summary: 'Ask the agents what runs every N seconds (0: only follow the state file).',
+      default: 5,
+      min: 0,
+    }),
+    view: Flags.string({ summary: 'The view to open with.', options: [...VIEWS], default: 'overview' }),
+    ascii: Flags.boolean({ summary: 'Draw bars with ASCII characters.', default: false }),
+  };
+
+  protected async execute(): Promise<undefined> {
+    if (this.flags.json) throw new FactoryError('dashboard is interactive and has no --json output', { code: 'E_USAGE', hint: 'use factory status --json' });
+    if (!process.stdin.isTTY || !process.stdout.isTTY) {
+      throw new FactoryError('dashboard needs a terminal (stdin and stdout must be a TTY)', { code: 'E_NO_TTY', hint: 'use factory status for scripts; over SSH, use ssh -t' });
+    }
+    // React's production build: the development one is several times slower per frame and larger
+    process.env.NODE_ENV ??= 'production';
+    const [{ render }, { createElement }, { Dashboard }, { controlActions }, { AgentPoller }, { StateFileWatcher }] = await Promise.all([
+      import('ink'),
+      import('react'),
+      import('../tui/Dashboard.js'),
+      import('../tui/actions.js'),
+      import('../tui/agent-poller.js'),
+      import('../tui/state-source.js'),
+    ]);
+    const inventory = await resolveInventory(this.flags.inventory);
+    const declared = inventory.agents.map((a) => ({ name: a.name, idc: a.idc, cluster: a.cluster }));
+    const source = await StateFileWatcher.open(this.flags.state);
+    const poller = new AgentPoller(
+      this.flags['refresh-interval'] * 1000,
+      async () => {
+        await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory });
+      },
+      () => undefined, // a failed refresh shows as lost agents in the state; the next one retries
+    );
+    // the alternate screen keeps the operator's scrollback intact, like top or less
+    process.stdout.write('\u001b[?1049h\u001b[H');
+    const app = render(
+      createElement(Dashboard, {
+        source,
+        actions: controlActions({ stateDir: this.flags.state, inventoryPath: this.flags.inventory }),
+        declared,
+        stateLabel: source.dir,
+        initialView: this.flags.view as View,
+        ascii: this.flags.ascii,
+      }),
+      { exitOnCtrlC: true, patchConsole: true, maxFps: 30 },
+    );
+    const stop = () => app.unmount();
+    process.once('SIGTERM', stop);
+    process.once('SIGHUP', stop);
+    poller.start();
+    try {
+      await app.waitUntilExit();
+    } finally {
+      process.off('SIGTERM', stop);
+      process.off('SIGHUP', stop);
+      poller.stop();
+      source.close();
+      process.stdout.write('\u001b[?1049l\u001b[?25h');
+    }
+    return undefined;
+  }
+}

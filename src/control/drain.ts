@@ -1,0 +1,110 @@
+/**
+ * Draining an agent: `factory agents drain NAME` records a marker on the agent (it survives every
+ * later observation), then re-applies the recorded plans so the agent's tasks move elsewhere
+ * (see drain-moves.ts) while nothing new lands on it. `--undo` clears the marker.
+ */
+import { access } from 'node:fs/promises';
+import { FactoryError } from '../errors.js';
+import { resolveInventory } from '../spec/index.js';
+import { StateStore } from '../state/store.js';
+import { effectiveResources } from './snapshot.js';
+import { applyPlans, type ApplyResult } from './plan.js';
+
+/** DrainOptions select the agent, the direction and whether the recorded plans are re-applied. */
+export interface DrainOptions {
+  stateDir: string;
+  inventoryPath?: string;
+  agent: string;
+  /** undo clears the drain marker instead of setting it. */
+  undo?: boolean;
+  /** apply re-applies the recorded plans afterwards (default true), which moves the tasks. */
+  apply?: boolean;
+  progress?: (line: string) => void;
+}
+
+/** DrainResult says what the drain recorded and what the re-apply moved. */
+export interface DrainResult {
+  agent: string;
+  draining: boolean;
+  /** plans are the recorded plan files re-applied; skipped are the recorded ones whose file is gone. */
+  plans: string[];
+  skipped: string[];
+  /** moved lists the tasks stopped on the agent because a replacement was placed elsewhere. */
+  moved: { task: string; to: string }[];
+  /** remaining lists the live tasks still on the agent (nowhere else fits them, or everyAgent groups). */
+  remaining: string[];
+  apply?: ApplyResult;
+}
+
+/** setDrainMark records (or clears) the drain marker of an agent in the state, under the state lock. */
+export async function setDrainMark(opts: { stateDir: string; inventoryPath?: string; agent: string; undo?: boolean }): Promise<void> {
+  const inventory = await resolveInventory(opts.inventoryPath);
+  const spec = inventory.agents.find((a) => a.name === opts.agent);
+  if (!spec) {
+    throw new FactoryError(`no agent '${opts.agent}' in the inventory ${inventory.file}`, {
+      code: 'E_AGENT_UNKNOWN',
+      hint: `known agents: ${inventory.agents.map((a) => a.name).slice(0, 10).join(', ')}${inventory.agents.length > 10 ? ', …' : ''}`,
+    });
+  }
+  const store = await StateStore.open(opts.stateDir);
+  await store.withLock(
+    async () => {
+      const now = new Date().toISOString();
+      const rec = store.data.agents[spec.name];
+      if (opts.undo) {
+        if (rec) {
+          delete rec.draining;
+          delete rec.drainingSince;
+        }
+        store.data.events.push({ at: now, kind: 'agent-undrained', agent: spec.name, message: `agent ${spec.name} accepts new tasks again` });
+      } else {
+        if (rec) {
+          if (!rec.draining) rec.drainingSince = now;
+          rec.draining = true;
+        } else {
+          // never observed yet: a record from the inventory that the next observation fills in
+          store.data.agents[spec.name] = {
+            name: spec.name, idc: spec.idc, cluster: spec.cluster, state: 'ready',
+            resources: effectiveResources(spec.resources), attributes: { ...spec.attributes }, drivers: spec.drivers ?? [],
+            draining: true, drainingSince: now,
+          };
+        }
+        store.data.events.push({ at: now, kind: 'agent-draining', agent: spec.name, message: `agent ${spec.name} is draining: its tasks move elsewhere` });
+      }
+      await store.save();
+    },
+    { purpose: opts.undo ? 'agents drain --undo' : 'agents drain' },
+  );
+}
+
+/** drainAgent sets or clears the drain marker, then re-applies the recorded plans so tasks move. */
+export async function drainAgent(opts: DrainOptions): Promise<DrainResult> {
+  await setDrainMark(opts);
+  const store = await StateStore.open(opts.stateDir);
+  const recorded = Object.values(store.data.plans).map((p) => p.file);
+  const plans: string[] = [];
+  const skipped: string[] = [];
+  for (const file of recorded) {
+    try {
+      await access(file);
+      plans.push(file);
+    } catch {
+      skipped.push(file);
+      opts.progress?.(`warning: plan file ${file} is gone; its tasks are not moved`);
+    }
+  }
+  let apply: ApplyResult | undefined;
+  if (opts.apply !== false && plans.length > 0) {
+    opts.progress?.(`re-applying ${plans.length} recorded plan${plans.length === 1 ? '' : 's'}`);
+    apply = await applyPlans({ planPaths: plans, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress });
+  }
+  await store.reload();
+  const moved = (apply?.stops ?? [])
+    .filter((s) => s.agent === opts.agent && s.reason === 'reschedule')
+    .map((s) => ({ task: s.task, to: apply?.placements.find((p) => p.task === s.task)?.agent ?? '?' }));
+  const remaining = Object.values(store.data.tasks)
+    .filter((t) => t.agent === opts.agent && (t.state === 'running' || t.state === 'pending'))
+    .map((t) => t.task)
+    .sort();
+  return { agent: opts.agent, draining: !opts.undo, plans, skipped, moved, remaining, apply };
+}

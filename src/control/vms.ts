@@ -1,0 +1,70 @@
+/**
+ * `factory vm start | stop | reboot | force-off | image`: one power action on one VM, through the
+ * agent the state says it runs on. The VM's new status is recorded in the state afterwards.
+ */
+import { FactoryError } from '../errors.js';
+import type { VmAction, VmActionResult } from '../protocol/vm.js';
+import { resolveInventory } from '../spec/index.js';
+import { StateStore } from '../state/store.js';
+import { AgentPool } from './agents.js';
+import { recordTaskStatus } from './snapshot.js';
+import { findTask } from './status.js';
+
+/** VmActionOptions select the state, the inventory, the VM (task id or unique suffix) and the action. */
+export interface VmActionOptions {
+  stateDir: string;
+  inventoryPath?: string;
+  task: string;
+  action: VmAction;
+  /** imageName names the image an `image` action makes. */
+  imageName?: string;
+  /** timeoutMs is how long `stop` waits for the guest before forcing it off (default max(stopGrace, 30 s)). */
+  timeoutMs?: number;
+}
+
+/** VmActionView is the `vm …--json` document: the action's result, where it ran, and the task state after. */
+export interface VmActionView extends VmActionResult {
+  agent: string;
+  state: string;
+}
+
+/** vmAction finds the VM's agent in the state, runs the action there, and records the VM's status. */
+export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
+  const inventory = await resolveInventory(opts.inventoryPath);
+  const store = await StateStore.open(opts.stateDir);
+  const rec = findTask(Object.values(store.data.tasks), opts.task);
+  if (rec.driver !== 'libvirt') {
+    throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
+  }
+  if (opts.action === 'image' && !opts.imageName) throw new FactoryError('vm image needs a name for the new image', { code: 'E_BAD_REQUEST' });
+  const spec = inventory.agents.find((a) => a.name === rec.agent);
+  if (!spec) throw new FactoryError(`VM ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
+  const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
+  try {
+    const c = pool.connected.get(spec.name);
+    if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
+    const result = await c.client.vmAction(rec.task, opts.action, {
+      ...(opts.imageName !== undefined ? { imageName: opts.imageName } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    const st = (await c.client.inspect()).find((t) => t.task === rec.task);
+    let state: string = st?.state ?? rec.state;
+    await store.withLock(
+      async () => {
+        const now = new Date().toISOString();
+        if (st) {
+          const prev = store.data.tasks[rec.task];
+          recordTaskStatus(store.data, spec.name, { ...st, resources: st.resources ?? prev?.resources }, now);
+          state = st.state;
+        }
+        const what = opts.action === 'image' && result.image ? `imaged ${rec.task} as ${result.image.name} (${result.image.id.slice(0, 12)})` : `vm ${opts.action} ${rec.task}: ${result.power}`;
+        store.data.events.push({ at: now, kind: `vm-${opts.action}`, task: rec.task, agent: spec.name, message: `${what} on ${spec.name}` });
+        await store.save();
+      },
+      { timeoutMs: 10_000, purpose: `vm ${opts.action}` },
+    );
+    return { ...result, agent: spec.name, state };
+  } finally {
+    await pool.close();
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The SSH transport: reach an agent with ssh2, verify its host key against known_hosts, make sure the
+ * bundled executor (`dist/executor.bundle.mjs`) sits at a content-addressed path on the agent
+ * (`~/.factory/executor-<hash>.mjs`, uploaded by SFTP only when missing), and start it over an exec
+ * channel without a pty, so the tasks it starts outlive the connection. Every step has a timeout and
+ * every failure is an AgentError naming the agent and saying what to fix.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { AgentError, FactoryError } from '../errors.js';
+import { DEFAULT_KNOWN_HOSTS, verifyHostKey, type HostKeyPolicy } from './known-hosts.js';
+import { findPackageRoot } from './local.js';
+import { DEFAULT_SSH_CONFIG, resolveSshConfig } from './ssh-config.js';
+import type { Transport, TransportChannel, TransportExit } from './transport.js';
+
+/** SshTransportOptions is everything needed to reach one agent over SSH. */
+export interface SshTransportOptions {
+  /** host is an address, a DNS name or a `~/.ssh/config` Host alias. */
+  host: string;
+  port?: number;
+  user?: string;
+  identityFile?: string;
+  /** nodePath is the Node binary on the agent (default `node`, found on the login PATH). */
+  nodePath?: string;
+  knownHostsFile?: string;
+  /** hostKeyPolicy: `strict` (default) refuses unknown hosts, `accept-new` records them. */
+  hostKeyPolicy?: HostKeyPolicy;
+  /** sshConfigFile is the OpenSSH client config to read aliases from (default ~/.ssh/config). */
+  sshConfigFile?: string;
+  /** connectTimeoutMs bounds TCP connect + handshake + auth, and each bootstrap step (default 10000). */
+  connectTimeoutMs?: number;
+  /** keepaliveMs is the SSH keepalive period; 3 missed keepalives end the connection (default 2000). */
+  keepaliveMs?: number;
+  /** closeTimeoutMs is how long close() waits for the executor to exit after EOF (default 3000). */
+  closeTimeoutMs?: number;
+  /** bundle overrides the executor bundle (tests). */
+  bundle?: ExecutorBundle;
+}
+
+/** ExecutorBundle is the one-file executor program and its content hash. */
+export interface ExecutorBundle {
+  path: string;
+  content: Buffer;
+  hash: string;
+}
+
+/** EXIT_EXECUTOR_MISSING is the launcher's exit code when the executor file is not on the agent. */
+export const EXIT_EXECUTOR_MISSING = 97;
+/** EXIT_NODE_MISSING is the launcher's exit code when the Node binary cannot be found. */
+export const EXIT_NODE_MISSING = 127;
+/** LAUNCH_MARKER is what the launcher writes on stderr just before it execs the executor. */
+export const LAUNCH_MARKER = 'factory-launch: ok';
+
+let cachedBundle: ExecutorBundle | undefined;
+
+/** executorBundle reads the built bundle once and returns it with its sha256 (first 16 hex digits). */
+export function executorBundle(root: string = findPackageRoot()): ExecutorBundle {
+  if (cachedBundle) return cachedBundle;
+  const p = path.join(root, 'dist', 'executor.bundle.mjs');
+  let content: Buffer;
+  try {
+    content = fs.readFileSync(p);
+  } catch {
+    throw new FactoryError(`executor bundle not built: run npm run build (missing ${p})`, { code: 'E_NOT_BUILT', hint: 'npm run build' });
+  }
+  cachedBundle = { path: p, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16) };
+  return cachedBundle;
+}
+
+/** shellQuote quotes one word for a POSIX shell. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** remoteExecutorPath is the executor's content-addressed path, relative to the agent user's home. */
+export function remoteExecutorPath(hash: string): string {
+  return `.factory/executor-${hash}.mjs`;
+}
+
+/**
+ * launcherCommand is the one shell line run on the agent: find Node, find the executor, say so on
+ * stderr and exec it. Only the node path comes from the inventory, and it is quoted.
+ */
+export function launcherCommand(hash: string, nodePath = 'node'): string {
+  const file = remoteExecutorPath(hash);
+  return [
+    `N=${shellQuote(nodePath)}`,
+    `F="$HOME/${file}"`,
+    `command -v "$N" >/dev/null 2>&1 || { echo "factory-launch: node not found: $N" >&2; exit ${EXIT_NODE_MISSING}; }`,
+    `[ -f "$F" ] || { echo "factory-launch: executor missing: $F" >&2; exit ${EXIT_EXECUTOR_MISSING}; }`,
+    `cd "$HOME" && echo "${LAUNCH_MARKER}" >&2 && exec "$N" "$F"`,
+  ].join('; ');
+}
+
+/** ResolvedSshTarget is an SshTransportOptions after ~/.ssh/config and defaults were applied. */
+export interface ResolvedSshTarget {
+  host: string;
+  port: number;
+  user: string;
+  identityFiles: string[];
+  agentSocket?: string;
+  knownHostsFile: string;
+  hostKeyPolicy: HostKeyPolicy;
+}
+
+function expandHome(p: string): string {
+  return p.replace(/^~(?=$|\/)/, os.homedir());
+}
+
+/** resolveSshTarget applies ~/.ssh/config (inventory values win over it) and OpenSSH's defaults. */
+export function resolveSshTarget(opts: SshTransportOptions): ResolvedSshTarget {
+  const cfg = resolveSshConfig(opts.host, opts.sshConfigFile ?? DEFAULT_SSH_CONFIG);
+  const defaults = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => path.join(os.homedir(), '.ssh', f));
+  const identityFiles = opts.identityFile ? [expandHome(opts.identityFile)] : [...cfg.identityFiles, ...defaults].filter((f) => fs.existsSync(f));
+  const agentSocket = cfg.identityAgent === 'none' ? undefined : cfg.identityAgent ?? process.env.SSH_AUTH_SOCK;
+  const strict = cfg.strictHostKeyChecking;
+  return {
+    host: cfg.hostName ?? opts.host,
+    port: opts.port ?? cfg.port ?? 22,
+    user: opts.user ?? cfg.user ?? os.userInfo().username,
+    identityFiles,
+    ...(agentSocket && fs.existsSync(agentSocket) ? { agentSocket } : {}),
+    knownHostsFile: expandHome(opts.knownHostsFile ?? cfg.userKnownHostsFile ?? DEFAULT_KNOWN_HOSTS),
+    hostKeyPolicy: opts.hostKeyPolicy ?? (strict === 'accept-new' || strict === 'no' || strict === 'off' ? 'accept-new' : 'strict'),
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(onTimeout()), ms);
+    t.unref?.();
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** SshTransport starts the executor on one agent over SSH (ssh2). Each open() is its own connection. */
+export class SshTransport implements Transport {
+  /** agent is the agent's name, used in every error. */
+  readonly agent: string;
+  /** uploaded is true when the last open() had to upload the executor. */
+  uploaded = false;
+
+  constructor(agent: string, private readonly opts: SshTransportOptions) {
+    this.agent = agent;
+  }
+
+  private err(message: string, code: string, hint?: string, cause?: unknown): AgentError {
+    return new AgentError(this.agent, message, { code, hint, cause });
+  }
+
+  /** connect opens and authenticates an SSH connection, verifying the host key; the caller ends it. */
+  async connect(): Promise<Client> {
+    const t = resolveSshTarget(this.opts);
+    const where = `${t.user}@${t.host}:${t.port}`;
+    const timeout = this.opts.connectTimeoutMs ?? 10_000;
+    let keyProblem: AgentError | undefined;
+    let privateKey: Buffer | undefined;
+    for (const f of t.identityFiles) {
+      try {
+        privateKey = fs.readFileSync(f);
+        break;
+      } catch (e) {
+        if (this.opts.identityFile) throw this.err(`cannot read identityFile ${f}: ${(e as Error).message}`, 'E_SSH_KEY', 'fix ssh.identityFile in the inventory', e);
+      }
+    }
+    if (!privateKey && !t.agentSocket) {
+      throw this.err(`no SSH key to log in to ${where}: no identityFile, no ~/.ssh/id_* and no ssh-agent`, 'E_SSH_KEY', 'set ssh.identityFile in the inventory or start ssh-agent');
+    }
+    const conn = new Client();
+    const config: ConnectConfig = {
+      host: t.host,
+      port: t.port,
+      username: t.user,
+      readyTimeout: timeout,
+      keepaliveInterval: this.opts.keepaliveMs ?? 2000,
+      keepaliveCountMax: 3,
+      ...(privateKey ? { privateKey } : {}),
+      ...(t.agentSocket ? { agent: t.agentSocket } : {}),
+      hostVerifier: (key: Buffer) => {
+        try {
+          const v = verifyHostKey(t.knownHostsFile, t.host, t.port, key, t.hostKeyPolicy);
+          if (v.ok) return true;
+          keyProblem =
+            v.reason === 'changed'
+              ? this.err(v.message, 'E_HOST_KEY_CHANGED', `if the host was reinstalled, remove its line with: ssh-keygen -R '${t.port === 22 ? t.host : `[${t.host}]:${t.port}`}' -f ${t.knownHostsFile}`)
+              : this.err(v.message, v.reason === 'revoked' ? 'E_HOST_KEY_REVOKED' : 'E_HOST_KEY_UNKNOWN', `add it with: ssh-keyscan -p ${t.port} ${t.host} >> ${t.knownHostsFile} (or set hostKeyPolicy: accept-new)`);
+        } catch (e) {
+          keyProblem = this.err(`cannot check the host key against ${t.knownHostsFile}: ${(e as Error).message}`, 'E_HOST_KEY');
+        }
+        return false;
+      },
+    };
+    const ready = new Promise<Client>((resolve, reject) => {
+      conn.once('ready', () => resolve(conn));
+      conn.once('error', (e: Error & { level?: string; code?: string }) => reject(keyProblem ?? this.connectError(e, where, timeout)));
+      conn.once('close', () => reject(keyProblem ?? this.err(`connection to ${where} closed during the handshake`, 'E_SSH_CONNECT')));
+    });
+    try {
+      conn.connect(config);
+    } catch (e) {
+      throw this.err(`cannot connect to ${where}: ${(e as Error).message}`, 'E_SSH_CONNECT', undefined, e);
+    }
+    try {
+      return await withTimeout(ready, timeout + 1000, () => this.err(`no SSH handshake from ${where} within ${timeout}ms`, 'E_TIMEOUT', 'is the host up and reachable? (firewall, routing)'));
+    } catch (e) {
+      conn.destroy();
+      throw e;
+    }
+  }
+
+  private connectError(e: Error & { level?: string; code?: string }, where: string, timeout: number): AgentError {
+    const msg = e.message ?? String(e);
+    if (e.code === 'ECONNREFUSED') return this.err(`cannot connect to ${where}: connection refused`, 'E_SSH_CONNECT', 'is sshd running on the host and listening on that port?', e);
+    if (e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH') return this.err(`cannot reach ${where}: ${e.code}`, 'E_SSH_CONNECT', 'check the address and routing', e);
+    if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return this.err(`cannot resolve host ${where}`, 'E_SSH_CONNECT', 'check ssh.host or the ~/.ssh/config alias', e);
+    if (/timed out/i.test(msg) || e.code === 'ETIMEDOUT') return this.err(`no SSH handshake from ${where} within ${timeout}ms`, 'E_TIMEOUT', 'is the host up and reachable? (firewall, routing)', e);
+    if (e.level === 'client-authentication' || /authentication methods failed/i.test(msg)) {
+      return this.err(`SSH authentication failed for ${where} (key rejected or user unknown)`, 'E_SSH_AUTH', 'check ssh.user and that the identityFile\'s public key is in the user\'s authorized_keys', e);
+    }
+    return this.err(`SSH connection to ${where} failed: ${msg}`, 'E_SSH_CONNECT', undefined, e);
+  }
+
+  /** exec runs one command over an existing connection and collects its output (bounded in time). */
+  static exec(conn: Client, command: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        conn.exec(command, (err, ch) => {
+          if (err) return reject(err);
+          let stdout = '';
+          let stderr = '';
+          let code: number | null = null;
+          ch.on('data', (d: Buffer) => (stdout += d.toString()));
+          ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          ch.on('exit', (c: number | null) => (code = c));
+          ch.on('close', () => resolve({ code, stdout, stderr }));
+          ch.end();
+        });
+      }),
+      timeoutMs,
+      () => new Error(`command did not finish within ${timeoutMs}ms`),
+    );
+  }
+
+  private startLauncher(conn: Client, bundle: ExecutorBundle, timeout: number): Promise<{ ch: ClientChannel; exit?: TransportExit; stderr: string }> {
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        conn.exec(launcherCommand(bundle.hash, this.opts.nodePath), (err, ch) => {
+          if (err) return reject(this.err(`cannot open an exec channel: ${err.message}`, 'E_SSH_EXEC', undefined, err));
+          let stderr = '';
+          let done = false;
+          const onErr = (d: Buffer) => {
+            stderr += d.toString();
+            if (!done && stderr.includes(LAUNCH_MARKER)) {
+              done = true;
+              ch.stderr.off('data', onErr);
+              resolve({ ch, stderr });
+            }
+          };
+          ch.stderr.on('data', onErr);
+          ch.once('exit', (code: number | null, signal?: string) => {
+            if (done) return;
+            done = true;
+            resolve({ ch, exit: { code, signal: signal ?? null }, stderr });
+          });
+          ch.once('close', () => {
+            if (done) return;
+            done = true;
+            resolve({ ch, exit: { code: null, signal: null }, stderr });
+          });
+        });
+      }),
+      timeout,
+      () => this.err(`the launcher did not start within ${timeout}ms`, 'E_TIMEOUT'),
+    );
+  }
+
+  /** upload puts the bundle at its content-addressed path: a temp file, then an atomic rename. */
+  private async upload(conn: Client, bundle: ExecutorBundle, timeout: number): Promise<void> {
+    const target = remoteExecutorPath(bundle.hash);
+    const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+    const step = <T>(what: string, fn: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
+      withTimeout(
+        new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T)))),
+        timeout,
+        () => this.err(`SFTP ${what} did not finish within ${timeout}ms`, 'E_TIMEOUT'),
+      );
+    const sftp = await step<SFTPWrapper>('session', (cb) => conn.sftp((e, s) => cb(e, s))).catch((e) => {
+      throw e instanceof AgentError ? e : this.err(`cannot open an SFTP session: ${(e as Error).message}`, 'E_SSH_SFTP', 'enable the sftp Subsystem in sshd_config', e);
+    });
+    try {
+      await step<void>('mkdir', (cb) => sftp.mkdir('.factory', { mode: 0o700 }, () => cb(undefined)));
+      try {
+        await step<void>('write', (cb) => sftp.writeFile(tmp, bundle.content, { mode: 0o644 }, (e) => cb(e)));
+      } catch (e) {
+        await step<void>('cleanup', (cb) => sftp.unlink(tmp, () => cb(undefined))).catch(() => undefined);
+        const free = await SshTransport.exec(conn, 'df -Pk "$HOME/.factory" | tail -1', 5000).catch(() => undefined);
+        const avail = free?.stdout.trim().split(/\s+/)[3];
+        throw this.err(
+          `cannot upload the executor (${bundle.content.length} bytes) to ~/${target}: ${(e as Error).message}${avail !== undefined ? ` (${avail} KiB free there)` : ''}`,
+          'E_SSH_UPLOAD',
+          'free some disk space on the agent (or check permissions of ~/.factory)',
+          e,
+        );
+      }
+      await step<void>('rename', (cb) =>
+        sftp.ext_openssh_rename(tmp, target, (e) => {
+          if (!e) return cb(undefined);
+          sftp.rename(tmp, target, () => cb(undefined)); // another upload won the race: same content
+        }),
+      );
+    } finally {
+      sftp.end();
+    }
+  }
+
+  /** open connects, bootstraps the executor when missing and starts it over an exec channel. */
+  async open(): Promise<TransportChannel> {
+    let bundle: ExecutorBundle;
+    try {
+      bundle = this.opts.bundle ?? executorBundle();
+    } catch (e) {
+      if (e instanceof FactoryError) throw this.err(e.message, e.code, e.hint, e);
+      throw e;
+    }
+    const timeout = this.opts.connectTimeoutMs ?? 10_000;
+    const conn = await this.connect();
+    let connClosed = false;
+    const connGone = new Promise<TransportExit>((resolve) => {
+      conn.on('close', () => {
+        connClosed = true;
+        resolve({ code: null, signal: 'connection-lost' });
+      });
+      conn.on('error', () => undefined);
+    });
+    try {
+      this.uploaded = false;
+      let started = await this.startLauncher(conn, bundle, timeout);
+      if (started.exit?.code === EXIT_EXECUTOR_MISSING) {
+        await this.upload(conn, bundle, timeout);
+        this.uploaded = true;
+        started = await this.startLauncher(conn, bundle, timeout);
+      }
+      if (started.exit) {
+        const nodePath = this.opts.nodePath ?? 'node';
+        if (started.exit.code === EXIT_NODE_MISSING) {
+          throw this.err(`Node.js not found on the agent (looked for '${nodePath}' on the login PATH)`, 'E_NODE_MISSING', 'install Node >= 20 on the agent (apt-get install nodejs) or set ssh.nodePath in the inventory');
+        }
+        const tail = started.stderr.trim().split('\n').slice(-3).join(' / ');
+        throw this.err(`the executor launcher failed (exit ${started.exit.code ?? started.exit.signal})${tail ? `: ${tail}` : ''}`, 'E_SSH_EXEC');
+      }
+      const ch = started.ch;
+      const exited = Promise.race([
+        new Promise<TransportExit>((resolve) => {
+          ch.once('exit', (code: number | null, signal?: string) => resolve({ code, signal: signal ?? null }));
+          ch.once('close', () => resolve({ code: null, signal: null }));
+        }),
+        connGone,
+      ]);
+      ch.on('error', () => undefined);
+      const closeTimeout = this.opts.closeTimeoutMs ?? 3000;
+      let ended = false;
+      void exited.then(() => {
+        ended = true;
+        conn.end();
+      });
+      return {
+        stdin: ch,
+        stdout: ch,
+        stderr: ch.stderr,
+        exited,
+        close: async () => {
+          if (!connClosed) ch.end();
+          if (!ended) {
+            const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), closeTimeout).unref());
+            await Promise.race([exited, timer]);
+          }
+          conn.end();
+          // a dead peer never answers the disconnect: do not wait for it
+          setTimeout(() => conn.destroy(), 1000).unref();
+        },
+      };
+    } catch (e) {
+      conn.destroy();
+      if (e instanceof AgentError) throw e;
+      throw this.err(`bootstrap failed: ${(e as Error).message}`, 'E_SSH_BOOTSTRAP', undefined, e);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { Box, Text } from 'ink';
+import { formatBytes } from '../../cli/render.js';
+import { age, cell, compactNumber, fitColumns, type Column } from '../layout.js';
+import type { AgentRow } from '../model.js';
+import { stateColor } from '../palette.js';
+
+/** AgentsTableProps: the visible agent rows, the selected one, the width, and the clock for heartbeat ages. */
+export interface AgentsTableProps {
+  rows: AgentRow[];
+  /** selected is an index into rows, or -1. */
+  selected: number;
+  width: number;
+  now: number;
+  empty?: string;
+}
+
+/** AGENT_COLUMNS are the agents table's columns: used / free per resource, live tasks, last heartbeat, attributes. */
+export const AGENT_COLUMNS: Column[] = [
+  { title: 'AGENT', width: 16, min: 8, flex: true },
+  { title: 'IDC/CLUSTER', width: 16, drop: 6 },
+  { title: 'STATE', width: 8 },
+  { title: 'CPU USED/FREE', width: 13 },
+  { title: 'MEM USED/FREE', width: 15 },
+  { title: 'GPU', width: 5, drop: 5 },
+  { title: 'TASKS', width: 5, drop: 4 },
+  { title: 'SEEN', width: 5, drop: 3 },
+  { title: 'ATTRIBUTES', width: 12, min: 0, flex: true, drop: 7 },
+];
+
+/** agentCells returns an agent's cells in AGENT_COLUMNS order. */
+export function agentCells(a: AgentRow, now: number): string[] {
+  const free = (total: number, used: number) => Math.max(0, total - used);
+  return [
+    a.name,
+    `${a.idc}/${a.cluster}`,
+    a.state,
+    `${compactNumber(a.used.cpus)}/${compactNumber(free(a.capacity.cpus, a.used.cpus))}`,
+    `${formatBytes(a.used.mem)}/${formatBytes(free(a.capacity.mem, a.used.mem))}`,
+    a.capacity.gpus ? `${a.used.gpus}/${free(a.capacity.gpus, a.used.gpus)}` : '-',
+    String(a.tasks),
+    a.state === 'lost' || a.state === 'down' ? (a.lastSeen ? age(a.lastSeen, now) : '-') : age(a.lastSeen, now),
+    a.error ? `! ${a.error}` : a.attributes,
+  ];
+}
+
+/** AgentsTable renders the header and only the visible agent rows (the container slices them). */
+export function AgentsTable({ rows, selected, width, now, empty }: AgentsTableProps) {
+  const widths = fitColumns(AGENT_COLUMNS, width);
+  const line = (cells: string[], key: string, opts: { inverse?: boolean; bold?: boolean; color?: string } = {}) => (
+    <Text key={key} wrap="truncate" inverse={opts.inverse} bold={opts.bold}>
+      {cells
+        .map((c, i) => ({ c, i, w: widths[i] ?? 0 }))
+        .filter((x) => x.w > 0)
+        .map((x, n) => (
+          <Text key={x.i} color={x.i === 2 && !opts.bold ? stateColor(x.c) : undefined}>
+            {(n > 0 ? ' ' : '') + cell(x.c, x.w)}
+          </Text>
+        ))}
+    </Text>
+  );
+  return (
+    <Box flexDirection="column" width={width}>
+      {line(
+        AGENT_COLUMNS.map((c) => c.title),
+        'header',
+        { bold: true },
+      )}
+      {rows.length === 0 ? <Text color="gray">{empty ?? 'No agents.'}</Text> : rows.map((a, i) => line(agentCells(a, now), a.name, { inverse: i === selected }))}
+    </Box>
+  );
+}

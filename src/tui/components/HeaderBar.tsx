@@ -1,0 +1,39 @@
+import { Box, Text } from 'ink';
+import type { DashboardModel } from '../model.js';
+import { VIEWS, type View } from '../navigation.js';
+
+/** HeaderBarProps: the current view, the model's totals, where the state comes from and when it was read. */
+export interface HeaderBarProps {
+  view: View;
+  totals: DashboardModel['totals'];
+  stateLabel: string;
+  readAt: number;
+  width: number;
+}
+
+const TITLES: Record<View, string> = { overview: 'Overview', agents: 'Agents', tasks: 'Tasks', events: 'Events' };
+
+function counts(by: Record<string, number>, order: string[]): string {
+  const keys = [...order.filter((k) => by[k]), ...Object.keys(by).filter((k) => !order.includes(k)).sort()];
+  return keys.map((k) => `${by[k]} ${k}`).join(', ');
+}
+
+/** HeaderBar is the top two lines: the view tabs, then agent and task counts and the state's read time. */
+export function HeaderBar({ view, totals, stateLabel, readAt, width }: HeaderBarProps) {
+  const time = new Date(readAt).toTimeString().slice(0, 8);
+  const summary = `agents ${totals.agents}${totals.agents ? ` (${counts(totals.agentsByState, ['ready', 'draining', 'lost', 'down', 'unknown'])})` : ''} · tasks ${totals.tasks}${totals.tasks ? ` (${counts(totals.tasksByState, ['running', 'pending', 'failed', 'exited', 'lost'])})` : ''}`;
+  return (
+    <Box flexDirection="column" width={width}>
+      <Text wrap="truncate">
+        <Text bold>factory</Text>
+        {VIEWS.map((v, i) => (
+          <Text key={v} inverse={v === view} bold={v === view}>
+            {` ${i + 1} ${TITLES[v]} `}
+          </Text>
+        ))}
+        <Text color="gray">{` ${time} ${stateLabel}`}</Text>
+      </Text>
+      <Text wrap="truncate">{summary}</Text>
+    </Box>
+  );
+}

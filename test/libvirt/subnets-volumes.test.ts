@@ -1,0 +1,103 @@
+/**
+ * Subnets and shared volumes against a real libvirtd: each subnet named by VMs is its own isolated
+ * libvirt network (no forward, no IP, own bridge) and every VM's NIC joins its subnet's; a named
+ * volume is created once and attached (shareable) to every VM that lists it. Deleting the last VM of
+ * a subnet removes its network; volumes stay.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { TaskRunSpec } from '../../src/protocol/messages.js';
+import { ExecutorClient } from '../../src/transport/client.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { readVmImageSource, uploadVmImage } from '../../src/control/vm-images.js';
+import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+
+const lv = await acquireLibvirtd();
+const work = testWorkDir('vm-net-');
+let client: ExecutorClient;
+const virsh = (...args: string[]) => execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
+
+function vmSpec(task: string, vm: TaskRunSpec['vm']): TaskRunSpec {
+  const [plan = 'p', group = 'g'] = task.split('/');
+  return {
+    task,
+    driver: 'libvirt',
+    specHash: 'net1',
+    command: [],
+    env: {},
+    resources: { cpus: 1, mem: 128 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
+    labels: { plan, group, project: 'test' },
+    stopGraceMs: 0,
+    image: 'tiny',
+    vm,
+  };
+}
+
+function domainOf(task: string): string {
+  const rec = JSON.parse(fs.readFileSync(path.join(work.dir, 'agent', 'vm', 'vms', task.replace(/\//g, '.'), 'vm.json'), 'utf8')) as { domain: string };
+  return rec.domain;
+}
+
+describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
+  beforeAll(async () => {
+    client = await ExecutorClient.connect(new LocalTransport('local'), { workDir: path.join(work.dir, 'agent'), timeoutMs: 30_000 });
+    await uploadVmImage(client, await readVmImageSource(makeGuestImageSource(path.join(work.dir, 'guest-src'))), 'tiny');
+  }, 200_000);
+
+  afterAll(async () => {
+    if (client) {
+      for (const t of ['net/a/0', 'net/a/1', 'net/b/0']) await client.stop(t, { graceMs: 0 }).catch(() => undefined);
+      await client.close();
+    }
+    work.cleanup();
+    if (lv.ok) await lv.release();
+  }, 60_000);
+
+  test('two subnets are two isolated networks; each NIC is on its own subnet', async () => {
+    for (const [task, subnet] of [['net/a/0', 'red'], ['net/a/1', 'red'], ['net/b/0', 'blue']] as const) {
+      const st = await client.run(vmSpec(task, { subnet, volumes: ['shared'] }));
+      expect(st, st.error).toMatchObject({ state: 'running', power: 'running' });
+    }
+    const nets = virsh('net-list', '--name').split('\n').map((l) => l.trim()).filter(Boolean);
+    const red = nets.find((n) => n.endsWith('-red'));
+    const blue = nets.find((n) => n.endsWith('-blue'));
+    expect(red).toBeDefined();
+    expect(blue).toBeDefined();
+    for (const net of [red!, blue!]) {
+      const xml = virsh('net-dumpxml', net);
+      expect(xml).not.toMatch(/<forward/); // isolated: no NAT, no routing, no bridge to the host's LAN
+      expect(xml).not.toMatch(/<ip\b/); // no address on the host side: VMs reach only each other
+    }
+    const bridgeOf = (net: string) => /<bridge name='([^']+)'/.exec(virsh('net-dumpxml', net))![1];
+    expect(bridgeOf(red!)).not.toBe(bridgeOf(blue!));
+    const nicNet = (task: string) => /<source network='([^']+)'/.exec(virsh('dumpxml', domainOf(task)))?.[1];
+    expect(nicNet('net/a/0')).toBe(red);
+    expect(nicNet('net/a/1')).toBe(red);
+    expect(nicNet('net/b/0')).toBe(blue);
+  }, 200_000);
+
+  test('a shared volume is created once and attached shareable to every VM that lists it', () => {
+    const vol = path.join(work.dir, 'agent', 'vm', 'volumes', 'shared.raw');
+    expect(fs.existsSync(vol)).toBe(true);
+    for (const t of ['net/a/0', 'net/a/1', 'net/b/0']) {
+      const xml = virsh('dumpxml', domainOf(t));
+      const disk = xml.match(/<disk[\s\S]*?<\/disk>/g)!.find((d) => d.includes(vol));
+      expect(disk, `${t} has the volume`).toBeDefined();
+      expect(disk).toMatch(/<shareable\/>/);
+    }
+    expect(fs.readdirSync(path.dirname(vol))).toEqual(['shared.raw']);
+  });
+
+  test('deleting the last VM of a subnet removes its network; the volume stays', async () => {
+    await client.stop('net/b/0', { graceMs: 0 });
+    const nets = virsh('net-list', '--all', '--name');
+    expect(nets).not.toMatch(/-blue\b/);
+    expect(nets).toMatch(/-red\b/);
+    expect(fs.existsSync(path.join(work.dir, 'agent', 'vm', 'volumes', 'shared.raw'))).toBe(true);
+    await client.stop('net/a/0', { graceMs: 0 });
+    await client.stop('net/a/1', { graceMs: 0 });
+    expect(virsh('net-list', '--all', '--name')).not.toMatch(/-red\b/);
+  }, 60_000);
+});
