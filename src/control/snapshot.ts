@@ -175,6 +175,7 @@ export function observe(
       }
       rec.state = 'exited';
       rec.pid = undefined;
+      delete rec.power; // a VM that is gone has no power state
       rec.error = rec.error ?? 'not found on the agent';
       rec.updatedAt = now;
     }

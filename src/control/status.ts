@@ -124,7 +124,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       name: spec.name,
       idc: spec.idc,
       cluster: spec.cluster,
-      state: rec?.state ?? 'unknown',
+      state: rec ? (rec.draining && rec.state === 'ready' ? 'draining' : rec.state) : 'unknown',
       resources: rec?.resources ?? effectiveResources(spec.resources),
       declared: spec.resources,
       discovered: rec?.discovered,

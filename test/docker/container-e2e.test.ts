@@ -19,6 +19,7 @@ const scratch = scratchDir('factory-docker-e2e-');
 const state = path.join(scratch.dir, 'state');
 const plan = path.join(scratch.dir, 'web.yaml');
 const missing = path.join(scratch.dir, 'missing.yaml');
+const sick = path.join(scratch.dir, 'sick.yaml');
 
 const run = (args: string[]) => runCli([...args, '--state', state], { cwd: scratch.dir, env: { FACTORY_DOCKER_HOST: d.host } });
 
@@ -48,6 +49,19 @@ containers:
 `,
   );
   writeFileSync(
+    sick,
+    `name: sick
+project: e2e
+containers:
+  - name: api
+    image: ${TEST_IMAGE}
+    command: ["sh", "-c", "echo ok > /tmp/ok; exec sleep 600"]
+    health: {command: ["cat", "/tmp/ok"], interval: 1s}
+    restart: always
+    stopGrace: 1s
+`,
+  );
+  writeFileSync(
     missing,
     `name: missing
 project: e2e
@@ -61,6 +75,7 @@ containers:
 afterAll(async () => {
   if (skip) return;
   await run(['plan', 'destroy', plan]).catch(() => undefined);
+  await run(['plan', 'destroy', sick]).catch(() => undefined);
   await d.stop();
   scratch.cleanup();
 }, 60_000);
@@ -113,6 +128,26 @@ describe.skipIf(skip !== undefined)('containers through the CLI (real dockerd)',
     expect(r.stderr).toContain('image factory-test/absent:1 not present on agent local: run factory image push factory-test/absent:1');
     await run(['plan', 'destroy', missing]);
   });
+
+  test('an unhealthy container shows in status and the next apply restarts it (restart: always)', async () => {
+    const first = await run(['plan', 'apply', sick]);
+    expect(first.code, first.stderr).toBe(0);
+    const statusOf = async () => (JSON.parse((await run(['status', '--json'])).stdout).tasks as StatusTask[]).find((t) => t.task === 'sick/api/0');
+    let t: StatusTask | undefined;
+    expect(await waitFor(async () => (t = await statusOf())?.health === 'healthy', 20_000, 500), JSON.stringify(t)).toBe(true);
+    const [c] = await d.docker.listContainers({ filters: { label: ['factory.task=sick/api/0'] } });
+    const ex = await d.docker.getContainer(c!.Id).exec({ Cmd: ['rm', '/tmp/ok'] });
+    await ex.start({ hijack: true, stdin: false }).then((st) => new Promise((r) => { st.on('end', r); st.resume(); }));
+    expect(await waitFor(async () => (t = await statusOf())?.health === 'unhealthy', 20_000, 500), JSON.stringify(t)).toBe(true);
+    expect(t).toMatchObject({ state: 'failed', health: 'unhealthy' });
+
+    const again = await run(['plan', 'apply', sick, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).placements).toMatchObject([{ task: 'sick/api/0', action: 'restart' }]);
+    expect(await waitFor(async () => (t = await statusOf())?.health === 'healthy', 20_000, 500), JSON.stringify(t)).toBe(true);
+    expect(t?.state).toBe('running');
+    expect(await d.docker.listContainers({ all: true, filters: { label: ['factory.task=sick/api/0'] } })).toHaveLength(1);
+  }, 90_000);
 
   test('destroy removes the container', async () => {
     const r = await run(['plan', 'destroy', plan]);

@@ -18,7 +18,7 @@ import { connectDocker, pingDocker } from '../../src/executors/drivers/docker-en
 export const TEST_IMAGE = 'factory-test/busybox:1';
 
 /** BUSYBOX_APPLETS are linked into the test image's /bin. */
-export const BUSYBOX_APPLETS = ['sh', 'sleep', 'echo', 'cat', 'nc', 'wget', 'httpd', 'ls', 'env', 'true', 'false', 'ps', 'kill', 'head', 'yes', 'dd', 'seq'];
+export const BUSYBOX_APPLETS = ['sh', 'sleep', 'echo', 'cat', 'nc', 'wget', 'httpd', 'ls', 'env', 'true', 'false', 'ps', 'kill', 'head', 'yes', 'dd', 'seq', 'rm', 'touch', 'test', 'mkdir'];
 
 /** Dockerd is a running private engine. */
 export interface Dockerd {

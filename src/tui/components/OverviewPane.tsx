@@ -21,9 +21,9 @@ const STATE_ORDER = ['ready', 'draining', 'lost', 'down', 'unknown'];
 /** OverviewPane lists IDCs and their clusters with cpus / mem / gpus bars and agents by state. */
 export function OverviewPane({ lines, selected, width, ascii, empty }: OverviewPaneProps) {
   if (lines.length === 0) return <Text color="gray">{empty ?? 'No agents in the state yet: apply a plan, or wait for the first refresh.'}</Text>;
-  const nameWidth = Math.max(10, Math.min(24, Math.floor(width * 0.22)));
-  const wide = width >= 110;
-  const barWidth = wide ? 10 : width >= 90 ? 6 : 4;
+  const nameWidth = Math.max(10, Math.min(24, Math.floor(width * 0.18)));
+  const wide = width >= 130;
+  const barWidth = wide ? 10 : width >= 120 ? 6 : 4;
   return (
     <Box flexDirection="column" width={width}>
       {lines.map((l, i) => {

@@ -1,0 +1,82 @@
+import { describe, expect, test } from 'vitest';
+import { buildModel } from '../../src/tui/model.js';
+import { initialUi, reduceKey, scrollTop, VM_UNAVAILABLE, type KeyContext } from '../../src/tui/navigation.js';
+import { sampleState } from '../tui/fixtures.js';
+
+const m = buildModel(sampleState());
+const ctx = (over: Partial<KeyContext> = {}): KeyContext => ({ count: 10, pageSize: 4, vmActions: true, ...over });
+
+describe('reduceKey', () => {
+  test('j/k and arrows move within bounds and the window follows the cursor', () => {
+    let ui = initialUi('tasks');
+    for (let i = 0; i < 6; i++) ui = reduceKey(ui, 'j', {}, ctx()).ui;
+    expect(ui.cursor.tasks).toBe(6);
+    expect(ui.top.tasks).toBe(3);
+    ui = reduceKey(ui, '', { upArrow: true }, ctx()).ui;
+    expect(ui.cursor.tasks).toBe(5);
+    ui = reduceKey(ui, 'G', {}, ctx()).ui;
+    expect(ui.cursor.tasks).toBe(9);
+    ui = reduceKey(ui, 'j', {}, ctx()).ui;
+    expect(ui.cursor.tasks).toBe(9);
+    ui = reduceKey(ui, '', { pageUp: true }, ctx()).ui;
+    expect(ui.cursor.tasks).toBe(5);
+    expect(scrollTop(0, 99, 10, 100)).toBe(90);
+    expect(scrollTop(50, 10, 10, 100)).toBe(10);
+  });
+
+  test('Enter drills from a cluster to its agents to an agent\'s tasks; Esc goes back', () => {
+    let ui = initialUi();
+    ui = reduceKey(ui, '', { return: true }, ctx({ selectedOverview: m.overview[1] })).ui;
+    expect(ui.view).toBe('agents');
+    expect(ui.scope).toEqual({ idc: 'bj1', cluster: 'bj1-a' });
+    ui = reduceKey(ui, '', { return: true }, ctx({ selectedAgent: m.agents[0] })).ui;
+    expect(ui.view).toBe('tasks');
+    expect(ui.scope).toEqual({ agent: 'h1' });
+    ui = reduceKey(ui, '', { return: true }, ctx({ selectedTask: m.tasks[0] })).ui;
+    expect(ui.detail).toBe(true);
+    ui = reduceKey(ui, '', { escape: true }, ctx()).ui;
+    expect(ui.detail).toBe(false);
+    ui = reduceKey(ui, '', { escape: true }, ctx()).ui;
+    expect(ui.scope).toEqual({});
+    expect(ui.view).toBe('agents');
+  });
+
+  test('/ edits the filter; typed q is text, not quit; Esc clears it', () => {
+    let ui = reduceKey(initialUi('tasks'), '/', {}, ctx()).ui;
+    expect(ui.editingFilter).toBe(true);
+    for (const ch of 'q1') ui = reduceKey(ui, ch, {}, ctx()).ui;
+    expect(ui.filter).toBe('q1');
+    ui = reduceKey(ui, '', { backspace: true }, ctx()).ui;
+    expect(ui.filter).toBe('q');
+    const kept = reduceKey(ui, '', { return: true }, ctx()).ui;
+    expect(kept).toMatchObject({ editingFilter: false, filter: 'q' });
+    expect(reduceKey(ui, '', { escape: true }, ctx()).ui).toMatchObject({ editingFilter: false, filter: '' });
+  });
+
+  test('actions ask first: y runs, n cancels', () => {
+    const task = m.tasks.find((t) => t.task === 'web/api/2')!;
+    const asked = reduceKey(initialUi('tasks'), 'r', {}, ctx({ selectedTask: task })).ui;
+    expect(asked.confirm).toMatchObject({ kind: 'restart', target: 'web/api/2' });
+    const yes = reduceKey(asked, 'y', {}, ctx());
+    expect(yes.effect).toEqual({ kind: 'run', action: asked.confirm });
+    expect(yes.ui.confirm).toBeUndefined();
+    expect(reduceKey(asked, 'n', {}, ctx()).effect).toEqual({ kind: 'message', text: 'cancelled' });
+    const h2 = m.agents.find((a) => a.name === 'h2')!;
+    expect(reduceKey(initialUi('agents'), 'd', {}, ctx({ selectedAgent: h2 })).ui.confirm?.kind).toBe('undrain');
+    expect(reduceKey(initialUi('agents'), 'd', {}, ctx({ selectedAgent: m.agents[0] })).ui.confirm?.kind).toBe('drain');
+  });
+
+  test('VM actions: only for VMs, and said to be unavailable when the build has none', () => {
+    const vm = m.tasks.find((t) => t.driver === 'libvirt')!;
+    expect(reduceKey(initialUi('tasks'), 'b', {}, ctx({ selectedTask: vm })).ui.confirm).toMatchObject({ kind: 'vm-reboot', target: vm.task });
+    expect(reduceKey(initialUi('tasks'), 'b', {}, ctx({ selectedTask: vm, vmActions: false })).effect).toEqual({ kind: 'message', text: VM_UNAVAILABLE });
+    expect(reduceKey(initialUi('tasks'), 's', {}, ctx({ selectedTask: m.tasks[0] })).effect?.kind).toBe('message');
+  });
+
+  test('q quits, ? opens help, l opens logs of the selected task', () => {
+    expect(reduceKey(initialUi(), 'q', {}, ctx()).effect).toEqual({ kind: 'quit' });
+    expect(reduceKey(initialUi(), '?', {}, ctx()).ui.help).toBe(true);
+    expect(reduceKey(initialUi('tasks'), 'l', {}, ctx({ selectedTask: m.tasks[0] })).ui.logsTask).toBe(m.tasks[0]!.task);
+    expect(reduceKey(initialUi('agents'), 'l', {}, ctx()).effect?.kind).toBe('message');
+  });
+});
