@@ -57,7 +57,8 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
   /** run executes the command and prints its JSON result when --json is set. */
   public async run(): Promise<unknown> {
     const result = await this.execute();
-    if (this.flags.json && result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    // indented for people at a terminal; compact for pipes (a 100k-task plan is tens of MB)
+    if (this.flags.json && result !== undefined) process.stdout.write(JSON.stringify(result, null, process.stdout.isTTY ? 2 : undefined) + '\n');
     return result;
   }
 

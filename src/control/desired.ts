@@ -48,6 +48,7 @@ export function desiredGroupsOf(plans: PlanSpec[]): DesiredGroup[] {
         constraints: g.constraints,
         specHash: specHashOf(p, g),
         strategy: g.strategy,
+        restart: g.restart,
         placement: p.placement,
         ...(g.total && g.shapes ? { total: { ...g.total }, shapes: g.shapes.map((sh) => ({ ...sh })) } : {}),
       });

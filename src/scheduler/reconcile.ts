@@ -128,6 +128,14 @@ function reconcileEveryAgent(g: DesiredGroup, byIndex: Map<number, ActualTask[]>
   }
 }
 
+/** wantsRestart applies the group's restart policy to a dead task: `on-failure` leaves a clean exit alone. */
+export function wantsRestart(g: DesiredGroup, t: ActualTask): boolean {
+  const policy = g.restart ?? 'always';
+  if (policy === 'never') return false;
+  if (policy === 'on-failure') return t.state !== 'finished';
+  return true;
+}
+
 /** reconcileExisting decides keep / update / restart / reschedule / stop for the one task that holds an id. */
 function reconcileExisting(g: DesiredGroup, t: ActualTask, ledger: ClusterLedger, out: Reconciliation): void {
   const slot = ledger.slot(t.agent);
@@ -160,7 +168,7 @@ function reconcileExisting(g: DesiredGroup, t: ActualTask, ledger: ClusterLedger
       });
     return;
   }
-  if (isLive(t.state)) {
+  if (isLive(t.state) || !wantsRestart(g, t)) {
     out.keep.push(t);
     return;
   }

@@ -76,6 +76,11 @@ export interface DesiredGroup {
   strategy: Strategy;
   placement?: { idcs?: string[]; cluster?: string };
   /**
+   * restart says which dead tasks apply starts again: `always` (default) any, `on-failure` all
+   * but those that finished with exit 0, `never` none (a dead task is kept as it is).
+   */
+  restart?: 'always' | 'on-failure' | 'never';
+  /**
    * total turns the group into a resource plan: VMs of `shapes` whose cpus add up to exactly
    * `total.cpus`, with the fewest VMs that fit (count and resources are then not used).
    */

@@ -87,6 +87,24 @@ const cases: Case[] = [
     want: { create: ['p/web/0@a2:restart'], stop: [], keep: [], changes: { create: 1, destroy: 0, update: 0 } },
   })),
   {
+    name: 'restart: on-failure leaves a task that finished with exit 0',
+    groups: [{ ...g, count: 1, restart: 'on-failure' as const }],
+    actual: [mockTask(g, 0, 'a2', { state: 'finished' })],
+    want: { create: [], stop: [], keep: ['p/web/0@a2'], changes: { create: 0, destroy: 0, update: 0 } },
+  },
+  {
+    name: 'restart: on-failure restarts a failed task',
+    groups: [{ ...g, count: 1, restart: 'on-failure' as const }],
+    actual: [mockTask(g, 0, 'a2', { state: 'failed' })],
+    want: { create: ['p/web/0@a2:restart'], stop: [], keep: [], changes: { create: 1, destroy: 0, update: 0 } },
+  },
+  {
+    name: 'restart: never keeps a failed task as it is',
+    groups: [{ ...g, count: 1, restart: 'never' as const }],
+    actual: [mockTask(g, 0, 'a2', { state: 'failed' })],
+    want: { create: [], stop: [], keep: ['p/web/0@a2'], changes: { create: 0, destroy: 0, update: 0 } },
+  },
+  {
     name: 'restart elsewhere when the agent is full now',
     groups: [{ ...g, count: 1, resources: mockResources({ cpus: 4 }) }],
     actual: [
