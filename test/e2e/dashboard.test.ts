@@ -4,7 +4,7 @@
  * then `q`. Skipped with a reason when tmux is missing on a dev machine; fails in CI (CI is set).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BIN, pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
@@ -31,7 +31,10 @@ const capture = () => tmux('capture-pane', '-p', '-t', 'dash');
 let serverStarted = false;
 
 afterAll(async () => {
-  if (serverStarted) spawnSync('tmux', ['-L', socket, 'kill-server']);
+  if (serverStarted) {
+    spawnSync('tmux', ['-L', socket, 'kill-server']);
+    rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+  }
   await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir }).catch(() => undefined);
   scratch.cleanup();
 });
