@@ -323,7 +323,9 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
   }
   if (op.kind === 'stop') {
     try {
-      await conn.client.stop(task, { remove: true });
+      // the group's grace bounds the call's timeout too (a VM's ACPI shutdown may take a while)
+      const grace = index.get(op.stop.task.plan, op.stop.task.group)?.group.stopGraceMs;
+      await conn.client.stop(task, { remove: true, ...(grace !== undefined ? { graceMs: grace } : {}) });
       const rec = data.tasks[task];
       // a rescheduled or updated task may already have a new record on another agent: only drop ours
       if (rec && rec.agent === agent) delete data.tasks[task];

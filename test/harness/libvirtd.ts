@@ -146,8 +146,10 @@ async function start(): Promise<number[]> {
  */
 export async function acquireLibvirtd(): Promise<LibvirtAvailability> {
   const missing = missingPackages();
-  if (missing.length) {
-    const reason = `libvirt tests need: ${missing.join(', ')} (apt-get install -y libvirt-daemon-system qemu-system-x86 qemu-utils; .ci/run installs them)`;
+  if (missing.length || process.getuid?.() !== 0) {
+    const reason = missing.length
+      ? `libvirt tests need: ${missing.join(', ')} (apt-get install -y libvirt-daemon-system qemu-system-x86 qemu-utils; .ci/run installs them)`
+      : 'libvirt tests start the system libvirtd (qemu:///system): run them as root';
     if (process.env.CI) throw new Error(`CI: ${reason}`);
     return { ok: false, reason };
   }
@@ -208,7 +210,8 @@ export function ensureTestGuest(): TestGuest {
   if (!fs.existsSync(kernel) || !fs.existsSync(initrd)) {
     execFileSync('bash', [path.join(here, 'build-guest.sh'), GUEST_DIR], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
   }
-  return { kernel, initrd, cmdline: 'console=ttyS0 panic=-1' };
+  // quiet: an emulated serial console is slow; the guest's markers are printed either way
+  return { kernel, initrd, cmdline: 'console=ttyS0 quiet panic=-1' };
 }
 
 /**

@@ -40,6 +40,11 @@ function domainOf(task: string): string {
   return rec.domain;
 }
 
+let prefix = '';
+/** netName is this store's network of a subnet: `fct-<store hash>-<subnet>`, like its domains. */
+const netName = (subnet: string) => `${prefix}${subnet}`;
+const netList = () => virsh('net-list', '--all', '--name').split('\n').map((l) => l.trim());
+
 describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
     client = await ExecutorClient.connect(new LocalTransport('local'), { workDir: path.join(work.dir, 'agent'), timeoutMs: 30_000 });
@@ -60,9 +65,11 @@ describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (ski
       const st = await client.run(vmSpec(task, { subnet, volumes: ['shared'] }));
       expect(st, st.error).toMatchObject({ state: 'running', power: 'running' });
     }
+    prefix = /^fct-[0-9a-f]{8}-/.exec(domainOf('net/a/0'))![0];
     const nets = virsh('net-list', '--name').split('\n').map((l) => l.trim()).filter(Boolean);
-    const red = nets.find((n) => n.endsWith('-red'));
-    const blue = nets.find((n) => n.endsWith('-blue'));
+    // this store's names: other runs of the suite may share the daemon
+    const red = nets.find((n) => n === netName('red'));
+    const blue = nets.find((n) => n === netName('blue'));
     expect(red).toBeDefined();
     expect(blue).toBeDefined();
     for (const net of [red!, blue!]) {
@@ -92,12 +99,12 @@ describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (ski
 
   test('deleting the last VM of a subnet removes its network; the volume stays', async () => {
     await client.stop('net/b/0', { graceMs: 0 });
-    const nets = virsh('net-list', '--all', '--name');
-    expect(nets).not.toMatch(/-blue\b/);
-    expect(nets).toMatch(/-red\b/);
+    const nets = netList();
+    expect(nets).not.toContain(netName('blue'));
+    expect(nets).toContain(netName('red'));
     expect(fs.existsSync(path.join(work.dir, 'agent', 'vm', 'volumes', 'shared.raw'))).toBe(true);
     await client.stop('net/a/0', { graceMs: 0 });
     await client.stop('net/a/1', { graceMs: 0 });
-    expect(virsh('net-list', '--all', '--name')).not.toMatch(/-red\b/);
+    expect(netList()).not.toContain(netName('red'));
   }, 60_000);
 });

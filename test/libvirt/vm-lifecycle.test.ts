@@ -4,6 +4,7 @@
  * shutdown → shut off, image it, boot a second VM from that image (it sees the first VM's disk
  * stamp), reboot, force off, and delete (the disk goes too).
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -108,11 +109,16 @@ describe.skipIf(!lv.ok)(`libvirt driver: boot, ACPI shutdown, image, second VM${
     expect(consoleOf(consoleFile('vmt/b/0'))).toContain('FACTORY-GUEST-DISK: factory-disk-stamp');
   }, 200_000);
 
-  test('reboot restarts the guest; force-off stops it at once', async () => {
+  test('reboot restarts the guest; a paused VM is reported and resumed; force-off stops it at once', async () => {
     const before = consoleOf(consoleFile('vmt/b/0')).split('FACTORY-GUEST-READY').length - 1;
     await client.vmAction('vmt/b/0', 'reboot');
     await waitFor(() => consoleOf(consoleFile('vmt/b/0')).split('FACTORY-GUEST-READY').length - 1 > before, 150_000, 250);
     expect((await statusOf('vmt/b/0'))?.power).toBe('running');
+    // paused by hand (virsh suspend): reported as paused; vm start resumes it
+    const domain = (JSON.parse(fs.readFileSync(path.join(path.dirname(consoleFile('vmt/b/0')), 'vm.json'), 'utf8')) as { domain: string }).domain;
+    execFileSync('virsh', ['-c', 'qemu:///system', 'suspend', domain], { stdio: 'ignore' });
+    expect(await statusOf('vmt/b/0')).toMatchObject({ state: 'running', power: 'paused' });
+    expect((await client.vmAction('vmt/b/0', 'start')).power).toBe('running');
     const r = await client.vmAction('vmt/b/0', 'force-off');
     expect(r.power).toBe('shut off');
   }, 200_000);

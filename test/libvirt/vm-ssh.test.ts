@@ -78,9 +78,10 @@ idcs:
     expect(JSON.parse(stop.stdout)).toMatchObject({ agent: 'h41', power: 'shut off' });
     expect(consoleOf(path.join(agentDir, 'vm', 'vms', 'vmssh.tiny.0', 'console.log'))).toContain('FACTORY-GUEST-POWER-BUTTON');
     expect(await vmTask()).toMatchObject({ state: 'stopped', power: 'shut off' });
+    const domain = (JSON.parse(fs.readFileSync(path.join(agentDir, 'vm', 'vms', 'vmssh.tiny.0', 'vm.json'), 'utf8')) as { domain: string }).domain;
     const d = await cli(['plan', 'destroy', plan, '--json']);
     expect(d.code, d.stderr).toBe(0);
     expect(fs.readdirSync(path.join(agentDir, 'vm', 'vms'))).toEqual([]);
-    expect(execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' })).not.toContain('vmssh.tiny.0');
+    expect(execFileSync('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').map((n) => n.trim())).not.toContain(domain);
   }, 240_000);
 });

@@ -119,3 +119,23 @@ describe('VM image store', () => {
     }
   });
 });
+
+describe('VM groups to run specs', () => {
+  test('examples/vm-lab.yaml: the run spec carries image, subnet and volumes; they are part of the spec hash', async () => {
+    const { loadPlanFile } = await import('../../src/spec/index.js');
+    const { runSpecOf, specHashOf } = await import('../../src/control/desired.js');
+    const plan = await loadPlanFile('examples/vm-lab.yaml');
+    const g = plan.groups[0]!;
+    expect(g).toMatchObject({ kind: 'vm', driver: 'libvirt', image: 'tiny', subnet: 'lab-net', volumes: ['lab-shared'], count: 2 });
+    const hash = specHashOf(plan, g);
+    const spec = runSpecOf(
+      { task: 'vm-lab/node/0', plan: 'vm-lab', group: 'node', project: 'demo', idc: 'local', cluster: 'local', agent: 'local', driver: 'libvirt', specHash: hash, resources: g.resources, reason: 'new' },
+      plan,
+      g,
+    );
+    expect(spec).toMatchObject({ driver: 'libvirt', image: 'tiny', vm: { subnet: 'lab-net', volumes: ['lab-shared'] }, stopGraceMs: 30_000 });
+    expect(spec.resources).toMatchObject({ cpus: 1, mem: 256 * 1024 * 1024 });
+    expect(specHashOf(plan, { ...g, subnet: 'other' })).not.toBe(hash);
+    expect(specHashOf(plan, { ...g, volumes: [] })).not.toBe(hash);
+  });
+});

@@ -85,8 +85,8 @@ export interface VmRecord {
   startedAt?: string;
   /** stoppedAt is set when the VM was shut down on purpose (vm stop, force-off, stop with remove: false). */
   stoppedAt?: string;
-  /** imaging is set while the VM's disk is being turned into an image. */
-  imaging?: { name: string; since: string };
+  /** imaging is set while the VM's disk is being turned into an image (by the executor with pid). */
+  imaging?: { name: string; since: string; pid?: number };
   /** error is why the VM could not be created or started. */
   error?: string;
 }
@@ -151,6 +151,17 @@ export function ensureVmStore(workDir: string, root: string): void {
     fs.symlinkSync(root, path.join(workDir, 'vm-store'));
   } catch {
     /* exists: chosen before, or by a concurrent executor */
+  }
+}
+
+/** imagingLive tells whether the executor that started an image is still at it (a crashed one left a stale mark). */
+function imagingLive(imaging: { pid?: number }): boolean {
+  if (!imaging.pid) return true;
+  try {
+    process.kill(imaging.pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -338,7 +349,7 @@ export class LibvirtDriver implements Driver {
     const labels = meta ? { plan: meta.plan, group: meta.group, project: meta.project } : spec?.labels ?? { plan: '', group: '', project: '' };
     let power: PowerState | undefined = state === undefined ? undefined : powerOf(state);
     let taskState: TaskState;
-    if (rec?.imaging) {
+    if (rec?.imaging && imagingLive(rec.imaging)) {
       power = 'imaging';
       taskState = 'stopped';
     } else if (power === undefined) taskState = rec?.error ? 'failed' : 'exited';
@@ -726,7 +737,7 @@ export class LibvirtDriver implements Driver {
     const rec = this.readRecord(task);
     const parent = rec?.image ? this.images.resolve(rec.image) : undefined;
     const since = new Date().toISOString();
-    this.updateRecord(task, (r) => (r.imaging = { name, since }));
+    this.updateRecord(task, (r) => (r.imaging = { name, since, pid: process.pid }));
     const out = path.join(this.images.dir, 'incoming', `convert-${shortHash(task + since, 12)}.qcow2`);
     try {
       fs.mkdirSync(path.dirname(out), { recursive: true, mode: 0o755 });
