@@ -161,7 +161,8 @@ idcs:
       const pending = c.client.inspect(30_000).catch((e: Error) => e);
       const t0 = Date.now();
       const err = (await pending) as Error;
-      expect(Date.now() - t0).toBeLessThan(3000);
+      // the heartbeat watch (3 × 200 ms) ends the call long before its own 30 s timeout would
+      expect(Date.now() - t0).toBeLessThan(10_000);
       expect(err.message).toMatch(/agent p13: lost: no heartbeat/);
       expect(pool.failed.get('p13')?.error).toMatch(/lost: no heartbeat/);
       expect(events.some((e) => e.startsWith('p13 lost'))).toBe(true);

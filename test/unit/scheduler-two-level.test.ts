@@ -102,15 +102,16 @@ describe('level 2: resource plans', () => {
     expect(again.keep).toHaveLength(2);
   });
 
-  it('splits 10,000 cores in well under 10 ms', () => {
+  // its speed (≤ 10 ms) is measured by `npm run bench`, not here: timed unit tests flake on a shared machine
+  it('splits 10,000 cores exactly, with the fewest VMs', () => {
     const agents = Array.from({ length: 300 }, (_, i) => ({ id: i, free: [48, 256 * GiB, 0, 0] }));
     const shapes = [{ cpus: 48, mem: 96 * GiB, disk: 0, gpus: 0 }, { cpus: 8, mem: 16 * GiB, disk: 0, gpus: 0 }, { cpus: 6, mem: 12 * GiB, disk: 0, gpus: 0 }];
-    splitTotal(10_000, shapes, agents);
-    const t0 = performance.now();
     const r = splitTotal(10_000, shapes, agents);
-    const ms = performance.now() - t0;
     expect(r.ok).toBe(true);
-    expect(ms).toBeLessThan(10);
+    if (!r.ok) return;
+    expect(r.vms.reduce((s, v) => s + (shapes[v.shape]?.cpus ?? 0), 0)).toBe(10_000);
+    // 10,000 = 208×48 + 2×8: no split uses fewer VMs (⌈10000/48⌉ = 209 needs a 16-cpu remainder in one VM)
+    expect(r.vms.length).toBe(210);
   });
 
   it('property: a split that claims success sums exactly to its total and fits every agent', () => {
