@@ -1,10 +1,11 @@
 /**
  * `npm run bench:ssh`: factory's SSH fan-out against Ansible's ad-hoc command over the same hosts.
  * Starts N loopback sshd hosts (127.0.101.1 … , default 50), then measures, in the same run:
- *   - factory cold: connect + bootstrap (SFTP upload when missing) + register, every host in parallel
+ *   - factory cold: connect + bootstrap (executor upload when missing) + register, every host in parallel
  *   - factory warm: one executor round trip (inspect) on every host over the open sessions
  *   - ansible: `ansible all -m command -a true` with default settings (forks 5, ControlPersist)
- * and prints medians and ratios. BENCH_HOSTS, BENCH_ROUNDS and BENCH_ANSIBLE_ROUNDS tune it.
+ * and prints medians and ratios, with the load average before and after (the hosts share this machine's
+ * CPUs with whatever else runs). BENCH_HOSTS, BENCH_ROUNDS and BENCH_ANSIBLE_ROUNDS tune it.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +42,7 @@ function runAnsible(inventory: string, env: NodeJS.ProcessEnv): Promise<{ ms: nu
 
 async function main(): Promise<void> {
   process.stderr.write(`starting ${HOSTS} sshd hosts (127.0.${FIRST}.1 … 127.0.${FIRST + HOSTS - 1}.1)…\n`);
+  const loadBefore = os.loadavg();
   const fleet = await SshdFleet.start(HOSTS, { first: FIRST });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-bench-ssh-'));
   try {
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
     const c = median(cold);
     const w = median(warm);
     const lines = [
-      `SSH fan-out over ${HOSTS} loopback sshd hosts (${os.cpus().length} cpus, Node ${process.version}); medians`,
+      `SSH fan-out over ${HOSTS} loopback sshd hosts (${os.cpus().length} cpus, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} after); medians`,
       `  factory cold  (connect + bootstrap + register, all hosts): ${ms(c)}   [${cold.map(ms).join(', ')}]  target ≤ 3 s`,
       `  factory warm  (one executor round trip on every host):    ${ms(w)}   [${warm.map(ms).join(', ')}]  target ≤ 0.3 s`,
     ];

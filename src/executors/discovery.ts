@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LimitsMode } from '../protocol/messages.js';
 import type { Driver as DriverName } from '../scheduler/types.js';
-import { pingDocker } from './drivers/docker-engine.js';
+import { DEFAULT_DOCKER_SOCKET, dockerEndpoint, pingDocker, type DockerEndpoint } from './drivers/docker-engine.js';
 
 /** EXECUTOR_VERSION is reported in the registration; bump with behaviour changes of the executor. */
 export const EXECUTOR_VERSION = '0.1.0';
@@ -111,11 +111,31 @@ export function cpuInfo(text: string | undefined = readText('/proc/cpuinfo')): {
   return { model, virtualization };
 }
 
-/** countGpus counts `nvidia-smi -L` lines; 0 when the binary is missing, fails or takes longer than timeoutMs. */
+/** onPath returns where an executable is found on PATH, without spawning anything. */
+export function onPath(bin: string, pathEnv: string = process.env.PATH ?? ''): string | undefined {
+  for (const dir of pathEnv.split(':')) {
+    if (!dir) continue;
+    const p = path.join(dir, bin);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * countGpus counts `nvidia-smi -L` lines; 0 when the binary is not on PATH (checked without a
+ * spawn, so hosts without GPUs pay nothing), fails or takes longer than timeoutMs.
+ */
 export function countGpus(timeoutMs = 5000): Promise<number> {
+  const bin = onPath('nvidia-smi');
+  if (!bin) return Promise.resolve(0);
   return new Promise((resolve) => {
     try {
-      execFile('nvidia-smi', ['-L'], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout) => {
+      execFile(bin, ['-L'], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout) => {
         if (err) return resolve(0);
         resolve(stdout.split('\n').filter((l) => /^GPU \d+/.test(l.trim())).length);
       });
@@ -123,6 +143,21 @@ export function countGpus(timeoutMs = 5000): Promise<number> {
       resolve(0);
     }
   });
+}
+
+/**
+ * dockerAnswers pings the engine only when there is one to ask: a tcp endpoint, or a unix socket
+ * that exists (a missing socket costs one stat, not a request).
+ */
+export function dockerAnswers(timeoutMs = DOCKER_PING_TIMEOUT_MS): Promise<boolean> {
+  let endpoint: DockerEndpoint;
+  try {
+    endpoint = dockerEndpoint();
+  } catch {
+    endpoint = { socketPath: DEFAULT_DOCKER_SOCKET };
+  }
+  if ('socketPath' in endpoint && !fs.existsSync(endpoint.socketPath)) return Promise.resolve(false);
+  return pingDocker(endpoint, timeoutMs);
 }
 
 /** diskBytes is the total size of the file system holding workDir (0 when it cannot be read). */
@@ -143,7 +178,7 @@ export async function discover(workDir: string): Promise<Discovery> {
   const cg = cgroupMemLimit();
   const mem = cg !== undefined && cg < total ? cg : total;
   const { model, virtualization } = cpuInfo();
-  const [gpus, docker] = await Promise.all([countGpus(), pingDocker(undefined, DOCKER_PING_TIMEOUT_MS)]);
+  const [gpus, docker] = await Promise.all([countGpus(), dockerAnswers()]);
   return {
     hostname,
     resources: { cpus, mem, disk: diskBytes(workDir), gpus, scalars: {} },

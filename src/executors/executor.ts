@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { FactoryError } from '../errors.js';
 import { encode, readMessages } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type AgentRegistration, type ErrorBody, type Message, type Request, type TaskStatus } from '../protocol/messages.js';
-import { discover, EXECUTOR_VERSION } from './discovery.js';
+import { detectLimits, discover, EXECUTOR_VERSION } from './discovery.js';
 import type { Driver } from './drivers/driver.js';
 import { ProcessDriver } from './drivers/process.js';
 import { LibvirtDriver } from './drivers/libvirt.js';
@@ -195,11 +195,12 @@ export class Executor {
         code: 'E_WORKDIR',
       });
     }
-    const found = await discover(workDir);
-    this.workDir = workDir;
     const log = (m: string) => this.io.log(m);
+    // discovery and the libvirt probe wait on different things: ask both at once
+    const [found, vms] = await Promise.all([discover(workDir), this.vms ? Promise.resolve(this.vms) : LibvirtDriver.open({ workDir, limits: detectLimits(), log })]);
+    this.workDir = workDir;
     this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log }));
-    if (!this.vms) this.vms = await LibvirtDriver.open({ workDir, limits: found.limits, log });
+    this.vms = vms;
     if (this.vms) {
       this.drivers.set('libvirt', this.vms);
       if (!found.drivers.includes('libvirt')) found.drivers.push('libvirt');

@@ -1,9 +1,10 @@
 /**
  * The SSH transport: reach an agent with ssh2, verify its host key against known_hosts, make sure the
  * bundled executor (`dist/executor.bundle.mjs`) sits at a content-addressed path on the agent
- * (`~/.factory/executor-<hash>.mjs`, uploaded by SFTP only when missing), and start it over an exec
- * channel without a pty, so the tasks it starts outlive the connection. Every step has a timeout and
- * every failure is an AgentError naming the agent and saying what to fix.
+ * (`~/.factory/executor-<hash>.mjs`; when missing, the launcher receives it on the exec channel's
+ * stdin, or by SFTP where `head` is missing), and start it over that one exec channel without a pty,
+ * so the tasks it starts outlive the connection. Every step has a timeout and every failure is an
+ * AgentError naming the agent and saying what to fix.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -45,10 +46,21 @@ export interface ExecutorBundle {
   path: string;
   content: Buffer;
   hash: string;
+  /**
+   * docker is the docker driver's own file (dockerode is most of the executor's weight), which the
+   * executor imports from next to itself only when a docker engine answers. It is uploaded only to
+   * agents that look like they have docker (a socket at /var/run/docker.sock, or DOCKER_HOST /
+   * FACTORY_DOCKER_HOST set). Its content-addressed name is baked into the executor.
+   */
+  docker?: { name: string; path: string };
 }
 
 /** EXIT_EXECUTOR_MISSING is the launcher's exit code when the executor file is not on the agent. */
 export const EXIT_EXECUTOR_MISSING = 97;
+/** EXIT_DOCKER_DRIVER_MISSING is the launcher's exit code when only the docker driver's file is missing on a docker host. */
+export const EXIT_DOCKER_DRIVER_MISSING = 96;
+/** DOCKER_DRIVER_MISSING is what the launcher says on stderr when the docker driver's file should be uploaded too. */
+export const DOCKER_DRIVER_MISSING = 'docker-driver-missing';
 /** EXIT_NODE_MISSING is the launcher's exit code when the Node binary cannot be found. */
 export const EXIT_NODE_MISSING = 127;
 /** LAUNCH_MARKER is what the launcher writes on stderr just before it execs the executor. */
@@ -56,7 +68,10 @@ export const LAUNCH_MARKER = 'factory-launch: ok';
 
 let cachedBundle: ExecutorBundle | undefined;
 
-/** executorBundle reads the built bundle once and returns it with its sha256 (first 16 hex digits). */
+/**
+ * executorBundle reads the built bundle once and returns it with its sha256 (first 16 hex digits),
+ * and the docker driver's file named by dist/executor.bundle.json (read only when uploaded).
+ */
 export function executorBundle(root: string = findPackageRoot()): ExecutorBundle {
   if (cachedBundle) return cachedBundle;
   const p = path.join(root, 'dist', 'executor.bundle.mjs');
@@ -66,8 +81,29 @@ export function executorBundle(root: string = findPackageRoot()): ExecutorBundle
   } catch {
     throw new FactoryError(`executor bundle not built: run npm run build (missing ${p})`, { code: 'E_NOT_BUILT', hint: 'npm run build' });
   }
-  cachedBundle = { path: p, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16) };
+  let docker: ExecutorBundle['docker'];
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'dist', 'executor.bundle.json'), 'utf8')) as { docker?: unknown };
+    if (typeof manifest.docker === 'string' && /^executor-docker-[0-9a-f]{16}\.mjs$/.test(manifest.docker) && content.includes(manifest.docker)) {
+      docker = { name: manifest.docker, path: path.join(root, 'dist', manifest.docker) };
+    }
+  } catch {
+    /* an older build without a separate docker driver */
+  }
+  cachedBundle = { path: p, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16), ...(docker ? { docker } : {}) };
   return cachedBundle;
+}
+
+const fileCache = new Map<string, Buffer>();
+const fileSizes = new Map<string, number>();
+
+function readCached(file: string): Buffer {
+  let b = fileCache.get(file);
+  if (!b) {
+    b = fs.readFileSync(file);
+    fileCache.set(file, b);
+  }
+  return b;
 }
 
 /** shellQuote quotes one word for a POSIX shell. */
@@ -80,19 +116,63 @@ export function remoteExecutorPath(hash: string): string {
   return `.factory/executor-${hash}.mjs`;
 }
 
+/** LauncherOptions say what the launcher checks besides Node and the executor, and how missing files travel. */
+export interface LauncherOptions {
+  /** docker is the docker driver's file; it is wanted only on hosts that look like they run docker. */
+  docker?: { name: string; size: number };
+  /**
+   * executorSize turns on the inline upload: a missing file is asked for on stderr
+   * (`factory-launch: send <what>`) and read from the channel's stdin with `head -c`, so a cold
+   * agent costs one exec, not exec + SFTP + exec. Without it (or without `head` on the agent) the
+   * launcher exits EXIT_EXECUTOR_MISSING / EXIT_DOCKER_DRIVER_MISSING and the files go by SFTP.
+   */
+  executorSize?: number;
+}
+
+/** UPLOAD_FAILED_PREFIX starts the launcher's stderr line when an inline upload failed: `prefix<what>|<reason>|<KiB free>`. */
+export const UPLOAD_FAILED_PREFIX = 'factory-launch: upload failed|';
+/** EXIT_UPLOAD_FAILED is the launcher's exit code when an inline upload failed. */
+export const EXIT_UPLOAD_FAILED = 98;
+/** SEND_PREFIX starts the launcher's stderr line asking for a file on stdin: `prefix<executor|docker>`. */
+export const SEND_PREFIX = 'factory-launch: send ';
+
 /**
- * launcherCommand is the one shell line run on the agent: find Node, find the executor, say so on
- * stderr and exec it. Only the node path comes from the inventory, and it is quoted.
+ * launcherCommand is the one shell script run on the agent: find Node, find the executor (and, on a
+ * docker host, the docker driver's file), receive what is missing, say so on stderr and exec the
+ * executor. Only the node path comes from the inventory, and it is quoted; sizes are integers and
+ * file names are hex.
  */
-export function launcherCommand(hash: string, nodePath = 'node'): string {
+export function launcherCommand(hash: string, nodePath = 'node', opts: LauncherOptions = {}): string {
   const file = remoteExecutorPath(hash);
-  return [
-    `N=${shellQuote(nodePath)}`,
-    `F="$HOME/${file}"`,
-    `command -v "$N" >/dev/null 2>&1 || { echo "factory-launch: node not found: $N" >&2; exit ${EXIT_NODE_MISSING}; }`,
-    `[ -f "$F" ] || { echo "factory-launch: executor missing: $F" >&2; exit ${EXIT_EXECUTOR_MISSING}; }`,
-    `cd "$HOME" && echo "${LAUNCH_MARKER}" >&2 && exec "$N" "$F"`,
-  ].join('; ');
+  const docker = opts.docker;
+  const lines = [`N=${shellQuote(nodePath)}`, `F="$HOME/${file}"`];
+  if (docker) lines.push(`D="$HOME/.factory/${docker.name}"`);
+  lines.push(`command -v "$N" >/dev/null 2>&1 || { echo "factory-launch: node not found: $N" >&2; exit ${EXIT_NODE_MISSING}; }`);
+  lines.push('W=""', '[ -f "$F" ] || W="executor"');
+  if (docker) lines.push('[ -f "$D" ] || { [ ! -S /var/run/docker.sock ] && [ -z "$FACTORY_DOCKER_HOST$DOCKER_HOST" ]; } || W="$W docker"');
+  const fallback = [
+    `X=""; case "$W" in *docker*) X=" (${DOCKER_DRIVER_MISSING})";; esac`,
+    `[ -f "$F" ] || { echo "factory-launch: executor missing: $F$X" >&2; exit ${EXIT_EXECUTOR_MISSING}; }`,
+    `echo "factory-launch: $D missing$X" >&2; exit ${EXIT_DOCKER_DRIVER_MISSING}`,
+  ];
+  if (opts.executorSize !== undefined) {
+    const size = (n: number) => String(Math.floor(n));
+    lines.push(
+      'if [ -n "$W" ]; then',
+      '  if command -v head >/dev/null 2>&1 && mkdir -p -m 700 "$HOME/.factory" 2>/dev/null; then',
+      `    recv() { T="$1.tmp-$$"; echo "${SEND_PREFIX}$3" >&2; E=$(head -c "$2" 2>&1 >"$T") && [ "$(wc -c <"$T")" -eq "$2" ] && mv -f "$T" "$1" && return 0; rm -f "$T"; A=$(df -Pk "$HOME/.factory" 2>/dev/null | tail -1 | awk '{print $4}'); E=$(echo "$E" | head -n 1); echo "${UPLOAD_FAILED_PREFIX}$3|\${E:-short write}|$A" >&2; exit ${EXIT_UPLOAD_FAILED}; }`,
+      ...(docker ? [`    case "$W" in *docker*) recv "$D" ${size(docker.size)} docker;; esac`] : []),
+      `    case "$W" in executor*) recv "$F" ${size(opts.executorSize)} executor;; esac`,
+      '  else',
+      ...fallback.map((l) => `    ${l}`),
+      '  fi',
+      'fi',
+    );
+  } else {
+    lines.push('if [ -n "$W" ]; then', ...fallback.map((l) => `  ${l}`), 'fi');
+  }
+  lines.push(`cd "$HOME" && echo "${LAUNCH_MARKER}" >&2 && exec "$N" "$F"`);
+  return lines.join('\n');
 }
 
 /** ResolvedSshTarget is an SshTransportOptions after ~/.ssh/config and defaults were applied. */
@@ -253,31 +333,75 @@ export class SshTransport implements Transport {
     );
   }
 
-  private startLauncher(conn: Client, bundle: ExecutorBundle, timeout: number): Promise<{ ch: ClientChannel; exit?: TransportExit; stderr: string }> {
+  /** dockerFile is the docker driver's file of the bundle with its size (statted once), if it was built. */
+  private dockerFile(bundle: ExecutorBundle): { name: string; size: number; content: () => Buffer } | undefined {
+    const d = bundle.docker;
+    if (!d) return undefined;
+    let size = fileSizes.get(d.path);
+    if (size === undefined) {
+      try {
+        size = fs.statSync(d.path).size;
+      } catch {
+        return undefined; // not built: the executor reports docker as unavailable, the agent still works
+      }
+      fileSizes.set(d.path, size);
+    }
+    return { name: d.name, size, content: () => readCached(d.path) };
+  }
+
+  /**
+   * startLauncher runs the launcher over an exec channel and resolves when it says it execs the
+   * executor, or when it exits. With inline, the files it asks for are written to its stdin.
+   */
+  private startLauncher(
+    conn: Client,
+    bundle: ExecutorBundle,
+    timeout: number,
+    mode: { checkDocker: boolean; inline: boolean },
+  ): Promise<{ ch: ClientChannel; exit?: TransportExit; stderr: string; sent: string[] }> {
+    const docker = mode.checkDocker ? this.dockerFile(bundle) : undefined;
+    const command = launcherCommand(bundle.hash, this.opts.nodePath, {
+      ...(docker ? { docker: { name: docker.name, size: docker.size } } : {}),
+      ...(mode.inline ? { executorSize: bundle.content.length } : {}),
+    });
     return withTimeout(
       new Promise((resolve, reject) => {
-        conn.exec(launcherCommand(bundle.hash, this.opts.nodePath), (err, ch) => {
+        conn.exec(command, (err, ch) => {
           if (err) return reject(this.err(`cannot open an exec channel: ${err.message}`, 'E_SSH_EXEC', undefined, err));
           let stderr = '';
+          let scanned = 0;
           let done = false;
+          const sent: string[] = [];
           const onErr = (d: Buffer) => {
             stderr += d.toString();
+            // answer each complete "send" line once, in order
+            let nl: number;
+            while ((nl = stderr.indexOf('\n', scanned)) !== -1) {
+              const line = stderr.slice(scanned, nl);
+              scanned = nl + 1;
+              if (!mode.inline || !line.startsWith(SEND_PREFIX)) continue;
+              const what = line.slice(SEND_PREFIX.length).trim();
+              if (what === 'executor') ch.write(bundle.content);
+              else if (what === 'docker' && docker) ch.write(docker.content());
+              else continue;
+              sent.push(what);
+            }
             if (!done && stderr.includes(LAUNCH_MARKER)) {
               done = true;
               ch.stderr.off('data', onErr);
-              resolve({ ch, stderr });
+              resolve({ ch, stderr, sent });
             }
           };
           ch.stderr.on('data', onErr);
           ch.once('exit', (code: number | null, signal?: string) => {
             if (done) return;
             done = true;
-            resolve({ ch, exit: { code, signal: signal ?? null }, stderr });
+            resolve({ ch, exit: { code, signal: signal ?? null }, stderr, sent });
           });
           ch.once('close', () => {
             if (done) return;
             done = true;
-            resolve({ ch, exit: { code: null, signal: null }, stderr });
+            resolve({ ch, exit: { code: null, signal: null }, stderr, sent });
           });
         });
       }),
@@ -286,10 +410,16 @@ export class SshTransport implements Transport {
     );
   }
 
-  /** upload puts the bundle at its content-addressed path: a temp file, then an atomic rename. */
-  private async upload(conn: Client, bundle: ExecutorBundle, timeout: number): Promise<void> {
-    const target = remoteExecutorPath(bundle.hash);
-    const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+  /**
+   * upload puts the bundle at its content-addressed path (and, when asked, the docker driver's file
+   * next to it): each a temp file, then an atomic rename; the executor goes last.
+   */
+  private async upload(conn: Client, bundle: ExecutorBundle, timeout: number, what: { executor: boolean; docker: boolean }): Promise<void> {
+    const files: { target: string; content: Buffer }[] = [];
+    const docker = what.docker ? this.dockerFile(bundle) : undefined;
+    if (docker) files.push({ target: `.factory/${docker.name}`, content: docker.content() });
+    if (what.executor) files.push({ target: remoteExecutorPath(bundle.hash), content: bundle.content });
+    if (!files.length) return;
     const step = <T>(what: string, fn: (cb: (err: Error | undefined | null, v?: T) => void) => void): Promise<T> =>
       withTimeout(
         new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T)))),
@@ -301,25 +431,28 @@ export class SshTransport implements Transport {
     });
     try {
       await step<void>('mkdir', (cb) => sftp.mkdir('.factory', { mode: 0o700 }, () => cb(undefined)));
-      try {
-        await step<void>('write', (cb) => sftp.writeFile(tmp, bundle.content, { mode: 0o644 }, (e) => cb(e)));
-      } catch (e) {
-        await step<void>('cleanup', (cb) => sftp.unlink(tmp, () => cb(undefined))).catch(() => undefined);
-        const free = await SshTransport.exec(conn, 'df -Pk "$HOME/.factory" | tail -1', 5000).catch(() => undefined);
-        const avail = free?.stdout.trim().split(/\s+/)[3];
-        throw this.err(
-          `cannot upload the executor (${bundle.content.length} bytes) to ~/${target}: ${(e as Error).message}${avail !== undefined ? ` (${avail} KiB free there)` : ''}`,
-          'E_SSH_UPLOAD',
-          'free some disk space on the agent (or check permissions of ~/.factory)',
-          e,
+      for (const { target, content } of files) {
+        const tmp = `${target}.tmp-${randomBytes(4).toString('hex')}`;
+        try {
+          await step<void>('write', (cb) => sftp.writeFile(tmp, content, { mode: 0o644 }, (e) => cb(e)));
+        } catch (e) {
+          await step<void>('cleanup', (cb) => sftp.unlink(tmp, () => cb(undefined))).catch(() => undefined);
+          const free = await SshTransport.exec(conn, 'df -Pk "$HOME/.factory" | tail -1', 5000).catch(() => undefined);
+          const avail = free?.stdout.trim().split(/\s+/)[3];
+          throw this.err(
+            `cannot upload the executor (${content.length} bytes) to ~/${target}: ${(e as Error).message}${avail !== undefined ? ` (${avail} KiB free there)` : ''}`,
+            'E_SSH_UPLOAD',
+            'free some disk space on the agent (or check permissions of ~/.factory)',
+            e,
+          );
+        }
+        await step<void>('rename', (cb) =>
+          sftp.ext_openssh_rename(tmp, target, (e) => {
+            if (!e) return cb(undefined);
+            sftp.rename(tmp, target, () => cb(undefined)); // another upload won the race: same content
+          }),
         );
       }
-      await step<void>('rename', (cb) =>
-        sftp.ext_openssh_rename(tmp, target, (e) => {
-          if (!e) return cb(undefined);
-          sftp.rename(tmp, target, () => cb(undefined)); // another upload won the race: same content
-        }),
-      );
     } finally {
       sftp.end();
     }
@@ -346,11 +479,30 @@ export class SshTransport implements Transport {
     });
     try {
       this.uploaded = false;
-      let started = await this.startLauncher(conn, bundle, timeout);
-      if (started.exit?.code === EXIT_EXECUTOR_MISSING) {
-        await this.upload(conn, bundle, timeout);
+      // one exec: it finds Node and the executor, receives what is missing on stdin and starts it
+      let started = await this.startLauncher(conn, bundle, timeout, { checkDocker: true, inline: true });
+      if (started.sent.includes('executor')) this.uploaded = true;
+      const code = started.exit?.code;
+      if (code === EXIT_UPLOAD_FAILED) {
+        const line = started.stderr.split('\n').find((l) => l.startsWith(UPLOAD_FAILED_PREFIX)) ?? '';
+        const [what, ...rest] = line.slice(UPLOAD_FAILED_PREFIX.length).split('|');
+        const avail = rest.length > 1 ? rest.pop()!.trim() : '';
+        const reason = rest.join('|').trim() || 'failed';
+        const docker = what === 'docker' ? this.dockerFile(bundle) : undefined;
+        const size = docker ? docker.size : bundle.content.length;
+        const target = docker ? `.factory/${docker.name}` : remoteExecutorPath(bundle.hash);
+        throw this.err(
+          `cannot upload the executor (${size} bytes) to ~/${target}: ${reason}${avail ? ` (${avail} KiB free there)` : ''}`,
+          'E_SSH_UPLOAD',
+          'free some disk space on the agent (or check permissions of ~/.factory)',
+        );
+      }
+      if (code === EXIT_EXECUTOR_MISSING || code === EXIT_DOCKER_DRIVER_MISSING) {
+        // no `head` on the agent: the missing files go by SFTP, then a second launch
+        await this.upload(conn, bundle, timeout, { executor: code === EXIT_EXECUTOR_MISSING, docker: started.stderr.includes(DOCKER_DRIVER_MISSING) });
         this.uploaded = true;
-        started = await this.startLauncher(conn, bundle, timeout);
+        // the second launch does not ask about the docker file again: it was just uploaded
+        started = await this.startLauncher(conn, bundle, timeout, { checkDocker: false, inline: false });
       }
       if (started.exit) {
         const nodePath = this.opts.nodePath ?? 'node';

@@ -5,7 +5,6 @@
  * The endpoint comes from `FACTORY_DOCKER_HOST`, else `DOCKER_HOST`, else `/var/run/docker.sock`:
  * `unix:///path`, a bare `/path`, or `tcp://host:port` (plain HTTP; TLS is not supported).
  */
-import http from 'node:http';
 import type Docker from 'dockerode';
 import { FactoryError } from '../../errors.js';
 
@@ -37,7 +36,9 @@ export function describeEndpoint(e: DockerEndpoint): string {
  * pingDocker asks the engine's `/_ping` with a plain HTTP request (no client library loaded), and
  * resolves true only for a 200 within timeoutMs; it never rejects.
  */
-export function pingDocker(endpoint: DockerEndpoint = safeEndpoint(), timeoutMs = 1000): Promise<boolean> {
+export async function pingDocker(endpoint: DockerEndpoint = safeEndpoint(), timeoutMs = 1000): Promise<boolean> {
+  // node:http is loaded here, not at startup: executors on hosts without docker never need it
+  const { default: http } = await import('node:http');
   return new Promise((resolve) => {
     let done = false;
     const finish = (ok: boolean) => {
