@@ -87,6 +87,8 @@ export interface SshdFleetOptions {
   first?: number;
   /** dir is where keys, configs, pid files and logs go (default: a new folder under /tmp). */
   dir?: string;
+  /** extraConfig are more sshd_config lines for every host, e.g. `SetEnv FACTORY_DOCKER_HOST=unix:///…`. */
+  extraConfig?: string[];
 }
 
 /** SshdFleet is N running sshd instances plus the client key and known_hosts that reach them. */
@@ -144,6 +146,7 @@ export class SshdFleet {
             'MaxSessions 1000',
             'LogLevel ERROR',
             'Subsystem sftp internal-sftp',
+            ...(opts.extraConfig ?? []),
             '',
           ].join('\n'),
         );
