@@ -42,7 +42,7 @@ export default class DashboardCommand extends FactoryCommand<typeof DashboardCom
     ]);
     const inventory = await resolveInventory(this.flags.inventory);
     const declared = inventory.agents.map((a) => ({ name: a.name, idc: a.idc, cluster: a.cluster }));
-    const source = await StateFileWatcher.open(this.flags.state);
+    const source = await StateFileWatcher.open(this.flags.state, { declared });
     const poller = new AgentPoller(
       this.flags['refresh-interval'] * 1000,
       async () => {

@@ -6,6 +6,7 @@
  */
 import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { emptyState } from '../state/store.js';
 import type { DashboardActions } from './actions.js';
 import { AgentsTable } from './components/AgentsTable.js';
 import { EventsPane } from './components/EventsPane.js';
@@ -18,7 +19,7 @@ import { StatusLine } from './components/StatusLine.js';
 import { TaskDetail, TASK_DETAIL_HEIGHT } from './components/TaskDetail.js';
 import { TasksTable } from './components/TasksTable.js';
 import { LogBuffer } from './log-buffer.js';
-import { agentsInScope, buildModel, eventsMatching, filterRows, tasksInScope, type DashboardModel, type DeclaredAgent } from './model.js';
+import { agentsInScope, buildModel, eventsMatching, filterRows, modelOf, tasksInScope, type DeclaredAgent } from './model.js';
 import { clampCursor, initialUi, reduceKey, scrollTop, type Effect, type KeyContext, type PendingAction, type UiState, type View } from './navigation.js';
 import type { StateSnapshot, StateSource } from './state-source.js';
 
@@ -80,9 +81,8 @@ export function Dashboard(props: DashboardProps) {
     return () => clearInterval(t);
   }, [props.tickMs, clock]);
 
-  // The model is rebuilt once per state version; keys and ticks reuse it.
-  const prevModel = useRef<DashboardModel | undefined>(undefined);
-  const model = useMemo(() => (prevModel.current = buildModel(snap.data, declared, prevModel.current)), [snap.data, declared]);
+  // The model is built once per state version (by the state worker for the file watcher); keys and ticks reuse it.
+  const model = useMemo(() => (snap.core ? modelOf(snap.core) : buildModel(snap.data ?? emptyState(), declared)), [snap.core, snap.data, declared]);
   const overview = useMemo(() => filterRows(model.overview, ui.view === 'overview' ? ui.filter : ''), [model, ui.view, ui.filter]);
   const agents = useMemo(() => agentsInScope(model, ui.scope, ui.view === 'agents' ? ui.filter : ''), [model, ui.scope, ui.view, ui.filter]);
   const tasks = useMemo(() => tasksInScope(model, ui.scope, ui.view === 'tasks' ? ui.filter : ''), [model, ui.scope, ui.view, ui.filter]);
@@ -105,8 +105,8 @@ export function Dashboard(props: DashboardProps) {
     count,
     pageSize: Math.max(1, listHeight),
     selectedOverview: ui.view === 'overview' ? overview[cursor] : undefined,
-    selectedAgent: ui.view === 'agents' ? agents[cursor] : undefined,
-    selectedTask: ui.view === 'tasks' ? tasks[cursor] : undefined,
+    selectedAgent: ui.view === 'agents' ? agents.at(cursor) : undefined,
+    selectedTask: ui.view === 'tasks' ? tasks.at(cursor) : undefined,
     selectedEvent: ui.view === 'events' ? events[cursor] : undefined,
     vmActions: Boolean(actions.vm),
   };
@@ -221,7 +221,7 @@ export function Dashboard(props: DashboardProps) {
   } else if (ui.view === 'agents') {
     body = <AgentsTable rows={agents.slice(top, top + listHeight)} selected={sel} width={width} now={now} />;
   } else if (ui.view === 'tasks') {
-    const selected = tasks[cursor];
+    const selected = tasks.at(cursor);
     body = (
       <Box flexDirection="column">
         <Box height={listHeight + 1} flexDirection="column">

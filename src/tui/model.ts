@@ -1,18 +1,15 @@
 /**
- * The dashboard's data: everything the views show, computed once per state change by plain
- * functions (no React, no terminal) so that a frame only slices precomputed rows. With 10k agents
- * and 100k tasks, buildModel is one pass over the tasks plus two sorts (the task order is reused
- * when a new state holds the same tasks, as after a heartbeat); a frame touches only the rows on
- * screen. Task rows are the state's records themselves.
+ * The dashboard's data: everything the views show for one state version. The columns and
+ * aggregates come from computeCore (model-core.ts, usually run in the state worker); this module
+ * wraps them for the UI: row lists that materialize (and cache) a row object only when it is shown,
+ * and filters that scan the columns with per-word lookup tables over the interned strings, cached
+ * per query. No React, no terminal.
  */
-import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import type { EventRecord, StateData } from '../state/types.js';
+import { computeCore, type Amounts, type DeclaredAgent, type ModelCore, type OverviewLine, type Totals } from './model-core.js';
 
-/** Amounts is the part of a resource vector the dashboard shows. */
-export interface Amounts {
-  cpus: number;
-  mem: number;
-  gpus: number;
-}
+export { agentStateOf, computeCore, LIVE_TASK_STATES, taskSortKey } from './model-core.js';
+export type { Amounts, ClusterSummary, DeclaredAgent, IdcSummary, ModelCore, OverviewLine, Totals } from './model-core.js';
 
 /** AgentRow is one agent as the agents table shows it: capacity, what its live tasks use, health. */
 export interface AgentRow {
@@ -30,112 +27,226 @@ export interface AgentRow {
   attributes: string;
   lastSeen?: string;
   error?: string;
-  /** search is the lowercased text the filter matches (`name idc:… cluster:… state:… k=v`). */
-  search: string;
 }
+
+/** TaskRow is one task as the views show it (the fields of its state record they use). */
+export interface TaskRow {
+  task: string;
+  plan: string;
+  group: string;
+  project: string;
+  agent: string;
+  driver: string;
+  state: string;
+  power?: string;
+  health?: string;
+  pid?: number;
+  exitCode?: number;
+  signal?: string;
+  error?: string;
+  startedAt?: string;
+  resources: Amounts;
+}
+
+/** ROW_CACHE bounds how many materialized rows a model keeps (they are reused across frames). */
+const ROW_CACHE = 4096;
 
 /**
- * TaskRow is one task as the tasks table shows it: the state's record itself (never copied, so 100k
- * tasks cost no extra memory), with the optional VM power state and health other drivers record.
+ * RowList is a read-only list of rows of one model (all of them, or a filtered subset held as
+ * indices into the model's columns). Rows are materialized on access and cached by the model, so
+ * the same row is the same object from frame to frame.
  */
-export type TaskRow = TaskRecord & { power?: string; health?: string };
+export class RowList<T> {
+  constructor(
+    readonly length: number,
+    private readonly get: (i: number) => T,
+    /** index maps a position in this list to the row's index in the model's columns (absent: identity). */
+    readonly index?: Int32Array,
+  ) {}
 
-/** ClusterSummary aggregates one cluster: agents by state, capacity and use of its agents. */
-export interface ClusterSummary {
-  idc: string;
-  cluster: string;
-  agents: number;
-  byState: Record<string, number>;
-  capacity: Amounts;
-  used: Amounts;
-  /** tasks counts live tasks on the cluster's agents. */
-  tasks: number;
+  /** at returns the row at a position (undefined out of range). */
+  at(i: number): T | undefined {
+    if (i < 0 || i >= this.length || !Number.isInteger(i)) return undefined;
+    return this.get(this.index ? this.index[i]! : i);
+  }
+
+  /** slice materializes the rows in [start, end). */
+  slice(start = 0, end = this.length): T[] {
+    const out: T[] = [];
+    const e = Math.min(end, this.length);
+    for (let i = Math.max(0, start); i < e; i++) out.push(this.get(this.index ? this.index[i]! : i));
+    return out;
+  }
+
+  /** map, find and iteration visit every row (tests, small lists). */
+  map<U>(fn: (row: T, i: number) => U): U[] {
+    const out: U[] = [];
+    for (let i = 0; i < this.length; i++) out.push(fn(this.at(i)!, i));
+    return out;
+  }
+
+  find(fn: (row: T) => boolean): T | undefined {
+    for (let i = 0; i < this.length; i++) {
+      const r = this.at(i)!;
+      if (fn(r)) return r;
+    }
+    return undefined;
+  }
+
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.length; i++) yield this.at(i)!;
+  }
 }
-
-/** IdcSummary aggregates one IDC over its clusters. */
-export interface IdcSummary extends Omit<ClusterSummary, 'cluster'> {
-  clusters: ClusterSummary[];
-}
-
-/** OverviewLine is one line of the overview tree: an IDC, then its clusters. */
-export type OverviewLine = { kind: 'idc'; idc: string; summary: IdcSummary; search: string } | { kind: 'cluster'; idc: string; cluster: string; summary: ClusterSummary; search: string };
 
 /** DashboardModel is everything the views show, for one version of the state. */
-export interface DashboardModel {
-  agents: AgentRow[];
-  tasks: TaskRow[];
-  overview: OverviewLine[];
+export class DashboardModel {
+  readonly agents: RowList<AgentRow>;
+  readonly tasks: RowList<TaskRow>;
+  readonly overview: OverviewLine[];
   /** events, newest first. */
-  events: EventRecord[];
-  totals: {
-    agents: number;
-    agentsByState: Record<string, number>;
-    tasks: number;
-    tasksByState: Record<string, number>;
-    capacity: Amounts;
-    used: Amounts;
-  };
+  readonly events: EventRecord[];
+  readonly totals: Totals;
+  private readonly agentRows = new Map<number, AgentRow>();
+  private readonly taskRows = new Map<number, TaskRow>();
+  private readonly taskFilters = new Map<string, RowList<TaskRow>>();
+  private readonly agentFilters = new Map<string, RowList<AgentRow>>();
+  private agentSearch?: string[];
+  private lower?: string[];
+  private idsLower?: string;
+  private strIndex?: Map<string, number>;
+
+  constructor(readonly core: ModelCore) {
+    this.agents = new RowList(core.agentCount, (i) => this.agentRow(i));
+    this.tasks = new RowList(core.taskCount, (i) => this.taskRow(i));
+    this.overview = core.overview;
+    this.events = core.events;
+    this.totals = core.totals;
+  }
+
+  private str(i: number): string | undefined {
+    return i === 0 ? undefined : this.core.strs[i];
+  }
+
+  private agentRow(i: number): AgentRow {
+    let r = this.agentRows.get(i);
+    if (r) return r;
+    const c = this.core;
+    r = {
+      name: c.strs[c.aName[i]!]!,
+      idc: c.strs[c.aIdc[i]!]!,
+      cluster: c.strs[c.aCluster[i]!]!,
+      state: c.strs[c.aState[i]!]!,
+      draining: c.aDraining[i] === 1,
+      capacity: { cpus: c.aCap[3 * i]!, mem: c.aCap[3 * i + 1]!, gpus: c.aCap[3 * i + 2]! },
+      used: { cpus: c.aUsed[3 * i]!, mem: c.aUsed[3 * i + 1]!, gpus: c.aUsed[3 * i + 2]! },
+      tasks: c.aTasks[i]!,
+      attributes: this.str(c.aAttrs[i]!) ?? '',
+    };
+    const lastSeen = this.str(c.aLastSeen[i]!);
+    if (lastSeen !== undefined) r.lastSeen = lastSeen;
+    const error = this.str(c.aError[i]!);
+    if (error !== undefined) r.error = error;
+    if (this.agentRows.size >= ROW_CACHE) this.agentRows.clear();
+    this.agentRows.set(i, r);
+    return r;
+  }
+
+  /** taskId returns a task's id without materializing its row. */
+  taskId(i: number): string {
+    return this.core.tIds.slice(this.core.tIdOff[i]!, this.core.tIdOff[i + 1]! - 1);
+  }
+
+  private taskRow(i: number): TaskRow {
+    let r = this.taskRows.get(i);
+    if (r) return r;
+    const c = this.core;
+    r = {
+      task: this.taskId(i),
+      plan: c.strs[c.tPlan[i]!]!,
+      group: c.strs[c.tGroup[i]!]!,
+      project: c.strs[c.tProject[i]!]!,
+      agent: c.strs[c.tAgent[i]!]!,
+      driver: c.strs[c.tDriver[i]!]!,
+      state: c.strs[c.tState[i]!]!,
+      resources: { cpus: c.tRes[3 * i]!, mem: c.tRes[3 * i + 1]!, gpus: c.tRes[3 * i + 2]! },
+    };
+    const opt = { power: c.tPower, health: c.tHealth, signal: c.tSignal, error: c.tError, startedAt: c.tStarted } as const;
+    for (const k of Object.keys(opt) as (keyof typeof opt)[]) {
+      const v = this.str(opt[k][i]!);
+      if (v !== undefined) r[k] = v;
+    }
+    if (!Number.isNaN(c.tPid[i]!)) r.pid = c.tPid[i]!;
+    if (!Number.isNaN(c.tExit[i]!)) r.exitCode = c.tExit[i]!;
+    if (this.taskRows.size >= ROW_CACHE) this.taskRows.clear();
+    this.taskRows.set(i, r);
+    return r;
+  }
+
+  /** lowered returns the interned strings lowercased (computed once per model). */
+  lowered(): string[] {
+    return (this.lower ??= this.core.strs.map((s) => s.toLowerCase()));
+  }
+
+  /** indexOfString returns a string's intern index, or -1 when no row holds it. */
+  indexOfString(s: string): number {
+    if (!this.strIndex) {
+      this.strIndex = new Map();
+      this.core.strs.forEach((v, i) => i > 0 && this.strIndex!.set(v, i));
+    }
+    return this.strIndex.get(s) ?? -1;
+  }
+
+  /** searchOfAgent is the lowercased text the agents filter matches (`name idc:… cluster:… state:… k=v`). */
+  searchOfAgent(i: number): string {
+    if (!this.agentSearch) {
+      const c = this.core;
+      const s: string[] = new Array(c.agentCount);
+      for (let j = 0; j < c.agentCount; j++) {
+        s[j] = `${c.strs[c.aName[j]!]} idc:${c.strs[c.aIdc[j]!]} cluster:${c.strs[c.aCluster[j]!]} state:${c.strs[c.aState[j]!]} ${this.str(c.aAttrs[j]!) ?? ''}`.toLowerCase();
+      }
+      this.agentSearch = s;
+    }
+    return this.agentSearch[i]!;
+  }
+
+  /** lowerIds is the task-id string lowercased (same offsets), or undefined if lowercasing changed its length. */
+  lowerIds(): string | undefined {
+    if (this.idsLower === undefined) this.idsLower = this.core.tIds.toLowerCase();
+    return this.idsLower.length === this.core.tIds.length ? this.idsLower : undefined;
+  }
+
+  /** cachedTasks / cachedAgents memoize filter results per scope and query. */
+  cachedTasks(key: string, make: () => RowList<TaskRow>): RowList<TaskRow> {
+    return cached(this.taskFilters, key, make);
+  }
+
+  cachedAgents(key: string, make: () => RowList<AgentRow>): RowList<AgentRow> {
+    return cached(this.agentFilters, key, make);
+  }
+
+  /** subset is a list of this model's tasks or agents at the given column indices. */
+  taskSubset(index: Int32Array): RowList<TaskRow> {
+    return new RowList(index.length, (i) => this.taskRow(i), index);
+  }
+
+  agentSubset(index: Int32Array): RowList<AgentRow> {
+    return new RowList(index.length, (i) => this.agentRow(i), index);
+  }
 }
 
-/** DeclaredAgent is an inventory agent the state may not know yet (shown as `unknown`). */
-export interface DeclaredAgent {
-  name: string;
-  idc: string;
-  cluster: string;
+function cached<T>(map: Map<string, T>, key: string, make: () => T): T {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    if (map.size >= 64) map.delete(map.keys().next().value!);
+    map.set(key, v);
+  }
+  return v;
 }
 
-/** LIVE_TASK_STATES are the task states that hold resources on their agent. */
-export const LIVE_TASK_STATES: ReadonlySet<string> = new Set(['running', 'pending']);
-
-function zero(): Amounts {
-  return { cpus: 0, mem: 0, gpus: 0 };
-}
-
-function add(into: Amounts, r: Amounts): void {
-  into.cpus += r.cpus;
-  into.mem += r.mem;
-  into.gpus += r.gpus;
-}
-
-function bump(counts: Record<string, number>, key: string): void {
-  counts[key] = (counts[key] ?? 0) + 1;
-}
-
-/** agentStateOf is the state the dashboard shows for an agent record: a drain marker shows on a ready agent. */
-export function agentStateOf(rec: AgentRecord): string {
-  return rec.draining && rec.state === 'ready' ? 'draining' : rec.state;
-}
-
-/** taskDetailOf says briefly why a task is not running: its error, the signal or the exit code. */
-export function taskDetailOf(t: TaskRecord): string {
-  if (t.error) return t.error;
-  if (t.state === 'running' || t.state === 'pending') return '';
-  if (t.signal) return `killed by ${t.signal}`;
-  if (t.exitCode !== undefined) return `exit ${t.exitCode}`;
-  return '';
-}
-
-/** taskSortKey orders `plan/group/index` ids with the index numerically (like compareTaskIds), as one string compare. */
-export function taskSortKey(task: string): string {
-  const i = task.lastIndexOf('/');
-  const n = Number(task.slice(i + 1));
-  return Number.isInteger(n) && n >= 0 ? `${task.slice(0, i)}\u0000${String(n).padStart(10, '0')}` : `${task.slice(0, i)}\u0000${task.slice(i + 1)}`;
-}
-
-/** sameTaskIds tells whether the state holds exactly the previous model's tasks (then their order is reused). */
-function sameTaskIds(prev: DashboardModel | undefined, data: StateData): boolean {
-  if (!prev) return false;
-  let n = 0;
-  for (const _ in data.tasks) n++;
-  if (n !== prev.tasks.length) return false;
-  for (const t of prev.tasks) if (!(t.task in data.tasks)) return false;
-  return true;
-}
-
-function byKey<T>(rows: T[], key: (r: T) => string): T[] {
-  const keyed = rows.map((r) => ({ k: key(r), r }));
-  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
-  return keyed.map((x) => x.r);
+/** modelOf wraps a core (computed here or in the state worker). */
+export function modelOf(core: ModelCore): DashboardModel {
+  return new DashboardModel(core);
 }
 
 /**
@@ -143,92 +254,17 @@ function byKey<T>(rows: T[], key: (r: T) => string): T[] {
  * inventory's agents, so agents never observed still show). Used resources of an agent are the sum
  * of its live tasks' resources.
  */
-export function buildModel(data: StateData, declared: DeclaredAgent[] = [], prev?: DashboardModel): DashboardModel {
-  const used = new Map<string, Amounts>();
-  const liveCount = new Map<string, number>();
-  const tasksByState: Record<string, number> = {};
-  const taskRows: TaskRow[] = Object.values(data.tasks);
-  for (const t of taskRows) {
-    bump(tasksByState, t.state);
-    if (!LIVE_TASK_STATES.has(t.state)) continue;
-    let u = used.get(t.agent);
-    if (!u) used.set(t.agent, (u = zero()));
-    add(u, { cpus: t.resources?.cpus ?? 0, mem: t.resources?.mem ?? 0, gpus: t.resources?.gpus ?? 0 });
-    liveCount.set(t.agent, (liveCount.get(t.agent) ?? 0) + 1);
-  }
+export function buildModel(data: StateData, declared: readonly DeclaredAgent[] = []): DashboardModel {
+  return modelOf(computeCore(data, declared));
+}
 
-  const agentRows: AgentRow[] = [];
-  const seen = new Set<string>();
-  for (const rec of Object.values(data.agents)) {
-    seen.add(rec.name);
-    const state = agentStateOf(rec);
-    const attributes = Object.keys(rec.attributes ?? {})
-      .sort()
-      .map((k) => `${k}=${rec.attributes[k]}`)
-      .join(' ');
-    agentRows.push({
-      name: rec.name,
-      idc: rec.idc,
-      cluster: rec.cluster,
-      state,
-      draining: Boolean(rec.draining),
-      capacity: { cpus: rec.resources?.cpus ?? 0, mem: rec.resources?.mem ?? 0, gpus: rec.resources?.gpus ?? 0 },
-      used: used.get(rec.name) ?? zero(),
-      tasks: liveCount.get(rec.name) ?? 0,
-      attributes,
-      lastSeen: rec.lastSeen,
-      error: rec.error,
-      search: `${rec.name} idc:${rec.idc} cluster:${rec.cluster} state:${state} ${attributes}`.toLowerCase(),
-    });
-  }
-  for (const d of declared) {
-    if (seen.has(d.name)) continue;
-    agentRows.push({
-      name: d.name, idc: d.idc, cluster: d.cluster, state: 'unknown', draining: false, capacity: zero(),
-      used: used.get(d.name) ?? zero(), tasks: liveCount.get(d.name) ?? 0, attributes: '',
-      search: `${d.name} idc:${d.idc} cluster:${d.cluster} state:unknown`.toLowerCase(),
-    });
-  }
-  const agents = byKey(agentRows, (a) => `${a.idc}\u0000${a.cluster}\u0000${a.name}`);
-  const tasks = sameTaskIds(prev, data) ? prev!.tasks.map((t) => data.tasks[t.task]!) : byKey(taskRows, (t) => taskSortKey(t.task));
-
-  const overview: OverviewLine[] = [];
-  const agentsByState: Record<string, number> = {};
-  const capacity = zero();
-  const usedTotal = zero();
-  let idc: IdcSummary | undefined;
-  let cluster: ClusterSummary | undefined;
-  for (const a of agents) {
-    if (!idc || idc.idc !== a.idc) {
-      idc = { idc: a.idc, clusters: [], agents: 0, byState: {}, capacity: zero(), used: zero(), tasks: 0 };
-      overview.push({ kind: 'idc', idc: a.idc, summary: idc, search: `${a.idc}`.toLowerCase() });
-      cluster = undefined;
-    }
-    if (!cluster || cluster.cluster !== a.cluster) {
-      cluster = { idc: a.idc, cluster: a.cluster, agents: 0, byState: {}, capacity: zero(), used: zero(), tasks: 0 };
-      idc.clusters.push(cluster);
-      overview.push({ kind: 'cluster', idc: a.idc, cluster: a.cluster, summary: cluster, search: `${a.idc}/${a.cluster}`.toLowerCase() });
-    }
-    for (const s of [cluster, idc]) {
-      s.agents++;
-      bump(s.byState, a.state);
-      add(s.capacity, a.capacity);
-      add(s.used, a.used);
-      s.tasks += a.tasks;
-    }
-    bump(agentsByState, a.state);
-    add(capacity, a.capacity);
-    add(usedTotal, a.used);
-  }
-
-  const events = data.events.slice().reverse();
-  return {
-    agents,
-    tasks,
-    overview,
-    events,
-    totals: { agents: agents.length, agentsByState, tasks: tasks.length, tasksByState, capacity, used: usedTotal },
-  };
+/** taskDetailOf says briefly why a task is not running: its error, the signal or the exit code. */
+export function taskDetailOf(t: Pick<TaskRow, 'error' | 'state' | 'signal' | 'exitCode'>): string {
+  if (t.error) return t.error;
+  if (t.state === 'running' || t.state === 'pending') return '';
+  if (t.signal) return `killed by ${t.signal}`;
+  if (t.exitCode !== undefined) return `exit ${t.exitCode}`;
+  return '';
 }
 
 /** Scope narrows a view after a drill-in: the agents of an IDC or cluster, the tasks of an agent. */
@@ -238,90 +274,147 @@ export interface Scope {
   agent?: string;
 }
 
-/**
- * filterRows keeps the rows whose search text contains every whitespace-separated word of the
- * query (case-insensitive; `state:failed`, `agent:h1`, `driver:libvirt` work because the search
- * text carries `key:value`). It returns the input array itself when there is nothing to filter.
- */
-export function filterRows<T extends { search: string }>(rows: T[], query: string, keep?: (row: T) => boolean): T[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length === 0 && !keep) return rows;
-  const out: T[] = [];
-  for (const r of rows) {
-    if (keep && !keep(r)) continue;
-    let ok = true;
-    for (const w of words) {
-      if (!r.search.includes(w)) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) out.push(r);
-  }
-  return out;
+function wordsOf(query: string): string[] {
+  return query.toLowerCase().split(/\s+/).filter(Boolean);
 }
 
-/** agentsInScope returns the agents of the scope's IDC / cluster, filtered by the query. */
-export function agentsInScope(model: DashboardModel, scope: Scope, query: string): AgentRow[] {
-  if (!scope.idc && !scope.cluster) return filterRows(model.agents, query);
-  return filterRows(model.agents, query, (a) => (!scope.idc || a.idc === scope.idc) && (!scope.cluster || a.cluster === scope.cluster));
+/**
+ * filterRows keeps the rows whose search text contains every whitespace-separated word of the
+ * query (case-insensitive). It returns the input array itself when there is nothing to filter.
+ */
+export function filterRows<T extends { search: string }>(rows: T[], query: string, keep?: (row: T) => boolean): T[] {
+  const words = wordsOf(query);
+  if (words.length === 0 && !keep) return rows;
+  return rows.filter((r) => (!keep || keep(r)) && words.every((w) => r.search.includes(w)));
+}
+
+/** agentsInScope returns the agents of the scope's IDC / cluster, filtered by the query (the model's list itself when nothing filters). */
+export function agentsInScope(model: DashboardModel, scope: Scope, query: string): RowList<AgentRow> {
+  const words = wordsOf(query);
+  if (!scope.idc && !scope.cluster && words.length === 0) return model.agents;
+  return model.cachedAgents(`${scope.idc ?? ''}\u0000${scope.cluster ?? ''}\u0000${words.join(' ')}`, () => {
+    const c = model.core;
+    const idc = scope.idc ? model.indexOfString(scope.idc) : 0;
+    const cluster = scope.cluster ? model.indexOfString(scope.cluster) : 0;
+    const out: number[] = [];
+    if (idc >= 0 && cluster >= 0) {
+      for (let i = 0; i < c.agentCount; i++) {
+        if (idc && c.aIdc[i] !== idc) continue;
+        if (cluster && c.aCluster[i] !== cluster) continue;
+        if (words.length) {
+          const s = model.searchOfAgent(i);
+          if (!words.every((w) => s.includes(w))) continue;
+        }
+        out.push(i);
+      }
+    }
+    return model.agentSubset(Int32Array.from(out));
+  });
 }
 
 /** TASK_FILTER_FIELDS are the task fields a `key:value` filter word can name. */
 export const TASK_FILTER_FIELDS = ['task', 'plan', 'group', 'project', 'agent', 'driver', 'state', 'power', 'health'] as const;
 
-function fieldOf(t: TaskRow, key: string): string | undefined {
-  switch (key) {
-    case 'task': return t.task;
-    case 'plan': return t.plan;
-    case 'group': return t.group;
-    case 'project': return t.project;
-    case 'agent': return t.agent;
-    case 'driver': return t.driver;
-    case 'state': return t.state;
-    case 'power': return t.power;
-    case 'health': return t.health;
-    default: return undefined;
+type Field = (typeof TASK_FILTER_FIELDS)[number];
+
+function columnOf(c: ModelCore, f: Exclude<Field, 'task'>): Int32Array {
+  switch (f) {
+    case 'plan': return c.tPlan;
+    case 'group': return c.tGroup;
+    case 'project': return c.tProject;
+    case 'agent': return c.tAgent;
+    case 'driver': return c.tDriver;
+    case 'state': return c.tState;
+    case 'power': return c.tPower;
+    case 'health': return c.tHealth;
   }
+}
+
+/** taskOfOffset returns the task whose id contains character position pos of the id string. */
+function taskOfOffset(off: Uint32Array, n: number, pos: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (off[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** idHits marks the tasks whose id (raw or lowercased) contains w, by searching the one id string. */
+function idHits(ids: string, off: Uint32Array, n: number, w: string): Uint8Array {
+  const hit = new Uint8Array(n);
+  let pos = ids.indexOf(w);
+  while (pos >= 0) {
+    const t = taskOfOffset(off, n, pos);
+    hit[t] = 1;
+    pos = ids.indexOf(w, off[t + 1]!);
+  }
+  return hit;
+}
+
+/** strHits marks the interned strings s for which test(s) holds (index 0, absent, never does). */
+function strHits(strs: string[], test: (s: string) => boolean): Uint8Array {
+  const hit = new Uint8Array(strs.length);
+  for (let i = 1; i < strs.length; i++) if (test(strs[i]!)) hit[i] = 1;
+  return hit;
 }
 
 /**
- * taskMatches tells whether a task matches every (lowercased) filter word: `key:value` looks in that
- * field, a plain word in the id, agent, state, driver, project, power, health and error. It
- * allocates nothing for ids and states (names are lowercase by validation), so filtering 100k tasks
- * per key press stays cheap.
+ * tasksInScope returns the tasks of the scope's agent matching the query (the model's list itself
+ * when nothing filters). Every (lowercased) word must match: `key:value` looks in that field
+ * (lowercased), a plain word in the id, agent, state, driver, project, power, health or (lowercased)
+ * error. Each word becomes lookup tables over the interned strings (and one search of the id
+ * string), so a query costs a pass of array lookups over the columns; results are cached per query.
  */
-export function taskMatches(t: TaskRow, words: string[]): boolean {
-  for (const w of words) {
-    const colon = w.indexOf(':');
-    if (colon > 0) {
-      const key = w.slice(0, colon);
+export function tasksInScope(model: DashboardModel, scope: Scope, query: string): RowList<TaskRow> {
+  const words = wordsOf(query);
+  if (!scope.agent && words.length === 0) return model.tasks;
+  return model.cachedTasks(`${scope.agent ?? ''}\u0000${words.join(' ')}`, () => {
+    const c = model.core;
+    const n = c.taskCount;
+    const agent = scope.agent ? model.indexOfString(scope.agent) : 0;
+    if (agent < 0) return model.taskSubset(new Int32Array(0));
+    const checks: ((i: number) => boolean)[] = [];
+    for (const w of words) {
+      const colon = w.indexOf(':');
+      const key = colon > 0 ? w.slice(0, colon) : '';
       if ((TASK_FILTER_FIELDS as readonly string[]).includes(key)) {
-        const v = fieldOf(t, key);
-        if (v === undefined || !v.toLowerCase().includes(w.slice(colon + 1))) return false;
+        const v = w.slice(colon + 1);
+        if (key === 'task') {
+          const lower = model.lowerIds();
+          if (lower !== undefined) {
+            const hit = v ? idHits(lower, c.tIdOff, n, v) : undefined;
+            checks.push(hit ? (i) => hit[i] === 1 : () => true);
+          } else checks.push((i) => model.taskId(i).toLowerCase().includes(v));
+        } else {
+          const col = columnOf(c, key as Exclude<Field, 'task'>);
+          const lower = model.lowered();
+          const hit = strHits(lower, (s) => s.includes(v));
+          checks.push((i) => hit[col[i]!] === 1);
+        }
         continue;
       }
+      const raw = strHits(c.strs, (s) => s.includes(w));
+      const lower = model.lowered();
+      const err = strHits(lower, (s) => s.includes(w));
+      const id = idHits(c.tIds, c.tIdOff, n, w);
+      checks.push(
+        (i) =>
+          id[i] === 1 || raw[c.tAgent[i]!] === 1 || raw[c.tState[i]!] === 1 || raw[c.tDriver[i]!] === 1 || raw[c.tProject[i]!] === 1 ||
+          raw[c.tPower[i]!] === 1 || raw[c.tHealth[i]!] === 1 || err[c.tError[i]!] === 1,
+      );
     }
-    if (
-      !t.task.includes(w) && !t.agent.includes(w) && !t.state.includes(w) && !t.driver.includes(w) && !t.project.includes(w) &&
-      !(t.power?.includes(w) ?? false) && !(t.health?.includes(w) ?? false) && !(t.error?.toLowerCase().includes(w) ?? false)
-    ) {
-      return false;
+    const out = new Int32Array(n);
+    let k = 0;
+    rows: for (let i = 0; i < n; i++) {
+      if (agent && c.tAgent[i] !== agent) continue;
+      for (const check of checks) if (!check(i)) continue rows;
+      out[k++] = i;
     }
-  }
-  return true;
-}
-
-/** tasksInScope returns the tasks of the scope's agent matching the query (the model's array itself when nothing filters). */
-export function tasksInScope(model: DashboardModel, scope: Scope, query: string): TaskRow[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (!scope.agent && words.length === 0) return model.tasks;
-  const out: TaskRow[] = [];
-  for (const t of model.tasks) {
-    if (scope.agent && t.agent !== scope.agent) continue;
-    if (taskMatches(t, words)) out.push(t);
-  }
-  return out;
+    return model.taskSubset(out.slice(0, k));
+  });
 }
 
 /** eventSearch is the lowercased text the filter matches for an event. */
@@ -331,7 +424,7 @@ export function eventSearch(e: EventRecord): string {
 
 /** eventsMatching returns the events (newest first) matching the query. */
 export function eventsMatching(model: DashboardModel, query: string): EventRecord[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const words = wordsOf(query);
   if (!words.length) return model.events;
   return model.events.filter((e) => {
     const s = eventSearch(e);

@@ -1,18 +1,26 @@
 /**
  * Where the dashboard's state comes from. StateFileWatcher follows the state file: the store
  * replaces it atomically (temp file + rename), so it watches the folder, debounces bursts of
- * changes, re-reads the whole document, and checks size/mtime/inode every few seconds in case a
- * change notification was missed. MemoryStateSource serves tests and the benchmark.
+ * changes, and checks size/mtime/inode every few seconds in case a change notification was missed.
+ * Each new version is read, parsed and turned into the dashboard's compact model in a worker
+ * thread (state-worker.ts), so the UI thread never parses the document nor holds it: it receives
+ * ~12 MB of columns for 10k agents and 100k tasks. MemoryStateSource serves tests and the benchmark.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { STATE_FILE, emptyState } from '../state/store.js';
 import type { StateData } from '../state/types.js';
+import { computeCore, parseStateText, type DeclaredAgent, type ModelCore } from './model-core.js';
+import { coreFromStateFile } from './state-reader.js';
+import type { StateWorkerInput } from './state-worker.js';
 
-/** StateSnapshot is one version of the state as the dashboard received it. */
+/** StateSnapshot is one version of the state as the dashboard received it: the document (in-memory sources) or its compact model (the file watcher). */
 export interface StateSnapshot {
-  data: StateData;
+  data?: StateData;
+  /** core is the compact model, computed off the UI thread with the watcher's declared agents. */
+  core?: ModelCore;
   /** version increases with every new document. */
   version: number;
   /** readAt is when it was read (ms since the epoch). */
@@ -68,6 +76,10 @@ export interface StateFileWatcherOptions {
   debounceMs?: number;
   /** pollMs is the period of the size/mtime check that catches missed notifications (default 2000). */
   pollMs?: number;
+  /** declared are the inventory's agents, shown even before the state knows them. */
+  declared?: DeclaredAgent[];
+  /** inThread reads in the UI thread instead of a worker (the fallback when a worker cannot start). */
+  inThread?: boolean;
 }
 
 /** readStateFile reads and parses a state file; a missing file is an empty state. */
@@ -79,12 +91,49 @@ export async function readStateFile(file: string): Promise<StateData> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw err;
   }
-  const data = JSON.parse(text) as StateData;
-  if (typeof data !== 'object' || data === null || typeof data.agents !== 'object' || typeof data.tasks !== 'object' || !Array.isArray(data.events)) {
-    throw new Error(`${file} is not a factory state document`);
+  return parseStateText(text, file);
+}
+
+/** workerScript is how to start the state worker: the compiled file, or under a TypeScript loader (tsx, vitest) the source through tsx. */
+function workerScript(): { script: string | URL; eval: boolean } {
+  const self = import.meta.url;
+  if (!/\.tsx?$/.test(self)) return { script: new URL('./state-worker.js', self), eval: false };
+  const entry = new URL('./state-worker.ts', self).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return { script: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, eval: true };
+}
+
+/**
+ * readStateCore reads a state file into a compact model in a worker thread (a missing file is an
+ * empty state). If the worker cannot run at all it reads in this thread instead.
+ */
+export async function readStateCore(file: string, declared: DeclaredAgent[] = [], opts: { inThread?: boolean } = {}): Promise<ModelCore> {
+  if (!opts.inThread) {
+    const viaWorker = await new Promise<{ core?: ModelCore; error?: string } | undefined>((resolve) => {
+      let worker: Worker;
+      try {
+        const { script, eval: isEval } = workerScript();
+        // stdout/stderr: true keeps anything the worker prints off the dashboard's screen (it is dropped)
+        worker = new Worker(script, { eval: isEval, workerData: { kind: 'factory-state-worker', file, declared } satisfies StateWorkerInput, stdout: true, stderr: true });
+        worker.stdout.resume();
+        worker.stderr.resume();
+      } catch {
+        resolve(undefined);
+        return;
+      }
+      // settle when the thread has exited, so its memory is given back before the next read starts
+      let result: { core?: ModelCore; error?: string } | undefined;
+      worker.once('message', (m: { ok: boolean; core?: ModelCore; error?: string }) => {
+        result = m.ok ? { core: m.core } : { error: m.error };
+        void worker.terminate();
+      });
+      worker.once('error', () => undefined);
+      worker.once('exit', () => resolve(result));
+    });
+    if (viaWorker?.core) return viaWorker.core;
+    if (viaWorker?.error !== undefined) throw new Error(viaWorker.error);
   }
-  data.plans ??= {};
-  return data;
+  return coreFromStateFile(file, declared);
 }
 
 /** StateFileWatcher follows `<dir>/state.json` and publishes each new version. */
@@ -105,7 +154,7 @@ export class StateFileWatcher implements StateSource {
     private readonly opts: StateFileWatcherOptions,
   ) {
     this.file = path.join(dir, STATE_FILE);
-    this.snap = { data: emptyState(), version: 0, readAt: Date.now() };
+    this.snap = { core: computeCore(emptyState(), opts.declared), version: 0, readAt: Date.now() };
   }
 
   /** open reads the state once and starts following it. */
@@ -189,9 +238,9 @@ export class StateFileWatcher implements StateSource {
         const sig = await this.statSignature();
         if (sig === this.signature && this.snap.version > 0 && !this.snap.error) continue;
         try {
-          const data = await readStateFile(this.file);
+          const core = await readStateCore(this.file, this.opts.declared, { inThread: this.opts.inThread });
           this.signature = sig;
-          this.publish({ data, version: this.snap.version + 1, readAt: Date.now() });
+          this.publish({ core, version: this.snap.version + 1, readAt: Date.now() });
         } catch (err) {
           this.publish({ ...this.snap, version: this.snap.version + 1, readAt: Date.now(), error: `cannot read ${this.file}: ${(err as Error).message}` });
         }

@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { agentsInScope, buildModel, eventsMatching, taskSortKey, tasksInScope } from '../../src/tui/model.js';
+import { agentsInScope, buildModel, computeCore, eventsMatching, taskSortKey, tasksInScope } from '../../src/tui/model.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { coreFromStateBuffer, coreFromStateFile } from '../../src/tui/state-reader.js';
 import { sampleState } from '../tui/fixtures.js';
 
 const GiB = 1024 ** 3;
@@ -34,14 +38,14 @@ describe('buildModel', () => {
     expect(taskSortKey('a/b/2') < taskSortKey('a/b/10')).toBe(true);
   });
 
-  test('a new state with the same tasks reuses the order and shows the new records', () => {
+  test('a new state with the same tasks keeps the order and shows the new records', () => {
     const next = sampleState();
     next.tasks['web/api/0']!.state = 'failed';
-    const m2 = buildModel(next, [], m);
+    const m2 = buildModel(next);
     expect(m2.tasks.map((t) => t.task)).toEqual(m.tasks.map((t) => t.task));
     expect(m2.tasks.find((t) => t.task === 'web/api/0')!.state).toBe('failed');
     next.tasks['web/api/3'] = { ...next.tasks['web/api/0']!, task: 'web/api/3' };
-    expect(buildModel(next, [], m2).tasks.map((t) => t.task)).toContain('web/api/3');
+    expect(buildModel(next).tasks.map((t) => t.task)).toContain('web/api/3');
   });
 });
 
@@ -60,5 +64,42 @@ describe('filters', () => {
     expect(agentsInScope(m, {}, 'state:lost').map((a) => a.name)).toEqual(['h3']);
     expect(agentsInScope(m, {}, 'rack=r-h2').map((a) => a.name)).toEqual(['h2']);
     expect(eventsMatching(m, 'h3').map((e) => e.kind)).toEqual(['agent-lost']);
+  });
+});
+
+describe('coreFromStateBuffer', () => {
+  const declared = [{ name: 'h9', idc: 'bj1', cluster: 'bj1-b' }];
+  test('record by record gives the same model as parsing the whole document, however it is formatted', () => {
+    const want = computeCore(sampleState(), declared);
+    for (const text of [JSON.stringify(sampleState(), null, 1), JSON.stringify(sampleState()), JSON.stringify(sampleState(), null, '\t') + '\n']) {
+      expect(coreFromStateBuffer(Buffer.from(text), declared)).toEqual(want);
+    }
+    const odd = sampleState();
+    odd.tasks['web/api/0']!.error = 'quote " backslash \\ brace } ünïcode';
+    expect(coreFromStateBuffer(Buffer.from(JSON.stringify(odd, null, 1)))).toEqual(computeCore(odd));
+  });
+  test('reads a file in chunks of any size; falls back to parsing the whole text; a missing file is empty', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'factory-reader-'));
+    try {
+      const file = path.join(dir, 'state.json');
+      const odd = sampleState();
+      odd.tasks['web/api/0']!.error = 'quote " backslash \\\\ brace } ünïcode';
+      writeFileSync(file, JSON.stringify(odd, null, 1));
+      const want = computeCore(odd, declared);
+      for (const chunk of [1, 7, 64, 1 << 20]) expect(coreFromStateFile(file, declared, chunk)).toEqual(want);
+      writeFileSync(file, JSON.stringify({ ...odd, agents: [] }));
+      expect(coreFromStateFile(file, [], 16).agentCount).toBe(0);
+      writeFileSync(file, '{"agents": {');
+      expect(() => coreFromStateFile(file, [], 16)).toThrow(SyntaxError);
+      expect(coreFromStateFile(path.join(dir, 'missing.json')).taskCount).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test('gives up on anything unusual (the caller then parses the whole text)', () => {
+    const good = JSON.stringify(sampleState());
+    for (const text of [good.slice(0, -1), good.replace('"agents":', '"agents": [], "agents":'), '[]', '{"agents": [], "tasks": {}, "events": []}', '{"agents": {}, "tasks": {}}', good + ' x', good.replace('"plans":{}', '"plans":{"a":}')]) {
+      expect(coreFromStateBuffer(Buffer.from(text))).toBeUndefined();
+    }
   });
 });

@@ -29,10 +29,10 @@ describe('reduceKey', () => {
     ui = reduceKey(ui, '', { return: true }, ctx({ selectedOverview: m.overview[1] })).ui;
     expect(ui.view).toBe('agents');
     expect(ui.scope).toEqual({ idc: 'bj1', cluster: 'bj1-a' });
-    ui = reduceKey(ui, '', { return: true }, ctx({ selectedAgent: m.agents[0] })).ui;
+    ui = reduceKey(ui, '', { return: true }, ctx({ selectedAgent: m.agents.at(0) })).ui;
     expect(ui.view).toBe('tasks');
     expect(ui.scope).toEqual({ agent: 'h1' });
-    ui = reduceKey(ui, '', { return: true }, ctx({ selectedTask: m.tasks[0] })).ui;
+    ui = reduceKey(ui, '', { return: true }, ctx({ selectedTask: m.tasks.at(0) })).ui;
     expect(ui.detail).toBe(true);
     ui = reduceKey(ui, '', { escape: true }, ctx()).ui;
     expect(ui.detail).toBe(false);
@@ -63,20 +63,20 @@ describe('reduceKey', () => {
     expect(reduceKey(asked, 'n', {}, ctx()).effect).toEqual({ kind: 'message', text: 'cancelled' });
     const h2 = m.agents.find((a) => a.name === 'h2')!;
     expect(reduceKey(initialUi('agents'), 'd', {}, ctx({ selectedAgent: h2 })).ui.confirm?.kind).toBe('undrain');
-    expect(reduceKey(initialUi('agents'), 'd', {}, ctx({ selectedAgent: m.agents[0] })).ui.confirm?.kind).toBe('drain');
+    expect(reduceKey(initialUi('agents'), 'd', {}, ctx({ selectedAgent: m.agents.at(0) })).ui.confirm?.kind).toBe('drain');
   });
 
   test('VM actions: only for VMs, and said to be unavailable when the build has none', () => {
     const vm = m.tasks.find((t) => t.driver === 'libvirt')!;
     expect(reduceKey(initialUi('tasks'), 'b', {}, ctx({ selectedTask: vm })).ui.confirm).toMatchObject({ kind: 'vm-reboot', target: vm.task });
     expect(reduceKey(initialUi('tasks'), 'b', {}, ctx({ selectedTask: vm, vmActions: false })).effect).toEqual({ kind: 'message', text: VM_UNAVAILABLE });
-    expect(reduceKey(initialUi('tasks'), 's', {}, ctx({ selectedTask: m.tasks[0] })).effect?.kind).toBe('message');
+    expect(reduceKey(initialUi('tasks'), 's', {}, ctx({ selectedTask: m.tasks.at(0) })).effect?.kind).toBe('message');
   });
 
   test('q quits, ? opens help, l opens logs of the selected task', () => {
     expect(reduceKey(initialUi(), 'q', {}, ctx()).effect).toEqual({ kind: 'quit' });
     expect(reduceKey(initialUi(), '?', {}, ctx()).ui.help).toBe(true);
-    expect(reduceKey(initialUi('tasks'), 'l', {}, ctx({ selectedTask: m.tasks[0] })).ui.logsTask).toBe(m.tasks[0]!.task);
+    expect(reduceKey(initialUi('tasks'), 'l', {}, ctx({ selectedTask: m.tasks.at(0) })).ui.logsTask).toBe(m.tasks.at(0)!.task);
     expect(reduceKey(initialUi('agents'), 'l', {}, ctx()).effect?.kind).toBe('message');
   });
 });

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { memo } from 'react';
 import type { EventRecord } from '../../state/types.js';
 import { eventColor } from '../palette.js';
 
@@ -18,7 +19,7 @@ export function eventTime(iso: string): string {
 }
 
 /** EventsPane lists events: task started / failed / restarted, agent lost / back, plan applied. */
-export function EventsPane({ events, selected, width, title }: EventsPaneProps) {
+export const EventsPane = memo(function EventsPane({ events, selected, width, title }: EventsPaneProps) {
   return (
     <Box flexDirection="column" width={width}>
       {title ? (
@@ -35,4 +36,4 @@ export function EventsPane({ events, selected, width, title }: EventsPaneProps) 
       ))}
     </Box>
   );
-}
+});

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { memo } from 'react';
 import type { DashboardModel } from '../model.js';
 import { VIEWS, type View } from '../navigation.js';
 
@@ -19,7 +20,7 @@ function counts(by: Record<string, number>, order: string[]): string {
 }
 
 /** HeaderBar is the top two lines: the view tabs, then agent and task counts and the state's read time. */
-export function HeaderBar({ view, totals, stateLabel, readAt, width }: HeaderBarProps) {
+export const HeaderBar = memo(function HeaderBar({ view, totals, stateLabel, readAt, width }: HeaderBarProps) {
   const time = new Date(readAt).toTimeString().slice(0, 8);
   const summary = `agents ${totals.agents}${totals.agents ? ` (${counts(totals.agentsByState, ['ready', 'draining', 'lost', 'down', 'unknown'])})` : ''} · tasks ${totals.tasks}${totals.tasks ? ` (${counts(totals.tasksByState, ['running', 'pending', 'failed', 'exited', 'lost'])})` : ''}`;
   return (
@@ -36,4 +37,4 @@ export function HeaderBar({ view, totals, stateLabel, readAt, width }: HeaderBar
       <Text wrap="truncate">{summary}</Text>
     </Box>
   );
-}
+});

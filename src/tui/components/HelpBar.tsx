@@ -1,4 +1,5 @@
 import { Text } from 'ink';
+import { memo } from 'react';
 import type { View } from '../navigation.js';
 
 /** HelpBarProps: the view (its own keys come first after quit and help). */
@@ -24,7 +25,7 @@ export function helpBarKeys(view: View, mode?: HelpBarProps['mode']): [string, s
 }
 
 /** HelpBar is the bottom line: the keys that work here. */
-export function HelpBar({ view, mode }: HelpBarProps) {
+export const HelpBar = memo(function HelpBar({ view, mode }: HelpBarProps) {
   return (
     <Text wrap="truncate">
       {helpBarKeys(view, mode).map(([k, what], i) => (
@@ -36,4 +37,4 @@ export function HelpBar({ view, mode }: HelpBarProps) {
       ))}
     </Text>
   );
-}
+});

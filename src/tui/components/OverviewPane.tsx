@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { memo } from 'react';
 import { formatBytes } from '../../cli/render.js';
 import { compactNumber } from '../layout.js';
 import type { OverviewLine } from '../model.js';
@@ -19,7 +20,7 @@ export interface OverviewPaneProps {
 const STATE_ORDER = ['ready', 'draining', 'lost', 'down', 'unknown'];
 
 /** OverviewPane lists IDCs and their clusters with cpus / mem / gpus bars and agents by state. */
-export function OverviewPane({ lines, selected, width, ascii, empty }: OverviewPaneProps) {
+export const OverviewPane = memo(function OverviewPane({ lines, selected, width, ascii, empty }: OverviewPaneProps) {
   if (lines.length === 0) return <Text color="gray">{empty ?? 'No agents in the state yet: apply a plan, or wait for the first refresh.'}</Text>;
   const nameWidth = Math.max(10, Math.min(24, Math.floor(width * 0.18)));
   const wide = width >= 130;
@@ -46,4 +47,4 @@ export function OverviewPane({ lines, selected, width, ascii, empty }: OverviewP
       })}
     </Box>
   );
-}
+});

@@ -1,4 +1,5 @@
 import { Text } from 'ink';
+import { memo } from 'react';
 import type { PendingAction } from '../navigation.js';
 
 /** StatusLineProps: what the line above the help bar shows, in priority order. */
@@ -15,7 +16,7 @@ export interface StatusLineProps {
 }
 
 /** StatusLine shows a confirmation question, the filter being typed, a running action, a message, or where you are. */
-export function StatusLine({ confirm, editingFilter, filter, busy, message, error, position, scopeLabel }: StatusLineProps) {
+export const StatusLine = memo(function StatusLine({ confirm, editingFilter, filter, busy, message, error, position, scopeLabel }: StatusLineProps) {
   if (confirm) {
     return (
       <Text wrap="truncate" color="yellow" bold>
@@ -42,4 +43,4 @@ export function StatusLine({ confirm, editingFilter, filter, busy, message, erro
       <Text color="gray">{where}</Text>
     </Text>
   );
-}
+});
