@@ -12,6 +12,12 @@ import { sampleState, task } from './fixtures.js';
 const NOW = Date.parse('2026-01-01T00:00:30Z');
 const tick = () => new Promise((r) => setTimeout(r, 50));
 
+/** settle polls until check() holds or timeoutMs passes (it never fails by itself: assertions follow). */
+async function settle(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
 function fakeActions(over: Partial<DashboardActions> = {}): DashboardActions {
   return {
     restartTask: vi.fn(async (t: string) => `restarted ${t}`),
@@ -28,11 +34,15 @@ function mount(opts: { columns?: number; rows?: number; actions?: DashboardActio
   const app = render(
     <Dashboard source={source} actions={actions} stateLabel="/tmp/state" size={{ columns: opts.columns ?? 100, rows: opts.rows ?? 30 }} now={() => NOW} tickMs={0} />,
   );
-  const ready = tick();
+  // ready: the first frame is drawn and ink's input effect has run (a fixed sleep raced it under load)
+  const ready = settle(() => (app.lastFrame() ?? '').length > 0).then(tick);
   const press = async (...keys: string[]) => {
     await ready;
     for (const k of keys) {
+      const before = app.lastFrame();
       app.stdin.write(k);
+      // most keys redraw; wait for that (bounded), then let effects settle
+      await settle(() => app.lastFrame() !== before, 1_000);
       await tick();
     }
   };
