@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -108,8 +109,68 @@ async function generate(): Promise<void> {
       env: { ...process.env, NODE_ENV: 'production' },
     });
     process.exitCode = r.status ?? 1;
+    if (r.status === 0) await measureShipped(dir, file);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** rssOf reads a process's resident set and its peak (VmHWM) from /proc, in MiB. */
+function rssOf(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * measureShipped runs the built `factory dashboard` in a real terminal (tmux, 120×40) on the same
+ * state, replaces the state ten times, and reports the process's RSS from /proc: what an operator's
+ * dashboard uses, without the bench's own tsx and test renderer.
+ */
+async function measureShipped(dir: string, file: string): Promise<void> {
+  const tmux = spawnSync('sh', ['-c', 'command -v tmux'], { encoding: 'utf8' });
+  if (tmux.status !== 0) {
+    process.stdout.write('built dashboard under tmux: skipped (tmux not installed)\n');
+    return;
+  }
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const sock = `factory-dash-bench-${process.pid}`;
+  const cmd = `exec ${process.execPath} ${path.join(root, 'bin', 'run.js')} dashboard --state ${dir} --refresh-interval 0`;
+  const started = spawnSync('tmux', ['-L', sock, 'new-session', '-d', '-x', '120', '-y', '40', '-P', '-F', '#{pane_pid}', cmd], { encoding: 'utf8', cwd: dir });
+  const pid = Number(started.stdout.trim());
+  if (started.status !== 0 || !pid) {
+    process.stdout.write(`built dashboard under tmux: could not start (${started.stderr.trim()})\n`);
+    return;
+  }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const screen = () => spawnSync('tmux', ['-L', sock, 'capture-pane', '-p'], { encoding: 'utf8' }).stdout;
+  try {
+    const t0 = Date.now();
+    while (!/\d+ Tasks|Tasks/.test(screen()) && Date.now() - t0 < 60_000) await sleep(100);
+    await sleep(2_000);
+    const afterLoad = rssOf(pid);
+    const between: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const tmp = `${file}.tmp`;
+      await copyFile(path.join(dir, i % 2 === 0 ? 'state-b.json' : 'state-a.json'), tmp);
+      await rename(tmp, file);
+      await sleep(2_500);
+      const m = rssOf(pid);
+      if (m) between.push(m.rss);
+    }
+    const end = rssOf(pid);
+    const sorted = [...between].sort((a, b) => a - b);
+    const med = sorted[Math.floor(sorted.length / 2)] ?? NaN;
+    process.stdout.write(
+      `built dashboard under tmux (120×40, ten state changes, /proc/${pid}/status): RSS after load ${fmt(afterLoad?.rss ?? NaN)} MiB; ` +
+        `between changes median ${fmt(med)} MiB, max ${fmt(sorted.at(-1) ?? NaN)} MiB; peak (VmHWM) ${fmt(end?.hwm ?? NaN)} MiB\n`,
+    );
+  } finally {
+    spawnSync('tmux', ['-L', sock, 'kill-server']);
   }
 }
 
