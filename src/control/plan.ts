@@ -268,6 +268,13 @@ export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
 
 type Op = { kind: 'stop'; stop: Stop } | { kind: 'start'; placement: Placement };
 
+/** AGENT_FANOUT bounds how many agents apply works on at once. */
+export const AGENT_FANOUT = 16;
+/** PER_AGENT_CALLS bounds the executor calls in flight on one agent. */
+export const PER_AGENT_CALLS = 8;
+/** SAVE_INTERVAL_MS is the least time between two state writes while an apply's calls complete. */
+export const SAVE_INTERVAL_MS = 250;
+
 async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[]> {
   const byAgent = new Map<string, Op[]>();
   const push = (agent: string, op: Op) => {
@@ -280,18 +287,29 @@ async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[]> {
   const index = new GroupIndex(p.plans);
   const results: OpResult[] = [];
   // Stops run before starts everywhere, so capacity freed on one agent is free before anything lands.
+  // Within a phase, up to AGENT_FANOUT agents are worked on at once and up to PER_AGENT_CALLS calls are
+  // in flight on each (the executor serves requests concurrently; each task has its own folder).
+  // The state is written at most every SAVE_INTERVAL_MS while calls complete and once at the end by
+  // the caller: rewriting the whole document after every call made large applies quadratic, and a
+  // crash in between loses nothing that the next run's observation of the agents does not recover.
   const phase = async (kind: Op['kind']) => {
-    const limit = pLimit(16);
+    const agents = pLimit(AGENT_FANOUT);
     await Promise.all(
       [...byAgent.entries()].map(([agent, ops]) =>
-        limit(async () => {
-          for (const op of ops) {
-            if (op.kind !== kind) continue;
-            const r = await runOp(p, agent, op, index);
-            results.push(r);
-            opts.progress?.(describe(r));
-            await p.store.save();
-          }
+        agents(async () => {
+          const calls = pLimit(PER_AGENT_CALLS);
+          await Promise.all(
+            ops
+              .filter((op) => op.kind === kind)
+              .map((op) =>
+                calls(async () => {
+                  const r = await runOp(p, agent, op, index);
+                  results.push(r);
+                  opts.progress?.(describe(r));
+                  await p.store.saveThrottled(SAVE_INTERVAL_MS);
+                }),
+              ),
+          );
         }),
       ),
     );

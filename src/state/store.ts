@@ -128,6 +128,7 @@ export class StateStore {
   readonly file: string;
   private readonly db: Low<StateData>;
   private release?: () => Promise<void>;
+  private lastSave = 0;
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(dir: string) {
@@ -172,6 +173,7 @@ export class StateStore {
 
   /** save writes the document atomically; the caller should hold the lock. */
   async save(): Promise<void> {
+    this.lastSave = Date.now();
     // saves from parallel per-agent work are serialized, so the newest document is written last
     const run = async () => {
       if (this.db.data.events.length > MAX_EVENTS) this.db.data.events.splice(0, this.db.data.events.length - MAX_EVENTS);
@@ -180,6 +182,15 @@ export class StateStore {
     const next = this.saving.then(run, run);
     this.saving = next.catch(() => undefined);
     await next;
+  }
+
+  /**
+   * saveThrottled writes the document unless it was written less than intervalMs ago; the caller
+   * must end with save() so that the last changes are written.
+   */
+  async saveThrottled(intervalMs: number): Promise<void> {
+    if (Date.now() - this.lastSave < intervalMs) return;
+    await this.save();
   }
 
   /**

@@ -78,3 +78,21 @@ describe('StateStore', () => {
     expect(existsSync(path.join(dir, 'state.lock'))).toBe(false);
   });
 });
+
+describe('StateStore.saveThrottled', () => {
+  test('writes at most once per interval; save() always writes', async () => {
+    const s = await StateStore.open(dir);
+    await s.withLock(async () => {
+      s.data.plans.a = { name: 'a', project: 'p', file: 'a.yaml', appliedAt: 'now' };
+      await s.save();
+      s.data.plans.b = { name: 'b', project: 'p', file: 'b.yaml', appliedAt: 'now' };
+      await s.saveThrottled(60_000); // skipped: written a moment ago
+      expect(Object.keys(JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')).plans)).toEqual(['a']);
+      await s.saveThrottled(0); // due
+      expect(Object.keys(JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')).plans)).toEqual(['a', 'b']);
+      s.data.plans.c = { name: 'c', project: 'p', file: 'c.yaml', appliedAt: 'now' };
+      await s.save();
+    });
+    expect(Object.keys(JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')).plans)).toEqual(['a', 'b', 'c']);
+  });
+});
