@@ -312,6 +312,7 @@ export function zodErrorMap(iss: z.core.$ZodRawIssue): string | undefined {
   }
   switch (iss.code) {
     case 'invalid_type': {
+      if (typeof iss.input === 'number' && !Number.isFinite(iss.input)) return `must be a finite number (got ${iss.input})`;
       const expected = EXPECTED[iss.expected] ?? iss.expected;
       const got = describeValue(iss.input);
       const hint = iss.expected === 'string' && (typeof iss.input === 'number' || typeof iss.input === 'boolean') ? '; quote it' : '';

@@ -62,6 +62,11 @@ const BAD: Record<string, string[]> = {
     '12:49: processes[2].resources.gpus: expected an integer, got a number (1.5)',
     "13:16: processes[2].stopGrace: invalid duration '10 parsecs' (use e.g. 500ms, 10s, 2m, 1h or 1h30m; a plain number is seconds)",
   ],
+  'nan-inf.yaml': [
+    '6:23: processes[0].resources.cpus: must be a finite number (got NaN)',
+    '6:35: processes[0].resources.gpus: must be a finite number (got -Infinity)',
+    '9:23: processes[1].resources.cpus: must be a finite number (got Infinity)',
+  ],
   'bad-constraints.yaml': [
     "7:9: processes[0].constraints[0]: invalid constraint 'rack = r9': unknown operator '=' (use ==, !=, <, <=, >, >=, in, not in or ~)",
     "8:9: processes[0].constraints[1]: invalid constraint 'zone in a, b': expected a list after 'in', e.g. (a, b) or [a, b]",
