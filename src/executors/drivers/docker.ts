@@ -24,6 +24,7 @@ import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from '
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
 import { taskDirName } from './process.js';
+import { KeyedQueue } from './keyed-queue.js';
 
 /** LABELS are the container labels that tie a container to its factory task. */
 export const LABELS = {
@@ -218,7 +219,7 @@ export class DockerDriver implements Driver {
   readonly name = 'docker' as const;
   /** scope is this workDir's short hash, in every container name and the `factory.scope` label. */
   readonly scope: string;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
 
   constructor(
     private readonly ctx: DriverContext,
@@ -237,16 +238,6 @@ export class DockerDriver implements Driver {
     return this.ctx.agent ?? os.hostname();
   }
 
-  private serialize<T>(task: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(task) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(task, tail);
-    void tail.then(() => {
-      if (this.locks.get(task) === tail) this.locks.delete(task);
-    });
-    return next;
-  }
 
   private engineError(what: string, err: unknown): FactoryError {
     if (err instanceof FactoryError) return err;
@@ -332,7 +323,7 @@ export class DockerDriver implements Driver {
    */
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
     validateSpec(spec);
-    return this.serialize(spec.task, () => this.createOrAdopt(spec, true));
+    return this.queue.run(spec.task, () => this.createOrAdopt(spec, true));
   }
 
   /**
@@ -434,7 +425,7 @@ export class DockerDriver implements Driver {
   /** stop stops the container (SIGTERM, the grace period, SIGKILL — done by the engine) and by default removes it. */
   async stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
     taskDirName(task);
-    return this.serialize(task, async () => {
+    return this.queue.run(task, async () => {
       const info = await this.inspectByName(containerName(task, this.scope));
       if (!info) return { task, driver: 'docker', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
       const grace = opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000);

@@ -27,6 +27,7 @@ import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js
 import { domainXml, interfaceNetworks, networkXml, parseVmMetadata, type VmMetadata } from './libvirt-xml.js';
 import { taskDirName } from './process.js';
 import { importVmImage, VmImageStore, type ResolvedVmImage } from './vm-image-store.js';
+import { KeyedQueue } from './keyed-queue.js';
 
 /** LIBVIRT_URI is the hypervisor the driver uses (FACTORY_LIBVIRT_URI overrides qemu:///system). */
 export const LIBVIRT_URI = process.env.FACTORY_LIBVIRT_URI ?? 'qemu:///system';
@@ -229,7 +230,7 @@ export class LibvirtDriver implements Driver {
   /** storeRoot is the agent's VM store folder. */
   readonly storeRoot: string;
   private readonly prefix: string;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly tool: RunTool;
 
   private constructor(
@@ -289,15 +290,6 @@ export class LibvirtDriver implements Driver {
     ensureVmStore(this.ctx.workDir, this.storeRoot);
   }
 
-  private serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(fn);
-    this.locks.set(key, next);
-    void next.finally(() => {
-      if (this.locks.get(key) === next) this.locks.delete(key);
-    }).catch(() => undefined);
-    return next;
-  }
 
   private readRecord(task: string): VmRecord | undefined {
     try {
@@ -457,7 +449,7 @@ export class LibvirtDriver implements Driver {
   /** run creates the VM (overlay, network, volumes, domain) and starts it; an existing VM with the same specHash is started or adopted. */
   run(spec: TaskRunSpec): Promise<TaskStatus> {
     taskDirName(spec.task);
-    return this.serialize(spec.task, async () => {
+    return this.queue.run(spec.task, async () => {
       this.ensureStore();
       const dom = await this.lookup(spec.task);
       if (dom) {
@@ -558,7 +550,7 @@ export class LibvirtDriver implements Driver {
   private ensureNetwork(subnet: string): Promise<string> {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(subnet)) throw new FactoryError(`bad subnet name ${JSON.stringify(subnet)}`, { code: 'E_BAD_REQUEST' });
     const net = this.networkName(subnet);
-    return this.serialize(`net:${net}`, async () => {
+    return this.queue.run(`net:${net}`, async () => {
       const uri = ['-c', this.uri];
       let info = await this.tool('virsh', [...uri, 'net-info', net]).catch(() => undefined);
       if (info === undefined) {
@@ -644,7 +636,7 @@ export class LibvirtDriver implements Driver {
   /** stop shuts the VM down (ACPI, then force off after graceMs); remove (default) deletes the domain and its disk. */
   stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
     taskDirName(task);
-    return this.serialize(task, async () => {
+    return this.queue.run(task, async () => {
       const rec = this.readRecord(task);
       const dom = await this.lookup(task);
       const grace = opts.graceMs ?? rec?.spec.stopGraceMs ?? 10_000;
@@ -675,7 +667,7 @@ export class LibvirtDriver implements Driver {
     }
     for (const net of nets) {
       if (used.has(net)) continue;
-      await this.serialize(`net:${net}`, async () => {
+      await this.queue.run(`net:${net}`, async () => {
         await this.tool('virsh', [...uri, 'net-destroy', net]).catch(() => undefined);
         await this.tool('virsh', [...uri, 'net-undefine', net]).catch(() => undefined);
       });
@@ -685,7 +677,7 @@ export class LibvirtDriver implements Driver {
   /** action runs a power action (or makes an image) on one VM and reports its power state after. */
   action(task: string, action: VmAction, opts: { imageName?: string; timeoutMs?: number } = {}): Promise<VmActionResult> {
     taskDirName(task);
-    return this.serialize(task, async () => {
+    return this.queue.run(task, async () => {
       const dom = await this.lookup(task);
       if (!dom) throw new FactoryError(`VM ${task} is not defined on this agent (apply its plan first: factory plan apply)`, { code: 'E_NOT_FOUND' });
       const rec = this.readRecord(task);

@@ -16,6 +16,7 @@ import { FactoryError } from '../../errors.js';
 import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
 import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
 import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js';
+import { KeyedQueue } from './keyed-queue.js';
 
 /**
  * SHIM_SCRIPT is the constant `sh -c` script every process task starts through. Arguments:
@@ -199,7 +200,7 @@ export class ProcessDriver implements Driver {
   /** name is always 'process'. */
   readonly name = 'process' as const;
   private readonly tasksDir: string;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private readonly cgroupRoot: string;
 
   constructor(private readonly ctx: DriverContext, opts: { cgroupRoot?: string } = {}) {
@@ -212,16 +213,6 @@ export class ProcessDriver implements Driver {
     return path.join(this.tasksDir, taskDirName(task));
   }
 
-  private serialize<T>(task: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(task) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(task, tail);
-    void tail.then(() => {
-      if (this.locks.get(task) === tail) this.locks.delete(task);
-    });
-    return next;
-  }
 
   private readMarker(dir: string): TaskMarker | undefined {
     const text = readFileOr(path.join(dir, 'task.json'));
@@ -346,7 +337,7 @@ export class ProcessDriver implements Driver {
   /** run starts the task, adopts it when it runs with the same specHash, restarts it when dead or changed. */
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
     validateSpec(spec);
-    return this.serialize(spec.task, async () => {
+    return this.queue.run(spec.task, async () => {
       const dir = this.taskDir(spec.task);
       const m = this.readMarker(dir);
       if (m) {
@@ -578,7 +569,7 @@ export class ProcessDriver implements Driver {
   /** stop sends SIGTERM to the task's process group, SIGKILL after the grace period, then cleans up. */
   async stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
     taskDirName(task);
-    return this.serialize(task, () => this.stopLocked(task, opts));
+    return this.queue.run(task, () => this.stopLocked(task, opts));
   }
 
   private ourPids(m: TaskMarker): number[] {
