@@ -215,8 +215,8 @@ export function drainMarkOf(prev: AgentRecord | undefined): Pick<AgentRecord, 'd
   return prev?.draining ? { draining: true, ...(prev.drainingSince ? { drainingSince: prev.drainingSince } : {}) } : {};
 }
 
-/** OfflineDiscovery supplies capacity for agents whose inventory entry declares none (the local agent). */
-export type OfflineDiscovery = (spec: AgentSpec) => ResourceVector | undefined;
+/** OfflineDiscovery supplies capacity and drivers, read in-process, for local agents never connected. */
+export type OfflineDiscovery = (spec: AgentSpec) => { resources: ResourceVector; drivers: Driver[] } | undefined;
 
 /**
  * snapshotOf builds the scheduler's agents and actual tasks from the inventory and the state.
@@ -241,7 +241,8 @@ export function snapshotOf(
         drivers: rec.drivers,
       };
     }
-    const discovered = rec?.discovered ?? opts.offlineDiscovery?.(spec);
+    const local = rec?.discovered ? undefined : opts.offlineDiscovery?.(spec);
+    const discovered = rec?.discovered ?? local?.resources;
     return {
       name: spec.name,
       idc: spec.idc,
@@ -249,7 +250,7 @@ export function snapshotOf(
       state: rec?.draining ? 'draining' : 'ready',
       capacity: effectiveResources(spec.resources, discovered),
       attributes: { ...(rec?.attributes ?? {}), ...spec.attributes },
-      drivers: spec.drivers ?? rec?.drivers ?? (spec.transport.kind === 'local' && discovered ? ['process'] : ALL_DRIVERS),
+      drivers: spec.drivers ?? rec?.drivers ?? local?.drivers ?? ALL_DRIVERS,
     };
   });
   const actual: ActualTask[] = Object.values(data.tasks).map((t) => ({

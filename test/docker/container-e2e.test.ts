@@ -154,4 +154,21 @@ describe.skipIf(skip !== undefined)('containers through the CLI (real dockerd)',
     expect(r.code, r.stderr).toBe(0);
     expect(await d.docker.listContainers({ all: true, filters: { label: ['factory.task=web/web/0'] } })).toEqual([]);
   });
+
+  test('plan diff --offline sizes a never-connected local agent in-process, docker included', async () => {
+    const fresh = path.join(scratch.dir, 'offline-state');
+    const withEngine = await runCli(['plan', 'diff', '--offline', '--json', plan, '--state', fresh], { cwd: scratch.dir, env: { FACTORY_DOCKER_HOST: d.host } });
+    expect(withEngine.code, withEngine.stderr).toBe(0);
+    const w = JSON.parse(withEngine.stdout);
+    expect(w.unplaced).toEqual([]);
+    expect(w.placements.map((p: { task: string; agent: string }) => `${p.task}@${p.agent}`)).toEqual(['web/web/0@local']);
+    const noEngine = await runCli(['plan', 'diff', '--offline', '--json', plan, '--state', fresh], {
+      cwd: scratch.dir,
+      env: { FACTORY_DOCKER_HOST: `unix://${path.join(scratch.dir, 'no-such.sock')}` },
+    });
+    expect(noEngine.code, noEngine.stderr).toBe(0);
+    const n = JSON.parse(noEngine.stdout);
+    expect(n.placements).toEqual([]);
+    expect(n.unplaced[0].reason).toMatch(/driver docker/);
+  });
 });
