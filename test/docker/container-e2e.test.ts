@@ -80,7 +80,7 @@ afterAll(async () => {
   scratch.cleanup();
 }, 60_000);
 
-describe.skipIf(skip !== undefined)('containers through the CLI (real dockerd)', () => {
+describe.skipIf(skip !== undefined)(`containers through the CLI (real dockerd)${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
   test('apply starts the container; status shows it running and healthy; a second apply changes nothing', async () => {
     const r = await run(['plan', 'apply', plan, '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -76,7 +76,7 @@ afterAll(async () => {
   fs.rmSync(workDir, { recursive: true, force: true });
 }, 60_000);
 
-describe.skipIf(skip !== undefined)('docker driver (real dockerd)', () => {
+describe.skipIf(skip !== undefined)(`docker driver (real dockerd)${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
   test('cpu, memory and pids limits are in the container cgroup; env, command, labels, no network', async () => {
     const s = await driver.run(
       spec('lim/web/0', ['sh', '-c', 'echo "greeting=$GREETING"; exec sleep 600'], {

@@ -63,7 +63,7 @@ afterAll(async () => {
   scratch.cleanup();
 }, 120_000);
 
-describe.skipIf(skip)('docker driver over the SSH transport', () => {
+describe.skipIf(skip)(`docker driver over the SSH transport${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('the agent reports the docker driver, a container plan lands, runs with its limits, and is destroyed', async () => {
     const agents = await cli(['agents', 'list', '--json']);
     expect(agents.code, agents.stderr).toBe(0);

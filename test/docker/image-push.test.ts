@@ -40,7 +40,7 @@ afterAll(async () => {
   fs.rmSync(workDir, { recursive: true, force: true });
 }, 60_000);
 
-describe.skipIf(skip !== undefined)('image push (two real engines)', () => {
+describe.skipIf(skip !== undefined)(`image push (two real engines)${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
   test('loads on the agent with the same id, in chunks; skipped the second time', async () => {
     expect(saved.id).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(saved.size).toBeGreaterThan(512 * 1024);

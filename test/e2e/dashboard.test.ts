@@ -39,7 +39,7 @@ afterAll(async () => {
   scratch.cleanup();
 });
 
-describe.skipIf(!hasTmux)('factory dashboard under tmux', () => {
+describe.skipIf(!hasTmux)(`factory dashboard under tmux${!hasTmux ? ' (skipped: tmux is not installed)' : ''}`, () => {
   test('shows the running tasks of an applied plan, follows views, and quits on q', async () => {
     writeFileSync(plan, PLAN);
     const applied = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });

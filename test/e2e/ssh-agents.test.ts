@@ -38,7 +38,7 @@ afterAll(async () => {
 
 const cli = (args: string[]) => runCli([...args, '--inventory', inventory, '--state', state], { timeoutMs: 30_000 });
 
-describe.skipIf(skip)('factory agents add | list | doctor | remove', () => {
+describe.skipIf(skip)(`factory agents add | list | doctor | remove${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('add writes the agent (comments kept) and checks it', async () => {
     const r = await cli([
       'agents', 'add', 'h31', '--host', '127.0.31.1', '--port', '2222', '--user', 'root', '--identity-file', fleet.clientKey,

@@ -63,7 +63,7 @@ afterAll(async () => {
   scratch.cleanup();
 }, 60_000);
 
-describe.skipIf(skip)('a full disk during the upload', () => {
+describe.skipIf(skip)(`a full disk during the upload${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('is a clear per-agent error; the other agent takes the tasks; the state stays true', async () => {
     const t0 = Date.now();
     const r = await runCli(['plan', 'apply', plan, '--inventory', inventory, '--state', state, '--json'], { cwd: scratch.dir, timeoutMs: 60_000 });

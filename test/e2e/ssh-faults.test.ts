@@ -47,7 +47,7 @@ afterAll(async () => {
   scratch.cleanup();
 });
 
-describe.skipIf(skip)('SSH transport: bootstrap and faults', () => {
+describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('uploads the executor only when missing, then starts it over exec', async () => {
     const bundle = uniqueBundle();
     const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
@@ -143,7 +143,7 @@ idcs:
     again.end();
   });
 
-  test.skipIf(!iptablesAvailable())('a partitioned agent is marked lost after its missed heartbeats', async () => {
+  test.skipIf(!iptablesAvailable())(`a partitioned agent is marked lost after its missed heartbeats${!iptablesAvailable() ? ' (skipped: iptables cannot add rules here)' : ''}`, async () => {
     const agent: AgentSpec = {
       name: 'p13', idc: 'x', cluster: 'x', resources: {}, attributes: {}, workDir: path.join(scratch.dir, 'p13'),
       transport: { kind: 'ssh', host: '127.0.13.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts },

@@ -114,7 +114,7 @@ afterAll(async () => {
   scratch.cleanup();
 }, 60_000);
 
-describe.skipIf(skip)('plans over SSH across two IDCs', () => {
+describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('apply lands where the constraints say; status shows tasks per agent; a second apply changes nothing', async () => {
     const r = await cli(['plan', 'apply', plan, '--json']);
     expect(r.code, r.stderr).toBe(0);
@@ -165,7 +165,7 @@ describe.skipIf(skip)('plans over SSH across two IDCs', () => {
     expect(JSON.parse(again.stdout).changes).toEqual({ create: 0, destroy: 0, update: 0 });
   });
 
-  test.skipIf(!iptablesAvailable())('an iptables partition makes the agent lost within the connect timeout; healing reconciles', async () => {
+  test.skipIf(!iptablesAvailable())(`an iptables partition makes the agent lost within the connect timeout; healing reconciles${!iptablesAvailable() ? ' (skipped: iptables cannot add rules here)' : ''}`, async () => {
     const before = await statusJson();
     const onH1 = before.tasks.filter((t) => t.agent === 'h1');
     expect(onH1.length).toBeGreaterThan(0);
