@@ -1,9 +1,9 @@
 import { Box, Text } from 'ink';
 import { memo } from 'react';
 import { formatBytes } from '../../cli/render.js';
-import { age, cell, compactNumber, fitColumns, type Column } from '../layout.js';
+import { age, compactNumber, type Column } from '../layout.js';
 import type { AgentRow } from '../model.js';
-import { stateColor } from '../palette.js';
+import { TableLine, columnWidths } from './TableLine.js';
 
 /** AgentsTableProps: the visible agent rows, the selected one, the width, and the clock for heartbeat ages. */
 export interface AgentsTableProps {
@@ -44,45 +44,17 @@ export function agentCells(a: AgentRow, now: number): string[] {
   ];
 }
 
-const widthsByTotal = new Map<number, number[]>();
-
 /** agentWidths is fitColumns(AGENT_COLUMNS, width), computed once per width (a stable array, so lines can be memoized). */
-export function agentWidths(width: number): number[] {
-  let w = widthsByTotal.get(width);
-  if (!w) widthsByTotal.set(width, (w = fitColumns(AGENT_COLUMNS, width)));
-  return w;
-}
+export const agentWidths = columnWidths(AGENT_COLUMNS);
 
 const HEADER = AGENT_COLUMNS.map((c) => c.title);
 
-/** Line lays out one row's cells; neighbouring cells of the same colour are one Text (fewer nodes to lay out per frame). */
-function Line({ cells, widths, inverse, bold }: { cells: string[]; widths: number[]; inverse?: boolean; bold?: boolean }) {
-  const segments: { color: string | undefined; text: string }[] = [];
-  let n = 0;
-  for (let i = 0; i < cells.length; i++) {
-    const w = widths[i] ?? 0;
-    if (w <= 0) continue;
-    const c = cells[i]!;
-    const color = i === 2 && !bold ? stateColor(c) : undefined;
-    const text = (n++ > 0 ? ' ' : '') + cell(c, w);
-    const last = segments[segments.length - 1];
-    if (last && last.color === color) last.text += text;
-    else segments.push({ color, text });
-  }
-  return (
-    <Text wrap="truncate" inverse={inverse} bold={bold}>
-      {segments.map((s, i) => (
-        <Text key={i} color={s.color}>
-          {s.text}
-        </Text>
-      ))}
-    </Text>
-  );
-}
+/** COLORED: the STATE cell takes its state's colour. */
+const COLORED: ReadonlySet<number> = new Set([2]);
 
 /** AgentLine is one agent's line; rows are the model's cached objects, so an unchanged line is not rendered again. */
 const AgentLine = memo(function AgentLine({ row, widths, inverse, now }: { row: AgentRow; widths: number[]; inverse: boolean; now: number }) {
-  return <Line cells={agentCells(row, now)} widths={widths} inverse={inverse} />;
+  return <TableLine cells={agentCells(row, now)} widths={widths} colored={COLORED} inverse={inverse} />;
 });
 
 /** AgentsTable renders the header and only the visible agent rows (the container slices them). */
@@ -90,7 +62,7 @@ export const AgentsTable = memo(function AgentsTable({ rows, selected, width, no
   const widths = agentWidths(width);
   return (
     <Box flexDirection="column" width={width}>
-      <Line cells={HEADER} widths={widths} bold />
+      <TableLine cells={HEADER} widths={widths} colored={COLORED} bold />
       {rows.length === 0 ? <Text color="gray">{empty ?? 'No agents.'}</Text> : rows.map((a, i) => <AgentLine key={a.name} row={a} widths={widths} inverse={i === selected} now={now} />)}
     </Box>
   );
