@@ -1,0 +1,32 @@
+/**
+ * VmPowerCommand is the shared shape of `factory vm start | stop | reboot | force-off TASK`: one task
+ * argument, one power action run on the VM's agent, one line of output.
+ */
+import { Args, type Command } from '@oclif/core';
+import { FactoryCommand } from './base.js';
+import { vmAction, type VmActionOptions, type VmActionView } from '../control/vms.js';
+
+/** VmPowerCommand runs `action` on the VM named by the task argument; subclasses set summary, examples and action. */
+export abstract class VmPowerCommand<T extends typeof Command> extends FactoryCommand<T> {
+  static override args = { task: Args.string({ description: 'VM task id plan/group/index (a unique suffix is enough)', required: true }) };
+
+  /** action is the power action this command runs. */
+  protected abstract readonly action: VmActionOptions['action'];
+
+  /** actionOptions adds command-specific options (e.g. stop's timeout). */
+  protected actionOptions(): Partial<VmActionOptions> {
+    return {};
+  }
+
+  protected async execute(): Promise<VmActionView> {
+    const r = await vmAction({
+      stateDir: this.flags.state,
+      inventoryPath: this.flags.inventory,
+      task: String((this.args as { task: string }).task),
+      action: this.action,
+      ...this.actionOptions(),
+    });
+    this.human(`${r.task} on ${r.agent}: ${r.power}`);
+    return r;
+  }
+}
