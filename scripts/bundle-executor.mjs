@@ -30,6 +30,22 @@ const stubSsh2 = {
   },
 };
 
+// dockerode's BuildKit session (gRPC + protobufjs, ~1 MB of the 1.5 MB it would add) serves only
+// `docker build` with BuildKit, which the executor never does. It gets a stand-in that fails loudly
+// if ever called, so the docker driver file every docker agent compiles stays small.
+const stubBuildkit = {
+  name: 'stub-dockerode-buildkit',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      /[\\/]dockerode[\\/]lib$/.test(args.resolveDir) ? { path: `dockerode-${args.path.slice(2)}`, namespace: 'factory-stub-buildkit' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'factory-stub-buildkit' }, () => ({
+      contents: "module.exports = function buildkitUnsupported() { throw new Error('BuildKit builds are not supported by the factory executor'); };",
+      loader: 'js',
+    }));
+  },
+};
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -52,10 +68,11 @@ const docker = await build({
   ...common,
   entryPoints: [path.join(root, 'src/executors/drivers/docker.ts')],
   outfile: path.join(dist, 'executor-docker.mjs'),
-  plugins: [stubSsh2],
+  plugins: [stubSsh2, stubBuildkit],
 });
 const dockerContent = Buffer.from(docker.outputFiles[0].contents);
 const dockerName = `executor-docker-${hash16(dockerContent)}.mjs`;
+if (/@grpc|protobufjs/.test(dockerContent.toString('latin1'))) throw new Error('bundle-executor: dockerode\'s BuildKit session (gRPC) was bundled; the stub-dockerode-buildkit plugin no longer matches');
 
 // 2. the executor, with its lazy import of the docker driver pointing at the file above
 const dockerExternal = {

@@ -9,6 +9,7 @@ import { AgentError, FactoryError } from '../errors.js';
 import type { AgentSpec, InventorySettings, InventorySpec } from '../spec/model.js';
 import type { AgentRegistration } from '../protocol/messages.js';
 import { ExecutorClient } from '../transport/client.js';
+import { InProcessTransport } from '../transport/in-process.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
@@ -54,10 +55,13 @@ export function agentWorkDir(spec: AgentSpec, stateDir: string): string {
   return `.factory/agents/${spec.name}`;
 }
 
-/** transportFor returns the transport that reaches an agent. */
-export function transportFor(spec: AgentSpec, settings: InventorySettings = {}): Transport {
+/**
+ * transportFor returns the transport that reaches an agent: a local agent's executor runs in this
+ * process (InProcessTransport), or as a child process when FACTORY_LOCAL_EXECUTOR=child.
+ */
+export function transportFor(spec: AgentSpec, settings: InventorySettings = {}, env: NodeJS.ProcessEnv = process.env): Transport {
   const t = spec.transport;
-  if (t.kind === 'local') return new LocalTransport(spec.name);
+  if (t.kind === 'local') return env.FACTORY_LOCAL_EXECUTOR === 'child' ? new LocalTransport(spec.name) : new InProcessTransport(spec.name);
   return new SshTransport(spec.name, {
     host: t.host,
     ...(t.port !== undefined ? { port: t.port } : {}),

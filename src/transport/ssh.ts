@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { AgentError, FactoryError } from '../errors.js';
 import { DEFAULT_KNOWN_HOSTS, verifyHostKey, type HostKeyPolicy } from './known-hosts.js';
 import { findPackageRoot } from './local.js';
@@ -258,7 +258,9 @@ export class SshTransport implements Transport {
     if (!privateKey && !t.agentSocket) {
       throw this.err(`no SSH key to log in to ${where}: no identityFile, no ~/.ssh/id_* and no ssh-agent`, 'E_SSH_KEY', 'set ssh.identityFile in the inventory or start ssh-agent');
     }
-    const conn = new Client();
+    // ssh2 is loaded on the first SSH connection: runs that reach only the local agent never pay for it
+    const { Client: SshClient } = await import('ssh2');
+    const conn = new SshClient();
     const config: ConnectConfig = {
       host: t.host,
       port: t.port,
