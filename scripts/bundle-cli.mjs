@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Bundles the CLI: oclif, our code, yaml, zod and the small libraries become a few ESM files
+// (dist/cli/main.js, one file per command under dist/commands/, shared code in dist/chunks/) in
+// place of ~400 modules that Node would resolve, read and compile one by one. That is most of what
+// a run costs before it does anything (measured: --version 96 → ~60 ms, see the commit).
+//
+// Left as they are (tsc's output and node_modules): the dashboard command and its TUI (ink, react
+// and a worker thread found next to its module), and the libraries loaded only on the paths that
+// need them — dockerode (image push), ssh2 (SSH agents), @unraid/libvirt (VM images).
+import { build } from 'esbuild';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const dist = path.join(root, 'dist');
+
+/** UNBUNDLED are the commands that stay tsc's output (see above). */
+const UNBUNDLED = new Set(['dashboard.ts']);
+
+function commandFiles(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...commandFiles(p));
+    else if (/\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') && !UNBUNDLED.has(path.relative(path.join(src, 'commands'), p))) out.push(p);
+  }
+  return out;
+}
+
+const entryPoints = [path.join(src, 'cli', 'main.ts'), ...commandFiles(path.join(src, 'commands'))];
+const result = await build({
+  entryPoints,
+  outdir: dist,
+  outbase: src,
+  entryNames: '[dir]/[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  // error class names stay readable (`--debug` prints SpecError, not a one-letter name), and the
+  // maps let `--debug` show stack traces in the sources (bin/run.js turns source maps on for it)
+  keepNames: true,
+  sourcemap: 'linked',
+  // loaded lazily on the paths that need them; native parts cannot be bundled. oclif reaches for
+  // typescript / ts-node / tsx only when it runs .ts sources (development), never from dist/.
+  external: ['dockerode', 'ssh2', '@unraid/libvirt', 'cpu-features', 'ink', 'react', 'typescript', 'ts-node', 'tsx'],
+  // CommonJS dependencies (oclif, yaml, proper-lockfile) call require() for Node's own modules
+  banner: { js: "import { createRequire as __factoryCreateRequire } from 'node:module'; const require = __factoryCreateRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+});
+
+for (const f of fs.readdirSync(path.join(dist, 'chunks'))) {
+  if (!result.metafile.outputs[`dist/chunks/${f}`] && !result.metafile.outputs[`dist/chunks/${f.replace(/\.map$/, '')}`]) fs.rmSync(path.join(dist, 'chunks', f), { force: true });
+}
+const code = Object.entries(result.metafile.outputs).filter(([f]) => !f.endsWith('.map'));
+const bytes = code.reduce((a, [, o]) => a + o.bytes, 0);
+console.log(`bundle-cli: ${entryPoints.length} entries, ${code.length} files, ${(bytes / 1024).toFixed(0)} KB`);
