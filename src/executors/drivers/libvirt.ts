@@ -168,6 +168,9 @@ function imagingLive(imaging: { pid?: number }): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** LIBVIRT_CONNECT_TIMEOUT_MS bounds the wait for libvirtd to accept a connection. */
+export const LIBVIRT_CONNECT_TIMEOUT_MS = 5000;
+
 function libvirtError(what: string, err: unknown): FactoryError {
   if (err instanceof FactoryError) return err;
   return new FactoryError(`${what}: ${(err as Error)?.message ?? String(err)}`, { code: 'E_LIBVIRT', cause: err });
@@ -261,11 +264,20 @@ export class LibvirtDriver implements Driver {
       return undefined;
     }
     const hv = new mod.Hypervisor({ uri });
+    // the timer is cleared once libvirt answers: left running it kept a finished CLI alive for 5 s
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([hv.connectOpen(), sleep(5000).then(() => Promise.reject(new Error('no answer within 5 s')))]);
+      await Promise.race([
+        hv.connectOpen(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${LIBVIRT_CONNECT_TIMEOUT_MS / 1000} s`)), LIBVIRT_CONNECT_TIMEOUT_MS);
+        }),
+      ]);
     } catch (err) {
       ctx.log(`executor: libvirt driver unavailable: ${uri}: ${(err as Error).message}`);
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
     const root = opts.storeRoot ?? vmStoreRoot(ctx.workDir);
     return new LibvirtDriver(ctx, hv, uri, root, opts.tool ?? runHostTool);
