@@ -6,7 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { SpecError, type SpecIssue } from '../errors.js';
 import type { Driver, GroupKind, TaskResources } from '../scheduler/types.js';
 import type { GroupSpec, PlanSpec } from './model.js';

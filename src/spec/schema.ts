@@ -3,7 +3,7 @@
  * units; src/spec/load.ts and src/spec/inventory.ts map their issues to file:line:col and build the
  * model (src/spec/model.ts). scripts/gen-schema.ts renders them to JSON Schema for editors.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseConstraint } from './constraints.js';
 import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
 
