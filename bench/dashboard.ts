@@ -139,7 +139,7 @@ async function measureShipped(dir: string, file: string): Promise<void> {
   }
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const sock = `factory-dash-bench-${process.pid}`;
-  const cmd = `exec ${process.execPath} ${path.join(root, 'bin', 'run.js')} dashboard --state ${dir} --refresh-interval 0`;
+  const cmd = `exec ${path.join(root, 'bin', 'factory')} dashboard --state ${dir} --refresh-interval 0`;
   const started = spawnSync('tmux', ['-L', sock, 'new-session', '-d', '-x', '120', '-y', '40', '-P', '-F', '#{pane_pid}', cmd], { encoding: 'utf8', cwd: dir });
   const pid = Number(started.stdout.trim());
   if (started.status !== 0 || !pid) {

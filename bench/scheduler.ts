@@ -112,7 +112,7 @@ async function timeCli(dir: string): Promise<{ ms: number; rssMB: number; cpuMs:
   const wrapper = join(dir, 'rss-wrapper.mjs');
   await writeFile(
     wrapper,
-    `process.on('exit', () => { const u = process.resourceUsage(); process.stderr.write('\\nBENCH_RSS ' + u.maxRSS + ' BENCH_CPU ' + (u.userCPUTime + u.systemCPUTime) + '\\n'); });\nawait import(${JSON.stringify(join(ROOT, 'bin/run.js'))});\n`,
+    `process.on('exit', () => { const u = process.resourceUsage(); process.stderr.write('\\nBENCH_RSS ' + u.maxRSS + ' BENCH_CPU ' + (u.userCPUTime + u.systemCPUTime) + '\\n'); });\nawait import(${JSON.stringify(join(ROOT, 'bin/run.cjs'))});\n`,
   );
   const args = [wrapper, 'plan', 'diff', '--offline', '--json', '--state', join(dir, 'state'), '--inventory', join(dir, 'inventory.yaml'), join(dir, 'plans')];
   const t0 = performance.now();

@@ -43,7 +43,7 @@ const result = await build({
   target: 'node20',
   minify: true,
   // error class names stay readable (`--debug` prints SpecError, not a one-letter name), and the
-  // maps let `--debug` show stack traces in the sources (bin/run.js turns source maps on for it)
+  // maps let `--debug` show stack traces in the sources (bin/run.cjs turns source maps on for it)
   keepNames: true,
   sourcemap: 'linked',
   // loaded lazily on the paths that need them; native parts cannot be bundled. oclif reaches for
@@ -59,6 +59,17 @@ const result = await build({
 for (const f of fs.readdirSync(path.join(dist, 'chunks'))) {
   if (!result.metafile.outputs[`dist/chunks/${f}`] && !result.metafile.outputs[`dist/chunks/${f.replace(/\.map$/, '')}`]) fs.rmSync(path.join(dist, 'chunks', f), { force: true });
 }
+// the thin client every run loads first (bin/run.cjs): CommonJS, Node's own modules only
+await build({
+  entryPoints: [path.join(src, 'cli', 'thin-client.ts')],
+  outfile: path.join(dist, 'cli', 'thin-client.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+});
+
 const code = Object.entries(result.metafile.outputs).filter(([f]) => !f.endsWith('.map'));
 const bytes = code.reduce((a, [, o]) => a + o.bytes, 0);
 console.log(`bundle-cli: ${entryPoints.length} entries, ${code.length} files, ${(bytes / 1024).toFixed(0)} KB`);

@@ -1,5 +1,5 @@
 /**
- * The CLI's entry (bin/run.js imports the built bundle of this file): oclif finds the package root
+ * The CLI's entry (bin/run.cjs imports the built bundle of this file): oclif finds the package root
  * above this file, reads oclif.manifest.json and loads the one command asked for.
  */
 import { execute } from '@oclif/core';

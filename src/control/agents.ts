@@ -87,17 +87,35 @@ export class AgentPool {
   readonly connected = new Map<string, ConnectedAgent>();
   readonly failed = new Map<string, FailedAgent>();
 
+  /**
+   * warm, when set (by `factory control serve`), keeps executor sessions open between commands:
+   * connect() borrows them from it and close() leaves them open.
+   */
+  static warm: WarmAgents | undefined;
+
+  /** lent is true for a pool whose sessions belong to AgentPool.warm. */
+  private lent = false;
+
   private constructor(private readonly opts: AgentPoolOptions) {}
 
-  /** connect reaches every given agent in parallel and returns the pool. */
+  /** connect reaches every given agent in parallel and returns the pool (borrowing warm sessions when a control host keeps them). */
   static async connect(agents: AgentSpec[], opts: AgentPoolOptions): Promise<AgentPool> {
+    if (AgentPool.warm) return AgentPool.warm.lend(agents, opts);
     const pool = new AgentPool(opts);
     const limit = pLimit(opts.concurrency ?? opts.settings?.concurrency ?? 32);
     await Promise.all(agents.map((a) => limit(() => pool.connectOne(a))));
     return pool;
   }
 
-  private async connectOne(spec: AgentSpec): Promise<void> {
+  /** lentPool is an empty pool whose sessions WarmAgents fills and keeps. */
+  static lentPool(opts: AgentPoolOptions): AgentPool {
+    const pool = new AgentPool(opts);
+    pool.lent = true;
+    return pool;
+  }
+
+  /** connectOne starts a session with one agent; on failure the agent goes to `failed` with why. */
+  async connectOne(spec: AgentSpec): Promise<void> {
     const settings = this.opts.settings ?? {};
     const heartbeatMs = settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     try {
@@ -150,10 +168,69 @@ export class AgentPool {
     timer.unref();
   }
 
-  /** close ends every executor session; the tasks they started keep running. */
+  /** close ends every executor session (a lent pool's stay open for the next command); the tasks they started keep running. */
   async close(): Promise<void> {
-    await Promise.all([...this.connected.values()].map((c) => c.client.close().catch(() => undefined)));
+    if (!this.lent) await Promise.all([...this.connected.values()].map((c) => c.client.close().catch(() => undefined)));
     this.connected.clear();
+  }
+}
+
+/** WARM_MAX_AGE_MS is how long a warm session serves before it is renewed (a new hello re-runs discovery). */
+export const WARM_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * WarmAgents keeps one executor session per agent open between commands, for the control host.
+ * Each lend() checks every session it hands out: a closed or lost session, one opened for another
+ * state dir, agent definition or settings, or one older than maxAgeMs is replaced by a new
+ * connection; a kept one is asked what runs (`inspect`) so the command sees the agent as it is now,
+ * exactly as a fresh hello would have told it.
+ */
+export class WarmAgents {
+  private readonly sessions = new Map<string, { key: string; conn: ConnectedAgent; at: number }>();
+
+  constructor(private readonly maxAgeMs = WARM_MAX_AGE_MS) {}
+
+  /** size is the number of open sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** lend returns a pool of the given agents over warm sessions, opening the missing ones. */
+  async lend(agents: AgentSpec[], opts: AgentPoolOptions): Promise<AgentPool> {
+    const pool = AgentPool.lentPool(opts);
+    const limit = pLimit(opts.concurrency ?? opts.settings?.concurrency ?? 32);
+    await Promise.all(agents.map((spec) => limit(() => this.lendOne(pool, spec, opts))));
+    return pool;
+  }
+
+  private async lendOne(pool: AgentPool, spec: AgentSpec, opts: AgentPoolOptions): Promise<void> {
+    const key = JSON.stringify([spec, path.resolve(opts.stateDir), opts.settings ?? {}, opts.timeoutMs ?? null]);
+    const held = this.sessions.get(spec.name);
+    if (held) {
+      const fresh = held.key === key && !held.conn.client.closed && Date.now() - held.at <= this.maxAgeMs;
+      if (fresh) {
+        try {
+          held.conn.registration.tasks = await held.conn.client.inspect();
+          pool.connected.set(spec.name, held.conn);
+          opts.onProgress?.(spec.name, 'connected');
+          return;
+        } catch {
+          /* gone since the last command: connect anew below */
+        }
+      }
+      this.sessions.delete(spec.name);
+      await held.conn.client.close().catch(() => undefined);
+    }
+    await pool.connectOne(spec);
+    const conn = pool.connected.get(spec.name);
+    if (conn) this.sessions.set(spec.name, { key, conn, at: Date.now() });
+  }
+
+  /** close ends every warm session; the tasks keep running. */
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map((s) => s.conn.client.close().catch(() => undefined)));
   }
 }
 

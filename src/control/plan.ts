@@ -198,10 +198,13 @@ async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): P
       const seen = { strays: [] as StrayTask[] };
       observe(store.data, inventory, pool, new Date().toISOString(), undefined, seen);
       if (mode !== 'diff') {
-        for (const r of await stopStrays(pool, seen.strays, store.data, new Date().toISOString())) {
+        const stopped = await stopStrays(pool, seen.strays, store.data, new Date().toISOString());
+        for (const r of stopped) {
           opts.progress?.(`${r.task} on ${r.agent}: ${r.ok ? `stray copy stopped (it runs on ${r.keptOn})` : `cannot stop the stray copy: ${r.error}`}`);
         }
-        await store.save();
+        // what was stopped is recorded before anything starts; a plain observation is saved with the
+        // apply's own writes (a run that dies before them loses nothing the next observation does not see)
+        if (stopped.length > 0) await store.save();
       }
     }
     const locals = offline ? await localCapacities(inventory, store.dir) : new Map();

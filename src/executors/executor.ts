@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { FactoryError } from '../errors.js';
 import { encode, readMessages } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type AgentRegistration, type ErrorBody, type Message, type Request, type TaskStatus } from '../protocol/messages.js';
+import { restoreDeferredEnv } from './deferred-env.js';
 import { detectLimits, discover, EXECUTOR_VERSION } from './discovery.js';
 import type { Driver } from './drivers/driver.js';
 import { ProcessDriver } from './drivers/process.js';
@@ -278,6 +279,7 @@ export class Executor {
 
 /** main runs the executor on the process's stdio. */
 export function main(): void {
+  restoreDeferredEnv(process.env);
   process.stdout.on('error', () => process.exit(0)); // broken pipe: the control side is gone
   process.on('SIGPIPE', () => undefined);
   const ex = new Executor({

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentError, FactoryError } from '../errors.js';
+import { deferEnv } from '../executors/deferred-env.js';
 import type { Transport, TransportChannel, TransportExit } from './transport.js';
 
 /** PACKAGE_NAME is the name in the package.json that marks the package root. */
@@ -68,7 +69,8 @@ export class LocalTransport implements Transport {
     }
     const child = spawn(process.execPath, [program], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env },
+      // the executor makes no TLS connections: it starts without parsing NODE_EXTRA_CA_CERTS and restores it for its tasks
+      env: deferEnv({ ...process.env, ...this.opts.env }),
     });
     const exited = new Promise<TransportExit>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));

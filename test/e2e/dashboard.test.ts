@@ -47,7 +47,7 @@ describe.skipIf(!hasTmux)(`factory dashboard under tmux${!hasTmux ? ' (skipped: 
     const pids = (JSON.parse(applied.stdout) as { results: { pid?: number }[] }).results.map((r) => r.pid).filter((p): p is number => Boolean(p));
     expect(pids).toHaveLength(2);
 
-    const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} dashboard --state ${JSON.stringify(state)} --view tasks --refresh-interval 2`;
+    const cmd = `${JSON.stringify(BIN)} dashboard --state ${JSON.stringify(state)} --view tasks --refresh-interval 2`;
     tmux('new-session', '-d', '-s', 'dash', '-x', '100', '-y', '30', '-c', scratch.dir, `env -u CI TERM=xterm-256color ${cmd}; sleep 30`);
     serverStarted = true;
     const shown = await waitFor(() => /dash\/ticker\/1\s+.*running/.test(capture()), 20_000, 200);

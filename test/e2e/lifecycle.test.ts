@@ -110,7 +110,7 @@ describe('factory plan apply / status / logs / destroy with real processes', () 
   test('logs -f follows new output until interrupted', async () => {
     const { spawn } = await import('node:child_process');
     const { BIN } = await import('../helpers/cli.js');
-    const child = spawn(process.execPath, [BIN, 'logs', '-f', '--tail', '1', 'lifecycle/ticker/1', '--state', state], { cwd: scratch.dir, env: { ...process.env, CI: '' } });
+    const child = spawn(BIN, ['logs', '-f', '--tail', '1', 'lifecycle/ticker/1', '--state', state], { cwd: scratch.dir, env: { ...process.env, CI: '' } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const seen = await waitFor(() => (out.match(/tick/g) ?? []).length >= 3, 15_000);

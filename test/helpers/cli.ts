@@ -1,5 +1,5 @@
 /**
- * Helpers to run the built CLI as a user would: `node bin/run.js ARGS` in a scratch folder, with a
+ * Helpers to run the built CLI as a user would: `bin/factory ARGS` in a scratch folder, with a
  * private state directory, capturing stdout, stderr and the exit code.
  */
 import { spawn } from 'node:child_process';
@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 /** ROOT is the repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** BIN is the CLI entry point. */
-export const BIN = path.join(ROOT, 'bin', 'run.js');
+/** BIN is the CLI command as installed (the package's bin: a sh wrapper that starts Node on bin/run.cjs). */
+export const BIN = path.join(ROOT, 'bin', 'factory');
 
 /** CliResult is what one CLI run printed and how it exited. */
 export interface CliResult {
@@ -24,7 +24,7 @@ export interface CliResult {
 export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   if (!existsSync(path.join(ROOT, 'dist', 'commands'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(BIN, args, {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,109 @@
+/**
+ * The CLI's thin path to a control host (`factory control serve`): before oclif or any command is
+ * loaded, bin/run.cjs asks forward() whether a host serves the state directory of this command. If
+ * one does, the command runs there (warm) and its output and exit code come back here; otherwise
+ * forward() resolves undefined and the CLI runs the command itself.
+ *
+ * It must stay small and import nothing but Node's own modules: every CLI run loads it. The build
+ * makes it dist/cli/thin-client.cjs (CommonJS: ~5 ms less to start than an ES module).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export { restoreDeferredEnv } from '../executors/deferred-env.js';
+
+/** FORWARDED maps `topic command` words to the command ids a control host serves (see SERVED_COMMANDS in control/serve.ts). */
+const FORWARDED: Record<string, string> = {
+  'plan diff': 'plan:diff',
+  'plan apply': 'plan:apply',
+  'plan destroy': 'plan:destroy',
+  status: 'status',
+  'agents list': 'agents:list',
+};
+
+/** forwardable finds the served command in argv: its id and the arguments after it, or undefined. */
+export function forwardable(argv: string[]): { id: string; rest: string[] } | undefined {
+  if (argv.some((a) => a === '--help' || a === '-h')) return undefined;
+  const two = FORWARDED[`${argv[0]} ${argv[1]}`];
+  if (two) return { id: two, rest: argv.slice(2) };
+  const one = argv[0] === 'status' ? FORWARDED.status : undefined;
+  return one ? { id: one, rest: argv.slice(1) } : undefined;
+}
+
+/** stateDirOf is the state directory a command will use: --state, else FACTORY_STATE, else ./.factory. */
+export function stateDirOf(argv: string[], env: NodeJS.ProcessEnv = process.env): string {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '--state' && i + 1 < argv.length) return argv[i + 1]!;
+    if (a.startsWith('--state=')) return a.slice('--state='.length);
+  }
+  return env.FACTORY_STATE || './.factory';
+}
+
+/**
+ * forward runs argv on the control host of its state directory and resolves to the exit code, or
+ * to undefined when no host serves it (no socket, nobody answers, or the host declines because its
+ * environment differs): the caller then runs the command itself.
+ */
+export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  if (env.FACTORY_CONTROL === 'off') return undefined;
+  const cmd = forwardable(argv);
+  if (!cmd) return undefined;
+  const socket = path.resolve(stateDirOf(argv, env), 'control.sock');
+  try {
+    if (!fs.statSync(socket).isSocket()) return undefined;
+  } catch {
+    return undefined;
+  }
+  const { default: http } = await import('node:http');
+  const body = JSON.stringify({
+    id: cmd.id,
+    argv: cmd.rest,
+    cwd: process.cwd(),
+    env: Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (k.startsWith('FACTORY_') || k === 'DOCKER_HOST'))),
+  });
+  return new Promise<number | undefined>((resolve) => {
+    let answered = false;
+    const req = http.request({ socketPath: socket, path: '/v1/run', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      if (res.statusCode !== 200) {
+        // 409: the host's environment differs; anything else: run it here rather than fail
+        res.resume();
+        resolve(undefined);
+        return;
+      }
+      answered = true;
+      let buf = '';
+      let exit: number | undefined;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const m = JSON.parse(line) as { stdout?: string; stderr?: string; exit?: number };
+          if (m.stdout !== undefined) process.stdout.write(m.stdout);
+          if (m.stderr !== undefined) process.stderr.write(m.stderr);
+          if (m.exit !== undefined) exit = m.exit;
+        }
+      });
+      res.on('end', () => {
+        if (exit === undefined) {
+          process.stderr.write(`factory: the control host at ${socket} went away before the command finished; check \`factory status\`\n`);
+          exit = 1;
+        }
+        resolve(exit);
+      });
+      res.on('error', () => undefined);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (answered) return; // the response's end reports it
+      // ECONNREFUSED / ENOENT: a socket left by a host that is gone
+      void err;
+      resolve(undefined);
+    });
+    req.end(body);
+  });
+}

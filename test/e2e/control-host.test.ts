@@ -1,0 +1,197 @@
+/**
+ * `factory control serve` with the built CLI and real processes: the CLI's plan and status commands
+ * on the host's state directory run in the host (its log says so), print what a one-shot run prints,
+ * keep the state file's rules (lock, errors, no half-written state), and fall back to running
+ * themselves when the host is gone, stale, or started with another environment.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { health } from '../../src/control/serve.js';
+import { BIN, pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+
+const PLAN = `name: hosted
+project: e2e
+processes:
+  - name: nap
+    count: 2
+    command: ["sleep", "600"]
+    resources: {cpus: 0.1, mem: 16Mi}
+`;
+
+const scratch = scratchDir('factory-control-');
+const state = path.join(scratch.dir, 'state');
+const socket = path.join(state, 'control.sock');
+const plan = path.join(scratch.dir, 'hosted.yaml');
+const pids = new Set<number>();
+
+/** Host is a running `factory control serve` and everything it printed. */
+interface Host {
+  child: ChildProcess;
+  log: () => string;
+  served: () => number;
+}
+
+/** the env runCli gives the CLI, so the host and its clients agree on FACTORY_* */
+const cliEnv = (extra: Record<string, string> = {}) => ({ ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '', ...extra });
+
+async function startHost(extra: Record<string, string> = {}): Promise<Host> {
+  const child = spawn(BIN, ['control', 'serve', '--state', state], { cwd: scratch.dir, env: cliEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const up = await waitFor(() => /serving .* on .*control\.sock \(pid \d+\)/.test(out), 15_000, 50);
+  expect(up, `control serve did not start:\n${out}`).toBe(true);
+  return { child, log: () => out, served: () => (out.match(/served /g) ?? []).length };
+}
+
+async function stopHost(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (h.child.exitCode !== null || h.child.signalCode !== null) return h.child.exitCode;
+  const done = new Promise<number | null>((r) => h.child.once('exit', (code) => r(code)));
+  h.child.kill(signal);
+  return done;
+}
+
+async function statusTasks(env: Record<string, string> = {}): Promise<{ task: string; state: string; pid?: number }[]> {
+  const r = await runCli(['status', '--json', '--state', state], { cwd: scratch.dir, env });
+  expect(r.code, r.stderr).toBe(0);
+  const tasks = (JSON.parse(r.stdout) as { tasks: { task: string; state: string; pid?: number }[] }).tasks;
+  for (const t of tasks) if (t.pid) pids.add(t.pid);
+  return tasks;
+}
+
+let host: Host;
+
+beforeAll(async () => {
+  writeFileSync(plan, PLAN);
+  host = await startHost();
+});
+
+afterAll(async () => {
+  if (host) await stopHost(host);
+  await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
+  for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  scratch.cleanup();
+});
+
+describe('factory control serve', () => {
+  test('listens on <state>/control.sock, a socket only its user may use, and says who it is', async () => {
+    const st = statSync(socket);
+    expect(st.isSocket()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    const h = await health(socket);
+    expect(h.pid).toBe(host.child.pid);
+    expect(h.stateDir).toBe(state);
+  });
+
+  test('plan apply runs in the host: same output, real tasks, a second apply changes nothing', async () => {
+    const before = host.served();
+    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Applied: 2 created, 0 updated, 0 destroyed\./);
+    expect(r.stderr).toMatch(/hosted\/nap\/0 on local: started \(pid \d+\)/);
+    expect(host.served()).toBe(before + 1);
+    expect(host.log()).toMatch(/served plan apply .*hosted\.yaml .*→ exit 0/);
+    const tasks = await statusTasks();
+    expect(tasks.map((t) => [t.task, t.state])).toEqual([
+      ['hosted/nap/0', 'running'],
+      ['hosted/nap/1', 'running'],
+    ]);
+    for (const t of tasks) expect(pidAlive(t.pid!)).toBe(true);
+    const again = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/No changes\./);
+    expect(host.served()).toBe(before + 3);
+  });
+
+  test('status through the host and status run alone agree', async () => {
+    const hosted = await statusTasks();
+    const alone = await statusTasks({ FACTORY_CONTROL: 'off' });
+    expect(hosted).toEqual(alone);
+  });
+
+  test('a task killed between two commands is seen by the next one (the warm session asks the agent again)', async () => {
+    const [victim] = await statusTasks();
+    process.kill(victim!.pid!, 'SIGKILL');
+    await waitFor(() => !pidAlive(victim!.pid!), 5000);
+    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Applied: 0 created, 1 updated, 0 destroyed\.|restart/);
+    const after = await statusTasks();
+    const revived = after.find((t) => t.task === victim!.task)!;
+    expect(revived.state).toBe('running');
+    expect(revived.pid).not.toBe(victim!.pid);
+    expect(pidAlive(revived.pid!)).toBe(true);
+  });
+
+  test('a bad plan through the host: file:line:col, exit 1, no stack trace, no state change', async () => {
+    const bad = path.join(scratch.dir, 'bad.yaml');
+    writeFileSync(bad, 'name: bad\nprocesses:\n  - name: x\n    command: [true]\n    colour: red\n');
+    const before = host.served();
+    const r = await runCli(['plan', 'apply', bad, '--state', state], { cwd: scratch.dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:5:5: /);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(host.served()).toBe(before + 1);
+    expect((await statusTasks()).length).toBe(2);
+  });
+
+  test('relative paths are the client\'s: plan and state resolve in the directory the CLI ran in', async () => {
+    const r = await runCli(['plan', 'diff', 'hosted.yaml', '--state', 'state', '--json'], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).changes).toEqual({ create: 0, destroy: 0, update: 0 });
+    expect(host.log()).toMatch(/served plan diff hosted\.yaml --state state --json → exit 0/);
+  });
+
+  test('two applies at once through the host run one after the other', async () => {
+    const two = path.join(scratch.dir, 'two.yaml');
+    writeFileSync(two, PLAN.replace('name: hosted', 'name: twin').replace('count: 2', 'count: 1'));
+    const [a, b] = await Promise.all([0, 1].map(() => runCli(['plan', 'apply', two, '--state', state, '--json'], { cwd: scratch.dir })));
+    expect(a!.code, a!.stderr).toBe(0);
+    expect(b!.code, b!.stderr).toBe(0);
+    const creates = [a!, b!].map((r) => JSON.parse(r.stdout).changes.create).sort();
+    expect(creates).toEqual([0, 1]);
+    const d = await runCli(['plan', 'destroy', two, '--state', state], { cwd: scratch.dir });
+    expect(d.code, d.stderr).toBe(0);
+  });
+
+  test('a client whose environment differs runs the command itself', async () => {
+    const before = host.served();
+    const r = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir, env: { FACTORY_DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/hosted\/nap\/0/);
+    expect(host.served()).toBe(before);
+  });
+
+  test('a second host on the same state is refused, naming the first', async () => {
+    const r = await runCli(['control', 'serve', '--state', state], { cwd: scratch.dir, timeoutMs: 15_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`a control host already serves ${state} (pid ${host.child.pid})`);
+    expect(existsSync(socket)).toBe(true);
+  });
+
+  test('SIGTERM stops the host and removes its socket; the tasks keep running and the CLI runs alone', async () => {
+    const tasks = await statusTasks();
+    expect(await stopHost(host)).toBe(0);
+    expect(host.log()).toMatch(/stopped \(SIGTERM\); the tasks keep running/);
+    expect(existsSync(socket)).toBe(false);
+    for (const t of tasks) expect(pidAlive(t.pid!)).toBe(true);
+    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/No changes\./);
+  });
+
+  test('a socket left by a killed host is not trusted: the CLI runs alone and a new host replaces it', async () => {
+    const dead = await startHost();
+    await stopHost(dead, 'SIGKILL');
+    expect(existsSync(socket)).toBe(true);
+    const r = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/hosted\/nap\/1/);
+    host = await startHost();
+    const s = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir });
+    expect(s.code, s.stderr).toBe(0);
+    expect(host.served()).toBe(1);
+  });
+});

@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { forward, forwardable, stateDirOf } from '../../src/cli/thin-client.js';
+import { AgentPool, WarmAgents } from '../../src/control/agents.js';
+import { hostEnvironment, parseRunRequest, SERVED_COMMANDS } from '../../src/control/serve.js';
+import { deferEnv, restoreDeferredEnv } from '../../src/executors/deferred-env.js';
+import type { AgentSpec } from '../../src/spec/model.js';
+
+describe('thin client: which commands go to a control host', () => {
+  it('finds the served commands and the arguments after them', () => {
+    expect(forwardable(['plan', 'apply', 'a.yaml', '--json'])).toEqual({ id: 'plan:apply', rest: ['a.yaml', '--json'] });
+    expect(forwardable(['plan', 'diff', '--offline', 'p/'])).toEqual({ id: 'plan:diff', rest: ['--offline', 'p/'] });
+    expect(forwardable(['plan', 'destroy', 'a.yaml'])).toEqual({ id: 'plan:destroy', rest: ['a.yaml'] });
+    expect(forwardable(['status', '--cached'])).toEqual({ id: 'status', rest: ['--cached'] });
+    expect(forwardable(['agents', 'list'])).toEqual({ id: 'agents:list', rest: [] });
+  });
+
+  it('leaves everything else, and any help, to the CLI', () => {
+    for (const argv of [[], ['--version'], ['dashboard'], ['logs', 'a/b/0', '-f'], ['control', 'serve'], ['plan', 'apply', '--help'], ['status', '-h'], ['plan'], ['agents', 'drain', 'x'], ['vm', 'stop', 'v']]) {
+      expect(forwardable(argv), argv.join(' ')).toBeUndefined();
+    }
+  });
+
+  it('every forwarded id is one the host serves', () => {
+    const ids = [['plan', 'diff'], ['plan', 'apply'], ['plan', 'destroy'], ['status'], ['agents', 'list']].map((a) => forwardable(a)!.id);
+    expect(ids.sort()).toEqual([...SERVED_COMMANDS].sort());
+  });
+
+  it('the state directory comes from --state, --state=, FACTORY_STATE, else ./.factory', () => {
+    expect(stateDirOf(['status', '--state', 's1'], {})).toBe('s1');
+    expect(stateDirOf(['status', '--state=s2'], { FACTORY_STATE: 'x' })).toBe('s2');
+    expect(stateDirOf(['status'], { FACTORY_STATE: 's3' })).toBe('s3');
+    expect(stateDirOf(['status'], { FACTORY_STATE: '' })).toBe('./.factory');
+    expect(stateDirOf(['plan', 'apply', '--', '--state', 'no'], {})).toBe('./.factory');
+  });
+
+  it('without a socket, with a plain file in its place, or with FACTORY_CONTROL=off, the CLI runs the command itself', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-thin-'));
+    try {
+      expect(await forward(['status', '--state', dir], {})).toBeUndefined();
+      fs.writeFileSync(path.join(dir, 'control.sock'), '');
+      expect(await forward(['status', '--state', dir], {})).toBeUndefined();
+      expect(await forward(['status', '--state', dir], { FACTORY_CONTROL: 'off' })).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('control host requests', () => {
+  it('accepts a well-formed run request', () => {
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' } }))).toEqual({
+      id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' },
+    });
+  });
+
+  it('refuses anything else with a reason', () => {
+    expect(parseRunRequest('{')).toBe('body is not JSON');
+    expect(parseRunRequest('null')).toBe('body is not an object');
+    expect(parseRunRequest(JSON.stringify({ id: 'control:serve', argv: [], cwd: '/', env: {} }))).toMatch(/not served/);
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [1], cwd: '/', env: {} }))).toMatch(/argv/);
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: 'rel', env: {} }))).toMatch(/cwd/);
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: '/', env: { A: 1 } }))).toMatch(/env/);
+  });
+
+  it('compares only what changes a command: FACTORY_* but its inputs and the switch, and DOCKER_HOST', () => {
+    expect(
+      hostEnvironment({ FACTORY_DOCKER_HOST: 'unix:///d', FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', FACTORY_CONTROL: 'on', DOCKER_HOST: 'tcp://h:1', HOME: '/root', PATH: '/bin' }),
+    ).toEqual({ FACTORY_DOCKER_HOST: 'unix:///d', DOCKER_HOST: 'tcp://h:1' });
+  });
+});
+
+describe('NODE_EXTRA_CA_CERTS, deferred', () => {
+  it('travels as FACTORY_NODE_EXTRA_CA_CERTS and comes back under its own name', () => {
+    const env: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/etc/ca.pem', PATH: '/bin' };
+    const started = deferEnv(env);
+    expect(started).toEqual({ FACTORY_NODE_EXTRA_CA_CERTS: '/etc/ca.pem', PATH: '/bin' });
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/etc/ca.pem'); // the original is untouched
+    expect(restoreDeferredEnv(started)).toEqual({ NODE_EXTRA_CA_CERTS: '/etc/ca.pem', PATH: '/bin' });
+    expect(deferEnv({ PATH: '/bin' })).toEqual({ PATH: '/bin' });
+  });
+
+  it('bin/factory starts Node without it and the tasks get it back', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const bin = path.resolve(__dirname, '../../bin/factory');
+    // a stand-in for node on PATH that prints the environment it was started with
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-bin-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\necho "ca=${NODE_EXTRA_CA_CERTS-unset} carried=${FACTORY_NODE_EXTRA_CA_CERTS-unset} entry=$1"\n', { mode: 0o755 });
+      const out = execFileSync(bin, ['--version'], { env: { PATH: `${dir}:/usr/bin:/bin`, NODE_EXTRA_CA_CERTS: '/etc/ca.pem' }, encoding: 'utf8' });
+      expect(out.trim()).toBe(`ca=unset carried=/etc/ca.pem entry=${path.resolve(__dirname, '../../bin/run.cjs')}`);
+      const plain = execFileSync(bin, ['--version'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
+      expect(plain.trim()).toMatch(/^ca=unset carried=unset /);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('WarmAgents', () => {
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
+  const local = { name: 'local', idc: 'local', cluster: 'local', transport: { kind: 'local' }, resources: {}, attributes: {} } as unknown as AgentSpec;
+  afterEach(async () => {
+    await AgentPool.warm?.close();
+    AgentPool.warm = undefined;
+  });
+  afterAll(() => fs.rmSync(state, { recursive: true, force: true }));
+
+  it('lends one session to successive pools, refreshed; close() of a pool leaves it open', async () => {
+    const warm = new WarmAgents();
+    AgentPool.warm = warm;
+    const p1 = await AgentPool.connect([local], { stateDir: state });
+    const c1 = p1.connected.get('local')!.client;
+    await p1.close();
+    expect(c1.closed).toBe(false);
+    const p2 = await AgentPool.connect([local], { stateDir: state });
+    expect(p2.connected.get('local')!.client).toBe(c1);
+    expect(warm.size).toBe(1);
+    await warm.close();
+    expect(c1.closed).toBe(true);
+  });
+
+  it('replaces a session that closed, or one opened for another state directory', async () => {
+    const warm = new WarmAgents();
+    AgentPool.warm = warm;
+    const c1 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    await c1.close();
+    const c2 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    expect(c2).not.toBe(c1);
+    expect(c2.closed).toBe(false);
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
+    const c3 = (await AgentPool.connect([local], { stateDir: other })).connected.get('local')!.client;
+    expect(c3).not.toBe(c2);
+    expect(c2.closed).toBe(true);
+    expect(c3.registration.workDir).toBe(path.join(other, 'agents', 'local'));
+    fs.rmSync(other, { recursive: true, force: true });
+  });
+
+  it('an old session is renewed', async () => {
+    const warm = new WarmAgents(0);
+    AgentPool.warm = warm;
+    const c1 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    await new Promise((r) => setTimeout(r, 5));
+    const c2 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    expect(c2).not.toBe(c1);
+    expect(c1.closed).toBe(true);
+  });
+});
