@@ -23,7 +23,7 @@ import type { TaskRunSpec } from '../src/protocol/messages.js';
 import { ExecutorClient } from '../src/transport/client.js';
 import { LocalTransport } from '../src/transport/local.js';
 import { TEST_IMAGE, buildTestImage, startDockerd } from '../test/harness/dockerd.js';
-import { BIN, startControlHost, type RunningHost } from './control-host.js';
+import { BIN, startControlHost, type RunningHost } from '../test/helpers/control-host.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.BENCH_RUNS) || 15;

@@ -23,7 +23,7 @@ import { readVmImageSource, uploadVmImage } from '../src/control/vm-images.js';
 import { ExecutorClient } from '../src/transport/client.js';
 import { LocalTransport } from '../src/transport/local.js';
 import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../test/harness/libvirtd.js';
-import { BIN, startControlHost, type RunningHost } from './control-host.js';
+import { BIN, startControlHost, type RunningHost } from '../test/helpers/control-host.js';
 
 const RUNS = Number(process.env.BENCH_RUNS) || 9;
 const MEM = 128 * 1024 * 1024;

@@ -4,7 +4,8 @@
  */
 import pLimit from 'p-limit';
 import { FactoryError } from '../errors.js';
-import { loadPlans, resolveInventory } from '../spec/index.js';
+import path from 'node:path';
+import { embeddedInventory, EMBEDDED_INVENTORY_FILE, loadInventoryFile, loadPlans, resolveInventory } from '../spec/index.js';
 import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import { schedule } from '../scheduler/index.js';
 import type { GroupDecision, Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
@@ -184,9 +185,19 @@ async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): P
   }
   const inventory = await resolveInventory(opts.inventoryPath);
   const store = await StateStore.open(opts.stateDir);
+  if (mode !== 'diff') await store.lock({ purpose: `plan ${mode}` });
+  try {
+    return await planAgainst(store, plans, inventory, opts, mode);
+  } catch (err) {
+    await store.unlock();
+    throw err;
+  }
+}
+
+/** planAgainst observes the agents (unless offline) and schedules the plans against them; the caller holds the store's lock for apply and destroy. */
+async function planAgainst(store: StateStore, plans: PlanSpec[], inventory: InventorySpec, opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
   const offline = mode === 'diff' && Boolean(opts.offline);
   let pool: AgentPool | undefined;
-  if (mode !== 'diff') await store.lock({ purpose: `plan ${mode}` });
   try {
     if (!offline) {
       opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
@@ -223,7 +234,6 @@ async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): P
     return { plans, inventory, plan, pool, store, diff: viewOf(inventory, plans, plan, offline, pool) };
   } catch (err) {
     await pool?.close();
-    await store.unlock();
     throw err;
   }
 }
@@ -241,7 +251,11 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
   try {
     const results = await execute(p, opts);
     const now = new Date().toISOString();
-    for (const plan of p.plans) p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: plan.file, appliedAt: now };
+    // the plan as applied (and its inventory) is the desired state a control host keeps converging to
+    const inventory = p.inventory.file === EMBEDDED_INVENTORY_FILE ? undefined : path.resolve(p.inventory.file);
+    for (const plan of p.plans) {
+      p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: plan.file, appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}) };
+    }
     const changed = p.diff.changes.create + p.diff.changes.update + p.diff.changes.destroy;
     p.store.data.events.push({ at: now, kind: 'plan-applied', message: `applied ${p.plans.map((x) => x.name).join(', ')}: ${changed} change${changed === 1 ? '' : 's'}` });
     await p.store.save();
@@ -249,6 +263,62 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
   } finally {
     await p.pool?.close();
     await p.store.unlock();
+  }
+}
+
+/** ReconcileResult is one pass of reconcileRecorded: skipped (and why), or what each inventory's pass did. */
+export interface ReconcileResult {
+  skipped?: string;
+  passes: { inventory: string; plans: string[]; changes: ApplyResult['changes']; results: OpResult[]; unplaced: number }[];
+}
+
+/**
+ * reconcileRecorded converges the agents to the plans as they were last applied (recorded in the
+ * state with their inventory), without reading any plan file: a dead or unhealthy task is restarted
+ * per its restart policy, a task of a lost agent moves, a stray copy is stopped. It is the control
+ * host's supervision pass. It never waits for the state lock: while another factory holds it, the
+ * pass is skipped. The state is written only when something was done.
+ */
+export async function reconcileRecorded(opts: { stateDir: string; seed?: number; progress?: (line: string) => void }): Promise<ReconcileResult> {
+  const store = await StateStore.open(opts.stateDir);
+  try {
+    await store.lock({ purpose: 'reconcile (control host)', timeoutMs: 0 });
+  } catch (err) {
+    if ((err as FactoryError).code === 'E_STATE_LOCKED') return { skipped: 'the state is locked by another factory command', passes: [] };
+    throw err;
+  }
+  const out: ReconcileResult = { passes: [] };
+  try {
+    const byInventory = new Map<string, PlanSpec[]>();
+    for (const rec of Object.values(store.data.plans)) {
+      if (!rec.spec) continue; // applied before plans were recorded: the next apply records it
+      const key = rec.inventory ?? '';
+      byInventory.set(key, [...(byInventory.get(key) ?? []), rec.spec]);
+    }
+    for (const [inv, plans] of byInventory) {
+      const inventory = inv ? await loadInventoryFile(inv) : embeddedInventory();
+      const popts: PlanOptions = { planPaths: [], stateDir: store.dir, seed: opts.seed, progress: opts.progress };
+      // a pass every few seconds: say what was done and what failed, not that the agents answered
+      const quiet = (line: string) => {
+        if (!/^connecting to \d+ agents?$|^agent [^:]+: connected$/.test(line)) opts.progress?.(line);
+      };
+      const p = await planAgainst(store, plans, inventory, { ...popts, progress: quiet }, 'apply');
+      try {
+        const c = p.diff.changes;
+        const results = c.create + c.update + c.destroy > 0 ? await execute(p, popts) : [];
+        if (results.length > 0) {
+          const now = new Date().toISOString();
+          p.store.data.events.push({ at: now, kind: 'plan-reconciled', message: `reconciled ${plans.map((x) => x.name).join(', ')}: ${results.length} change${results.length === 1 ? '' : 's'}` });
+          await p.store.save();
+        }
+        out.passes.push({ inventory: inventory.file, plans: plans.map((x) => x.name), changes: c, results, unplaced: p.diff.unplaced.length });
+      } finally {
+        await p.pool?.close();
+      }
+    }
+    return out;
+  } finally {
+    await store.unlock();
   }
 }
 

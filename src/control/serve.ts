@@ -15,6 +15,9 @@
  *
  * Commands run one at a time: each runs in the client's working directory with the client's
  * FACTORY_STATE / FACTORY_INVENTORY, and its process-wide output is routed to its own client.
+ *
+ * Between commands the host supervises: every reconcile interval it runs a supervision pass (the
+ * plans as last applied, see reconcileRecorded in plan.ts) when no command is running or waiting.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
@@ -70,6 +73,10 @@ export interface ControlHostOptions {
   log?: (line: string) => void;
   /** env is the host's environment (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** reconcile is the supervision pass, run every reconcileIntervalMs between commands. */
+  reconcile?: () => Promise<void>;
+  /** reconcileIntervalMs is the time between supervision passes (0 or absent: none). */
+  reconcileIntervalMs?: number;
 }
 
 type Sink = { write: (stream: 'stdout' | 'stderr', text: string) => void };
@@ -77,6 +84,9 @@ type Sink = { write: (stream: 'stdout' | 'stderr', text: string) => void };
 /** ControlHost serves forwarded commands on the state directory's socket. */
 export class ControlHost {
   private served = 0;
+  private passes = 0;
+  private pending = 0;
+  private supervisor?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
   private readonly output = new AsyncLocalStorage<Sink>();
   private restoreOutput?: () => void;
@@ -120,11 +130,35 @@ export class ControlHost {
     });
     host.captureOutput();
     AgentPool.warm = host.warm;
+    host.supervise();
     return host;
+  }
+
+  /** supervise schedules the supervision passes; a pass is skipped while a command runs or waits. */
+  private supervise(): void {
+    const every = this.opts.reconcileIntervalMs ?? 0;
+    const pass = this.opts.reconcile;
+    if (!pass || every <= 0) return;
+    const tick = () => {
+      if (this.pending > 0) return void (this.supervisor = setTimeout(tick, every));
+      void this.serialized(async () => {
+        this.passes++;
+        try {
+          await pass();
+        } catch (err) {
+          this.opts.log?.(`reconcile failed: ${(err as Error).message}`);
+        }
+      }).finally(() => {
+        if (this.supervisor !== undefined) this.supervisor = setTimeout(tick, every);
+      });
+    };
+    this.supervisor = setTimeout(tick, every);
   }
 
   /** close stops listening, removes the socket and ends the warm executor sessions (tasks keep running). */
   async close(): Promise<void> {
+    clearTimeout(this.supervisor);
+    this.supervisor = undefined;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     fs.rmSync(this.socket, { force: true });
@@ -158,7 +192,10 @@ export class ControlHost {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       if (req.method === 'GET' && req.url === '/v1/health') {
-        return json(res, 200, { pid: process.pid, stateDir: path.resolve(this.opts.stateDir), socket: this.socket, startedAt: this.startedAt, served: this.served, agents: this.warm.size });
+        return json(res, 200, {
+          pid: process.pid, stateDir: path.resolve(this.opts.stateDir), socket: this.socket, startedAt: this.startedAt,
+          served: this.served, agents: this.warm.size, reconcileIntervalMs: this.opts.reconcileIntervalMs ?? 0, reconcilePasses: this.passes,
+        });
       }
       if (req.method !== 'POST' || req.url !== '/v1/run') return json(res, 404, { error: `no such endpoint: ${req.method} ${req.url}` });
       const body = await readBody(req);
@@ -169,7 +206,8 @@ export class ControlHost {
       const differs = [...new Set([...Object.keys(mine), ...Object.keys(theirs)])].filter((k) => mine[k] !== theirs[k]).sort();
       if (differs.length > 0) return json(res, 409, { error: `the control host's environment differs in ${differs.join(', ')}` });
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-      const code = await this.serialized(() => this.runOne(run, res));
+      this.pending++;
+      const code = await this.serialized(() => this.runOne(run, res)).finally(() => this.pending--);
       res.end(`${JSON.stringify({ exit: code })}\n`);
     } catch (err) {
       if (!res.headersSent) json(res, 500, { error: (err as Error).message });
@@ -287,6 +325,8 @@ export interface HostHealth {
   startedAt: string;
   served: number;
   agents: number;
+  reconcileIntervalMs: number;
+  reconcilePasses: number;
 }
 
 /** health asks the control host on a socket who it is; rejects when nothing answers within timeoutMs. */

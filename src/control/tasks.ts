@@ -36,7 +36,8 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
       if (!rec) throw new FactoryError(`no task '${opts.task}' in the state`, { code: 'E_TASK_UNKNOWN' });
       const planRec = store.data.plans[rec.plan];
       if (!planRec) throw new FactoryError(`task ${rec.task} belongs to plan ${rec.plan}, which is not recorded`, { code: 'E_PLAN_UNKNOWN', hint: 'apply the plan again' });
-      const [plan] = await loadPlans([planRec.file]);
+      // the plan as applied when the state recorded it, else its file as it is now
+      const plan = planRec.spec ?? (await loadPlans([planRec.file]))[0];
       const group = plan?.groups.find((g) => g.name === rec.group);
       if (!plan || plan.name !== rec.plan || !group) {
         throw new FactoryError(`plan file ${planRec.file} no longer defines ${rec.plan}/${rec.group}`, { code: 'E_PLAN_CHANGED', hint: 'run factory plan apply' });

@@ -6,6 +6,8 @@ import type { AgentState, TaskResources, TaskState, Driver } from '../scheduler/
 import type { LimitsMode, TaskHealth } from '../protocol/messages.js';
 import type { PowerState } from '../protocol/vm.js';
 
+import type { PlanSpec } from '../spec/model.js';
+
 /** STATE_VERSION is the schema version written in every state file. */
 export const STATE_VERSION = 1;
 
@@ -62,6 +64,10 @@ export interface PlanRecord {
   project: string;
   file: string;
   appliedAt: string;
+  /** spec is the plan as applied: what a control host keeps converging to (set by applies since it was added). */
+  spec?: PlanSpec;
+  /** inventory is the absolute path of the inventory it was applied with; absent for the embedded default. */
+  inventory?: string;
 }
 
 /** EventRecord is one thing that happened (task started, failed, restarted; plan applied). */

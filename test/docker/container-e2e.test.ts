@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli, scratchDir, waitFor } from '../helpers/cli.js';
 import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
+import { startControlHost } from '../helpers/control-host.js';
+import { scopeOf } from '../../src/executors/drivers/docker.js';
 
 const started = await startDockerd();
 const skip = 'skip' in started ? started.skip : undefined;
@@ -148,6 +150,33 @@ describe.skipIf(skip !== undefined)(`containers through the CLI (real dockerd)${
     expect(t?.state).toBe('running');
     expect(await d.docker.listContainers({ all: true, filters: { label: ['factory.task=sick/api/0'] } })).toHaveLength(1);
   }, 90_000);
+
+  test('with a control host supervising, an unhealthy container is restarted with no apply', async () => {
+    const hosted = path.join(scratch.dir, 'hosted');
+    const env = { ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '', FACTORY_DOCKER_HOST: d.host };
+    const host = await startControlHost(hosted, { cwd: scratch.dir, env, reconcileS: 1 });
+    const hostedRun = (args: string[]) => runCli([...args, '--state', hosted], { cwd: scratch.dir, env: { FACTORY_DOCKER_HOST: d.host } });
+    try {
+      const first = await hostedRun(['plan', 'apply', sick]);
+      expect(first.code, first.stderr).toBe(0);
+      const statusOf = async () => (JSON.parse((await hostedRun(['status', '--json'])).stdout).tasks as StatusTask[]).find((t) => t.task === 'sick/api/0');
+      let t: StatusTask | undefined;
+      expect(await waitFor(async () => (t = await statusOf())?.health === 'healthy', 20_000, 500), JSON.stringify(t)).toBe(true);
+      const before = t!.pid;
+      // this state's container (the earlier test's sick/api/0 runs in another scope)
+      const [c] = await d.docker.listContainers({ filters: { label: ['factory.task=sick/api/0', `factory.scope=${scopeOf(path.join(hosted, 'agents', 'local'))}`] } });
+      const ex = await d.docker.getContainer(c!.Id).exec({ Cmd: ['rm', '/tmp/ok'] });
+      await ex.start({ hijack: true, stdin: false }).then((st) => new Promise((r) => { st.on('end', r); st.resume(); }));
+      // no apply from here on: a supervision pass sees it unhealthy and restarts it
+      expect(await waitFor(() => /reconcile: sick\/api\/0 on local: started/.test(host.log()), 60_000, 500), host.log()).toBe(true);
+      expect(await waitFor(async () => (t = await statusOf())?.health === 'healthy', 30_000, 500), JSON.stringify(t)).toBe(true);
+      expect(t).toMatchObject({ state: 'running' });
+      expect(t!.pid).not.toBe(before);
+    } finally {
+      await host.stop();
+      await hostedRun(['plan', 'destroy', sick]);
+    }
+  }, 120_000);
 
   test('destroy removes the container', async () => {
     const r = await run(['plan', 'destroy', plan]);

@@ -36,8 +36,9 @@ interface Host {
 /** the env runCli gives the CLI, so the host and its clients agree on FACTORY_* */
 const cliEnv = (extra: Record<string, string> = {}) => ({ ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '', ...extra });
 
-async function startHost(extra: Record<string, string> = {}): Promise<Host> {
-  const child = spawn(BIN, ['control', 'serve', '--state', state], { cwd: scratch.dir, env: cliEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startHost(opts: { state?: string; reconcileS?: number } = {}): Promise<Host> {
+  const args = ['control', 'serve', '--state', opts.state ?? state, '--reconcile-interval', String(opts.reconcileS ?? 0)];
+  const child = spawn(BIN, args, { cwd: scratch.dir, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -53,8 +54,8 @@ async function stopHost(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<nu
   return done;
 }
 
-async function statusTasks(env: Record<string, string> = {}): Promise<{ task: string; state: string; pid?: number }[]> {
-  const r = await runCli(['status', '--json', '--state', state], { cwd: scratch.dir, env });
+async function statusTasks(env: Record<string, string> = {}, dir = state): Promise<{ task: string; state: string; pid?: number }[]> {
+  const r = await runCli(['status', '--json', '--state', dir], { cwd: scratch.dir, env });
   expect(r.code, r.stderr).toBe(0);
   const tasks = (JSON.parse(r.stdout) as { tasks: { task: string; state: string; pid?: number }[] }).tasks;
   for (const t of tasks) if (t.pid) pids.add(t.pid);
@@ -193,5 +194,65 @@ describe('factory control serve', () => {
     const s = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir });
     expect(s.code, s.stderr).toBe(0);
     expect(host.served()).toBe(1);
+  });
+});
+
+describe('factory control serve supervises the applied plans', () => {
+  const sup = path.join(scratch.dir, 'supervised');
+  const supPlan = path.join(scratch.dir, 'supervised.yaml');
+  let h: Host;
+
+  beforeAll(async () => {
+    writeFileSync(supPlan, PLAN.replace('name: hosted', 'name: sup'));
+    h = await startHost({ state: sup, reconcileS: 1 });
+  });
+
+  afterAll(async () => {
+    if (h) await stopHost(h);
+    await runCli(['plan', 'destroy', supPlan, '--state', sup], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
+  });
+
+  const cached = async () => {
+    const r = await runCli(['status', '--json', '--cached', '--state', sup], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
+    expect(r.code, r.stderr).toBe(0);
+    const tasks = (JSON.parse(r.stdout) as { tasks: { task: string; state: string; pid?: number }[] }).tasks;
+    for (const t of tasks) if (t.pid) pids.add(t.pid);
+    return tasks;
+  };
+
+  test('a task killed by hand is restarted by the host, with no command run', async () => {
+    expect(h.log()).toMatch(/supervising the applied plans every 1 s/);
+    const r = await runCli(['plan', 'apply', supPlan, '--state', sup], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const [victim] = await statusTasks({}, sup);
+    process.kill(victim!.pid!, 'SIGKILL');
+    let now: { task: string; state: string; pid?: number } | undefined;
+    const revived = await waitFor(async () => {
+      now = (await cached()).find((t) => t.task === victim!.task);
+      return now?.state === 'running' && now.pid !== victim!.pid && pidAlive(now.pid!);
+    }, 20_000, 250);
+    expect(revived, `${JSON.stringify(now)}\n${h.log()}`).toBe(true);
+    expect(h.log()).toMatch(new RegExp(`reconcile: ${victim!.task} on local: started \\(pid ${now!.pid}\\)`));
+    const events = await runCli(['status', '--cached', '--events', '20', '--state', sup], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
+    expect(events.stdout).toMatch(/reconciled sup: 1 change/);
+  });
+
+  test('plan files are not re-read: an edited plan changes nothing until it is applied', async () => {
+    writeFileSync(supPlan, PLAN.replace('name: hosted', 'name: sup').replace('count: 2', 'count: 3'));
+    const passes = (await health(path.join(sup, 'control.sock'))).reconcilePasses;
+    expect(await waitFor(async () => (await health(path.join(sup, 'control.sock'))).reconcilePasses >= passes + 2, 15_000, 200)).toBe(true);
+    expect((await cached()).length).toBe(2);
+    const r = await runCli(['plan', 'apply', supPlan, '--state', sup], { cwd: scratch.dir });
+    expect(r.stdout).toMatch(/Applied: 1 created/);
+  });
+
+  test('a destroyed plan is not brought back', async () => {
+    const before = await statusTasks({}, sup);
+    const d = await runCli(['plan', 'destroy', supPlan, '--state', sup], { cwd: scratch.dir });
+    expect(d.code, d.stderr).toBe(0);
+    const passes = (await health(path.join(sup, 'control.sock'))).reconcilePasses;
+    expect(await waitFor(async () => (await health(path.join(sup, 'control.sock'))).reconcilePasses >= passes + 2, 15_000, 200)).toBe(true);
+    expect(await cached()).toEqual([]);
+    for (const t of before) expect(pidAlive(t.pid!)).toBe(false);
   });
 });

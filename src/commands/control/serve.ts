@@ -1,4 +1,6 @@
+import { Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
+import { reconcileRecorded } from '../../control/plan.js';
 import { ControlHost } from '../../control/serve.js';
 import { FactoryError } from '../../errors.js';
 
@@ -10,21 +12,42 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     '`factory agents list` on the same state directory are forwarded to it and run in this process, where Node, the',
     "modules and the agents' executor sessions are already warm; their output and exit codes are unchanged.",
     'The state file is locked and written exactly as by a one-shot run. Commands run one at a time.',
+    'Every --reconcile-interval seconds, between commands, it converges the agents to the plans as they were last applied',
+    '(recorded in the state): dead or unhealthy tasks restart per their restart policy and tasks of lost agents move;',
+    'plan files are not re-read, so an edited plan changes nothing until it is applied.',
     'A client whose FACTORY_* or DOCKER_HOST variables differ from the host\'s runs the command itself;',
     'FACTORY_CONTROL=off does the same for one command. Stop the host with SIGINT or SIGTERM: the socket is',
     'removed and the tasks keep running.',
   ].join(' ');
+  static override flags = {
+    'reconcile-interval': Flags.integer({
+      summary: 'Seconds between supervision passes over the applied plans (0: none).',
+      default: 30,
+      min: 0,
+    }),
+  };
+
   static override examples = ['<%= config.bin %> control serve --state /var/lib/factory', 'nohup <%= config.bin %> control serve & <%= config.bin %> plan apply plans/'];
 
   protected async execute(): Promise<undefined> {
     if (this.flags.json) throw new FactoryError('control serve runs until stopped and has no --json output', { code: 'E_USAGE' });
     const log = (line: string) => process.stderr.write(`control host: ${line}\n`);
+    const stateDir = this.flags.state;
     const host = await ControlHost.start({
-      stateDir: this.flags.state,
+      stateDir,
       run: (id, argv) => this.config.runCommand(id, argv),
       log,
+      reconcileIntervalMs: this.flags['reconcile-interval'] * 1000,
+      reconcile: async () => {
+        const r = await reconcileRecorded({ stateDir, progress: (line) => log(`reconcile: ${line}`) });
+        if (r.skipped) log(`reconcile skipped: ${r.skipped}`);
+        for (const p of r.passes) {
+          if (p.results.length > 0) log(`reconcile: ${p.plans.join(', ')}: ${p.results.filter((x) => x.ok).length} of ${p.results.length} change(s) done`);
+        }
+      },
     });
-    log(`serving ${this.flags.state} on ${host.socket} (pid ${process.pid})`);
+    const every = this.flags['reconcile-interval'];
+    log(`serving ${stateDir} on ${host.socket} (pid ${process.pid}); ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
     // `on`, not `once`: signal-exit (under proper-lockfile) re-raises a signal that no other listener
     // is left to handle, which would kill the host before it removed its socket
     const signal = await new Promise<string>((resolve) => {
