@@ -4,7 +4,8 @@
  * start on the machines we measured. factory itself makes no TLS connections, so bin/factory (and
  * the local transport, for a child-process executor) starts Node without the variable and passes
  * its value along as FACTORY_NODE_EXTRA_CA_CERTS; restoreDeferredEnv puts it back into
- * process.env at once, so every task factory starts inherits the environment the operator set.
+ * process.env at once, so what factory runs with its environment (qemu-img, virsh, a child-process
+ * executor's tools) sees it as the operator set it. Tasks get their own clean environment anyway.
  */
 
 /** DEFERRED_ENV maps each deferred variable to the name it travels under. */

@@ -99,6 +99,42 @@ describe('NODE_EXTRA_CA_CERTS, deferred', () => {
   });
 });
 
+describe('bin/factory through a control host socket', () => {
+  it('forwards the command with the client cwd and FACTORY_* env, the carrier of NODE_EXTRA_CA_CERTS already put back', async () => {
+    const http = await import('node:http');
+    const { spawn } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
+    let body = '';
+    const server = http.createServer((req, res) => {
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.end(`${JSON.stringify({ stdout: 'from the host\n' })}\n${JSON.stringify({ stderr: 'progress\n' })}\n${JSON.stringify({ exit: 3 })}\n`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(path.join(dir, 'control.sock'), () => r()));
+    try {
+      const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--cached', '--state', dir], {
+        cwd: os.tmpdir(),
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: '/etc/ca.pem', FACTORY_SOMETHING: 'x' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(3);
+      expect(out).toBe('from the host\n');
+      expect(err).toBe('progress\n');
+      const sent = JSON.parse(body) as { id: string; argv: string[]; cwd: string; env: Record<string, string> };
+      expect(sent).toEqual({ id: 'status', argv: ['--cached', '--state', dir], cwd: fs.realpathSync(os.tmpdir()), env: { FACTORY_SOMETHING: 'x' } });
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('WarmAgents', () => {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
   const local = { name: 'local', idc: 'local', cluster: 'local', transport: { kind: 'local' }, resources: {}, attributes: {} } as unknown as AgentSpec;
