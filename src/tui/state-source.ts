@@ -94,11 +94,16 @@ export async function readStateFile(file: string): Promise<StateData> {
   return parseStateText(text, file);
 }
 
-/** workerScript is how to start the state worker: the compiled file, or under a TypeScript loader (tsx, vitest) the source through tsx. */
+/**
+ * workerScript is how to start the state worker: the compiled file, or under a TypeScript loader
+ * (tsx, vitest) the source through tsx. The worker is dist/tui/state-worker.js; it is named from the
+ * parent folder so that this module finds it both as dist/tui/state-source.js and bundled into
+ * dist/chunks/ (scripts/bundle-cli.mjs).
+ */
 function workerScript(): { script: string | URL; eval: boolean } {
   const self = import.meta.url;
-  if (!/\.tsx?$/.test(self)) return { script: new URL('./state-worker.js', self), eval: false };
-  const entry = new URL('./state-worker.ts', self).href;
+  if (!/\.tsx?$/.test(self)) return { script: new URL('../tui/state-worker.js', self), eval: false };
+  const entry = new URL('../tui/state-worker.ts', self).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   return { script: `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, eval: true };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
 import { reconcileRecorded } from '../../control/plan.js';
@@ -32,7 +33,8 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
   protected async execute(): Promise<undefined> {
     if (this.flags.json) throw new FactoryError('control serve runs until stopped and has no --json output', { code: 'E_USAGE' });
     const log = (line: string) => process.stderr.write(`control host: ${line}\n`);
-    const stateDir = this.flags.state;
+    // absolute: forwarded commands run in their clients' directories, the supervision pass in ours
+    const stateDir = path.resolve(this.flags.state);
     const host = await ControlHost.start({
       stateDir,
       run: (id, argv) => this.config.runCommand(id, argv),
