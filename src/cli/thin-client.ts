@@ -73,24 +73,39 @@ export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.e
         return;
       }
       answered = true;
-      let buf = '';
+      // one line per write of the command: a --json document can be tens of MB, so the pieces of an
+      // unfinished line are kept in a list and joined once its newline arrives
+      let pieces: string[] = [];
       let exit: number | undefined;
+      let garbled = false;
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
-        buf += chunk;
+        let from = 0;
         let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
+        while ((nl = chunk.indexOf('\n', from)) >= 0) {
+          pieces.push(chunk.slice(from, nl));
+          const line = pieces.join('');
+          pieces = [];
+          from = nl + 1;
           if (!line) continue;
-          const m = JSON.parse(line) as { stdout?: string; stderr?: string; exit?: number };
+          let m: { stdout?: string; stderr?: string; exit?: number };
+          try {
+            m = JSON.parse(line) as typeof m;
+          } catch {
+            garbled = true;
+            continue;
+          }
           if (m.stdout !== undefined) process.stdout.write(m.stdout);
           if (m.stderr !== undefined) process.stderr.write(m.stderr);
           if (m.exit !== undefined) exit = m.exit;
         }
+        if (from < chunk.length) pieces.push(chunk.slice(from));
       });
       res.on('end', () => {
-        if (exit === undefined) {
+        if (garbled) {
+          process.stderr.write(`factory: the control host at ${socket} sent an answer that is not NDJSON; some output may be missing\n`);
+          exit = 1;
+        } else if (exit === undefined) {
           process.stderr.write(`factory: the control host at ${socket} went away before the command finished; check \`factory status\`\n`);
           exit = 1;
         }

@@ -135,6 +135,72 @@ describe('bin/factory through a control host socket', () => {
   });
 });
 
+describe('thin client: what the host answers', () => {
+  /** withFakeHost serves one canned NDJSON answer on <dir>/control.sock and runs bin/factory status against it. */
+  async function withFakeHost(answer: (res: import('node:http').ServerResponse) => void): Promise<{ code: number | null; out: string; err: string }> {
+    const http = await import('node:http');
+    const { spawn } = await import('node:child_process');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => answer(res));
+    });
+    await new Promise<void>((r) => server.listen(path.join(dir, 'control.sock'), () => r()));
+    try {
+      const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--state', dir], { env: { PATH: process.env.PATH } });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      return { code, out, err };
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('relays a large document intact, however the bytes are split', async () => {
+    const doc = `${JSON.stringify({ tasks: Array.from({ length: 60_000 }, (_, i) => ({ task: `p/g/${i}`, state: 'running', note: 'é✓' })) })}\n`;
+    const r = await withFakeHost((res) => {
+      const body = `${JSON.stringify({ stdout: doc })}\n${JSON.stringify({ exit: 0 })}\n`;
+      res.writeHead(200);
+      // odd-sized writes, so lines and multi-byte characters straddle chunks
+      for (let i = 0; i < body.length; i += 65_519) res.write(body.slice(i, i + 65_519));
+      res.end();
+    });
+    expect(r.code).toBe(0);
+    expect(r.out.length).toBe(doc.length);
+    expect(r.out === doc).toBe(true);
+  });
+
+  it('an answer that is not NDJSON, or that ends before the exit code, is an error (exit 1), not a crash', async () => {
+    const garbled = await withFakeHost((res) => {
+      res.writeHead(200);
+      res.end(`${JSON.stringify({ stdout: 'partial\n' })}\n{not json\n${JSON.stringify({ exit: 0 })}\n`);
+    });
+    expect(garbled.code).toBe(1);
+    expect(garbled.out).toBe('partial\n');
+    expect(garbled.err).toMatch(/sent an answer that is not NDJSON/);
+    expect(garbled.err).not.toMatch(/\n\s+at /);
+    const cut = await withFakeHost((res) => {
+      res.writeHead(200);
+      res.end(`${JSON.stringify({ stdout: 'half' })}\n`);
+    });
+    expect(cut.code).toBe(1);
+    expect(cut.err).toMatch(/went away before the command finished/);
+  });
+
+  it('a host that declines (409) leaves the command to the CLI', async () => {
+    const r = await withFakeHost((res) => {
+      res.writeHead(409);
+      res.end('{"error":"differs"}');
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/AGENT\s+IDC/);
+  });
+});
+
 describe('WarmAgents', () => {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
   const local = { name: 'local', idc: 'local', cluster: 'local', transport: { kind: 'local' }, resources: {}, attributes: {} } as unknown as AgentSpec;
