@@ -38,6 +38,11 @@ export default class Status extends FactoryCommand<typeof Status> {
       out.push('', 'Recent events:', ...r.events.map((e) => `  ${e.at}  ${e.message}`));
     }
     if (!r.refreshed && !this.flags.cached) out.push('', '(state not refreshed: another factory holds the lock)');
+    const h = r.controlHost;
+    if (h) {
+      const every = h.reconcileIntervalMs > 0 ? `supervising the applied plans every ${h.reconcileIntervalMs / 1000} s (${h.reconcilePasses} pass${h.reconcilePasses === 1 ? '' : 'es'})` : 'not supervising';
+      out.push('', `Control host: pid ${h.pid} since ${h.startedAt}, ${h.served} command${h.served === 1 ? '' : 's'} served, ${every}.`);
+    }
     this.human(out.join('\n'));
     return r;
   }

@@ -2,12 +2,14 @@
  * status and logs: what runs where, read from the agents themselves (the state file is refreshed
  * with what they report), and a task's output streamed from its agent.
  */
+import fs from 'node:fs';
 import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateStore } from '../state/store.js';
 import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
+import { controlSocketPath, health, type HostHealth } from './serve.js';
 import { compareTaskIds } from './plan.js';
 import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
@@ -60,6 +62,8 @@ export interface StatusResult {
   events: EventRecord[];
   /** refreshed is false when the agents were not asked (--cached) or the state could not be saved. */
   refreshed: boolean;
+  /** controlHost is the control host serving this state (`factory control serve`), when one answers on its socket. */
+  controlHost?: HostHealth;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -142,7 +146,15 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   }
   const tasks = Object.values(data.tasks).map(taskView).sort((a, b) => compareTaskIds(a.task, b.task));
   const events = data.events.slice(-(opts.events ?? 20));
-  return { agents, tasks, events, refreshed };
+  const controlHost = await controlHostOf(store.dir);
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}) };
+}
+
+/** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */
+export async function controlHostOf(stateDir: string): Promise<HostHealth | undefined> {
+  const socket = controlSocketPath(stateDir);
+  if (!fs.existsSync(socket)) return undefined;
+  return health(socket, 1000).catch(() => undefined);
 }
 
 /** LogsOptions select the task, the streams and whether to follow. */

@@ -106,10 +106,14 @@ describe('factory control serve', () => {
     expect(host.served()).toBe(before + 3);
   });
 
-  test('status through the host and status run alone agree', async () => {
+  test('status through the host and status run alone agree, and both name the host', async () => {
     const hosted = await statusTasks();
     const alone = await statusTasks({ FACTORY_CONTROL: 'off' });
     expect(hosted).toEqual(alone);
+    const human = await runCli(['status', '--cached', '--state', state], { cwd: scratch.dir });
+    expect(human.stdout).toMatch(new RegExp(`Control host: pid ${host.child.pid} since \\S+, \\d+ commands served, not supervising\\.`));
+    const json = await runCli(['status', '--json', '--cached', '--state', state], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
+    expect(JSON.parse(json.stdout).controlHost).toMatchObject({ pid: host.child.pid, stateDir: state, reconcileIntervalMs: 0 });
   });
 
   test('a task killed between two commands is seen by the next one (the warm session asks the agent again)', async () => {
@@ -181,6 +185,8 @@ describe('factory control serve', () => {
     const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/No changes\./);
+    const s = await runCli(['status', '--json', '--cached', '--state', state], { cwd: scratch.dir });
+    expect(JSON.parse(s.stdout).controlHost).toBeUndefined();
   });
 
   test('a socket left by a killed host is not trusted: the CLI runs alone and a new host replaces it', async () => {
@@ -235,6 +241,7 @@ describe('factory control serve supervises the applied plans', () => {
     expect(h.log()).toMatch(new RegExp(`reconcile: ${victim!.task} on local: started \\(pid ${now!.pid}\\)`));
     const events = await runCli(['status', '--cached', '--events', '20', '--state', sup], { cwd: scratch.dir, env: { FACTORY_CONTROL: 'off' } });
     expect(events.stdout).toMatch(/reconciled sup: 1 change/);
+    expect(events.stdout).toMatch(/Control host: pid \d+ since \S+, \d+ commands served, supervising the applied plans every 1 s \(\d+ pass/);
   });
 
   test('plan files are not re-read: an edited plan changes nothing until it is applied', async () => {
