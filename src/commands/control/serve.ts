@@ -33,6 +33,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
   protected async execute(): Promise<undefined> {
     if (this.flags.json) throw new FactoryError('control serve runs until stopped and has no --json output', { code: 'E_USAGE' });
     const log = (line: string) => process.stderr.write(`control host: ${line}\n`);
+    if (this.flags.inventory) log('note: --inventory is not used here: each forwarded command names its own, and supervision uses the inventory each plan was applied with');
     // absolute: forwarded commands run in their clients' directories, the supervision pass in ours
     const stateDir = path.resolve(this.flags.state);
     const host = await ControlHost.start({
