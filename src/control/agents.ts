@@ -186,7 +186,7 @@ export const WARM_MAX_AGE_MS = 5 * 60_000;
  * exactly as a fresh hello would have told it.
  */
 export class WarmAgents {
-  private readonly sessions = new Map<string, { key: string; conn: ConnectedAgent; at: number }>();
+  private readonly sessions = new Map<string, { key: string; conn: ConnectedAgent; at: number; used: number }>();
 
   constructor(private readonly maxAgeMs = WARM_MAX_AGE_MS) {}
 
@@ -195,11 +195,18 @@ export class WarmAgents {
     return this.sessions.size;
   }
 
-  /** lend returns a pool of the given agents over warm sessions, opening the missing ones. */
+  /**
+   * lend returns a pool of the given agents over warm sessions, opening the missing ones. Sessions
+   * no command has used for maxAgeMs (an agent taken out of the inventory, say) are closed.
+   */
   async lend(agents: AgentSpec[], opts: AgentPoolOptions): Promise<AgentPool> {
     const pool = AgentPool.lentPool(opts);
     const limit = pLimit(opts.concurrency ?? opts.settings?.concurrency ?? 32);
     await Promise.all(agents.map((spec) => limit(() => this.lendOne(pool, spec, opts))));
+    const now = Date.now();
+    const idle = [...this.sessions].filter(([name, s]) => !pool.connected.has(name) && now - s.used > this.maxAgeMs);
+    for (const [name] of idle) this.sessions.delete(name);
+    await Promise.all(idle.map(([, s]) => s.conn.client.close().catch(() => undefined)));
     return pool;
   }
 
@@ -211,6 +218,7 @@ export class WarmAgents {
       if (fresh) {
         try {
           held.conn.registration.tasks = await held.conn.client.inspect();
+          held.used = Date.now();
           pool.connected.set(spec.name, held.conn);
           opts.onProgress?.(spec.name, 'connected');
           return;
@@ -223,7 +231,7 @@ export class WarmAgents {
     }
     await pool.connectOne(spec);
     const conn = pool.connected.get(spec.name);
-    if (conn) this.sessions.set(spec.name, { key, conn, at: Date.now() });
+    if (conn) this.sessions.set(spec.name, { key, conn, at: Date.now(), used: Date.now() });
   }
 
   /** close ends every warm session; the tasks keep running. */

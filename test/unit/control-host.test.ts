@@ -240,6 +240,18 @@ describe('WarmAgents', () => {
     fs.rmSync(other, { recursive: true, force: true });
   });
 
+  it('a session no command used for maxAgeMs is closed (an agent gone from the inventory)', async () => {
+    const warm = new WarmAgents(20);
+    AgentPool.warm = warm;
+    const other = { ...local, name: 'other' } as AgentSpec;
+    const gone = (await AgentPool.connect([other], { stateDir: state })).connected.get('other')!.client;
+    await new Promise((r) => setTimeout(r, 30));
+    const kept = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    expect(gone.closed).toBe(true);
+    expect(kept.closed).toBe(false);
+    expect(warm.size).toBe(1);
+  });
+
   it('an old session is renewed', async () => {
     const warm = new WarmAgents(0);
     AgentPool.warm = warm;
