@@ -254,7 +254,8 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
     // the plan as applied (and its inventory) is the desired state a control host keeps converging to
     const inventory = p.inventory.file === EMBEDDED_INVENTORY_FILE ? undefined : path.resolve(p.inventory.file);
     for (const plan of p.plans) {
-      p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: plan.file, appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}) };
+      // the file's absolute path: `agents drain` and the dashboard may run from another directory
+      p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: path.resolve(plan.file), appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}) };
     }
     const changed = p.diff.changes.create + p.diff.changes.update + p.diff.changes.destroy;
     p.store.data.events.push({ at: now, kind: 'plan-applied', message: `applied ${p.plans.map((x) => x.name).join(', ')}: ${changed} change${changed === 1 ? '' : 's'}` });

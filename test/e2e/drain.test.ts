@@ -84,3 +84,16 @@ test('drain moves tasks off an agent and keeps new ones away; --undo clears it',
   const st2 = JSON.parse((await runCli(['status', '--json', ...common], { cwd: scratch.dir })).stdout);
   expect(st2.agents.find((x: { name: string }) => x.name === 'a1').state).toBe('ready');
 });
+
+test('the recorded plans are found from any directory: drain run elsewhere re-applies them', async () => {
+  const a = await runCli(['plan', 'apply', 'pair.yaml', ...common], { cwd: scratch.dir });
+  expect(a.code, a.stderr).toBe(0);
+  const d = await runCli(['agents', 'drain', 'a2', ...common, '--json'], { cwd: '/' });
+  expect(d.code, d.stderr).toBe(0);
+  const dr = JSON.parse(d.stdout);
+  expect(dr.skipped).toEqual([]);
+  expect(dr.plans).toEqual([plan]);
+  expect((await tasks()).map((t) => t.agent)).toEqual(['a1', 'a1', 'a1']);
+  const undo = await runCli(['agents', 'drain', 'a2', '--undo', ...common, '--json'], { cwd: '/' });
+  expect(undo.code, undo.stderr).toBe(0);
+});
