@@ -8,8 +8,13 @@ const { forward, restoreDeferredEnv } = require('../dist/cli/thin-client.cjs');
 
 restoreDeferredEnv(process.env);
 if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
-forward(process.argv.slice(2)).then((code) => {
-  if (code === undefined) return import('../dist/cli/main.js');
-  process.exitCode = code;
-  return undefined;
-});
+forward(process.argv.slice(2))
+  .then((code) => {
+    if (code === undefined) return import('../dist/cli/main.js');
+    process.exitCode = code;
+    return undefined;
+  })
+  .catch((err) => {
+    process.stderr.write(`factory: ${err && err.message ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });

@@ -9,10 +9,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONTROL_SOCKET, forwardedEnvironment } from '../control/host-protocol.js';
 
 export { restoreDeferredEnv } from '../executors/deferred-env.js';
 
-/** FORWARDED maps `topic command` words to the command ids a control host serves (see SERVED_COMMANDS in control/serve.ts). */
+/** FORWARDED maps `topic command` words to the command ids a control host serves (SERVED_COMMANDS in control/host-protocol.ts). */
 const FORWARDED: Record<string, string> = {
   'plan diff': 'plan:diff',
   'plan apply': 'plan:apply',
@@ -50,9 +51,11 @@ export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.e
   if (env.FACTORY_CONTROL === 'off') return undefined;
   const cmd = forwardable(argv);
   if (!cmd) return undefined;
-  const socket = path.resolve(stateDirOf(argv, env), 'control.sock');
+  const socket = path.resolve(stateDirOf(argv, env), CONTROL_SOCKET);
   try {
-    if (!fs.statSync(socket).isSocket()) return undefined;
+    const st = fs.statSync(socket);
+    // only a host of our own user: another user's socket could answer anything
+    if (!st.isSocket() || st.uid !== process.getuid?.()) return undefined;
   } catch {
     return undefined;
   }
@@ -61,7 +64,8 @@ export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.e
     id: cmd.id,
     argv: cmd.rest,
     cwd: process.cwd(),
-    env: Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (k.startsWith('FACTORY_') || k === 'DOCKER_HOST'))),
+    env: forwardedEnvironment(env),
+    stdoutTTY: process.stdout.isTTY === true,
   });
   return new Promise<number | undefined>((resolve) => {
     let answered = false;
@@ -101,7 +105,12 @@ export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.e
         }
         if (from < chunk.length) pieces.push(chunk.slice(from));
       });
-      res.on('end', () => {
+      // a host that dies mid-answer ends the response with 'aborted' / 'error' and no 'end': the
+      // command's outcome is unknown, which is a failure, never the exit code 0 of a silent end
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
         if (garbled) {
           process.stderr.write(`factory: the control host at ${socket} sent an answer that is not NDJSON; some output may be missing\n`);
           exit = 1;
@@ -110,8 +119,11 @@ export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.e
           exit = 1;
         }
         resolve(exit);
-      });
-      res.on('error', () => undefined);
+      };
+      res.on('end', finish);
+      res.on('close', finish);
+      res.on('aborted', finish);
+      res.on('error', finish);
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (answered) return; // the response's end reports it

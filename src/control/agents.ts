@@ -95,6 +95,8 @@ export class AgentPool {
 
   /** lent is true for a pool whose sessions belong to AgentPool.warm. */
   private lent = false;
+  /** watchers stop this pool's heartbeat watches (a lent session is watched by the pool using it). */
+  private readonly watchers: (() => void)[] = [];
 
   private constructor(private readonly opts: AgentPoolOptions) {}
 
@@ -131,7 +133,7 @@ export class AgentPool {
         throw new AgentError(spec.name, old, { code: 'E_NODE_OLD', hint: `install Node >= ${MIN_NODE_MAJOR} on the agent or point ssh.nodePath at one` });
       }
       this.connected.set(spec.name, { spec, client, registration: client.registration });
-      this.watchHeartbeats(spec, client, heartbeatMs, settings.lostAfter ?? DEFAULT_LOST_AFTER);
+      this.watch(spec, client);
       this.opts.onProgress?.(spec.name, 'connected');
     } catch (err) {
       const message = err instanceof AgentError ? err.message.replace(/^agent [^:]+: /, '') : err instanceof FactoryError ? err.message : String((err as Error)?.message ?? err);
@@ -141,10 +143,14 @@ export class AgentPool {
   }
 
   /**
-   * watchHeartbeats marks a connected agent lost when its executor stays silent for lostAfter
-   * heartbeat periods: its pending calls fail at once, and it moves from connected to failed.
+   * watch marks a connected agent lost when its executor stays silent for lostAfter heartbeat
+   * periods (the inventory's settings): its pending calls fail at once, and it moves from connected
+   * to failed in this pool. The watch ends when the session closes or this pool is closed.
    */
-  private watchHeartbeats(spec: AgentSpec, client: ExecutorClient, heartbeatMs: number, lostAfter: number): void {
+  watch(spec: AgentSpec, client: ExecutorClient): void {
+    const settings = this.opts.settings ?? {};
+    const heartbeatMs = settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const lostAfter = settings.lostAfter ?? DEFAULT_LOST_AFTER;
     let last = Date.now();
     const off = client.onHeartbeat(() => {
       last = Date.now();
@@ -166,10 +172,15 @@ export class AgentPool {
       this.opts.onProgress?.(spec.name, 'lost', why);
     }, Math.max(50, Math.min(1000, heartbeatMs / 2)));
     timer.unref();
+    this.watchers.push(() => {
+      clearInterval(timer);
+      off();
+    });
   }
 
   /** close ends every executor session (a lent pool's stay open for the next command); the tasks they started keep running. */
   async close(): Promise<void> {
+    for (const stop of this.watchers.splice(0)) stop();
     if (!this.lent) await Promise.all([...this.connected.values()].map((c) => c.client.close().catch(() => undefined)));
     this.connected.clear();
   }
@@ -220,6 +231,7 @@ export class WarmAgents {
           held.conn.registration.tasks = await held.conn.client.inspect();
           held.used = Date.now();
           pool.connected.set(spec.name, held.conn);
+          pool.watch(spec, held.conn.client); // a silence during this command shows in this command's pool
           opts.onProgress?.(spec.name, 'connected');
           return;
         } catch {

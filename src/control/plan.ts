@@ -10,7 +10,7 @@ import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import { schedule } from '../scheduler/index.js';
 import type { GroupDecision, Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
 import { StateStore } from '../state/store.js';
-import type { EventRecord } from '../state/types.js';
+import type { EventRecord, StateData } from '../state/types.js';
 import type { TaskStatus } from '../protocol/messages.js';
 import { AgentPool, type ConnectedAgent } from './agents.js';
 import { GroupIndex, desiredGroupsOf, runSpecOf } from './desired.js';
@@ -270,7 +270,7 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
 /** ReconcileResult is one pass of reconcileRecorded: skipped (and why), or what each inventory's pass did. */
 export interface ReconcileResult {
   skipped?: string;
-  passes: { inventory: string; plans: string[]; changes: ApplyResult['changes']; results: OpResult[]; unplaced: number }[];
+  passes: { inventory: string; plans: string[]; changes: ApplyResult['changes']; results: OpResult[]; unplaced: number; error?: string }[];
 }
 
 /**
@@ -297,7 +297,16 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
       byInventory.set(key, [...(byInventory.get(key) ?? []), rec.spec]);
     }
     for (const [inv, plans] of byInventory) {
-      const inventory = inv ? await loadInventoryFile(inv) : embeddedInventory();
+      // one inventory that cannot be read (moved, now invalid) does not stop the passes of the others
+      let inventory: InventorySpec;
+      try {
+        inventory = inv ? await loadInventoryFile(inv) : embeddedInventory();
+      } catch (err) {
+        const why = (err as Error).message;
+        opts.progress?.(`cannot read inventory ${inv}, its plans (${plans.map((x) => x.name).join(', ')}) are not supervised: ${why}`);
+        out.passes.push({ inventory: inv, plans: plans.map((x) => x.name), changes: { create: 0, destroy: 0, update: 0 }, results: [], unplaced: 0, error: why });
+        continue;
+      }
       const popts: PlanOptions = { planPaths: [], stateDir: store.dir, seed: opts.seed, progress: opts.progress };
       // a pass every few seconds: say what was done and what failed, not that the agents answered
       const quiet = (line: string) => {
@@ -329,14 +338,28 @@ export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
   try {
     const results = await execute(p, opts);
     const now = new Date().toISOString();
-    const left = new Set(Object.values(p.store.data.tasks).map((t) => t.plan));
-    for (const plan of p.plans) if (!left.has(plan.name)) delete p.store.data.plans[plan.name];
+    forgetDestroyed(p.store.data, p.plans.map((x) => x.name));
     p.store.data.events.push({ at: now, kind: 'plan-destroyed', message: `destroyed ${p.plans.map((x) => x.name).join(', ')}` });
     await p.store.save();
     return { ...p.diff, results, ok: results.every((r) => r.ok) };
   } finally {
     await p.pool?.close();
     await p.store.unlock();
+  }
+}
+
+/**
+ * forgetDestroyed updates the plan records after a destroy: a plan none of whose tasks is left is
+ * forgotten; one with tasks left (a stop failed, its agent unreachable) keeps its record for the next
+ * destroy but loses its applied spec, so a control host's supervision never brings it back.
+ */
+export function forgetDestroyed(data: StateData, plans: string[]): void {
+  const left = new Set(Object.values(data.tasks).map((t) => t.plan));
+  for (const name of plans) {
+    const rec = data.plans[name];
+    if (!rec) continue;
+    if (!left.has(name)) delete data.plans[name];
+    else delete rec.spec;
   }
 }
 

@@ -25,42 +25,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { FactoryError } from '../errors.js';
 import { AgentPool, WarmAgents } from './agents.js';
+import { controlSocketPath, hostEnvironment, parseRunRequest, PER_COMMAND_ENV, type RunRequest } from './host-protocol.js';
 
-/** CONTROL_SOCKET is the control host's socket name inside the state directory. */
-export const CONTROL_SOCKET = 'control.sock';
-
-/** SERVED_COMMANDS are the command ids the CLI forwards to a control host. */
-export const SERVED_COMMANDS = ['plan:diff', 'plan:apply', 'plan:destroy', 'status', 'agents:list'] as const;
-
-/** PER_COMMAND_ENV are the variables a client may set per command (they name its inputs). */
-export const PER_COMMAND_ENV = ['FACTORY_STATE', 'FACTORY_INVENTORY'] as const;
-
-/** controlSocketPath is where the control host of a state directory listens. */
-export function controlSocketPath(stateDir: string): string {
-  return path.join(path.resolve(stateDir), CONTROL_SOCKET);
-}
-
-/**
- * hostEnvironment is the part of an environment that must be the same on the client and the host
- * for a command to behave alike: FACTORY_* (except the per-command inputs and FACTORY_CONTROL) and
- * DOCKER_HOST, which the executors read.
- */
-export function hostEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) continue;
-    if ((k.startsWith('FACTORY_') && !(PER_COMMAND_ENV as readonly string[]).includes(k) && k !== 'FACTORY_CONTROL') || k === 'DOCKER_HOST') out[k] = v;
-  }
-  return out;
-}
-
-/** RunRequest is one forwarded command. */
-export interface RunRequest {
-  id: string;
-  argv: string[];
-  cwd: string;
-  env: Record<string, string>;
-}
+export { CONTROL_SOCKET, controlSocketPath, hostEnvironment, parseRunRequest, PER_COMMAND_ENV, SERVED_COMMANDS, type RunRequest } from './host-protocol.js';
 
 /** CommandRunner runs one command by id with its arguments (oclif's Config.runCommand in the host). */
 export type CommandRunner = (id: string, argv: string[]) => Promise<unknown>;
@@ -85,6 +52,8 @@ type Sink = { write: (stream: 'stdout' | 'stderr', text: string) => void };
 export class ControlHost {
   private served = 0;
   private passes = 0;
+  /** busy says what runs now (a command or a supervision pass), for the clients that have to wait. */
+  private busy = '';
   private pending = 0;
   private supervisor?: NodeJS.Timeout;
   private queue: Promise<void> = Promise.resolve();
@@ -143,10 +112,13 @@ export class ControlHost {
       if (this.pending > 0) return void (this.supervisor = setTimeout(tick, every));
       void this.serialized(async () => {
         this.passes++;
+        this.busy = 'a supervision pass runs';
         try {
           await pass();
         } catch (err) {
           this.opts.log?.(`reconcile failed: ${(err as Error).message}`);
+        } finally {
+          this.busy = '';
         }
       }).finally(() => {
         if (this.supervisor !== undefined) this.supervisor = setTimeout(tick, every);
@@ -206,9 +178,21 @@ export class ControlHost {
       const differs = [...new Set([...Object.keys(mine), ...Object.keys(theirs)])].filter((k) => mine[k] !== theirs[k]).sort();
       if (differs.length > 0) return json(res, 409, { error: `the control host's environment differs in ${differs.join(', ')}` });
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      if (this.busy) res.write(`${JSON.stringify({ stderr: `factory: waiting for the control host (pid ${process.pid}): ${this.busy}\n` })}\n`);
+      // a client that went away while it waited (Ctrl-C) does not get its command run later, unseen
+      let gone = false;
+      res.on('close', () => {
+        if (!res.writableEnded) gone = true;
+      });
       this.pending++;
-      const code = await this.serialized(() => this.runOne(run, res)).finally(() => this.pending--);
-      res.end(`${JSON.stringify({ exit: code })}\n`);
+      const code = await this.serialized(async () => {
+        if (gone) {
+          this.opts.log?.(`dropped ${run.id.replace(/:/g, ' ')} ${run.argv.join(' ')}: its client went away before it started`);
+          return undefined;
+        }
+        return this.runOne(run, res);
+      }).finally(() => this.pending--);
+      if (code !== undefined) res.end(`${JSON.stringify({ exit: code })}\n`);
     } catch (err) {
       if (!res.headersSent) json(res, 500, { error: (err as Error).message });
       else res.end(`${JSON.stringify({ stderr: `factory: control host: ${(err as Error).message}\n` })}\n${JSON.stringify({ exit: 1 })}\n`);
@@ -231,12 +215,17 @@ export class ControlHost {
     const saved = Object.fromEntries(PER_COMMAND_ENV.map((k) => [k, process.env[k]]));
     // a timer a command left behind may still print after its answer ended: that text is dropped
     const sink: Sink = { write: (stream, text) => void (res.writableEnded || res.destroyed ? undefined : res.write(`${JSON.stringify({ [stream]: text })}\n`)) };
-    // served commands print as into a pipe (no spinner, compact JSON), whatever the host's own stdio is
+    // served commands print progress as into a pipe (no spinner), whatever the host's own stdio is;
+    // --json is indented when the client's stdout is a terminal, as it would be run alone
     const tty = { out: process.stdout.isTTY, err: process.stderr.isTTY };
+    const argv = process.argv;
     let code = 0;
     try {
-      process.stdout.isTTY = false;
+      this.busy = `${run.id.replace(/:/g, ' ')} runs`;
+      process.stdout.isTTY = run.stdoutTTY === true;
       process.stderr.isTTY = false;
+      // what the command sees of its own command line (--debug is looked up there too)
+      process.argv = [argv[0]!, argv[1]!, ...run.id.split(':'), ...run.argv];
       process.chdir(run.cwd);
       for (const k of PER_COMMAND_ENV) {
         if (run.env[k] === undefined) delete process.env[k];
@@ -262,6 +251,8 @@ export class ControlHost {
       sink.write('stderr', `factory: control host: cannot run the command in ${run.cwd}: ${(err as Error).message}\n`);
       code = 1;
     } finally {
+      this.busy = '';
+      process.argv = argv;
       process.stdout.isTTY = tty.out;
       process.stderr.isTTY = tty.err;
       process.exitCode = undefined;
@@ -298,23 +289,6 @@ function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
-}
-
-/** parseRunRequest validates a /v1/run body; a string is why it is refused. */
-export function parseRunRequest(text: string): RunRequest | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return 'body is not JSON';
-  }
-  const r = v as Partial<RunRequest>;
-  if (!r || typeof r !== 'object') return 'body is not an object';
-  if (typeof r.id !== 'string' || !(SERVED_COMMANDS as readonly string[]).includes(r.id)) return `command ${JSON.stringify(r.id)} is not served by the control host`;
-  if (!Array.isArray(r.argv) || !r.argv.every((a) => typeof a === 'string')) return 'argv must be a list of strings';
-  if (typeof r.cwd !== 'string' || !path.isAbsolute(r.cwd)) return 'cwd must be an absolute path';
-  if (!r.env || typeof r.env !== 'object' || !Object.values(r.env).every((x) => typeof x === 'string')) return 'env must map names to strings';
-  return { id: r.id, argv: r.argv, cwd: r.cwd, env: r.env as Record<string, string> };
 }
 
 /** HostHealth is what GET /v1/health answers. */

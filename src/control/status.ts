@@ -153,7 +153,12 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */
 export async function controlHostOf(stateDir: string): Promise<HostHealth | undefined> {
   const socket = controlSocketPath(stateDir);
-  if (!fs.existsSync(socket)) return undefined;
+  try {
+    const st = fs.statSync(socket);
+    if (!st.isSocket() || st.uid !== process.getuid?.()) return undefined; // only a host of our own user
+  } catch {
+    return undefined;
+  }
   return health(socket, 1000).catch(() => undefined);
 }
 

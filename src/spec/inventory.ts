@@ -3,6 +3,7 @@
  * plans (SpecSource); plus the embedded default (this machine as agent `local`) and `--inventory`
  * resolution.
  */
+import nodePath from 'node:path';
 import { access } from 'node:fs/promises';
 import type { ResourceVector } from '../scheduler/types.js';
 import type { AgentSpec, InventorySettings, InventorySpec, ProjectSpec } from './model.js';
@@ -79,7 +80,18 @@ function resourceVector(r: Record<string, unknown> | undefined): Partial<Resourc
   return out;
 }
 
+/**
+ * relativeTo makes a path of the inventory absolute against the inventory file's folder, as paths in
+ * a configuration file read (`~` and absolute paths are left as they are): the same inventory then
+ * means the same files whichever directory factory runs in, a control host's supervision included.
+ */
+function relativeTo(file: string): (p: string) => string {
+  const dir = nodePath.dirname(nodePath.resolve(file));
+  return (p) => (p.startsWith('~') || nodePath.isAbsolute(p) ? p : nodePath.resolve(dir, p));
+}
+
 function buildInventory(raw: RawInventory, file: string): InventorySpec {
+  const rel = relativeTo(file);
   const agents: AgentSpec[] = [];
   const idcs: InventorySpec['idcs'] = [];
   for (const idc of raw.idcs) {
@@ -92,9 +104,9 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
               host: a.ssh.host,
               ...(a.ssh.port !== undefined ? { port: a.ssh.port } : {}),
               ...(a.ssh.user !== undefined ? { user: a.ssh.user } : {}),
-              ...(a.ssh.identityFile !== undefined ? { identityFile: a.ssh.identityFile } : {}),
+              ...(a.ssh.identityFile !== undefined ? { identityFile: rel(a.ssh.identityFile) } : {}),
               ...(a.ssh.nodePath !== undefined ? { nodePath: a.ssh.nodePath } : {}),
-              ...(a.ssh.knownHostsFile !== undefined ? { knownHostsFile: a.ssh.knownHostsFile } : {}),
+              ...(a.ssh.knownHostsFile !== undefined ? { knownHostsFile: rel(a.ssh.knownHostsFile) } : {}),
               ...(a.ssh.hostKeyPolicy !== undefined ? { hostKeyPolicy: a.ssh.hostKeyPolicy } : {}),
             }
           : { kind: 'local' };
@@ -107,7 +119,8 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
           attributes: a.attributes ?? {},
         };
         if (a.drivers) agent.drivers = a.drivers;
-        if (a.workDir !== undefined) agent.workDir = a.workDir;
+        // a local agent's workDir is on this machine; an SSH agent's is on the agent (relative to its user's home)
+        if (a.workDir !== undefined) agent.workDir = a.ssh ? a.workDir : rel(a.workDir);
         agents.push(agent);
       }
     }
@@ -128,7 +141,7 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
     if (st.heartbeat !== undefined) settings.heartbeatMs = st.heartbeat;
     if (st.lostAfter !== undefined) settings.lostAfter = st.lostAfter;
     if (st.concurrency !== undefined) settings.concurrency = st.concurrency;
-    if (st.knownHostsFile !== undefined) settings.knownHostsFile = st.knownHostsFile;
+    if (st.knownHostsFile !== undefined) settings.knownHostsFile = rel(st.knownHostsFile);
     if (st.hostKeyPolicy !== undefined) settings.hostKeyPolicy = st.hostKeyPolicy;
     inv.settings = settings;
   }

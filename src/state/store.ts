@@ -239,7 +239,13 @@ export class StateStore {
     await fsp
       .writeFile(ownerPath, `pid ${process.pid}, ${opts.purpose ?? 'factory'}, since ${new Date().toISOString()}\n`, { mode: 0o600 })
       .catch(() => undefined);
-    await this.reload();
+    try {
+      await this.reload();
+    } catch (err) {
+      // a state that cannot be read must not leave the lock held (a control host would keep it for good)
+      await this.unlock();
+      throw err;
+    }
   }
 
   /** unlock releases the lock if held; safe to call more than once. */

@@ -64,6 +64,12 @@ async function statusTasks(env: Record<string, string> = {}, dir = state): Promi
 
 let host: Host;
 
+/** expectServed waits (briefly) for the host's log to count n served commands: its log and the client's exit arrive on different pipes. */
+async function expectServed(h: Host, n: number): Promise<void> {
+  await waitFor(() => h.served() >= n, 2000, 20);
+  expect(h.served(), h.log()).toBe(n);
+}
+
 beforeAll(async () => {
   writeFileSync(plan, PLAN);
   host = await startHost();
@@ -92,7 +98,7 @@ describe('factory control serve', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Applied: 2 created, 0 updated, 0 destroyed\./);
     expect(r.stderr).toMatch(/hosted\/nap\/0 on local: started \(pid \d+\)/);
-    expect(host.served()).toBe(before + 1);
+    await expectServed(host, before + 1);
     expect(host.log()).toMatch(/served plan apply .*hosted\.yaml .*→ exit 0/);
     const tasks = await statusTasks();
     expect(tasks.map((t) => [t.task, t.state])).toEqual([
@@ -103,7 +109,7 @@ describe('factory control serve', () => {
     const again = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/No changes\./);
-    expect(host.served()).toBe(before + 3);
+    await expectServed(host, before + 3);
   });
 
   test('status through the host and status run alone agree, and both name the host', async () => {
@@ -120,9 +126,14 @@ describe('factory control serve', () => {
     const [victim] = await statusTasks();
     process.kill(victim!.pid!, 'SIGKILL');
     await waitFor(() => !pidAlive(victim!.pid!), 5000);
-    const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    const before = host.served();
+    const r = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Applied: 0 created, 1 updated, 0 destroyed\.|restart/);
+    await expectServed(host, before + 1);
+    const placements = JSON.parse(r.stdout).placements as { task: string; action: string }[];
+    expect(placements.map((p) => [p.task, p.action]).sort()).toEqual(
+      [[victim!.task, 'restart'], ...placements.filter((p) => p.task !== victim!.task).map((p) => [p.task, 'keep'])].sort(),
+    );
     const after = await statusTasks();
     const revived = after.find((t) => t.task === victim!.task)!;
     expect(revived.state).toBe('running');
@@ -138,7 +149,7 @@ describe('factory control serve', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.yaml:5:5: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
-    expect(host.served()).toBe(before + 1);
+    await expectServed(host, before + 1);
     expect((await statusTasks()).length).toBe(2);
   });
 
@@ -152,7 +163,9 @@ describe('factory control serve', () => {
   test('two applies at once through the host run one after the other', async () => {
     const two = path.join(scratch.dir, 'two.yaml');
     writeFileSync(two, PLAN.replace('name: hosted', 'name: twin').replace('count: 2', 'count: 1'));
+    const before = host.served();
     const [a, b] = await Promise.all([0, 1].map(() => runCli(['plan', 'apply', two, '--state', state, '--json'], { cwd: scratch.dir })));
+    await expectServed(host, before + 2);
     expect(a!.code, a!.stderr).toBe(0);
     expect(b!.code, b!.stderr).toBe(0);
     const creates = [a!, b!].map((r) => JSON.parse(r.stdout).changes.create).sort();
@@ -161,12 +174,37 @@ describe('factory control serve', () => {
     expect(d.code, d.stderr).toBe(0);
   });
 
+  test('a client that waits is told why; one that goes away while it waits does not get its command run later', async () => {
+    const slow = path.join(scratch.dir, 'slow.yaml');
+    const other = path.join(scratch.dir, 'other.yaml');
+    // a task that ignores SIGTERM: its destroy takes the whole stop grace
+    writeFileSync(slow, 'name: slow\nprocesses:\n  - name: stubborn\n    command: ["sh", "-c", "trap \'\' TERM; while true; do sleep 1; done"]\n    stopGrace: 3s\n');
+    writeFileSync(other, PLAN.replace('name: hosted', 'name: other').replace('count: 2', 'count: 1'));
+    const up = await runCli(['plan', 'apply', slow, '--state', state], { cwd: scratch.dir });
+    expect(up.code, up.stderr).toBe(0);
+    const destroying = runCli(['plan', 'destroy', slow, '--state', state], { cwd: scratch.dir });
+    expect(await waitFor(() => /served plan apply .*slow\.yaml/.test(host.log()), 5000, 20)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300)); // the destroy is running in the host now
+    const waiter = runCli(['status', '--cached', '--state', state], { cwd: scratch.dir });
+    const quitter = spawn(BIN, ['plan', 'apply', other, '--state', state], { cwd: scratch.dir, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let quitterErr = '';
+    quitter.stderr!.on('data', (d: Buffer) => (quitterErr += d.toString()));
+    expect(await waitFor(() => /waiting for the control host/.test(quitterErr), 3000, 20), quitterErr).toBe(true);
+    quitter.kill('SIGKILL');
+    const [d, w] = await Promise.all([destroying, waiter]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(w.code, w.stderr).toBe(0);
+    expect(w.stderr).toMatch(new RegExp(`factory: waiting for the control host \\(pid ${host.child.pid}\\): plan destroy runs`));
+    expect(await waitFor(() => /dropped plan apply .*other\.yaml.*: its client went away before it started/.test(host.log()), 5000, 20), host.log()).toBe(true);
+    expect((await statusTasks()).map((t) => t.task)).not.toContain('other/nap/0');
+  });
+
   test('a client whose environment differs runs the command itself', async () => {
     const before = host.served();
     const r = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir, env: { FACTORY_DOCKER_HOST: 'unix:///nonexistent.sock' } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/hosted\/nap\/0/);
-    expect(host.served()).toBe(before);
+    await expectServed(host, before);
   });
 
   test('a second host on the same state is refused, naming the first', async () => {
@@ -199,7 +237,7 @@ describe('factory control serve', () => {
     host = await startHost();
     const s = await runCli(['status', '--state', state, '--cached'], { cwd: scratch.dir });
     expect(s.code, s.stderr).toBe(0);
-    expect(host.served()).toBe(1);
+    await expectServed(host, 1);
   });
 });
 
@@ -250,6 +288,7 @@ describe('factory control serve supervises the applied plans', () => {
     expect(await waitFor(async () => (await health(path.join(sup, 'control.sock'))).reconcilePasses >= passes + 2, 15_000, 200)).toBe(true);
     expect((await cached()).length).toBe(2);
     const r = await runCli(['plan', 'apply', supPlan, '--state', sup], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Applied: 1 created/);
   });
 

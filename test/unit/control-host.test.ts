@@ -4,7 +4,10 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { forward, forwardable, stateDirOf } from '../../src/cli/thin-client.js';
 import { AgentPool, WarmAgents } from '../../src/control/agents.js';
-import { hostEnvironment, parseRunRequest, SERVED_COMMANDS } from '../../src/control/serve.js';
+import { forgetDestroyed, reconcileRecorded } from '../../src/control/plan.js';
+import { StateStore } from '../../src/state/store.js';
+import type { StateData } from '../../src/state/types.js';
+import { forwardedEnvironment, hostEnvironment, parseRunRequest, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
 import { deferEnv, restoreDeferredEnv } from '../../src/executors/deferred-env.js';
 import type { AgentSpec } from '../../src/spec/model.js';
 
@@ -51,8 +54,8 @@ describe('thin client: which commands go to a control host', () => {
 
 describe('control host requests', () => {
   it('accepts a well-formed run request', () => {
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' } }))).toEqual({
-      id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' },
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' }, stdoutTTY: true }))).toEqual({
+      id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' }, stdoutTTY: true,
     });
   });
 
@@ -63,12 +66,17 @@ describe('control host requests', () => {
     expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [1], cwd: '/', env: {} }))).toMatch(/argv/);
     expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: 'rel', env: {} }))).toMatch(/cwd/);
     expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: '/', env: { A: 1 } }))).toMatch(/env/);
+    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: '/', env: {}, stdoutTTY: 'yes' }))).toMatch(/stdoutTTY/);
   });
 
-  it('compares only what changes a command: FACTORY_* but its inputs and the switch, and DOCKER_HOST', () => {
-    expect(
-      hostEnvironment({ FACTORY_DOCKER_HOST: 'unix:///d', FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', FACTORY_CONTROL: 'on', DOCKER_HOST: 'tcp://h:1', HOME: '/root', PATH: '/bin' }),
-    ).toEqual({ FACTORY_DOCKER_HOST: 'unix:///d', DOCKER_HOST: 'tcp://h:1' });
+  it('compares what changes a command: FACTORY_* but its inputs and the switch, the engine, what tasks get, the SSH agent', () => {
+    const env = {
+      FACTORY_DOCKER_HOST: 'unix:///d', FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', FACTORY_CONTROL: 'on', DOCKER_HOST: 'tcp://h:1',
+      HOME: '/root', PATH: '/bin', LANG: 'C.UTF-8', SSH_AUTH_SOCK: '/tmp/agent', DEBUG: '1', CI: 'true', TERM: 'xterm', USER: 'root',
+    };
+    expect(hostEnvironment(env)).toEqual({ FACTORY_DOCKER_HOST: 'unix:///d', DOCKER_HOST: 'tcp://h:1', HOME: '/root', PATH: '/bin', LANG: 'C.UTF-8', SSH_AUTH_SOCK: '/tmp/agent' });
+    // a client also sends its per-command inputs
+    expect(forwardedEnvironment(env)).toEqual({ ...hostEnvironment(env), FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', DEBUG: '1', CI: 'true' });
   });
 });
 
@@ -127,7 +135,7 @@ describe('bin/factory through a control host socket', () => {
       expect(out).toBe('from the host\n');
       expect(err).toBe('progress\n');
       const sent = JSON.parse(body) as { id: string; argv: string[]; cwd: string; env: Record<string, string> };
-      expect(sent).toEqual({ id: 'status', argv: ['--cached', '--state', dir], cwd: fs.realpathSync(os.tmpdir()), env: { FACTORY_SOMETHING: 'x' } });
+      expect(sent).toEqual({ id: 'status', argv: ['--cached', '--state', dir], cwd: fs.realpathSync(os.tmpdir()), env: { FACTORY_SOMETHING: 'x', PATH: process.env.PATH }, stdoutTTY: false });
     } finally {
       server.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -137,15 +145,19 @@ describe('bin/factory through a control host socket', () => {
 
 describe('thin client: what the host answers', () => {
   /** withFakeHost serves one canned NDJSON answer on <dir>/control.sock and runs bin/factory status against it. */
-  async function withFakeHost(answer: (res: import('node:http').ServerResponse) => void): Promise<{ code: number | null; out: string; err: string }> {
+  async function withFakeHost(
+    answer: (res: import('node:http').ServerResponse) => void,
+    prepare: (socket: string) => void = () => undefined,
+  ): Promise<{ code: number | null; out: string; err: string }> {
     const http = await import('node:http');
     const { spawn } = await import('node:child_process');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
     const server = http.createServer((req, res) => {
       req.resume();
-      req.on('end', () => answer(res));
+      req.on('end', () => (req.url === '/v1/run' ? answer(res) : (res.writeHead(404), res.end())));
     });
     await new Promise<void>((r) => server.listen(path.join(dir, 'control.sock'), () => r()));
+    prepare(path.join(dir, 'control.sock'));
     try {
       const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--state', dir], { env: { PATH: process.env.PATH } });
       let out = '';
@@ -189,6 +201,32 @@ describe('thin client: what the host answers', () => {
     });
     expect(cut.code).toBe(1);
     expect(cut.err).toMatch(/went away before the command finished/);
+  });
+
+  it('a host that dies in the middle of its answer is a failure (exit 1), never a silent exit 0', async () => {
+    const r = await withFakeHost((res) => {
+      res.writeHead(200);
+      res.write(`${JSON.stringify({ stderr: 'applying\n' })}\n`);
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^applying\nfactory: the control host at .* went away before the command finished/);
+  });
+
+  it("another user's socket is not trusted: the CLI runs the command itself", async () => {
+    let asked = false;
+    const r = await withFakeHost(
+      (res) => {
+        asked = true;
+        res.writeHead(200);
+        res.end(`${JSON.stringify({ stdout: 'spoofed\n' })}\n${JSON.stringify({ exit: 0 })}\n`);
+      },
+      (socket) => fs.chownSync(socket, 1, 1),
+    );
+    expect(asked).toBe(false);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/spoofed/);
+    expect(r.out).toMatch(/AGENT\s+IDC/);
   });
 
   it('a host that declines (409) leaves the command to the CLI', async () => {
@@ -252,6 +290,25 @@ describe('WarmAgents', () => {
     expect(warm.size).toBe(1);
   });
 
+  it('each borrowing pool watches the heartbeats while it is in use, and stops watching when closed', async () => {
+    const warm = new WarmAgents();
+    AgentPool.warm = warm;
+    const first = await AgentPool.connect([local], { stateDir: state });
+    const client = first.connected.get('local')!.client;
+    // a watch is one heartbeat listener on the session's client
+    const listeners = () => (client as unknown as { heartbeatListeners: Set<unknown> }).heartbeatListeners.size;
+    const before = listeners();
+    await first.close();
+    expect(listeners()).toBe(before - 1);
+    for (let i = 0; i < 5; i++) {
+      const p = await AgentPool.connect([local], { stateDir: state });
+      expect(listeners()).toBe(before); // this pool's watch
+      await p.close();
+    }
+    // no watch outlives its pool (they would pile up, one per command, for the session's lifetime)
+    expect(listeners()).toBe(before - 1);
+  });
+
   it('an old session is renewed', async () => {
     const warm = new WarmAgents(0);
     AgentPool.warm = warm;
@@ -260,5 +317,37 @@ describe('WarmAgents', () => {
     const c2 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
     expect(c2).not.toBe(c1);
     expect(c1.closed).toBe(true);
+  });
+});
+
+describe('destroy and supervision', () => {
+  const task = (plan: string) => ({ task: `${plan}/g/0`, plan, group: 'g', project: 'p', agent: 'h1', driver: 'process', specHash: 'x', state: 'running', resources: { cpus: 0, mem: 0, disk: 0, gpus: 0, scalars: {}, ports: [] }, updatedAt: 'now' });
+
+  it('a destroy that left tasks (a stop failed) keeps the record for the next destroy but drops the applied spec', () => {
+    const spec = { file: 'a.yaml', name: 'a', project: 'p', groups: [], warnings: [] };
+    const data = {
+      version: 1, agents: {}, events: [],
+      tasks: { 'a/g/0': task('a') },
+      plans: { a: { name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now', spec }, b: { name: 'b', project: 'p', file: '/b.yaml', appliedAt: 'now', spec: { ...spec, name: 'b' } } },
+    } as unknown as StateData;
+    forgetDestroyed(data, ['a', 'b']);
+    expect(data.plans.b).toBeUndefined();
+    expect(data.plans.a).toEqual({ name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' });
+  });
+
+  it('a supervision pass leaves a plan without an applied spec alone', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-reconcile-'));
+    try {
+      const store = await StateStore.open(dir);
+      await store.withLock(async () => {
+        store.data.plans.a = { name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' };
+        store.data.tasks['a/g/0'] = task('a') as StateData['tasks'][string];
+        await store.save();
+      });
+      const r = await reconcileRecorded({ stateDir: dir });
+      expect(r).toEqual({ passes: [] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

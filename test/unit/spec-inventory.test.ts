@@ -126,3 +126,27 @@ describe('embeddedInventory / resolveInventory', () => {
     expect(inv.agents.map((a) => [a.name, a.idc, a.cluster])).toEqual([['a', 'x', 'x-a']]);
   });
 });
+
+describe('paths in an inventory', () => {
+  it('are relative to the inventory file, except ~ and absolute ones and an SSH agent workDir (on the agent)', () => {
+    const inv = loadInventoryText(
+      `settings: {knownHostsFile: kh/known_hosts}
+idcs:
+  - name: dc
+    clusters:
+      - name: c
+        agents:
+          - {name: l1, local: true, workDir: work/l1}
+          - {name: l2, local: true, workDir: /abs/l2}
+          - {name: s1, workDir: agents/s1, ssh: {host: 127.0.0.1, identityFile: keys/id, knownHostsFile: ~/kh}}
+`,
+      '/etc/factory/inventory.yaml',
+    );
+    const by = Object.fromEntries(inv.agents.map((a) => [a.name, a]));
+    expect(inv.settings?.knownHostsFile).toBe('/etc/factory/kh/known_hosts');
+    expect(by.l1!.workDir).toBe('/etc/factory/work/l1');
+    expect(by.l2!.workDir).toBe('/abs/l2');
+    expect(by.s1!.workDir).toBe('agents/s1');
+    expect(by.s1!.transport).toMatchObject({ identityFile: '/etc/factory/keys/id', knownHostsFile: '~/kh' });
+  });
+});

@@ -79,6 +79,20 @@ describe('StateStore', () => {
   });
 });
 
+describe('StateStore.lock and a state that turns corrupt', () => {
+  test('a lock whose read of the state fails is released, so the next writer is not locked out', async () => {
+    const a = await StateStore.open(dir);
+    writeFileSync(path.join(dir, STATE_FILE), '{"version":1,"tasks":');
+    const err = await a.lock({ purpose: 'plan apply' }).catch((e: unknown) => e);
+    expect((err as StateError).message).toMatch(/is corrupt/);
+    expect(existsSync(path.join(dir, 'state.lock'))).toBe(false);
+    writeFileSync(path.join(dir, STATE_FILE), JSON.stringify({ version: 1, agents: {}, tasks: {}, plans: {}, events: [] }));
+    const b = await StateStore.open(dir);
+    await b.lock({ timeoutMs: 0 });
+    await b.unlock();
+  });
+});
+
 describe('StateStore.saveThrottled', () => {
   test('writes at most once per interval; save() always writes', async () => {
     const s = await StateStore.open(dir);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
@@ -45,17 +46,38 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
         const r = await reconcileRecorded({ stateDir, progress: (line) => log(`reconcile: ${line}`) });
         if (r.skipped) log(`reconcile skipped: ${r.skipped}`);
         for (const p of r.passes) {
+          if (p.error) continue; // said by the progress line
           if (p.results.length > 0) log(`reconcile: ${p.plans.join(', ')}: ${p.results.filter((x) => x.ok).length} of ${p.results.length} change(s) done`);
         }
       },
     });
     const every = this.flags['reconcile-interval'];
     log(`serving ${stateDir} on ${host.socket} (pid ${process.pid}); ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
+    // executors run in this process now: a stray rejection in a driver is logged, not fatal; an
+    // exception nobody caught leaves the process in an unknown state, so the host stops (its socket
+    // goes, clients run commands themselves) and a supervisor may start it again
+    process.on('unhandledRejection', (err) => log(`internal error (continuing): ${(err as Error)?.stack ?? String(err)}`));
+    process.on('uncaughtException', (err) => {
+      log(`internal error, stopping: ${err.stack ?? err.message}`);
+      fs.rmSync(host.socket, { force: true });
+      process.exit(70);
+    });
     // `on`, not `once`: signal-exit (under proper-lockfile) re-raises a signal that no other listener
-    // is left to handle, which would kill the host before it removed its socket
+    // is left to handle, which would kill the host before it removed its socket. A second signal
+    // while a command still runs stops the host at once.
+    let stopping = false;
     const signal = await new Promise<string>((resolve) => {
-      process.on('SIGINT', () => resolve('SIGINT'));
-      process.on('SIGTERM', () => resolve('SIGTERM'));
+      const on = (name: string) => () => {
+        if (!stopping) {
+          stopping = true;
+          return resolve(name);
+        }
+        log(`${name} again: stopping now, without waiting for the running command`);
+        fs.rmSync(host.socket, { force: true });
+        process.exit(1);
+      };
+      process.on('SIGINT', on('SIGINT'));
+      process.on('SIGTERM', on('SIGTERM'));
     });
     await host.close();
     log(`stopped (${signal}); the tasks keep running`);
