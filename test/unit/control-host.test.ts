@@ -101,6 +101,12 @@ describe('NODE_EXTRA_CA_CERTS, deferred', () => {
       expect(out.trim()).toBe(`ca=unset carried=/etc/ca.pem entry=${path.resolve(__dirname, '../../bin/run.cjs')}`);
       const plain = execFileSync(bin, ['--version'], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' });
       expect(plain.trim()).toMatch(/^ca=unset carried=unset /);
+      // as npm installs it: a symlink in node_modules/.bin, run by path or found on PATH
+      fs.mkdirSync(path.join(dir, 'bin'));
+      fs.symlinkSync(bin, path.join(dir, 'bin', 'factory'));
+      const entry = `entry=${path.resolve(__dirname, '../../bin/run.cjs')}`;
+      expect(execFileSync(path.join(dir, 'bin', 'factory'), [], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' })).toContain(entry);
+      expect(execFileSync('sh', ['-c', 'factory'], { env: { PATH: `${dir}/bin:${dir}:/usr/bin:/bin` }, encoding: 'utf8' })).toContain(entry);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
