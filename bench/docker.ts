@@ -11,8 +11,9 @@
  *   executor run               one `run` request to an already connected executor (protocol + driver)
  *   dockerode create+start     the engine calls alone, in process (the floor for the ones above)
  *
- * Runs alternate between the variants so drift hits them alike; each started container is removed
- * (untimed) before the next run. BENCH_RUNS sets the number of runs per variant (default 15).
+ * Runs alternate between the variants, in an order that rotates from run to run, so drift and the
+ * engine's leftover work hit them alike; each started container is removed (untimed) before the next
+ * run. BENCH_RUNS sets the number of runs per variant (default 15).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -93,47 +94,50 @@ async function main(): Promise<void> {
     must(warm, 'docker run (warm-up)');
     for (let i = 0; i < RUNS; i++) {
       const name = `bench-docker-${i}`;
-      let r!: ReturnType<typeof spawnSync>;
-      times.dockerRun.push(
-        timed(() => {
-          r = spawnSync(dockerCli, ['run', '-d', '--name', name, '--network', 'none', `--cpus=${CPUS}`, `--memory=${MEM}`, '--pids-limit=4096', TEST_IMAGE, 'sleep', '600'], { env });
-        }),
-      );
-      must(r, 'docker run');
-
       const state = path.join(scratch, `state-${i}`);
-      times.factoryApply.push(
-        timed(() => {
-          r = spawnSync(BIN, ['plan', 'apply', plan, '--state', state], { env, cwd: scratch });
-        }),
-      );
-      must(r, 'factory plan apply');
-
-      const served = host.served();
-      times.hostApply.push(
-        timed(() => {
-          r = spawnSync(BIN, ['plan', 'apply', plan, '--state', hostState], { env, cwd: scratch });
-        }),
-      );
-      must(r, 'factory plan apply (control host)');
-      if (host.served() !== served + 1 && !(await waitServed(host, served + 1))) throw new Error('the control host did not serve the apply');
-
-      times.executorRun.push(
-        await timedAsync(async () => {
-          const s = await client.run(spec(i));
-          if (s.state !== 'running') throw new Error(`executor run: ${s.state} ${s.error ?? ''}`);
-        }),
-      );
-
-      times.dockerode.push(
-        await timedAsync(async () => {
-          const c = await d.docker.createContainer({
-            name: `bench-dockerode-${i}`, Image: TEST_IMAGE, Cmd: ['sleep', '600'],
-            HostConfig: { NetworkMode: 'none', NanoCpus: CPUS * 1e9, Memory: MEM, PidsLimit: 4096 },
-          });
-          await c.start();
-        }),
-      );
+      const variants: [keyof typeof times, () => Promise<void>][] = [
+        ['dockerRun', async () => {
+          let r!: ReturnType<typeof spawnSync>;
+          times.dockerRun.push(timed(() => {
+            r = spawnSync(dockerCli, ['run', '-d', '--name', name, '--network', 'none', `--cpus=${CPUS}`, `--memory=${MEM}`, '--pids-limit=4096', TEST_IMAGE, 'sleep', '600'], { env });
+          }));
+          must(r, 'docker run');
+        }],
+        ['factoryApply', async () => {
+          let r!: ReturnType<typeof spawnSync>;
+          times.factoryApply.push(timed(() => {
+            r = spawnSync(BIN, ['plan', 'apply', plan, '--state', state], { env, cwd: scratch });
+          }));
+          must(r, 'factory plan apply');
+        }],
+        ['hostApply', async () => {
+          let r!: ReturnType<typeof spawnSync>;
+          const served = host!.served();
+          times.hostApply.push(timed(() => {
+            r = spawnSync(BIN, ['plan', 'apply', plan, '--state', hostState], { env, cwd: scratch });
+          }));
+          must(r, 'factory plan apply (control host)');
+          if (!(await waitServed(host!, served + 1))) throw new Error('the control host did not serve the apply');
+        }],
+        ['executorRun', async () => {
+          times.executorRun.push(await timedAsync(async () => {
+            const s = await client.run(spec(i));
+            if (s.state !== 'running') throw new Error(`executor run: ${s.state} ${s.error ?? ''}`);
+          }));
+        }],
+        ['dockerode', async () => {
+          times.dockerode.push(await timedAsync(async () => {
+            const c = await d.docker.createContainer({
+              name: `bench-dockerode-${i}`, Image: TEST_IMAGE, Cmd: ['sleep', '600'],
+              HostConfig: { NetworkMode: 'none', NanoCpus: CPUS * 1e9, Memory: MEM, PidsLimit: 4096 },
+            });
+            await c.start();
+          }));
+        }],
+      ];
+      // the order rotates from run to run, so that what the engine still does after the previous
+      // start (or the previous run's removals) weighs on every variant alike
+      for (let k = 0; k < variants.length; k++) await variants[(i + k) % variants.length]![1]();
 
       // cleanup, untimed
       must(spawnSync(BIN, ['plan', 'destroy', plan, '--state', state], { env, cwd: scratch }), 'factory plan destroy');
