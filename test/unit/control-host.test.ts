@@ -107,6 +107,12 @@ describe('NODE_EXTRA_CA_CERTS, deferred', () => {
       const entry = `entry=${path.resolve(__dirname, '../../bin/run.cjs')}`;
       expect(execFileSync(path.join(dir, 'bin', 'factory'), [], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: 'utf8' })).toContain(entry);
       expect(execFileSync('sh', ['-c', 'factory'], { env: { PATH: `${dir}/bin:${dir}:/usr/bin:/bin` }, encoding: 'utf8' })).toContain(entry);
+      // and Node can run the bin file itself (`node bin/factory …`, as npm's shims elsewhere do)
+      const root = path.resolve(__dirname, '../..');
+      const diff = execFileSync(process.execPath, [bin, 'plan', 'diff', '--offline', '--json', 'examples/quickstart.yaml', '--state', path.join(dir, 'state')], {
+        cwd: root, env: { ...process.env, FACTORY_STATE: '', FACTORY_INVENTORY: '' }, encoding: 'utf8',
+      });
+      expect(JSON.parse(diff).changes).toEqual({ create: 3, destroy: 0, update: 0 });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
