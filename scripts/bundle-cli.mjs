@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Bundles the CLI: oclif, our code, yaml, zod and the small libraries become a few ESM files
 // (dist/cli/main.js, one file per command under dist/commands/, shared code in dist/chunks/) in
-// place of ~400 modules that Node would resolve, read and compile one by one. That is most of what
-// a run costs before it does anything (measured: --version 96 → ~60 ms, see the commit).
+// place of hundreds of modules that Node would resolve, read and compile one by one (245 CommonJS
+// files alone for `plan apply`). Measured side by side when it came in: factory --version 108.8 →
+// 93.3 ms, median of 11.
 //
 // Left in node_modules: ink and react (the dashboard loads them when it starts) and the libraries
 // loaded only on the paths that need them — dockerode (image push), ssh2 (SSH agents),

@@ -12,25 +12,19 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { CONTROL_SOCKET, forwardedEnvironment } from '../control/host-protocol.js';
+import { CONTROL_SOCKET, forwardedEnvironment, SERVED_COMMANDS } from '../control/host-protocol.js';
 
 export { restoreDeferredEnv } from '../executors/deferred-env.js';
 
-/** FORWARDED maps `topic command` words to the command ids a control host serves (SERVED_COMMANDS in control/host-protocol.ts). */
-const FORWARDED: Record<string, string> = {
-  'plan diff': 'plan:diff',
-  'plan apply': 'plan:apply',
-  'plan destroy': 'plan:destroy',
-  status: 'status',
-  'agents list': 'agents:list',
-};
+/** FORWARDED maps the words of each command a control host serves (`plan apply`) to its id (`plan:apply`). */
+const FORWARDED = new Map<string, string>(SERVED_COMMANDS.map((id) => [id.split(':').join(' '), id]));
 
 /** forwardable finds the served command in argv: its id and the arguments after it, or undefined. */
 export function forwardable(argv: string[]): { id: string; rest: string[] } | undefined {
   if (argv.some((a) => a === '--help' || a === '-h')) return undefined;
-  const two = FORWARDED[`${argv[0]} ${argv[1]}`];
+  const two = FORWARDED.get(`${argv[0]} ${argv[1]}`);
   if (two) return { id: two, rest: argv.slice(2) };
-  const one = argv[0] === 'status' ? FORWARDED.status : undefined;
+  const one = FORWARDED.get(argv[0] ?? '');
   return one ? { id: one, rest: argv.slice(1) } : undefined;
 }
 

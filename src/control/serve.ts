@@ -27,8 +27,6 @@ import { FactoryError } from '../errors.js';
 import { AgentPool, WarmAgents } from './agents.js';
 import { controlSocketPath, hostEnvironment, parseRunRequest, PER_COMMAND_ENV, type RunRequest } from './host-protocol.js';
 
-export { CONTROL_SOCKET, controlSocketPath, hostEnvironment, parseRunRequest, PER_COMMAND_ENV, SERVED_COMMANDS, type RunRequest } from './host-protocol.js';
-
 /** CommandRunner runs one command by id with its arguments (oclif's Config.runCommand in the host). */
 export type CommandRunner = (id: string, argv: string[]) => Promise<unknown>;
 

@@ -11,13 +11,11 @@
  *
  * `FACTORY_LOCAL_EXECUTOR=child` makes local agents use LocalTransport (a child process) instead.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { AgentError, FactoryError } from '../errors.js';
 import type { ExecutorIO } from '../executors/executor.js';
-import { findPackageRoot } from './local.js';
+import { builtExecutorFile, findPackageRoot } from './local.js';
 import type { Transport, TransportChannel, TransportExit } from './transport.js';
 
 /** ExecutorModule is what the executor bundle exports (typed from the source it is built from). */
@@ -25,11 +23,7 @@ type ExecutorModule = { Executor: new (io: ExecutorIO) => { start(): void; close
 
 /** executorBundlePath is the built executor bundle inside the package; a FactoryError when it was not built. */
 export function executorBundlePath(root: string = findPackageRoot()): string {
-  const p = path.join(root, 'dist', 'executor.bundle.mjs');
-  if (!fs.existsSync(p)) {
-    throw new FactoryError(`executor not built: run npm run build (missing ${p})`, { code: 'E_NOT_BUILT', hint: 'npm run build' });
-  }
-  return p;
+  return builtExecutorFile(root, 'executor.bundle.mjs');
 }
 
 /** InProcessTransportOptions tunes the in-process transport (mostly for tests). */

@@ -30,13 +30,18 @@ export function findPackageRoot(from: string = fileURLToPath(import.meta.url)): 
   }
 }
 
-/** executorPath is the built executor program inside the package; a FactoryError when it was not built. */
-export function executorPath(root: string = findPackageRoot()): string {
-  const p = path.join(root, 'dist', 'executors', 'executor.js');
+/** builtExecutorFile is a file of the built executor under dist/ in the package; a FactoryError when it was not built. */
+export function builtExecutorFile(root: string, ...rel: string[]): string {
+  const p = path.join(root, 'dist', ...rel);
   if (!fs.existsSync(p)) {
     throw new FactoryError(`executor not built: run npm run build (missing ${p})`, { code: 'E_NOT_BUILT', hint: 'npm run build' });
   }
   return p;
+}
+
+/** executorPath is the built executor program inside the package; a FactoryError when it was not built. */
+export function executorPath(root: string = findPackageRoot()): string {
+  return builtExecutorFile(root, 'executors', 'executor.js');
 }
 
 /** LocalTransportOptions tunes the local transport (mostly for tests). */
