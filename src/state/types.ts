@@ -8,7 +8,16 @@ import type { PowerState } from '../protocol/vm.js';
 
 import type { PlanSpec } from '../spec/model.js';
 
-/** STATE_VERSION is the schema version written in every state file. */
+/** EventRecord is one thing that happened (task started, failed, restarted; plan applied). */
+export interface EventRecord {
+  at: string;
+  kind: string;
+  task?: string;
+  agent?: string;
+  message: string;
+}
+
+/** STATE_VERSION is the schema version of the snapshot file (version 1 was one document rewritten whole). */
 export const STATE_VERSION = 1;
 
 /** AgentRecord is what the state keeps about an agent. */
@@ -29,6 +38,17 @@ export interface AgentRecord {
   draining?: boolean;
   /** drainingSince is when the drain was recorded. */
   drainingSince?: string;
+  /** foreign lists tasks on this agent that another state started: shown, never adopted or stopped. */
+  foreign?: ForeignTask[];
+}
+
+/** ForeignTask is a task another state (its id) runs on an agent of ours. */
+export interface ForeignTask {
+  task: string;
+  state: string;
+  driver: string;
+  taskState: string;
+  pid?: number;
 }
 
 /** TaskRecord is what the state keeps about a task. */
@@ -68,22 +88,39 @@ export interface PlanRecord {
   spec?: PlanSpec;
   /** inventory is the absolute path of the inventory it was applied with; absent for the embedded default. */
   inventory?: string;
+  /** inventoryText is the inventory as applied, when it was sent rather than read from the host's disk. */
+  inventoryText?: string;
+  /** appliedBy is who applied it (a token id or local:<user>). */
+  appliedBy?: string;
 }
 
-/** EventRecord is one thing that happened (task started, failed, restarted; plan applied). */
-export interface EventRecord {
-  at: string;
-  kind: string;
-  task?: string;
-  agent?: string;
-  message: string;
+/** TokenScope orders what a token may do: read < write < admin. */
+export type TokenScope = 'read' | 'write' | 'admin';
+
+/** TokenRecord is an API token: only the SHA-256 of its secret is kept. */
+export interface TokenRecord {
+  /** id is the public part (fct_<12 hex>), shown in lists and events. */
+  id: string;
+  /** hash is the hex SHA-256 of the whole token. */
+  hash: string;
+  scope: TokenScope;
+  /** project limits the token to one project's plans, tasks, logs and events; absent: every project. */
+  project?: string;
+  createdAt: string;
+  createdBy: string;
+  description?: string;
 }
 
-/** StateData is the whole state document. */
+/** StateData is the snapshot file's document (and the shape of a version 1 state file, without id, rev and tokens). */
 export interface StateData {
   version: number;
+  /** id names the state (absent in version 1). */
+  id?: string;
+  /** rev is the revision the snapshot holds; the journal holds what came after. */
+  rev?: number;
   agents: Record<string, AgentRecord>;
   tasks: Record<string, TaskRecord>;
   plans: Record<string, PlanRecord>;
+  tokens?: Record<string, TokenRecord>;
   events: EventRecord[];
 }
