@@ -78,7 +78,7 @@ export interface StateView {
 /** EventsPage answers eventsSince: the events after a revision, or reset when they are no longer kept. */
 export interface EventsPage {
   events: EventRecord[];
-  /** reset is set when revisions after `since` were dropped by retention: the client must re-list. */
+  /** reset is set when revisions after `since` were dropped by retention: the client must re-list (events then holds all that is kept). */
   reset: boolean;
   /** latest is the newest revision committed. */
   latest: number;

@@ -79,10 +79,11 @@ export class EventLog {
     return this.events;
   }
 
-  /** since returns the kept events after rev, or reset when some after it were dropped. */
+  /** since returns the kept events after rev, with reset set when some after it were dropped. */
   since(rev: number, filter?: (e: EventRecord) => boolean): EventsPage {
     const oldest = this.events[0]?.rev ?? this.latest + 1;
-    if (rev < this.droppedThrough) return { events: [], reset: true, latest: this.latest, oldest };
+    // a reader from before a dropped revision gets every kept event and reset: it must re-list
+    const reset = rev < this.droppedThrough;
     let lo = 0;
     let hi = this.events.length;
     while (lo < hi) {
@@ -91,7 +92,7 @@ export class EventLog {
       else hi = mid;
     }
     const out = this.events.slice(lo);
-    return { events: filter ? out.filter(filter) : out, reset: false, latest: this.latest, oldest };
+    return { events: filter ? out.filter(filter) : out, reset, latest: this.latest, oldest };
   }
 
   private dropOldest(): void {

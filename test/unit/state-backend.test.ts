@@ -1,0 +1,212 @@
+import { describe, expect, test, beforeEach, afterEach } from 'vitest';
+import { mkdtempSync, rmSync, statSync, writeFileSync, readFileSync, readdirSync, existsSync, appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { FileBackend, STATE_FILE } from '../../src/state/file-backend.js';
+import { journalName } from '../../src/state/journal.js';
+import { StateWork } from '../../src/state/work.js';
+import { openState } from '../../src/state/open.js';
+import { STATE_ID_RE } from '../../src/state/state-id.js';
+import { StateError } from '../../src/errors.js';
+import type { PlanRecord, TaskRecord } from '../../src/state/types.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'factory-state-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const plan = (name: string): PlanRecord => ({ name, project: 'p', file: `${name}.yaml`, appliedAt: 'now' });
+const task = (id: string, state = 'running'): TaskRecord => ({
+  task: id, plan: 'a', group: 'g', project: 'p', agent: 'local', driver: 'process', specHash: 'h', state: state as TaskRecord['state'],
+  resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, updatedAt: 'now',
+});
+
+async function put(b: FileBackend, ...plans: string[]) {
+  await b.lock();
+  try {
+    const w = new StateWork(b);
+    for (const p of plans) w.plans.put(plan(p));
+    w.event({ kind: 'plan-applied', message: `applied ${plans.join(', ')}`, plan: plans[0] });
+    await w.flush();
+  } finally {
+    await b.unlock();
+  }
+}
+
+describe('FileBackend', () => {
+  test('a new state gets an id and a snapshot (mode 0600); commits go to the journal and survive a reopen', async () => {
+    const b = await FileBackend.open(dir);
+    expect(b.id).toMatch(STATE_ID_RE);
+    expect(statSync(path.join(dir, STATE_FILE)).mode & 0o777).toBe(0o600);
+    await put(b, 'a');
+    await put(b, 'b');
+    const journal = path.join(dir, journalName(0));
+    expect(readFileSync(journal, 'utf8').trim().split('\n')).toHaveLength(2);
+    const again = await FileBackend.open(dir);
+    expect(again.id).toBe(b.id);
+    expect(again.view().list('plans').map((p) => p.name).sort()).toEqual(['a', 'b']);
+    expect(again.eventsSince(0).events.map((e) => [e.rev, e.kind, e.topic])).toEqual([[1, 'plan-applied', 'plan'], [2, 'plan-applied', 'plan']]);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('one change in a state of 20k tasks writes a journal line, not the state', async () => {
+    const b = await FileBackend.open(dir);
+    await b.lock();
+    const w = new StateWork(b);
+    for (let i = 0; i < 20_000; i++) w.tasks.put(task(`a/g/${i}`));
+    await w.flush();
+    await b.compact();
+    const before = b.stats().bytesWritten;
+    w.tasks.put(task('a/g/7', 'exited'));
+    w.event({ kind: 'task-exited', task: 'a/g/7', message: 'a/g/7 exited' });
+    await w.flush();
+    await b.unlock();
+    const written = b.stats().bytesWritten - before;
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(2_000);
+    const again = await FileBackend.open(dir);
+    expect(again.view().get('tasks', 'a/g/7')?.state).toBe('exited');
+    expect(again.view().size('tasks')).toBe(20_000);
+    expect(again.eventsSince(0).events.at(-1)?.project).toBe('p');
+  });
+
+  test('a torn last journal line (a crash mid-append) is dropped; the next commit cuts it off', async () => {
+    const b = await FileBackend.open(dir);
+    await put(b, 'a');
+    appendFileSync(path.join(dir, journalName(0)), '{"rev":2,"ops":[');
+    const c = await FileBackend.open(dir);
+    expect(c.view().list('plans').map((p) => p.name)).toEqual(['a']);
+    await put(c, 'b');
+    const d = await FileBackend.open(dir);
+    expect(d.view().list('plans').map((p) => p.name).sort()).toEqual(['a', 'b']);
+    expect(d.view().rev).toBe(2);
+  });
+
+  test('a corrupt journal line is refused, one copy kept however often it is read, never overwritten', async () => {
+    const b = await FileBackend.open(dir);
+    await put(b, 'a');
+    await put(b, 'b');
+    const journal = path.join(dir, journalName(0));
+    const text = readFileSync(journal, 'utf8').replace('"a"', '"x"');
+    writeFileSync(journal, text);
+    for (let i = 0; i < 3; i++) {
+      const err = await FileBackend.open(dir).catch((e: unknown) => e);
+      expect((err as StateError).code).toBe('E_STATE_CORRUPT');
+      expect((err as StateError).message).toMatch(/checksum mismatch.*a copy was kept at/);
+    }
+    expect(readdirSync(dir).filter((f) => f.includes('.corrupt-'))).toHaveLength(1);
+    expect(readFileSync(journal, 'utf8')).toBe(text);
+  });
+
+  test('refuses a corrupt snapshot and keeps one copy of it', async () => {
+    const file = path.join(dir, STATE_FILE);
+    writeFileSync(file, '{"version": 2, "agents": {}, "tasks": {');
+    for (let i = 0; i < 2; i++) {
+      const err = await FileBackend.open(dir).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StateError);
+      expect((err as StateError).message).toMatch(/state file .*state\.json is corrupt: not valid JSON.*a copy was kept at .*state\.json\.corrupt-/);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('{"version": 2, "agents": {}, "tasks": {');
+    expect(readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-'))).toHaveLength(1);
+    writeFileSync(file, JSON.stringify({ version: 99, agents: {}, tasks: {}, plans: {}, events: [] }));
+    await expect(FileBackend.open(dir)).rejects.toThrow(/unsupported state version 99/);
+  });
+
+  test('a version 1 state is migrated on first open and the old file kept', async () => {
+    const v1 = { version: 1, agents: {}, tasks: { 'a/g/0': task('a/g/0') }, plans: { a: plan('a') }, events: [{ at: '2026-01-01T00:00:00Z', kind: 'task-started', task: 'a/g/0', message: 'started' }] };
+    writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(v1));
+    const b = await FileBackend.open(dir);
+    expect(b.view().get('tasks', 'a/g/0')?.state).toBe('running');
+    expect(b.eventsSince(0).events).toMatchObject([{ rev: 1, topic: 'task', kind: 'task-started' }]);
+    expect(JSON.parse(readFileSync(path.join(dir, 'state.json.v1'), 'utf8'))).toEqual(v1);
+    expect(JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')).version).toBe(2);
+    expect((await FileBackend.open(dir)).id).toBe(b.id);
+  });
+
+  test('compaction folds the journal into the snapshot; a reader following along sees every event once', async () => {
+    const writer = await FileBackend.open(dir, { compactBytes: 1 });
+    const reader = await FileBackend.open(dir);
+    const seen: number[] = [];
+    reader.watch((e) => seen.push(e.rev));
+    for (let i = 0; i < 5; i++) {
+      await put(writer, `p${i}`);
+      await reader.refresh();
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(readdirSync(dir).filter((f) => f.startsWith('journal-')).length).toBeLessThanOrEqual(1);
+    expect(writer.stats().compactions).toBeGreaterThan(0);
+    expect((await FileBackend.open(dir)).view().size('plans')).toBe(5);
+  });
+
+  test('a second writer waits for the lock, names the holder, and sees the first writer’s changes', async () => {
+    const a = await FileBackend.open(dir);
+    const b = await FileBackend.open(dir);
+    await a.lock({ purpose: 'plan apply' });
+    const err = await b.lock({ timeoutMs: 300 }).catch((e: unknown) => e);
+    expect((err as StateError).code).toBe('E_STATE_LOCKED');
+    expect((err as StateError).message).toMatch(/locked by another factory process \(pid \d+, plan apply/);
+    const w = new StateWork(a);
+    w.plans.put(plan('x'));
+    await w.flush();
+    const waiting = b.lock({ timeoutMs: 5_000, onWait: () => undefined });
+    setTimeout(() => void a.unlock(), 200);
+    await waiting;
+    expect(b.view().list('plans').map((p) => p.name)).toEqual(['x']);
+    await b.unlock();
+    expect(existsSync(path.join(dir, 'state.lock'))).toBe(false);
+  });
+
+  test('a lock held by a process that was killed is taken over at once, with a note', async () => {
+    // a child takes the lock and is killed with SIGKILL while holding it
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+      const { FileBackend } = await import(${JSON.stringify(path.resolve('src/state/file-backend.ts'))});
+      const b = await FileBackend.open(${JSON.stringify(dir)});
+      await b.lock({ purpose: 'plan apply' });
+      process.stdout.write('locked\\n');
+      setInterval(() => {}, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+      child.on('exit', (c) => reject(new Error(`child exited ${c}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const b = await FileBackend.open(dir);
+    const notes: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (notes.push(String(s)), true)) as typeof process.stderr.write;
+    const t0 = Date.now();
+    try {
+      await b.lock({ timeoutMs: 5_000 });
+    } finally {
+      process.stderr.write = write;
+    }
+    // proper-lockfile alone would wait for the lock to go stale (10 s)
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(notes.join('')).toMatch(new RegExp(`took over the state lock of pid ${child.pid}, plan apply.*that process is gone`));
+    await b.unlock();
+  }, 60_000);
+
+  test('a commit needs the lock; a guard that no longer holds fails the whole transaction', async () => {
+    const b = await FileBackend.open(dir);
+    await expect(b.commit({ ops: [] })).rejects.toThrow(/without the state lock/);
+    await put(b, 'a');
+    await b.lock();
+    const rev = b.view().modRev('plans', 'a');
+    await expect(b.commit({ ops: [{ table: 'plans', key: 'z', value: plan('z') }], guards: [{ table: 'plans', key: 'a', rev: rev - 1 }] })).rejects.toThrow(/changed by another writer/);
+    expect(b.view().get('plans', 'z')).toBeUndefined();
+    await b.commit({ ops: [{ table: 'plans', key: 'z', value: plan('z') }], guards: [{ table: 'plans', key: 'a', rev }] });
+    expect(b.view().get('plans', 'z')?.name).toBe('z');
+    await b.unlock();
+  });
+
+  test('openState takes a directory or file:// and refuses etcd:// by name', async () => {
+    const b = await openState(`file://${dir}`);
+    expect(b.dir).toBe(dir);
+    await expect(openState('etcd://127.0.0.1:2379')).rejects.toMatchObject({ code: 'E_STATE_BACKEND' });
+  });
+});
