@@ -69,7 +69,7 @@ function benchState(agents: number, tasks: number, now: number): StateData {
     data.tasks[task] = rec;
   }
   for (let i = 0; i < 500; i++) {
-    const e: EventRecord = { at: new Date(now - (500 - i) * 1000).toISOString(), kind: i % 5 ? 'task-started' : 'task-failed', task: `plan${i % 50}/g0/${i}`, agent: names[i % agents], message: `event ${i}` };
+    const e: EventRecord = { rev: i + 1, topic: 'task', at: new Date(now - (500 - i) * 1000).toISOString(), kind: i % 5 ? 'task-started' : 'task-failed', task: `plan${i % 50}/g0/${i}`, agent: names[i % agents], message: `event ${i}` };
     data.events.push(e);
   }
   return data;

@@ -6,7 +6,7 @@
 import { access } from 'node:fs/promises';
 import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
-import { StateStore } from '../state/store.js';
+import { stateOf, withStateWork } from './state-handle.js';
 import { effectiveResources } from './snapshot.js';
 import { applyPlans, type ApplyResult } from './plan.js';
 
@@ -20,6 +20,8 @@ export interface DrainOptions {
   /** apply re-applies the recorded plans afterwards (default true), which moves the tasks. */
   apply?: boolean;
   progress?: (line: string) => void;
+  /** by is who asks (recorded on the events). */
+  by?: string;
 }
 
 /** DrainResult says what the drain recorded and what the re-apply moved. */
@@ -37,7 +39,7 @@ export interface DrainResult {
 }
 
 /** setDrainMark records (or clears) the drain marker of an agent in the state, under the state lock. */
-export async function setDrainMark(opts: { stateDir: string; inventoryPath?: string; agent: string; undo?: boolean }): Promise<void> {
+export async function setDrainMark(opts: { stateDir: string; inventoryPath?: string; agent: string; undo?: boolean; by?: string }): Promise<void> {
   const inventory = await resolveInventory(opts.inventoryPath);
   const spec = inventory.agents.find((a) => a.name === opts.agent);
   if (!spec) {
@@ -46,42 +48,36 @@ export async function setDrainMark(opts: { stateDir: string; inventoryPath?: str
       hint: `known agents: ${inventory.agents.map((a) => a.name).slice(0, 10).join(', ')}${inventory.agents.length > 10 ? ', …' : ''}`,
     });
   }
-  const store = await StateStore.open(opts.stateDir);
-  await store.withLock(
-    async () => {
-      const now = new Date().toISOString();
-      const rec = store.data.agents[spec.name];
-      if (opts.undo) {
-        if (rec) {
-          delete rec.draining;
-          delete rec.drainingSince;
-        }
-        store.data.events.push({ at: now, kind: 'agent-undrained', agent: spec.name, message: `agent ${spec.name} accepts new tasks again` });
-      } else {
-        if (rec) {
-          if (!rec.draining) rec.drainingSince = now;
-          rec.draining = true;
-        } else {
-          // never observed yet: a record from the inventory that the next observation fills in
-          store.data.agents[spec.name] = {
-            name: spec.name, idc: spec.idc, cluster: spec.cluster, state: 'ready',
-            resources: effectiveResources(spec.resources), attributes: { ...spec.attributes }, drivers: spec.drivers ?? [],
-            draining: true, drainingSince: now,
-          };
-        }
-        store.data.events.push({ at: now, kind: 'agent-draining', agent: spec.name, message: `agent ${spec.name} is draining: its tasks move elsewhere` });
+  await withStateWork(opts.stateDir, { purpose: opts.undo ? 'agents drain --undo' : 'agents drain' }, opts.by, async (work) => {
+    const now = new Date().toISOString();
+    const rec = work.agents.get(spec.name);
+    if (opts.undo) {
+      if (rec) {
+        const { draining: _d, drainingSince: _s, ...rest } = rec;
+        work.agents.put(rest);
       }
-      await store.save();
-    },
-    { purpose: opts.undo ? 'agents drain --undo' : 'agents drain' },
-  );
+      work.event({ at: now, kind: 'agent-undrained', agent: spec.name, message: `agent ${spec.name} accepts new tasks again` });
+    } else {
+      if (rec) {
+        work.agents.put({ ...rec, draining: true, drainingSince: rec.draining ? rec.drainingSince : now });
+      } else {
+        // never observed yet: a record from the inventory that the next observation fills in
+        work.agents.put({
+          name: spec.name, idc: spec.idc, cluster: spec.cluster, state: 'ready',
+          resources: effectiveResources(spec.resources), attributes: { ...spec.attributes }, drivers: spec.drivers ?? [],
+          draining: true, drainingSince: now,
+        });
+      }
+      work.event({ at: now, kind: 'agent-draining', agent: spec.name, message: `agent ${spec.name} is draining: its tasks move elsewhere` });
+    }
+  });
 }
 
 /** drainAgent sets or clears the drain marker, then re-applies the recorded plans so tasks move. */
 export async function drainAgent(opts: DrainOptions): Promise<DrainResult> {
   await setDrainMark(opts);
-  const store = await StateStore.open(opts.stateDir);
-  const recorded = Object.values(store.data.plans).map((p) => p.file);
+  const state = await stateOf(opts.stateDir);
+  const recorded = state.view().list('plans').map((p) => p.file);
   const plans: string[] = [];
   const skipped: string[] = [];
   for (const file of recorded) {
@@ -96,13 +92,13 @@ export async function drainAgent(opts: DrainOptions): Promise<DrainResult> {
   let apply: ApplyResult | undefined;
   if (opts.apply !== false && plans.length > 0) {
     opts.progress?.(`re-applying ${plans.length} recorded plan${plans.length === 1 ? '' : 's'}`);
-    apply = await applyPlans({ planPaths: plans, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress });
+    apply = await applyPlans({ planPaths: plans, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress, by: opts.by });
   }
-  await store.reload();
+  await state.refresh();
   const moved = (apply?.stops ?? [])
     .filter((s) => s.agent === opts.agent && s.reason === 'reschedule')
     .map((s) => ({ task: s.task, to: apply?.placements.find((p) => p.task === s.task)?.agent ?? '?' }));
-  const remaining = Object.values(store.data.tasks)
+  const remaining = state.view().list('tasks')
     .filter((t) => t.agent === opts.agent && (t.state === 'running' || t.state === 'pending'))
     .map((t) => t.task)
     .sort();

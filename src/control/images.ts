@@ -15,7 +15,7 @@ import pLimit from 'p-limit';
 import { FactoryError } from '../errors.js';
 import { connectDocker, dockerEndpoint, describeEndpoint, engineMessage, engineStatusCode } from '../executors/drivers/docker-engine.js';
 import { resolveInventory } from '../spec/index.js';
-import { StateStore } from '../state/store.js';
+import { stateOf } from './state-handle.js';
 import type { ExecutorClient } from '../transport/client.js';
 import { AgentPool, inventoryAgents } from './agents.js';
 
@@ -156,8 +156,8 @@ export async function pushImage(opts: ImagePushOptions): Promise<ImagePushResult
   const saved = await saveImage(docker, opts.image);
   try {
     opts.progress?.(`${opts.image}: ${saved.id.slice(0, 19)}, ${saved.size} bytes, sha256 ${saved.sha256.slice(0, 12)}`);
-    const store = await StateStore.open(opts.stateDir);
-    const pool = await AgentPool.connect(agents, { stateDir: store.dir, settings: inventory.settings });
+    const state = await stateOf(opts.stateDir);
+    const pool = await AgentPool.connect(agents, { stateDir: state.dir, settings: inventory.settings });
     try {
       const results: AgentPushResult[] = [];
       for (const [name, f] of pool.failed) results.push({ agent: name, action: 'failed', error: `unreachable: ${f.error}` });

@@ -6,11 +6,13 @@ import pLimit from 'p-limit';
 import { FactoryError } from '../errors.js';
 import path from 'node:path';
 import { embeddedInventory, EMBEDDED_INVENTORY_FILE, loadInventoryFile, loadPlans, resolveInventory } from '../spec/index.js';
+import { loadPlanText } from '../spec/load.js';
 import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import { schedule } from '../scheduler/index.js';
 import type { GroupDecision, Placement, SchedulePlan, Stop, TaskResources } from '../scheduler/types.js';
-import { StateStore } from '../state/store.js';
-import type { EventRecord, StateData } from '../state/types.js';
+import type { StateBackend } from '../state/backend.js';
+import { StateWork } from '../state/work.js';
+import { stateOf } from './state-handle.js';
 import type { TaskStatus } from '../protocol/messages.js';
 import { AgentPool, type ConnectedAgent } from './agents.js';
 import { GroupIndex, desiredGroupsOf, runSpecOf } from './desired.js';
@@ -28,6 +30,10 @@ export interface PlanOptions {
   seed?: number;
   /** progress receives one human line per step (the CLI prints it on stderr). */
   progress?: (line: string) => void;
+  /** planTexts are plan documents sent rather than read from files (the HTTP API): loaded as from their file names. */
+  planTexts?: { file: string; text: string }[];
+  /** by is who asks (a token id or local:<user>): recorded on the events and the plans applied. */
+  by?: string;
 }
 
 /** ResourcesView is a task's resources as printed in JSON: mem and disk in bytes, scalars inline. */
@@ -113,7 +119,8 @@ interface Prepared {
   inventory: InventorySpec;
   plan: SchedulePlan;
   pool?: AgentPool;
-  store: StateStore;
+  state: StateBackend & { dir: string };
+  work: StateWork;
   diff: DiffResult;
 }
 
@@ -177,50 +184,50 @@ export function compareTaskIds(a: string, b: string): number {
 }
 
 async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
-  const plans = await loadPlans(opts.planPaths);
+  const plans = [...(await loadPlans(opts.planPaths)), ...(opts.planTexts ?? []).map((t) => loadPlanText(t.text, t.file))];
   const names = new Set<string>();
   for (const p of plans) {
     if (names.has(p.name)) throw new FactoryError(`two plans are named '${p.name}' (${plans.filter((q) => q.name === p.name).map((q) => q.file).join(', ')})`, { code: 'E_PLAN_DUPLICATE' });
     names.add(p.name);
   }
   const inventory = await resolveInventory(opts.inventoryPath);
-  const store = await StateStore.open(opts.stateDir);
-  if (mode !== 'diff') await store.lock({ purpose: `plan ${mode}` });
+  const state = await stateOf(opts.stateDir);
+  if (mode !== 'diff') await state.lock({ purpose: `plan ${mode}`, onWait: opts.progress ? (who) => opts.progress!(`waiting for the state lock held by ${who}`) : undefined });
   try {
-    return await planAgainst(store, plans, inventory, opts, mode);
+    return await planAgainst(state, new StateWork(state, opts.by), plans, inventory, opts, mode);
   } catch (err) {
-    await store.unlock();
+    if (mode !== 'diff') await state.unlock();
     throw err;
   }
 }
 
 /** planAgainst observes the agents (unless offline) and schedules the plans against them; the caller holds the store's lock for apply and destroy. */
-async function planAgainst(store: StateStore, plans: PlanSpec[], inventory: InventorySpec, opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
+async function planAgainst(state: StateBackend & { dir: string }, work: StateWork, plans: PlanSpec[], inventory: InventorySpec, opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
   const offline = mode === 'diff' && Boolean(opts.offline);
   let pool: AgentPool | undefined;
   try {
     if (!offline) {
       opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
       pool = await AgentPool.connect(inventory.agents, {
-        stateDir: store.dir,
+        stateDir: state.dir,
         settings: inventory.settings,
         onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: ${ev === 'lost' ? '' : 'unreachable: '}${detail}`),
       });
       const seen = { strays: [] as StrayTask[] };
-      observe(store.data, inventory, pool, new Date().toISOString(), undefined, seen);
+      observe(work, inventory, pool, new Date().toISOString(), undefined, seen);
       if (mode !== 'diff') {
-        const stopped = await stopStrays(pool, seen.strays, store.data, new Date().toISOString());
+        const stopped = await stopStrays(pool, seen.strays, work, new Date().toISOString());
         for (const r of stopped) {
           opts.progress?.(`${r.task} on ${r.agent}: ${r.ok ? `stray copy stopped (it runs on ${r.keptOn})` : `cannot stop the stray copy: ${r.error}`}`);
         }
         // what was stopped is recorded before anything starts; a plain observation is saved with the
         // apply's own writes (a run that dies before them loses nothing the next observation does not see)
-        if (stopped.length > 0) await store.save();
+        if (stopped.length > 0) await work.flush();
       }
     }
-    const locals = offline ? await localCapacities(inventory, store.dir) : new Map();
+    const locals = offline ? await localCapacities(inventory, state.dir) : new Map();
     const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
-    const { agents, actual } = snapshotOf(inventory, store.data, { offline, offlineDiscovery });
+    const { agents, actual } = snapshotOf(inventory, work, { offline, offlineDiscovery });
     const groups = mode === 'destroy' ? [] : desiredGroupsOf(plans);
     const plan = schedule({
       agents,
@@ -231,7 +238,7 @@ async function planAgainst(store: StateStore, plans: PlanSpec[], inventory: Inve
       projects: inventory.projects,
     });
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
-    return { plans, inventory, plan, pool, store, diff: viewOf(inventory, plans, plan, offline, pool) };
+    return { plans, inventory, plan, pool, state, work, diff: viewOf(inventory, plans, plan, offline, pool) };
   } catch (err) {
     await pool?.close();
     throw err;
@@ -255,15 +262,18 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
     const inventory = p.inventory.file === EMBEDDED_INVENTORY_FILE ? undefined : path.resolve(p.inventory.file);
     for (const plan of p.plans) {
       // the file's absolute path: `agents drain` and the dashboard may run from another directory
-      p.store.data.plans[plan.name] = { name: plan.name, project: plan.project, file: path.resolve(plan.file), appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}) };
+      const file = opts.planTexts?.some((t) => t.file === plan.file) ? plan.file : path.resolve(plan.file);
+      p.work.plans.put({ name: plan.name, project: plan.project, file, appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}), ...(opts.by ? { appliedBy: opts.by } : {}) });
     }
-    const changed = p.diff.changes.create + p.diff.changes.update + p.diff.changes.destroy;
-    p.store.data.events.push({ at: now, kind: 'plan-applied', message: `applied ${p.plans.map((x) => x.name).join(', ')}: ${changed} change${changed === 1 ? '' : 's'}` });
-    await p.store.save();
+    for (const plan of p.plans) {
+      const c = p.diff.placements.filter((x) => x.plan === plan.name && x.action !== 'keep').length + p.diff.stops.filter((x) => x.plan === plan.name).length;
+      p.work.event({ at: now, kind: 'plan-applied', plan: plan.name, project: plan.project, message: `applied ${plan.name}${opts.by ? ` (by ${opts.by})` : ''}: ${c} change${c === 1 ? '' : 's'}` });
+    }
+    await p.work.flush();
     return { ...p.diff, results, ok: results.every((r) => r.ok) };
   } finally {
     await p.pool?.close();
-    await p.store.unlock();
+    await p.state.unlock();
   }
 }
 
@@ -281,9 +291,9 @@ export interface ReconcileResult {
  * pass is skipped. The state is written only when something was done.
  */
 export async function reconcileRecorded(opts: { stateDir: string; seed?: number; progress?: (line: string) => void }): Promise<ReconcileResult> {
-  const store = await StateStore.open(opts.stateDir);
+  const state = await stateOf(opts.stateDir);
   try {
-    await store.lock({ purpose: 'reconcile (control host)', timeoutMs: 0 });
+    await state.lock({ purpose: 'reconcile (control host)', timeoutMs: 0 });
   } catch (err) {
     if ((err as FactoryError).code === 'E_STATE_LOCKED') return { skipped: 'the state is locked by another factory command', passes: [] };
     throw err;
@@ -291,7 +301,7 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
   const out: ReconcileResult = { passes: [] };
   try {
     const byInventory = new Map<string, PlanSpec[]>();
-    for (const rec of Object.values(store.data.plans)) {
+    for (const rec of state.view().list('plans')) {
       if (!rec.spec) continue; // applied before plans were recorded: the next apply records it
       const key = rec.inventory ?? '';
       byInventory.set(key, [...(byInventory.get(key) ?? []), rec.spec]);
@@ -307,20 +317,21 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
         out.passes.push({ inventory: inv, plans: plans.map((x) => x.name), changes: { create: 0, destroy: 0, update: 0 }, results: [], unplaced: 0, error: why });
         continue;
       }
-      const popts: PlanOptions = { planPaths: [], stateDir: store.dir, seed: opts.seed, progress: opts.progress };
+      const popts: PlanOptions = { planPaths: [], stateDir: state.dir, seed: opts.seed, progress: opts.progress, by: 'control-host' };
       // a pass every few seconds: say what was done and what failed, not that the agents answered
       const quiet = (line: string) => {
         if (!/^connecting to \d+ agents?$|^agent [^:]+: connected$/.test(line)) opts.progress?.(line);
       };
-      const p = await planAgainst(store, plans, inventory, { ...popts, progress: quiet }, 'apply');
+      const p = await planAgainst(state, new StateWork(state, 'control-host'), plans, inventory, { ...popts, progress: quiet }, 'apply');
       try {
         const c = p.diff.changes;
         const results = c.create + c.update + c.destroy > 0 ? await execute(p, popts) : [];
         if (results.length > 0) {
           const now = new Date().toISOString();
-          p.store.data.events.push({ at: now, kind: 'plan-reconciled', message: `reconciled ${plans.map((x) => x.name).join(', ')}: ${results.length} change${results.length === 1 ? '' : 's'}` });
-          await p.store.save();
+          p.work.event({ at: now, topic: 'reconcile', kind: 'plan-reconciled', message: `reconciled ${plans.map((x) => x.name).join(', ')}: ${results.length} change${results.length === 1 ? '' : 's'}` });
         }
+        // observations (an agent lost or back, a task found exited) are recorded even when nothing was done
+        await p.work.flush();
         out.passes.push({ inventory: inventory.file, plans: plans.map((x) => x.name), changes: c, results, unplaced: p.diff.unplaced.length });
       } finally {
         await p.pool?.close();
@@ -328,7 +339,7 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
     }
     return out;
   } finally {
-    await store.unlock();
+    await state.unlock();
   }
 }
 
@@ -338,13 +349,13 @@ export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
   try {
     const results = await execute(p, opts);
     const now = new Date().toISOString();
-    forgetDestroyed(p.store.data, p.plans.map((x) => x.name));
-    p.store.data.events.push({ at: now, kind: 'plan-destroyed', message: `destroyed ${p.plans.map((x) => x.name).join(', ')}` });
-    await p.store.save();
+    forgetDestroyed(p.work, p.plans.map((x) => x.name));
+    for (const plan of p.plans) p.work.event({ at: now, kind: 'plan-destroyed', plan: plan.name, project: plan.project, message: `destroyed ${plan.name}${opts.by ? ` (by ${opts.by})` : ''}` });
+    await p.work.flush();
     return { ...p.diff, results, ok: results.every((r) => r.ok) };
   } finally {
     await p.pool?.close();
-    await p.store.unlock();
+    await p.state.unlock();
   }
 }
 
@@ -353,13 +364,16 @@ export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
  * forgotten; one with tasks left (a stop failed, its agent unreachable) keeps its record for the next
  * destroy but loses its applied spec, so a control host's supervision never brings it back.
  */
-export function forgetDestroyed(data: StateData, plans: string[]): void {
-  const left = new Set(Object.values(data.tasks).map((t) => t.plan));
+export function forgetDestroyed(work: StateWork, plans: string[]): void {
+  const left = new Set(work.tasks.values().map((t) => t.plan));
   for (const name of plans) {
-    const rec = data.plans[name];
+    const rec = work.plans.get(name);
     if (!rec) continue;
-    if (!left.has(name)) delete data.plans[name];
-    else delete rec.spec;
+    if (!left.has(name)) work.plans.delete(name);
+    else {
+      const { spec: _spec, ...rest } = rec;
+      work.plans.put(rest);
+    }
   }
 }
 
@@ -403,7 +417,7 @@ async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[]> {
                   const r = await runOp(p, agent, op, index);
                   results.push(r);
                   opts.progress?.(describe(r));
-                  await p.store.saveThrottled(SAVE_INTERVAL_MS);
+                  await p.work.flushThrottled(SAVE_INTERVAL_MS);
                 }),
               ),
           );
@@ -424,7 +438,7 @@ function describe(r: OpResult): string {
 }
 
 async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Promise<OpResult> {
-  const data = p.store.data;
+  const work = p.work;
   const now = new Date().toISOString();
   const conn: ConnectedAgent | undefined = p.pool?.connected.get(agent);
   const task = op.kind === 'stop' ? op.stop.task.task : op.placement.task;
@@ -441,10 +455,10 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
       // the group's grace bounds the call's timeout too (a VM's ACPI shutdown may take a while)
       const grace = index.get(op.stop.task.plan, op.stop.task.group)?.group.stopGraceMs;
       await conn.client.stop(task, { remove: true, ...(grace !== undefined ? { graceMs: grace } : {}) });
-      const rec = data.tasks[task];
+      const rec = work.tasks.get(task);
       // a rescheduled or updated task may already have a new record on another agent: only drop ours
-      if (rec && rec.agent === agent) delete data.tasks[task];
-      pushEvent(data.events, { at: now, kind: 'task-stopped', task, agent, message: `stopped ${task} on ${agent} (${op.stop.reason})` });
+      if (rec && rec.agent === agent) work.tasks.delete(task);
+      work.event({ at: now, kind: 'task-stopped', task, agent, message: `stopped ${task} on ${agent} (${op.stop.reason})` });
       return { task, agent, action: 'stop', ok: true, state: 'stopped' };
     } catch (err) {
       return { task, agent, action: 'stop', ok: false, error: messageOf(err) };
@@ -459,17 +473,17 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
     status = await conn.client.run(spec);
   } catch (err) {
     // we do not know whether it started: record it as unknown; the next apply asks the agent
-    data.tasks[task] = {
+    work.tasks.put({
       task, plan: pl.plan, group: pl.group, project: pl.project, agent, driver: pl.driver, specHash: pl.specHash,
       state: 'unknown', resources: pl.resources, error: messageOf(err), updatedAt: now,
-    };
+    });
     return { task, agent, action: 'start', ok: false, error: messageOf(err) };
   }
-  recordTaskStatus(data, agent, { ...status, resources: status.resources ?? pl.resources }, now);
-  const rec = data.tasks[task];
-  if (rec) rec.resources = pl.resources;
+  recordTaskStatus(work, agent, { ...status, resources: status.resources ?? pl.resources }, now);
+  const rec = work.tasks.get(task);
+  if (rec && rec.resources !== pl.resources) work.tasks.put({ ...rec, resources: pl.resources });
   const ok = status.state === 'running' || status.state === 'finished';
-  pushEvent(data.events, {
+  work.event({
     at: now,
     kind: ok ? (pl.reason === 'restart' ? 'task-restarted' : 'task-started') : 'task-failed',
     task,
@@ -477,10 +491,6 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
     message: ok ? `${pl.reason === 'restart' ? 'restarted' : 'started'} ${task} on ${agent}` : `${task} failed to start on ${agent}: ${status.error ?? status.state}`,
   });
   return { task, agent, action: 'start', ok, state: status.state, pid: status.pid, error: ok ? undefined : status.error ?? `task ${status.state}` };
-}
-
-function pushEvent(events: EventRecord[], e: EventRecord): void {
-  events.push(e);
 }
 
 function messageOf(err: unknown): string {

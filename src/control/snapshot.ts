@@ -5,7 +5,8 @@
 import type { AgentSpec, InventorySpec } from '../spec/model.js';
 import type { ActualTask, AgentSnapshot, Driver, ResourceVector, TaskResources } from '../scheduler/types.js';
 import type { AgentRegistration, TaskStatus } from '../protocol/messages.js';
-import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import type { AgentRecord, TaskRecord } from '../state/types.js';
+import type { StateWork, WorkEvent } from '../state/work.js';
 import type { AgentPool } from './agents.js';
 
 /** ALL_DRIVERS is assumed for a declared agent in offline what-if mode when it names none. */
@@ -31,6 +32,19 @@ export function effectiveResources(declared: Partial<ResourceVector>, discovered
 /** emptyTaskResources is what a task record holds when nothing better is known. */
 export function emptyTaskResources(): TaskResources {
   return { ...zeroResources(), ports: [] };
+}
+
+/** sameTask says whether two records of a task differ only in updatedAt. */
+export function sameTask(a: TaskRecord, b: TaskRecord): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    if (k === 'updatedAt') continue;
+    const x = (a as unknown as Record<string, unknown>)[k];
+    const y = (b as unknown as Record<string, unknown>)[k];
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null || JSON.stringify(x) !== JSON.stringify(y)) return false;
+  }
+  return true;
 }
 
 function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefined, now: string): TaskRecord {
@@ -59,10 +73,11 @@ function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefin
 }
 
 /** recordTaskStatus stores what an executor reported about one task; returns an event if it changed state. */
-export function recordTaskStatus(data: StateData, agent: string, s: TaskStatus, now: string): EventRecord | undefined {
-  const prev = data.tasks[s.task];
+export function recordTaskStatus(work: StateWork, agent: string, s: TaskStatus, now: string): WorkEvent | undefined {
+  const prev = work.tasks.get(s.task);
   const rec = taskRecordFrom(agent, s, prev, now);
-  data.tasks[s.task] = rec;
+  // only what changed is written: a status of 100k unchanged tasks writes nothing about them
+  if (!prev || !sameTask(prev, rec)) work.tasks.put(rec);
   if (prev && prev.state === 'running' && s.state !== 'running') {
     const how = s.signal ? `killed by ${s.signal}` : s.exitCode !== undefined ? `exit code ${s.exitCode}` : 'gone';
     return { at: now, kind: `task-${s.state}`, task: s.task, agent, message: `${s.task} ${s.state} on ${agent} (${how})` };
@@ -109,11 +124,11 @@ const liveState = (s: TaskStatus): boolean => s.state === 'running' || s.state =
  * the task: a live copy on the agent the state already names, else any live copy (first agent by
  * name), else the recorded agent's. Every other copy is a stray.
  */
-function pickPrimaries(data: StateData, reportedBy: Map<string, { agent: string; status: TaskStatus }[]>): Map<string, string> {
+function pickPrimaries(work: StateWork, reportedBy: Map<string, { agent: string; status: TaskStatus }[]>): Map<string, string> {
   const primary = new Map<string, string>();
   for (const [task, copies] of reportedBy) {
     if (copies.length < 2) continue;
-    const recAgent = data.tasks[task]?.agent;
+    const recAgent = work.tasks.get(task)?.agent;
     const rank = (c: { agent: string; status: TaskStatus }) => (liveState(c.status) ? 0 : 2) + (c.agent === recAgent ? 0 : 1);
     const best = [...copies].sort((a, b) => rank(a) - rank(b) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0))[0]!;
     primary.set(task, best.agent);
@@ -131,14 +146,14 @@ function pickPrimaries(data: StateData, reportedBy: Map<string, { agent: string;
  * statuses, when given, override the registration's task list (a fresher inspect).
  */
 export function observe(
-  data: StateData,
+  work: StateWork,
   inv: InventorySpec,
   pool: AgentPool,
   now: string,
   statuses?: Map<string, TaskStatus[]>,
   out?: { strays: StrayTask[] },
-): EventRecord[] {
-  const events: EventRecord[] = [];
+): WorkEvent[] {
+  const events: WorkEvent[] = [];
   const reportedBy = new Map<string, { agent: string; status: TaskStatus }[]>();
   for (const [name, c] of pool.connected) {
     for (const s of statuses?.get(name) ?? c.registration.tasks) {
@@ -147,10 +162,10 @@ export function observe(
       reportedBy.set(s.task, list);
     }
   }
-  const primary = pickPrimaries(data, reportedBy);
+  const primary = pickPrimaries(work, reportedBy);
   for (const [name, c] of pool.connected) {
-    const prevAgent = data.agents[name];
-    data.agents[name] = { ...agentRecordFrom(c.spec, c.registration, now), ...drainMarkOf(prevAgent) };
+    const prevAgent = work.agents.get(name);
+    work.agents.put({ ...agentRecordFrom(c.spec, c.registration, now), ...drainMarkOf(prevAgent) });
     if (prevAgent && prevAgent.state !== 'ready') {
       events.push({ at: now, kind: 'agent-back', agent: name, message: `agent ${name} is back` });
     }
@@ -164,28 +179,28 @@ export function observe(
         continue;
       }
       seen.add(s.task);
-      if (!data.tasks[s.task]) events.push({ at: now, kind: 'task-adopted', task: s.task, agent: name, message: `adopted ${s.task} found on ${name}` });
-      const ev = recordTaskStatus(data, name, s, now);
+      if (!work.tasks.has(s.task)) events.push({ at: now, kind: 'task-adopted', task: s.task, agent: name, message: `adopted ${s.task} found on ${name}` });
+      const ev = recordTaskStatus(work, name, s, now);
       if (ev) events.push(ev);
     }
-    for (const rec of Object.values(data.tasks)) {
+    for (const rec of work.tasks.values()) {
       if (rec.agent !== name || seen.has(rec.task)) continue;
       if (rec.state === 'running' || rec.state === 'pending') {
         events.push({ at: now, kind: 'task-missing', task: rec.task, agent: name, message: `${rec.task} is no longer on ${name}` });
+      } else if (rec.state === 'exited' && rec.pid === undefined && rec.power === undefined && rec.error !== undefined) {
+        continue; // already recorded as gone: nothing to write
       }
-      rec.state = 'exited';
-      rec.pid = undefined;
-      delete rec.power; // a VM that is gone has no power state
-      rec.error = rec.error ?? 'not found on the agent';
-      rec.updatedAt = now;
+      // a VM that is gone has no power state
+      const { power: _power, pid: _pid, ...rest } = rec;
+      work.tasks.put({ ...rest, state: 'exited', error: rec.error ?? 'not found on the agent', updatedAt: now });
     }
   }
   for (const [name, f] of pool.failed) {
-    const prev = data.agents[name];
+    const prev = work.agents.get(name);
     if (!prev || prev.state !== 'lost') {
       events.push({ at: now, kind: 'agent-lost', agent: name, message: `agent ${name} unreachable: ${f.error}` });
     }
-    data.agents[name] = {
+    work.agents.put({
       name,
       idc: f.spec.idc,
       cluster: f.spec.cluster,
@@ -198,15 +213,15 @@ export function observe(
       lastSeen: prev?.lastSeen,
       error: f.error,
       ...drainMarkOf(prev),
-    };
+    });
     // what runs there is unknown until it is back: its live tasks are lost (and get rescheduled)
-    for (const rec of Object.values(data.tasks)) {
+    for (const rec of work.tasks.values()) {
       if (rec.agent !== name || (rec.state !== 'running' && rec.state !== 'pending')) continue;
-      rec.state = 'lost';
-      rec.updatedAt = now;
+      work.tasks.put({ ...rec, state: 'lost', updatedAt: now });
+      events.push({ at: now, kind: 'task-lost', task: rec.task, agent: name, message: `${rec.task} is lost with agent ${name}` });
     }
   }
-  data.events.push(...events);
+  for (const e of events) work.event(e);
   return events;
 }
 
@@ -225,11 +240,11 @@ export type OfflineDiscovery = (spec: AgentSpec) => { resources: ResourceVector;
  */
 export function snapshotOf(
   inv: InventorySpec,
-  data: StateData,
+  work: StateWork,
   opts: { offline: boolean; offlineDiscovery?: OfflineDiscovery },
 ): { agents: AgentSnapshot[]; actual: ActualTask[] } {
   const agents: AgentSnapshot[] = inv.agents.map((spec) => {
-    const rec = data.agents[spec.name];
+    const rec = work.agents.get(spec.name);
     if (!opts.offline && rec) {
       return {
         name: spec.name,
@@ -253,7 +268,7 @@ export function snapshotOf(
       drivers: spec.drivers ?? rec?.drivers ?? local?.drivers ?? ALL_DRIVERS,
     };
   });
-  const actual: ActualTask[] = Object.values(data.tasks).map((t) => ({
+  const actual: ActualTask[] = work.tasks.values().map((t) => ({
     task: t.task,
     plan: t.plan,
     group: t.group,

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
-import { StateStore } from '../state/store.js';
+import { StateWork } from '../state/work.js';
+import { stateOf } from './state-handle.js';
 import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
@@ -73,6 +74,8 @@ export interface StatusOptions {
   inventoryPath?: string;
   cached?: boolean;
   events?: number;
+  /** by is who asks (recorded on the events the observation publishes). */
+  by?: string;
 }
 
 function taskView(t: TaskRecord): StatusTask {
@@ -94,37 +97,38 @@ function agentsToAsk(invAgents: AgentSpec[]): AgentSpec[] {
 /** status asks every agent what runs, records it, and returns agents and tasks. */
 export async function status(opts: StatusOptions): Promise<StatusResult> {
   const inventory = await resolveInventory(opts.inventoryPath);
-  const store = await StateStore.open(opts.stateDir);
+  const state = await stateOf(opts.stateDir);
   let refreshed = false;
+  let work = new StateWork(state, opts.by);
   if (!opts.cached) {
-    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir, settings: inventory.settings });
+    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: state.dir, settings: inventory.settings });
     try {
       let locked = false;
       try {
-        await store.lock({ timeoutMs: 2_000, purpose: 'status' });
+        await state.lock({ timeoutMs: 2_000, purpose: 'status', onWait: () => undefined });
         locked = true;
       } catch {
         // an apply is running: show what the agents say without writing it
       }
       try {
         const seen = { strays: [] as StrayTask[] };
-        observe(store.data, inventory, pool, new Date().toISOString(), undefined, seen);
+        observe(work, inventory, pool, new Date().toISOString(), undefined, seen);
         if (locked) {
           // reconnect reconciliation: a task id runs once; stray copies on returning agents are stopped
-          await stopStrays(pool, seen.strays, store.data, new Date().toISOString());
-          await store.save();
+          await stopStrays(pool, seen.strays, work, new Date().toISOString());
+          await work.flush();
+          work = new StateWork(state, opts.by);
           refreshed = true;
         }
       } finally {
-        if (locked) await store.unlock();
+        if (locked) await state.unlock();
       }
     } finally {
       await pool.close();
     }
   }
-  const data = store.data;
   const agents: StatusAgent[] = inventory.agents.map((spec) => {
-    const rec = data.agents[spec.name];
+    const rec = work.agents.get(spec.name);
     return {
       name: spec.name,
       idc: spec.idc,
@@ -140,14 +144,15 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       error: rec?.error,
     };
   });
-  for (const rec of Object.values(data.agents)) {
+  for (const rec of work.agents.values()) {
     if (!inventory.agents.some((a) => a.name === rec.name)) {
       agents.push({ ...rec, state: `${rec.state} (not in inventory)` });
     }
   }
-  const tasks = Object.values(data.tasks).map(taskView).sort((a, b) => compareTaskIds(a.task, b.task));
-  const events = data.events.slice(-(opts.events ?? 20));
-  const controlHost = await controlHostOf(store.dir);
+  const tasks = work.tasks.values().map(taskView).sort((a, b) => compareTaskIds(a.task, b.task));
+  const n = opts.events ?? 20;
+  const events = n > 0 ? state.eventsSince(0).events.slice(-n) : [];
+  const controlHost = await controlHostOf(state.dir);
   return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}) };
 }
 
@@ -197,11 +202,11 @@ export function findTask(tasks: TaskRecord[], want: string): TaskRecord {
 /** logs streams a task's output from its agent; with follow it runs until the signal aborts. */
 export async function logs(opts: LogsOptions): Promise<void> {
   const inventory = await resolveInventory(opts.inventoryPath);
-  const store = await StateStore.open(opts.stateDir);
-  const rec = findTask(Object.values(store.data.tasks), opts.task);
+  const state = await stateOf(opts.stateDir);
+  const rec = findTask(state.view().list('tasks'), opts.task);
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });

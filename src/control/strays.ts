@@ -4,7 +4,7 @@
  * so a task never runs twice. Each stop is bounded in time and reported per agent.
  */
 import pLimit from 'p-limit';
-import type { EventRecord, StateData } from '../state/types.js';
+import type { StateWork, WorkEvent } from '../state/work.js';
 import type { AgentPool } from './agents.js';
 import type { StrayTask } from './snapshot.js';
 
@@ -18,9 +18,9 @@ export interface StrayStop {
 }
 
 /** stopStrays stops every stray copy (SIGTERM, then SIGKILL after the task's grace) and records events. */
-export async function stopStrays(pool: AgentPool, strays: StrayTask[], data: StateData, now: string): Promise<StrayStop[]> {
+export async function stopStrays(pool: AgentPool, strays: StrayTask[], work: StateWork, now: string): Promise<StrayStop[]> {
   const limit = pLimit(16);
-  const events: EventRecord[] = [];
+  const events: WorkEvent[] = [];
   const results = await Promise.all(
     strays.map((s) =>
       limit(async (): Promise<StrayStop> => {
@@ -38,6 +38,6 @@ export async function stopStrays(pool: AgentPool, strays: StrayTask[], data: Sta
       }),
     ),
   );
-  data.events.push(...events);
+  for (const e of events) work.event(e);
   return results;
 }

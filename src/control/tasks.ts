@@ -5,7 +5,7 @@
  */
 import { FactoryError } from '../errors.js';
 import { loadPlans, resolveInventory } from '../spec/index.js';
-import { StateStore } from '../state/store.js';
+import { withStateWork } from './state-handle.js';
 import { AgentPool } from './agents.js';
 import { runSpecOf, specHashOf } from './desired.js';
 import { recordTaskStatus } from './snapshot.js';
@@ -15,6 +15,8 @@ export interface RestartTaskOptions {
   stateDir: string;
   inventoryPath?: string;
   task: string;
+  /** by is who asks (recorded on the event). */
+  by?: string;
 }
 
 /** RestartTaskResult is the task's state after the restart. */
@@ -29,12 +31,14 @@ export interface RestartTaskResult {
 /** restartTask stops a task (keeping its folder and logs) and starts it again with the same spec on the same agent. */
 export async function restartTask(opts: RestartTaskOptions): Promise<RestartTaskResult> {
   const inventory = await resolveInventory(opts.inventoryPath);
-  const store = await StateStore.open(opts.stateDir);
-  return store.withLock(
-    async () => {
-      const rec = store.data.tasks[opts.task];
+  return withStateWork(
+    opts.stateDir,
+    { purpose: `restart ${opts.task}`, timeoutMs: 10_000 },
+    opts.by,
+    async (work, state) => {
+      const rec = work.tasks.get(opts.task);
       if (!rec) throw new FactoryError(`no task '${opts.task}' in the state`, { code: 'E_TASK_UNKNOWN' });
-      const planRec = store.data.plans[rec.plan];
+      const planRec = work.plans.get(rec.plan);
       if (!planRec) throw new FactoryError(`task ${rec.task} belongs to plan ${rec.plan}, which is not recorded`, { code: 'E_PLAN_UNKNOWN', hint: 'apply the plan again' });
       // the plan as applied when the state recorded it, else its file as it is now
       const plan = planRec.spec ?? (await loadPlans([planRec.file]))[0];
@@ -51,7 +55,7 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
       }
       const spec = inventory.agents.find((a) => a.name === rec.agent);
       if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-      const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
+      const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
       try {
         const conn = pool.connected.get(spec.name);
         if (!conn) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
@@ -66,21 +70,19 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
         );
         const status = await conn.client.run(runSpec);
         const now = new Date().toISOString();
-        recordTaskStatus(store.data, rec.agent, { ...status, resources: status.resources ?? rec.resources }, now);
+        recordTaskStatus(work, rec.agent, { ...status, resources: status.resources ?? rec.resources }, now);
         const ok = status.state === 'running' || status.state === 'finished';
-        store.data.events.push({
+        work.event({
           at: now,
           kind: ok ? 'task-restarted' : 'task-failed',
           task: rec.task,
           agent: rec.agent,
           message: ok ? `restarted ${rec.task} on ${rec.agent} (by hand)` : `${rec.task} failed to restart on ${rec.agent}: ${status.error ?? status.state}`,
         });
-        await store.save();
         return { task: rec.task, agent: rec.agent, state: status.state, pid: status.pid, error: status.error };
       } finally {
         await pool.close();
       }
     },
-    { purpose: `restart ${opts.task}`, timeoutMs: 10_000 },
   );
 }

@@ -14,7 +14,7 @@ import { FactoryError } from '../errors.js';
 import { sha256File, validateVmImageManifest, vmImageIdOf } from '../executors/drivers/vm-image-store.js';
 import { VM_IMAGE_FORMAT, type VmImageFile, type VmImageManifest } from '../protocol/vm.js';
 import { resolveInventory } from '../spec/index.js';
-import { StateStore } from '../state/store.js';
+import { stateOf } from './state-handle.js';
 import type { ExecutorClient } from '../transport/client.js';
 import { AgentPool, inventoryAgents } from './agents.js';
 
@@ -126,9 +126,9 @@ export async function pushVmImage(opts: VmImagePushOptions): Promise<VmImagePush
     const unknown = opts.agents.filter((a) => !inventory.agents.some((s) => s.name === a));
     if (unknown.length) throw new FactoryError(`unknown agent${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, { code: 'E_AGENT_UNKNOWN' });
   }
-  const store = await StateStore.open(opts.stateDir);
+  const state = await stateOf(opts.stateDir);
   opts.progress?.(`image ${opts.name}: ${src.id.slice(0, 12)}, ${src.bytes} bytes; connecting to ${specs.length} agent${specs.length === 1 ? '' : 's'}`);
-  const pool = await AgentPool.connect(specs, { stateDir: store.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect(specs, { stateDir: state.dir, settings: inventory.settings });
   const agents: VmImagePushAgent[] = [];
   try {
     for (const [name, f] of pool.failed) agents.push({ agent: name, action: 'failed', error: `unreachable: ${f.error}` });

@@ -5,7 +5,7 @@
 import { FactoryError } from '../errors.js';
 import type { VmAction, VmActionResult } from '../protocol/vm.js';
 import { resolveInventory } from '../spec/index.js';
-import { StateStore } from '../state/store.js';
+import { stateOf, withStateWork } from './state-handle.js';
 import { AgentPool } from './agents.js';
 import { recordTaskStatus } from './snapshot.js';
 import { findTask } from './status.js';
@@ -20,6 +20,8 @@ export interface VmActionOptions {
   imageName?: string;
   /** timeoutMs is how long `stop` waits for the guest before forcing it off (default max(stopGrace, 30 s)). */
   timeoutMs?: number;
+  /** by is who asks (recorded on the event). */
+  by?: string;
 }
 
 /** VmActionView is the `vm …--json` document: the action's result, where it ran, and the task state after. */
@@ -31,15 +33,15 @@ export interface VmActionView extends VmActionResult {
 /** vmAction finds the VM's agent in the state, runs the action there, and records the VM's status. */
 export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
   const inventory = await resolveInventory(opts.inventoryPath);
-  const store = await StateStore.open(opts.stateDir);
-  const rec = findTask(Object.values(store.data.tasks), opts.task);
+  const state = await stateOf(opts.stateDir);
+  const rec = findTask(state.view().list('tasks'), opts.task);
   if (rec.driver !== 'libvirt') {
     throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
   }
   if (opts.action === 'image' && !opts.imageName) throw new FactoryError('vm image needs a name for the new image', { code: 'E_BAD_REQUEST' });
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`VM ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
@@ -48,22 +50,18 @@ export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
     const st = (await c.client.inspect()).find((t) => t.task === rec.task);
-    let state: string = st?.state ?? rec.state;
-    await store.withLock(
-      async () => {
-        const now = new Date().toISOString();
-        if (st) {
-          const prev = store.data.tasks[rec.task];
-          recordTaskStatus(store.data, spec.name, { ...st, resources: st.resources ?? prev?.resources }, now);
-          state = st.state;
-        }
-        const what = opts.action === 'image' && result.image ? `imaged ${rec.task} as ${result.image.name} (${result.image.id.slice(0, 12)})` : `vm ${opts.action} ${rec.task}: ${result.power}`;
-        store.data.events.push({ at: now, kind: `vm-${opts.action}`, task: rec.task, agent: spec.name, message: `${what} on ${spec.name}` });
-        await store.save();
-      },
-      { timeoutMs: 10_000, purpose: `vm ${opts.action}` },
-    );
-    return { ...result, agent: spec.name, state };
+    let taskState: string = st?.state ?? rec.state;
+    await withStateWork(opts.stateDir, { timeoutMs: 10_000, purpose: `vm ${opts.action}` }, opts.by, async (work) => {
+      const now = new Date().toISOString();
+      if (st) {
+        const prev = work.tasks.get(rec.task);
+        recordTaskStatus(work, spec.name, { ...st, resources: st.resources ?? prev?.resources }, now);
+        taskState = st.state;
+      }
+      const what = opts.action === 'image' && result.image ? `imaged ${rec.task} as ${result.image.name} (${result.image.id.slice(0, 12)})` : `vm ${opts.action} ${rec.task}: ${result.power}`;
+      work.event({ at: now, topic: 'vm', kind: `vm-${opts.action}`, task: rec.task, agent: spec.name, message: `${what} on ${spec.name}` });
+    });
+    return { ...result, agent: spec.name, state: taskState };
   } finally {
     await pool.close();
   }

@@ -8,17 +8,11 @@ import type { PowerState } from '../protocol/vm.js';
 
 import type { PlanSpec } from '../spec/model.js';
 
-/** EventRecord is one thing that happened (task started, failed, restarted; plan applied). */
-export interface EventRecord {
-  at: string;
-  kind: string;
-  task?: string;
-  agent?: string;
-  message: string;
-}
+import type { EventRecord } from './backend.js';
+export type { EventRecord } from './backend.js';
 
 /** STATE_VERSION is the schema version of the snapshot file (version 1 was one document rewritten whole). */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 /** AgentRecord is what the state keeps about an agent. */
 export interface AgentRecord {

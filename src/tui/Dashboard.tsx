@@ -6,7 +6,7 @@
  */
 import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { emptyState } from '../state/store.js';
+import { emptyState } from './empty-state.js';
 import type { DashboardActions } from './actions.js';
 import { AgentsTable } from './components/AgentsTable.js';
 import { EventsPane } from './components/EventsPane.js';

@@ -6,7 +6,9 @@
  * falls back to JSON.parse of the whole text, which then behaves (and fails) as before.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { STATE_VERSION, type EventRecord } from '../state/types.js';
+import path from 'node:path';
+import { applyJournalSync, hasJournal } from '../state/read-sync.js';
+import type { EventRecord } from '../state/types.js';
 import { computeCore, CoreBuilder, parseStateText, type DeclaredAgent, type ModelCore } from './model-core.js';
 
 const QUOTE = 0x22;
@@ -235,10 +237,11 @@ export function coreFromStateFile(file: string, declared: readonly DeclaredAgent
     fd = openSync(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return computeCore({ version: STATE_VERSION, agents: {}, tasks: {}, plans: {}, events: [] }, declared);
+    return computeCore({ version: 2, agents: {}, tasks: {}, plans: {}, events: [] }, declared);
   }
   try {
-    const core = coreFromStateBuffer(fd, declared, chunk);
+    // a snapshot followed by a journal is read whole and the journal applied on top
+    const core = hasJournal(path.dirname(file)) ? undefined : coreFromStateBuffer(fd, declared, chunk);
     if (core) return core;
     const size = fstatSync(fd).size;
     const buf = Buffer.alloc(size);
@@ -248,7 +251,7 @@ export function coreFromStateFile(file: string, declared: readonly DeclaredAgent
       if (n === 0) break;
       got += n;
     }
-    return computeCore(parseStateText(buf.toString('utf8', 0, got), file), declared);
+    return computeCore(applyJournalSync(path.dirname(file), parseStateText(buf.toString('utf8', 0, got), file)), declared);
   } finally {
     closeSync(fd);
   }

@@ -10,7 +10,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { STATE_FILE, emptyState } from '../state/store.js';
+import { STATE_FILE } from '../state/file-backend.js';
+import { JOURNAL_RE } from '../state/journal.js';
+import { applyJournalSync, hasJournal } from '../state/read-sync.js';
+import { emptyState } from './empty-state.js';
 import type { StateData } from '../state/types.js';
 import { computeCore, parseStateText, type DeclaredAgent, type ModelCore } from './model-core.js';
 import { coreFromStateFile } from './state-reader.js';
@@ -91,7 +94,7 @@ export async function readStateFile(file: string): Promise<StateData> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw err;
   }
-  return parseStateText(text, file);
+  return applyJournalSync(path.dirname(file), parseStateText(text, file));
 }
 
 /**
@@ -198,7 +201,7 @@ export class StateFileWatcher implements StateSource {
     if (this.watcher || this.closed) return;
     try {
       this.watcher = watch(this.dir, { persistent: false }, (_event, name) => {
-        if (name && name !== STATE_FILE) return;
+        if (name && name !== STATE_FILE && !JOURNAL_RE.test(name)) return;
         this.schedule();
       });
       this.watcher.on('error', () => {
@@ -225,7 +228,8 @@ export class StateFileWatcher implements StateSource {
   private async statSignature(): Promise<string> {
     try {
       const st = await stat(this.file);
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+      const j = hasJournal(this.dir) ? await journalSignature(this.dir) : '';
+      return `${st.ino}:${st.size}:${st.mtimeMs}:${j}`;
     } catch {
       return 'missing';
     }
@@ -260,4 +264,16 @@ export class StateFileWatcher implements StateSource {
     this.snap = s;
     for (const l of this.listeners) l(s);
   }
+}
+
+/** journalSignature is the size and mtime of each journal of a state directory (a commit changes it). */
+async function journalSignature(dir: string): Promise<string> {
+  const { readdir } = await import('node:fs/promises');
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => JOURNAL_RE.test(n)).sort();
+  const parts: string[] = [];
+  for (const n of names) {
+    const st = await stat(path.join(dir, n)).catch(() => undefined);
+    if (st) parts.push(`${n}:${st.size}:${st.mtimeMs}`);
+  }
+  return parts.join(',');
 }

@@ -37,8 +37,8 @@ test('concurrent applies: one does the work, the other waits and finds nothing t
 
 test('a waiter gives up with a clear message when the lock is held too long', async () => {
   // hold the lock from this process, like a long apply would
-  const { StateStore } = await import('../../src/state/store.js');
-  const store = await StateStore.open(state);
+  const { FileBackend } = await import('../../src/state/file-backend.js');
+  const store = await FileBackend.open(state);
   await store.lock({ purpose: 'test holder' });
   try {
     const r = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir, env: { FACTORY_LOCK_TIMEOUT: '1' } });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { existsSync, readdirSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { applyJournalSync } from '../../src/state/read-sync.js';
 import { pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
 
 const PLAN = `# yaml-language-server: $schema=../schema/plan.schema.json
@@ -158,8 +159,11 @@ describe('factory plan apply / status / logs / destroy with real processes', () 
     const agentDir = path.join(state, 'agents', 'local', 'tasks');
     const left = existsSync(agentDir) ? readdirSync(agentDir) : [];
     expect(left).toEqual([]);
-    const stateDoc = JSON.parse(readFileSync(path.join(state, 'state.json'), 'utf8'));
+    // the snapshot with its journal applied: what any reader of the state sees
+    const stateDoc = applyJournalSync(state, JSON.parse(readFileSync(path.join(state, 'state.json'), 'utf8')));
     expect(stateDoc.plans).toEqual({});
+    expect(stateDoc.tasks).toEqual({});
+    expect(stateDoc.events.map((e) => e.kind)).toContain('plan-destroyed');
     const again = await runCli(['plan', 'destroy', plan, '--state', state, '--json'], { cwd: scratch.dir });
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).changes).toEqual({ create: 0, destroy: 0, update: 0 });

@@ -41,9 +41,9 @@ export function sampleState(): StateData {
     },
     plans: {},
     events: [
-      { at: '2026-01-01T00:00:00.000Z', kind: 'plan-applied', message: 'applied web: 4 changes' },
-      { at: '2026-01-01T00:00:01.000Z', kind: 'task-failed', task: 'web/api/2', agent: 'h1', message: 'web/api/2 failed on h1 (exit code 3)' },
-      { at: '2026-01-01T00:00:02.000Z', kind: 'agent-lost', agent: 'h3', message: 'agent h3 unreachable: connect ECONNREFUSED' },
+      { rev: 1, topic: 'plan', at: '2026-01-01T00:00:00.000Z', kind: 'plan-applied', message: 'applied web: 4 changes' },
+      { rev: 2, topic: 'task', at: '2026-01-01T00:00:01.000Z', kind: 'task-failed', task: 'web/api/2', agent: 'h1', message: 'web/api/2 failed on h1 (exit code 3)' },
+      { rev: 3, topic: 'agent', at: '2026-01-01T00:00:02.000Z', kind: 'agent-lost', agent: 'h3', message: 'agent h3 unreachable: connect ECONNREFUSED' },
     ],
   };
 }

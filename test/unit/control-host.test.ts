@@ -5,7 +5,9 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { forward, forwardable, stateDirOf } from '../../src/cli/thin-client.js';
 import { AgentPool, WarmAgents } from '../../src/control/agents.js';
 import { forgetDestroyed, reconcileRecorded } from '../../src/control/plan.js';
-import { StateStore } from '../../src/state/store.js';
+import { FileBackend } from '../../src/state/file-backend.js';
+import { StateWork } from '../../src/state/work.js';
+import { workFrom } from '../helpers/state.js';
 import type { StateData } from '../../src/state/types.js';
 import { forwardedEnvironment, hostEnvironment, parseRunRequest, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
 import { deferEnv, restoreDeferredEnv } from '../../src/executors/deferred-env.js';
@@ -335,27 +337,29 @@ describe('WarmAgents', () => {
 describe('destroy and supervision', () => {
   const task = (plan: string) => ({ task: `${plan}/g/0`, plan, group: 'g', project: 'p', agent: 'h1', driver: 'process', specHash: 'x', state: 'running', resources: { cpus: 0, mem: 0, disk: 0, gpus: 0, scalars: {}, ports: [] }, updatedAt: 'now' });
 
-  it('a destroy that left tasks (a stop failed) keeps the record for the next destroy but drops the applied spec', () => {
+  it('a destroy that left tasks (a stop failed) keeps the record for the next destroy but drops the applied spec', async () => {
     const spec = { file: 'a.yaml', name: 'a', project: 'p', groups: [], warnings: [] };
     const data = {
       version: 1, agents: {}, events: [],
       tasks: { 'a/g/0': task('a') },
       plans: { a: { name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now', spec }, b: { name: 'b', project: 'p', file: '/b.yaml', appliedAt: 'now', spec: { ...spec, name: 'b' } } },
     } as unknown as StateData;
-    forgetDestroyed(data, ['a', 'b']);
-    expect(data.plans.b).toBeUndefined();
-    expect(data.plans.a).toEqual({ name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' });
+    const work = await workFrom(data);
+    forgetDestroyed(work, ['a', 'b']);
+    expect(work.plans.get('b')).toBeUndefined();
+    expect(work.plans.get('a')).toEqual({ name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' });
   });
 
   it('a supervision pass leaves a plan without an applied spec alone', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-reconcile-'));
     try {
-      const store = await StateStore.open(dir);
-      await store.withLock(async () => {
-        store.data.plans.a = { name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' };
-        store.data.tasks['a/g/0'] = task('a') as StateData['tasks'][string];
-        await store.save();
-      });
+      const store = await FileBackend.open(dir);
+      await store.lock();
+      const w = new StateWork(store);
+      w.plans.put({ name: 'a', project: 'p', file: '/a.yaml', appliedAt: 'now' });
+      w.tasks.put(task('a') as StateData['tasks'][string]);
+      await w.flush();
+      await store.unlock();
       const r = await reconcileRecorded({ stateDir: dir });
       expect(r).toEqual({ passes: [] });
     } finally {

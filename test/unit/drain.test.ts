@@ -4,6 +4,7 @@ import { drainMarkOf, snapshotOf } from '../../src/control/snapshot.js';
 import { schedule } from '../../src/scheduler/index.js';
 import type { ActualTask, AgentSnapshot, DesiredGroup } from '../../src/scheduler/types.js';
 import type { InventorySpec } from '../../src/spec/model.js';
+import { workFrom } from '../helpers/state.js';
 import type { StateData } from '../../src/state/types.js';
 
 const res = { cpus: 1, mem: 1024, disk: 0, gpus: 0, scalars: {}, ports: [] };
@@ -35,7 +36,7 @@ describe('drain', () => {
     expect(movedOffDraining([actual(0, 'a')], agents, [{ ...group, everyAgent: true }])[0]!.state).toBe('running');
   });
 
-  test('the marker survives observation and makes the snapshot say draining', () => {
+  test('the marker survives observation and makes the snapshot say draining', async () => {
     expect(drainMarkOf({ draining: true, drainingSince: 't' } as never)).toEqual({ draining: true, drainingSince: 't' });
     expect(drainMarkOf(undefined)).toEqual({});
     const inv = { file: 'x', idcs: [], projects: {}, agents: [{ name: 'a', idc: 'i', cluster: 'c', transport: { kind: 'local' }, resources: { cpus: 2 }, attributes: {} }] } as unknown as InventorySpec;
@@ -43,9 +44,10 @@ describe('drain', () => {
       version: 1, plans: {}, events: [], tasks: {},
       agents: { a: { name: 'a', idc: 'i', cluster: 'c', state: 'ready', resources: { cpus: 2, mem: 1, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['process'], draining: true } },
     };
-    expect(snapshotOf(inv, data, { offline: false }).agents[0]!.state).toBe('draining');
-    expect(snapshotOf(inv, data, { offline: true }).agents[0]!.state).toBe('draining');
-    data.agents.a!.state = 'lost';
-    expect(snapshotOf(inv, data, { offline: false }).agents[0]!.state).toBe('lost');
+    const work = await workFrom(data);
+    expect(snapshotOf(inv, work, { offline: false }).agents[0]!.state).toBe('draining');
+    expect(snapshotOf(inv, work, { offline: true }).agents[0]!.state).toBe('draining');
+    work.agents.put({ ...work.agents.get('a')!, state: 'lost' });
+    expect(snapshotOf(inv, work, { offline: false }).agents[0]!.state).toBe('lost');
   });
 });

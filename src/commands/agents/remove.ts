@@ -3,7 +3,7 @@ import { FactoryCommand } from '../../cli/base.js';
 import { FactoryError } from '../../errors.js';
 import { removeAgentFromInventory } from '../../spec/inventory-edit.js';
 import { DEFAULT_INVENTORY_PATH } from '../../spec/inventory.js';
-import { StateStore } from '../../state/store.js';
+import { stateOf } from '../../control/state-handle.js';
 
 /** AgentsRemove deletes an agent from the inventory file; refused while tasks are recorded on it unless --force. */
 export default class AgentsRemove extends FactoryCommand<typeof AgentsRemove> {
@@ -16,8 +16,8 @@ export default class AgentsRemove extends FactoryCommand<typeof AgentsRemove> {
 
   protected async execute(): Promise<{ agent: string; inventory: string; tasks: string[] }> {
     const file = this.flags.inventory ?? DEFAULT_INVENTORY_PATH;
-    const store = await StateStore.open(this.flags.state);
-    const tasks = Object.values(store.data.tasks)
+    const state = await stateOf(this.flags.state);
+    const tasks = state.view().list('tasks')
       .filter((t) => t.agent === this.args.name && (t.state === 'running' || t.state === 'pending' || t.state === 'lost'))
       .map((t) => t.task);
     if (tasks.length && !this.flags.force) {
