@@ -485,10 +485,10 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
   const ok = status.state === 'running' || status.state === 'finished';
   work.event({
     at: now,
-    kind: ok ? (pl.reason === 'restart' ? 'task-restarted' : 'task-started') : 'task-failed',
+    kind: ok ? (pl.reason === 'restart' ? 'task-restarted' : pl.reason === 'reschedule' ? 'task-moved' : 'task-started') : 'task-failed',
     task,
     agent,
-    message: ok ? `${pl.reason === 'restart' ? 'restarted' : 'started'} ${task} on ${agent}` : `${task} failed to start on ${agent}: ${status.error ?? status.state}`,
+    message: ok ? `${pl.reason === 'restart' ? 'restarted' : pl.reason === 'reschedule' ? 'moved' : 'started'} ${task} ${pl.reason === 'reschedule' ? 'to' : 'on'} ${agent}` : `${task} failed to start on ${agent}: ${status.error ?? status.state}`,
   });
   return { task, agent, action: 'start', ok, state: status.state, pid: status.pid, error: ok ? undefined : status.error ?? `task ${status.state}` };
 }
