@@ -49,3 +49,37 @@ test('a waiter gives up with a clear message when the lock is held too long', as
     await store.unlock();
   }
 });
+
+test('an apply killed with SIGKILL while it holds the lock: the next one takes the lock over at once, names the dead holder, and nothing runs twice', async () => {
+  const big = path.join(scratch.dir, 'many.yaml');
+  writeFileSync(big, 'name: many\nprocesses:\n  - name: nap\n    count: 24\n    command: [sleep, "600"]\n    resources: {cpus: 0.01, mem: 4Mi}\n');
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('../helpers/cli.js');
+  const { existsSync, readFileSync } = await import('node:fs');
+  const child = spawn(BIN, ['plan', 'apply', big, '--state', state], { cwd: scratch.dir, env: { ...process.env, CI: '', FACTORY_CONTROL: 'off' }, stdio: 'ignore' });
+  const owner = path.join(state, 'state.lock.owner');
+  // kill it once it holds the lock and has started something (bounded: 30 s)
+  const until = Date.now() + 30_000;
+  let holding = false;
+  while (!holding && Date.now() < until) {
+    holding = existsSync(owner) && readFileSync(owner, 'utf8').includes(`"pid":${child.pid}`) && existsSync(path.join(state, 'agents', 'local', 'tasks')) && readdirSync(path.join(state, 'agents', 'local', 'tasks')).some((d) => d.startsWith('many.'));
+    if (!holding) await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill('SIGKILL');
+  expect(holding, 'the apply held the lock and had started tasks when it was killed').toBe(true);
+  await new Promise((r) => child.once('exit', r));
+  const t0 = Date.now();
+  const r = await runCli(['plan', 'apply', big, '--state', state, '--json'], { cwd: scratch.dir, env: { FACTORY_LOCK_TIMEOUT: '30' } });
+  const took = Date.now() - t0;
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(new RegExp(`took over the state lock of pid ${child.pid}, plan apply.*that process is gone`));
+  // waiting for a stale lock took 10 s before
+  expect(took).toBeLessThan(8_000);
+  const s = JSON.parse((await runCli(['status', '--json', '--state', state], { cwd: scratch.dir })).stdout);
+  const mine = s.tasks.filter((t: { plan: string }) => t.plan === 'many');
+  expect(mine).toHaveLength(24);
+  expect(new Set(mine.map((t: { pid: number }) => t.pid)).size).toBe(24);
+  for (const t of mine) expect(pidAlive(t.pid)).toBe(true);
+  expect(readdirSync(path.join(state, 'agents', 'local', 'tasks')).filter((d) => d.startsWith('many.')).sort()).toHaveLength(24);
+  await runCli(['plan', 'destroy', big, '--state', state], { cwd: scratch.dir });
+}, 120_000);
