@@ -109,10 +109,10 @@ export function checkContext(name: string, ctx: ContextConfig): ContextConfig {
   if (!CONTEXT_NAME.test(name)) throw new FactoryError(`bad context name ${JSON.stringify(name)}: letters, digits, '.', '_' and '-'`, { code: 'E_USAGE' });
   if (!ctx.control.length) throw new FactoryError(`context ${name}: --control URL is required`, { code: 'E_USAGE' });
   for (const u of ctx.control) parseEndpoint(u);
-  return { ...ctx, ...(ctx.fingerprint ? { fingerprint: normalizeFingerprint(ctx.fingerprint) } : {}) };
+  return { ...ctx, ...(ctx.fingerprint ? { fingerprint: splitUrls(ctx.fingerprint).map(normalizeFingerprint).join(',') } : {}) };
 }
 
-/** splitUrls splits `a,b` and repeated flags into a list of URLs. */
+/** splitUrls splits `a,b` and repeated flags into a list (of URLs, or of fingerprints). */
 export function splitUrls(values: string | string[] | undefined): string[] {
   const list = Array.isArray(values) ? values : values ? [values] : [];
   return list
