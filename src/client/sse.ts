@@ -49,7 +49,10 @@ export interface FollowOptions {
   /** minBackoffMs and maxBackoffMs bound the wait between reconnects (defaults 250 ms and 10 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** maxAttempts bounds consecutive failed connections (default: unbounded while following). */
+  /**
+   * maxAttempts bounds consecutive failed reconnects after a drop (default: unbounded while
+   * following). The first connection is not retried: when no endpoint answers it, followEvents rejects.
+   */
   maxAttempts?: number;
 }
 
@@ -122,6 +125,7 @@ export async function followEvents(client: ApiClient, opts: FollowOptions): Prom
   const maxAttempts = opts.maxAttempts ?? (follow ? Infinity : 5);
   let last = opts.since;
   let failures = 0;
+  let connectedOnce = false;
 
   while (!opts.signal?.aborted) {
     const query = new URLSearchParams();
@@ -136,6 +140,7 @@ export async function followEvents(client: ApiClient, opts: FollowOptions): Prom
     try {
       const qs = query.toString();
       const opened = await client.open('GET', `/v1/events${qs ? `?${qs}` : ''}`, { accept: 'text/event-stream', headers, signal: opts.signal });
+      connectedOnce = true;
       const { res } = opened;
       const parser = new SseParser();
       res.setEncoding('utf8');
@@ -203,6 +208,8 @@ export async function followEvents(client: ApiClient, opts: FollowOptions): Prom
       if (err instanceof ApiError && FATAL_STATUSES.has(err.status)) throw err;
       const e = err as FactoryError;
       if (e.code === 'E_CONTROL_TLS' || e.code === 'E_CONTROL_TLS_PIN' || e.code === 'E_USAGE') throw err;
+      // never reached at all: a wrong URL or a host that is down is reported, not waited out
+      if (!connectedOnce) throw err;
       error = err as Error;
     }
     if (caughtUp || opts.signal?.aborted) break;
