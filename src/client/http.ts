@@ -98,7 +98,7 @@ class ConnectError extends FactoryError {
     readonly retriable: boolean,
     opts: { code?: string; hint?: string; cause?: unknown } = {},
   ) {
-    super(`control host ${endpoint}: ${reason}`, { code: opts.code ?? 'E_CONTROL_UNREACHABLE', hint: opts.hint, cause: opts.cause });
+    super(`control host ${endpoint}${reason.startsWith('did not answer') ? ' ' : ': '}${reason}`, { code: opts.code ?? 'E_CONTROL_UNREACHABLE', hint: opts.hint, cause: opts.cause });
   }
 }
 
@@ -384,7 +384,7 @@ export class ApiClient {
       const onAbort = () => fail(new FactoryError('interrupted', { code: 'E_ABORTED' }));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(() => fail(new ConnectError(ep.url, `could not connect within ${seconds(timeoutMs)}`, true)), timeoutMs);
+      const timer = setTimeout(() => fail(new ConnectError(ep.url, `did not answer within ${seconds(timeoutMs)} (while connecting)`, true, { code: 'E_CONTROL_TIMEOUT' })), timeoutMs);
       const onError = (err: NodeJS.ErrnoException) => {
         const code = err.code;
         if (ep.kind === 'https' && (isTlsError(code) || !RETRIABLE_CODES.has(code ?? ''))) {
@@ -465,7 +465,7 @@ function sendRequest(
 ): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    const req = http.request({ method, path, headers, agent: false, createConnection: () => socket, setHost: false });
+    const req = http.request({ method, path, headers, createConnection: () => socket, setHost: false });
     const finish = (err: Error | undefined, res?: http.IncomingMessage) => {
       if (settled) return;
       settled = true;
