@@ -17,7 +17,7 @@ export default class ContextUse extends FactoryCommand<typeof ContextUse> {
       const known = Object.keys(cfg.contexts);
       throw new FactoryError(`no context ${JSON.stringify(name)} in ${file}`, {
         code: 'E_CONTEXT_UNKNOWN',
-        hint: known.length ? `known: ${known.join(', ')}` : 'add one with `factory context set NAME --control URL`',
+        hint: known.length ? `known: ${known.sort().join(', ')}` : 'add one with `factory context set NAME --control URL`',
       });
     }
     cfg.current = name;
