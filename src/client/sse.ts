@@ -113,6 +113,21 @@ export class SseParser {
   }
 }
 
+/** CallbackError carries an error thrown by onEvent or onReset: it ends followEvents, no reconnect. */
+class CallbackError extends Error {
+  constructor(readonly inner: unknown) {
+    super('callback failed');
+  }
+}
+
+async function call<T>(fn: ((e: T) => void | Promise<void>) | undefined, e: T): Promise<void> {
+  try {
+    await fn?.(e);
+  } catch (err) {
+    throw new CallbackError(err);
+  }
+}
+
 /** FATAL_STATUSES are answers a reconnect cannot fix. */
 const FATAL_STATUSES = new Set([400, 401, 403, 404, 405, 406, 410, 415, 422]);
 
@@ -185,14 +200,14 @@ export async function followEvents(client: ApiClient, opts: FollowOptions): Prom
             const rev = msg.id !== undefined && /^\d+$/.test(msg.id) ? Number(msg.id) : undefined;
             const data = parseData(msg.data);
             if (msg.event === 'reset') {
-              await opts.onReset?.({ revision: rev, data });
+              await call(opts.onReset, { revision: rev, data });
               if (rev !== undefined) last = rev;
               progressed = true;
               continue;
             }
             if (rev === undefined) continue; // not a revision event (e.g. a bare data line): nothing to resume from
             if (last !== undefined && rev <= last) continue; // a repeat after a reconnect
-            await opts.onEvent({ revision: rev, type: msg.event ?? 'message', data });
+            await call(opts.onEvent, { revision: rev, type: msg.event ?? 'message', data });
             last = rev;
             progressed = true;
           }
@@ -204,6 +219,7 @@ export async function followEvents(client: ApiClient, opts: FollowOptions): Prom
         opened.close();
       }
     } catch (err) {
+      if (err instanceof CallbackError) throw err.inner;
       if (opts.signal?.aborted) break;
       if (err instanceof ApiError && FATAL_STATUSES.has(err.status)) throw err;
       const e = err as FactoryError;

@@ -182,6 +182,26 @@ describe('followEvents', () => {
     expect(seen[0]!.follow).toBe('false');
   });
 
+  it('an error thrown by onEvent ends the stream with that error, without a reconnect', async () => {
+    let n = 0;
+    const s = await unixServer(dir, (req, res) => {
+      n++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(frame(1, { message: 'a' }));
+    }, 'throw.sock');
+    running.push(s);
+    const boom = new Error('boom');
+    await expect(
+      followEvents(new ApiClient({ endpoints: [s.url] }), {
+        minBackoffMs: 10,
+        onEvent: () => {
+          throw boom;
+        },
+      }),
+    ).rejects.toBe(boom);
+    expect(n).toBe(1);
+  });
+
   it('a refused token is not retried; a host never reached is reported', async () => {
     let n = 0;
     const s = await unixServer(dir, (req, res) => {
