@@ -188,6 +188,10 @@ export class ApiClient {
     this.ca = opts.ca !== undefined ? [opts.ca, ...extraCaCerts()] : undefined;
     this.fingerprints = (opts.fingerprints ?? []).map(normalizeFingerprint);
     this.userAgent = opts.userAgent ?? 'factory-cli';
+    const plain = this.endpoints.find((e) => e.kind === 'http' && !isLoopback(e.host));
+    if (plain && this.token) {
+      throw new FactoryError(`refusing to send the token to ${plain.url} over plain HTTP`, { code: 'E_USAGE', hint: 'use https:// (the control host listens with TLS), or a unix: socket' });
+    }
   }
 
   /** current is the URL of the endpoint calls start with (the one that answered last). */
@@ -443,6 +447,11 @@ export class ApiClient {
       socket.on('error', onError);
     });
   }
+}
+
+/** isLoopback tells whether a host is this machine (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function isTlsError(code: string | undefined): boolean {

@@ -54,6 +54,8 @@ describe('endpoints', () => {
     expect(() => parseEndpoint('ftp://x')).toThrow(/scheme/);
     expect(normalizeFingerprint('ab'.repeat(32))).toBe(Array(32).fill('AB').join(':'));
     expect(() => normalizeFingerprint('abc')).toThrow(/64 hex/);
+    expect(() => new ApiClient({ endpoints: ['http://10.1.2.3:80'], token: 'fct_0123456789ab_s' })).toThrow(/plain HTTP/);
+    expect(() => new ApiClient({ endpoints: ['http://127.0.0.1:80'], token: 'fct_0123456789ab_s' })).not.toThrow();
   });
 
   it('first of three endpoints down: the second answers, with token, request id and deadline', async () => {
