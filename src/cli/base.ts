@@ -3,7 +3,12 @@
  * document on stdout, and one catch that turns errors into a message and an exit code.
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
+import fs from 'node:fs';
 import { FactoryError, SpecError } from '../errors.js';
+import { controlSocketPath } from '../control/host-protocol.js';
+// types only: the client (node:http, node:tls, yaml) loads when a command asks for a control host
+import type { ApiClient } from '../client/http.js';
+import type { ContextConfig } from '../client/config.js';
 
 /** FactoryFlags are the flags of a command class, global ones included. */
 export type FactoryFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FactoryCommand)['baseFlags'] & T['flags']>;
@@ -30,6 +35,28 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     debug: Flags.boolean({ summary: 'Show stack traces of errors.', default: false, helpGroup: 'GLOBAL' }),
+    control: Flags.string({
+      summary: 'Control host URL(s), tried in turn: https://HOST:PORT or unix:/path/control.sock, comma-separated.',
+      env: 'FACTORY_CONTROL_URL',
+      helpGroup: 'REMOTE',
+    }),
+    context: Flags.string({ summary: 'Use this context of the client config (`factory context list`).', helpGroup: 'REMOTE' }),
+    'token-file': Flags.string({
+      summary: 'File holding the bearer token for the control host (else FACTORY_TOKEN, else the context).',
+      env: 'FACTORY_TOKEN_FILE',
+      helpGroup: 'REMOTE',
+    }),
+    timeout: Flags.custom<number>({
+      summary: 'Seconds to wait for the control host on each call (default 30).',
+      helpGroup: 'REMOTE',
+      parse: async (s) => {
+        const n = Number(s);
+        if (!Number.isFinite(n) || n <= 0) throw new Error(`--timeout wants a positive number of seconds, not ${JSON.stringify(s)}`);
+        return n;
+      },
+    })(),
+    fingerprint: Flags.string({ summary: "Trust the control host's certificate by its SHA-256 fingerprint (pin).", helpGroup: 'REMOTE' }),
+    ca: Flags.string({ summary: 'Trust control hosts whose certificate this CA file (PEM) signed.', helpGroup: 'REMOTE' }),
   };
 
   protected flags!: FactoryFlags<T>;
@@ -49,6 +76,80 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     this.flags = flags as FactoryFlags<T>;
     this.args = args as FactoryArgs<T>;
     this.positionals = argv.map(String);
+  }
+
+  /**
+   * remoteTarget is the ApiClient of the control host this command names — by --control (or
+   * FACTORY_CONTROL_URL), by --context, or by the config's current context — and undefined when
+   * none is named: the command then works on the local state directory.
+   */
+  protected async remoteTarget(): Promise<ApiClient | undefined> {
+    const { configPath, readConfig, splitUrls } = await import('../client/config.js');
+    const f = this.flags as Record<string, unknown>;
+    const urls = splitUrls(f.control as string | undefined);
+    const contextName = f.context as string | undefined;
+    let ctx: ContextConfig | undefined;
+    if (contextName !== undefined || urls.length === 0) {
+      const file = configPath();
+      const cfg = readConfig(file);
+      const name = contextName ?? cfg.current;
+      if (name !== undefined) {
+        ctx = cfg.contexts[name];
+        if (!ctx) {
+          throw new FactoryError(`no context ${JSON.stringify(name)} in ${file}`, {
+            code: 'E_CONTEXT_UNKNOWN',
+            hint: contextName ? 'list them with `factory context list`' : 'pick another with `factory context use NAME`',
+          });
+        }
+      }
+    }
+    const endpoints = urls.length ? urls : (ctx?.control ?? []);
+    if (!endpoints.length) return undefined;
+    return await this.clientFor(endpoints, ctx);
+  }
+
+  /**
+   * controlTarget is remoteTarget, else the control host of the local state directory when its
+   * socket exists; a FactoryError says how to name one when there is neither.
+   */
+  protected async controlTarget(): Promise<ApiClient> {
+    const remote = await this.remoteTarget();
+    if (remote) return remote;
+    const sock = controlSocketPath(this.flags.state);
+    if (fs.existsSync(sock)) return await this.clientFor([`unix:${sock}`], undefined);
+    throw new FactoryError(`${this.id ?? 'this command'} needs a control host, and none is named (no --control, no context) nor serves ${this.flags.state}`, {
+      code: 'E_NO_CONTROL',
+      hint: 'pass --control https://HOST:PORT, run `factory context set NAME --control URL`, or start `factory control serve` here',
+    });
+  }
+
+  /** clientFor builds an ApiClient for endpoints with the trust and token of the flags over those of ctx. */
+  private async clientFor(endpoints: string[], ctx: ContextConfig | undefined): Promise<ApiClient> {
+    const { ApiClient, DEFAULT_TIMEOUT_MS } = await import('../client/http.js');
+    const { expandHome, splitUrls } = await import('../client/config.js');
+    const f = this.flags as Record<string, unknown>;
+    const caFile = (f.ca as string | undefined) ?? (ctx?.ca ? expandHome(ctx.ca) : undefined);
+    const fingerprint = (f.fingerprint as string | undefined) ?? ctx?.fingerprint;
+    // a command may have its own --timeout (vm stop: the guest's grace): then calls get the default
+    const ownTimeout = Boolean((this.ctor as typeof Command).flags?.timeout);
+    const timeoutS = ownTimeout ? undefined : (f.timeout as number | undefined);
+    return new ApiClient({
+      endpoints,
+      token: this.token(ctx, expandHome),
+      timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : DEFAULT_TIMEOUT_MS,
+      ca: caFile ? readFileFlag(caFile, '--ca') : undefined,
+      fingerprints: fingerprint ? splitUrls(fingerprint) : undefined,
+      userAgent: `factory/${this.config?.version ?? '0'}`,
+    });
+  }
+
+  /** token is --token-file (or FACTORY_TOKEN_FILE), else FACTORY_TOKEN, else the context's token file. */
+  private token(ctx: ContextConfig | undefined, expandHome: (p: string) => string): string | undefined {
+    const file = (this.flags as Record<string, unknown>)['token-file'] as string | undefined;
+    if (file) return readFileFlag(file, '--token-file').trim();
+    if (process.env.FACTORY_TOKEN) return process.env.FACTORY_TOKEN.trim();
+    if (ctx?.tokenFile) return readFileFlag(expandHome(ctx.tokenFile), 'the context\'s tokenFile').trim();
+    return undefined;
   }
 
   /** execute does the command's work and returns its result (printed as JSON with --json). */
@@ -93,5 +194,14 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     else if (!parseError) process.stderr.write('hint: run again with --debug for details\n');
     // 2 is reserved for "changes present" (--detailed-exitcode): every error exits 1
     process.exitCode = 1;
+  }
+}
+
+/** readFileFlag reads a file a flag names; a failure names the flag. */
+function readFileFlag(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FactoryError(`cannot read ${file} (${what}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { code: 'E_USAGE' });
   }
 }

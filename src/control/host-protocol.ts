@@ -16,6 +16,12 @@ export const SERVED_COMMANDS = ['plan:diff', 'plan:apply', 'plan:destroy', 'stat
 export const PER_COMMAND_ENV = ['FACTORY_STATE', 'FACTORY_INVENTORY', 'DEBUG', 'CI'] as const;
 
 /**
+ * CLIENT_ENV are the variables that say how this CLI reaches a remote control host (URL, token):
+ * they never travel to the local host, and a client with a URL set does not forward at all.
+ */
+export const CLIENT_ENV = ['FACTORY_CONTROL_URL', 'FACTORY_TOKEN', 'FACTORY_TOKEN_FILE'] as const;
+
+/**
  * MATCHED_ENV are the variables outside FACTORY_* that must be the same on the client and the host
  * for a command to behave alike: DOCKER_HOST (the executors' engine), PATH, HOME and LANG (what
  * process tasks get), SSH_AUTH_SOCK (which keys reach SSH agents).
@@ -29,13 +35,14 @@ export function controlSocketPath(stateDir: string): string {
 
 /**
  * hostEnvironment is the part of an environment that must be the same on the client and the host:
- * FACTORY_* (except the per-command inputs and FACTORY_CONTROL) and MATCHED_ENV.
+ * FACTORY_* (except the per-command inputs, FACTORY_CONTROL and CLIENT_ENV) and MATCHED_ENV.
  */
 export function hostEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    const factory = k.startsWith('FACTORY_') && !(PER_COMMAND_ENV as readonly string[]).includes(k) && k !== 'FACTORY_CONTROL';
+    const factory =
+      k.startsWith('FACTORY_') && !(PER_COMMAND_ENV as readonly string[]).includes(k) && k !== 'FACTORY_CONTROL' && !(CLIENT_ENV as readonly string[]).includes(k);
     if (factory || (MATCHED_ENV as readonly string[]).includes(k)) out[k] = v;
   }
   return out;
