@@ -203,6 +203,7 @@ async function planAgainst(store: StateStore, plans: PlanSpec[], inventory: Inve
       opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
       pool = await AgentPool.connect(inventory.agents, {
         stateDir: store.dir,
+        stateId: store.id,
         settings: inventory.settings,
         onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: ${ev === 'lost' ? '' : 'unreachable: '}${detail}`),
       });

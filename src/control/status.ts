@@ -7,12 +7,12 @@ import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateStore } from '../state/store.js';
-import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
+import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
 import { health, type HostHealth } from './serve.js';
 import { compareTaskIds } from './plan.js';
-import { effectiveResources, observe, type StrayTask } from './snapshot.js';
+import { effectiveResources, observe, refuseForeign, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 
 /** StatusAgent is one agent in `status --json`. */
@@ -30,6 +30,8 @@ export interface StatusAgent {
   limits?: string;
   lastSeen?: string;
   error?: string;
+  /** foreign are the tasks another factory state runs on this agent (listed, never adopted or stopped). */
+  foreign?: ForeignTask[];
 }
 
 /** StatusTask is one task in `status --json`. */
@@ -65,6 +67,8 @@ export interface StatusResult {
   refreshed: boolean;
   /** controlHost is the control host serving this state (`factory control serve`), when one answers on its socket. */
   controlHost?: HostHealth;
+  /** stateId is this state's id: the tasks it starts carry it, other states see them as foreign. */
+  stateId?: string;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -91,13 +95,21 @@ function agentsToAsk(invAgents: AgentSpec[]): AgentSpec[] {
   return invAgents;
 }
 
+/** foreignCountText renders an agent's foreign tasks for a table: `2 (st-…: 2)`, '-' when none. */
+export function foreignCountText(foreign: ForeignTask[] | undefined): string {
+  if (!foreign?.length) return '-';
+  const by = new Map<string, number>();
+  for (const f of foreign) by.set(f.state || 'unknown state', (by.get(f.state || 'unknown state') ?? 0) + 1);
+  return `${foreign.length} (${[...by].map(([s, n]) => `${s}: ${n}`).join(', ')})`;
+}
+
 /** status asks every agent what runs, records it, and returns agents and tasks. */
 export async function status(opts: StatusOptions): Promise<StatusResult> {
   const inventory = await resolveInventory(opts.inventoryPath);
   const store = await StateStore.open(opts.stateDir);
   let refreshed = false;
   if (!opts.cached) {
-    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir, settings: inventory.settings });
+    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: store.dir, stateId: store.id, settings: inventory.settings });
     try {
       let locked = false;
       try {
@@ -138,6 +150,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       limits: rec?.limits,
       lastSeen: rec?.lastSeen,
       error: rec?.error,
+      ...(rec?.foreign?.length ? { foreign: rec.foreign } : {}),
     };
   });
   for (const rec of Object.values(data.agents)) {
@@ -148,7 +161,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const tasks = Object.values(data.tasks).map(taskView).sort((a, b) => compareTaskIds(a.task, b.task));
   const events = data.events.slice(-(opts.events ?? 20));
   const controlHost = await controlHostOf(store.dir);
-  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}) };
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: store.id };
 }
 
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */
@@ -198,10 +211,11 @@ export function findTask(tasks: TaskRecord[], want: string): TaskRecord {
 export async function logs(opts: LogsOptions): Promise<void> {
   const inventory = await resolveInventory(opts.inventoryPath);
   const store = await StateStore.open(opts.stateDir);
+  refuseForeign(store.data, opts.task);
   const rec = findTask(Object.values(store.data.tasks), opts.task);
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: store.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect([spec], { stateDir: store.dir, stateId: store.id, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });

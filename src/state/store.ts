@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import lockfile from 'proper-lockfile';
 import { StateError } from '../errors.js';
+import { newStateId } from './state-id.js';
 import { STATE_VERSION, type StateData } from './types.js';
 
 /** STATE_FILE is the state document's name inside the state directory. */
@@ -165,10 +166,22 @@ export class StateStore {
     return this.db.data;
   }
 
+  /**
+   * id is the state's id (`st-` + 12 hex): read from the document, or made on the first open of a
+   * state that has none (kept across reloads, written with the next save). Agents' tasks carry it.
+   */
+  get id(): string {
+    return (this.db.data.id ??= newStateId());
+  }
+
   /** reload re-reads the file (after taking the lock, to see other writers' changes). */
   async reload(): Promise<void> {
+    const id = this.db.data?.id;
     await this.db.read();
     if (!this.db.data) this.db.data = emptyState();
+    // an id made before the first save is kept until the file has one
+    if (!this.db.data.id && id) this.db.data.id = id;
+    void this.id;
   }
 
   /** save writes the document atomically; the caller should hold the lock. */
