@@ -4,9 +4,9 @@
  * check and restarts crashed containers per the task's restart policy; labels on the container name
  * the factory task, so a new executor finds and adopts what runs (the executor keeps no state).
  *
- *   name    factory-<scope>-<plan>.<group>.<index>     scope = 8 hex digits of sha256(workDir)
+ *   name    factory-<scope>-<plan>.<group>.<index>_<8 hex of the state id>   scope = 8 hex digits of sha256(workDir)
  *   labels  factory.task, factory.plan, factory.group, factory.project, factory.spec-hash,
- *           factory.scope, factory.restart, factory.resources (JSON), factory.stop-grace-ms
+ *           factory.scope, factory.restart, factory.resources (JSON), factory.stop-grace-ms, factory.state
  *
  * Networking: `NetworkMode: none` unless the task asks for ports; then `host` (the ports are static
  * host ports in the scheduler's model, so host networking is exactly what was scheduled), or, with

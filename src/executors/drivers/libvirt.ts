@@ -10,7 +10,8 @@
  *   volumes/<name>.raw        shared volumes: created once, attached `<shareable/>` to every VM listing them
  *   networks/<name>.xml       the isolated network of each subnet (no forward, no IP, own bridge)
  *
- * Domains are named `fct-<store hash>-<task dir>` and carry `<factory:vm>` metadata naming the task,
+ * Domains are named `fct-<store hash>-<task dir>_<8 hex of the state id>` (legacy: no suffix) and carry
+ * `<factory:vm>` metadata naming the task and the state that started it,
  * so a new executor adopts them; an executor only ever sees the domains of its own store.
  */
 import { execFile } from 'node:child_process';
