@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       fs.rmSync(remote, { force: true }); // every cold round includes the SFTP upload
       const t0 = performance.now();
-      const pool = await AgentPool.connect(agents, { stateDir: work });
+      const pool = await AgentPool.connect(agents, { stateDir: work, stateId: 'st-0123456789ab' });
       cold.push(performance.now() - t0);
       if (pool.failed.size) {
         const [name, f] = [...pool.failed.entries()][0]!;

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { FactoryCommand } from '../cli/base.js';
 import { formatBytes, table } from '../cli/render.js';
-import { status, type StatusResult } from '../control/status.js';
+import { foreignCountText, status, type StatusResult } from '../control/status.js';
 
 /** Status lists agents and tasks as the agents report them now (pid, state, limits). */
 export default class Status extends FactoryCommand<typeof Status> {
@@ -14,6 +14,8 @@ export default class Status extends FactoryCommand<typeof Status> {
 
   protected async execute(): Promise<Omit<StatusResult, 'refreshed' | 'events'> & Partial<StatusResult>> {
     const r = await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, cached: this.flags.cached, events: this.flags.events });
+    // a FOREIGN column (tasks other factory states run there) only when some agent has any
+    const foreign = r.agents.some((a) => a.foreign?.length);
     const agentRows = r.agents.map((a) => [
       a.name,
       a.idc,
@@ -21,6 +23,7 @@ export default class Status extends FactoryCommand<typeof Status> {
       a.state,
       `cpus ${a.resources.cpus} mem ${formatBytes(a.resources.mem)}${a.resources.gpus ? ` gpus ${a.resources.gpus}` : ''}`,
       a.limits ?? '',
+      ...(foreign ? [foreignCountText(a.foreign)] : []),
       a.error ?? '',
     ]);
     const taskRows = r.tasks.map((t) => [
@@ -32,8 +35,12 @@ export default class Status extends FactoryCommand<typeof Status> {
       t.limits ?? '',
       t.error ?? (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
     ]);
-    const out = [table(['AGENT', 'IDC', 'CLUSTER', 'STATE', 'RESOURCES', 'LIMITS', 'ERROR'], agentRows), ''];
+    const out = [table(['AGENT', 'IDC', 'CLUSTER', 'STATE', 'RESOURCES', 'LIMITS', ...(foreign ? ['FOREIGN'] : []), 'ERROR'], agentRows), ''];
     out.push(taskRows.length ? table(['TASK', 'AGENT', 'DRIVER', 'PID', 'STATE', 'LIMITS', 'DETAIL'], taskRows) : 'No tasks.');
+    if (foreign) {
+      const n = r.agents.reduce((sum, a) => sum + (a.foreign?.length ?? 0), 0);
+      out.push('', `${n} task${n === 1 ? '' : 's'} of other factory states run${n === 1 ? 's' : ''} on these agents: not this state's (${r.stateId}), never adopted or stopped (status --json lists them).`);
+    }
     if (r.events.length && this.flags.events > 0) {
       out.push('', 'Recent events:', ...r.events.map((e) => `  ${e.at}  ${e.message}`));
     }

@@ -30,6 +30,8 @@ export interface FailedAgent {
 /** AgentPoolOptions tunes fan-out and timeouts. */
 export interface AgentPoolOptions {
   stateDir: string;
+  /** stateId is our state's id, sent at hello: the tasks we start carry it, others' are foreign to us. */
+  stateId: string;
   /** concurrency bounds parallel connections (default 16). */
   concurrency?: number;
   /** timeoutMs bounds each connect + hello (default 15 s). */
@@ -100,6 +102,11 @@ export class AgentPool {
 
   private constructor(private readonly opts: AgentPoolOptions) {}
 
+  /** stateId is the id of the state this pool works for (observe tells our tasks from foreign ones with it). */
+  get stateId(): string {
+    return this.opts.stateId;
+  }
+
   /** connect reaches every given agent in parallel and returns the pool (borrowing warm sessions when a control host keeps them). */
   static async connect(agents: AgentSpec[], opts: AgentPoolOptions): Promise<AgentPool> {
     if (AgentPool.warm) return AgentPool.warm.lend(agents, opts);
@@ -126,6 +133,7 @@ export class AgentPool {
         workDir: agentWorkDir(spec, this.opts.stateDir),
         timeoutMs: this.opts.timeoutMs ?? settings.callTimeoutMs ?? 15_000,
         heartbeatMs,
+        stateId: this.opts.stateId,
       });
       const old = nodeTooOld(client.registration);
       if (old) {
@@ -222,7 +230,7 @@ export class WarmAgents {
   }
 
   private async lendOne(pool: AgentPool, spec: AgentSpec, opts: AgentPoolOptions): Promise<void> {
-    const key = JSON.stringify([spec, path.resolve(opts.stateDir), opts.settings ?? {}, opts.timeoutMs ?? null]);
+    const key = JSON.stringify([spec, path.resolve(opts.stateDir), opts.stateId, opts.settings ?? {}, opts.timeoutMs ?? null]);
     const held = this.sessions.get(spec.name);
     if (held) {
       const fresh = held.key === key && !held.conn.client.closed && Date.now() - held.at <= this.maxAgeMs;

@@ -157,7 +157,7 @@ export async function pushImage(opts: ImagePushOptions): Promise<ImagePushResult
   try {
     opts.progress?.(`${opts.image}: ${saved.id.slice(0, 19)}, ${saved.size} bytes, sha256 ${saved.sha256.slice(0, 12)}`);
     const state = await stateOf(opts.stateDir);
-    const pool = await AgentPool.connect(agents, { stateDir: state.dir, settings: inventory.settings });
+    const pool = await AgentPool.connect(agents, { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
     try {
       const results: AgentPushResult[] = [];
       for (const [name, f] of pool.failed) results.push({ agent: name, action: 'failed', error: `unreachable: ${f.error}` });

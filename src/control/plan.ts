@@ -210,6 +210,7 @@ async function planAgainst(state: StateBackend & { dir: string }, work: StateWor
       opts.progress?.(`connecting to ${inventory.agents.length} agent${inventory.agents.length === 1 ? '' : 's'}`);
       pool = await AgentPool.connect(inventory.agents, {
         stateDir: state.dir,
+        stateId: state.id,
         settings: inventory.settings,
         onProgress: (agent, ev, detail) => opts.progress?.(ev === 'connected' ? `agent ${agent}: connected` : `agent ${agent}: ${ev === 'lost' ? '' : 'unreachable: '}${detail}`),
       });

@@ -2,10 +2,11 @@
  * Observation and snapshot: fold what agents report into the state (the hosts are the truth), and
  * turn state + inventory into the scheduler's input (AgentSnapshot[], ActualTask[]).
  */
+import { FactoryError } from '../errors.js';
 import type { AgentSpec, InventorySpec } from '../spec/model.js';
 import type { ActualTask, AgentSnapshot, Driver, ResourceVector, TaskResources } from '../scheduler/types.js';
 import type { AgentRegistration, TaskStatus } from '../protocol/messages.js';
-import type { AgentRecord, TaskRecord } from '../state/types.js';
+import type { AgentRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import type { StateWork, WorkEvent } from '../state/work.js';
 import type { AgentPool } from './agents.js';
 
@@ -137,6 +138,56 @@ function pickPrimaries(work: StateWork, reportedBy: Map<string, { agent: string;
 }
 
 /**
+ * ownership splits what one agent reports into our tasks and foreign ones. A task that carries a
+ * state id is ours when it is our state's. A legacy task (started before tasks carried a state id)
+ * is ours only when our state records it on this agent and the agent reports no copy of ours with that id;
+ * else it is left alone as foreign with an unknown state (''). Foreign tasks are never recorded,
+ * adopted, counted as strays or stopped.
+ */
+export function ownership(work: StateWork, ourState: string, agent: string, reported: TaskStatus[]): { own: TaskStatus[]; foreign: ForeignTask[] } {
+  const own: TaskStatus[] = [];
+  const foreign: ForeignTask[] = [];
+  const oursById = new Set(reported.filter((s) => s.stateId === ourState).map((s) => s.task));
+  for (const s of reported) {
+    const mine = s.stateId !== undefined ? s.stateId === ourState : work.tasks.get(s.task)?.agent === agent && !oursById.has(s.task);
+    if (mine) {
+      own.push(s);
+      continue;
+    }
+    foreign.push({
+      task: s.task,
+      state: s.stateId ?? '',
+      driver: s.driver,
+      taskState: s.state,
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      ...(s.resources ? { resources: s.resources } : {}),
+    });
+  }
+  return { own, foreign };
+}
+
+/** foreignTaskError is the E_FOREIGN_TASK error for an operation on a task another state runs. */
+export function foreignTaskError(task: string, f: ForeignTask, agent: string): FactoryError {
+  const whose = f.state ? `another factory state (${f.state})` : 'no factory state this one knows (it was started before tasks carried a state id)';
+  return new FactoryError(`task ${task} on agent ${agent} belongs to ${whose}: it is listed here, never stopped or changed`, {
+    code: 'E_FOREIGN_TASK',
+    hint: f.state ? `act on it with the state whose id is ${f.state} (factory status --json shows a state's id)` : undefined,
+  });
+}
+
+/**
+ * refuseForeign throws E_FOREIGN_TASK when `want` names no task of ours but a foreign task that an
+ * agent of ours reported (exact id, as the other state knows it).
+ */
+export function refuseForeign(view: { tasks: { has(k: string): boolean }; agents: { values(): AgentRecord[] } }, want: string): void {
+  if (view.tasks.has(want)) return;
+  for (const a of view.agents.values()) {
+    const f = a.foreign?.find((t) => t.task === want);
+    if (f) throw foreignTaskError(want, f, a.name);
+  }
+}
+
+/**
  * observe folds the pool's registrations into the state: agents reached become ready with their
  * discovered capacity; tasks they report are recorded (adopted when unknown); tasks recorded on a
  * reached agent that it no longer has are marked exited; agents not reached are marked lost, and so
@@ -144,6 +195,7 @@ function pickPrimaries(work: StateWork, reportedBy: Map<string, { agent: string;
  * back after its task was rescheduled elsewhere) one copy is kept (see pickPrimaries) and the others
  * are returned in `out.strays` for the caller to stop: nothing runs twice.
  * statuses, when given, override the registration's task list (a fresher inspect).
+ * Tasks of other states (see ownership) are listed on their agent's record as `foreign`, nothing more.
  */
 export function observe(
   work: StateWork,
@@ -154,9 +206,11 @@ export function observe(
   out?: { strays: StrayTask[] },
 ): WorkEvent[] {
   const events: WorkEvent[] = [];
+  const split = new Map<string, { own: TaskStatus[]; foreign: ForeignTask[] }>();
+  for (const [name, c] of pool.connected) split.set(name, ownership(work, pool.stateId, name, statuses?.get(name) ?? c.registration.tasks));
   const reportedBy = new Map<string, { agent: string; status: TaskStatus }[]>();
-  for (const [name, c] of pool.connected) {
-    for (const s of statuses?.get(name) ?? c.registration.tasks) {
+  for (const [name] of pool.connected) {
+    for (const s of split.get(name)!.own) {
       const list = reportedBy.get(s.task) ?? [];
       list.push({ agent: name, status: s });
       reportedBy.set(s.task, list);
@@ -165,13 +219,13 @@ export function observe(
   const primary = pickPrimaries(work, reportedBy);
   for (const [name, c] of pool.connected) {
     const prevAgent = work.agents.get(name);
-    work.agents.put({ ...agentRecordFrom(c.spec, c.registration, now), ...drainMarkOf(prevAgent) });
+    const { own, foreign } = split.get(name)!;
+    work.agents.put({ ...agentRecordFrom(c.spec, c.registration, now), ...drainMarkOf(prevAgent), ...(foreign.length ? { foreign } : {}) });
     if (prevAgent && prevAgent.state !== 'ready') {
       events.push({ at: now, kind: 'agent-back', agent: name, message: `agent ${name} is back` });
     }
-    const reported = statuses?.get(name) ?? c.registration.tasks;
     const seen = new Set<string>();
-    for (const s of reported) {
+    for (const s of own) {
       const keptOn = primary.get(s.task);
       if (keptOn !== undefined && keptOn !== name) {
         out?.strays.push({ task: s.task, agent: name, keptOn, status: s });
@@ -213,6 +267,8 @@ export function observe(
       lastSeen: prev?.lastSeen,
       error: f.error,
       ...drainMarkOf(prev),
+      // the last list seen: what other states ran there is not known better until it is back
+      ...(prev?.foreign?.length ? { foreign: prev.foreign } : {}),
     });
     // what runs there is unknown until it is back: its live tasks are lost (and get rescheduled)
     for (const rec of work.tasks.values()) {
@@ -228,6 +284,25 @@ export function observe(
 /** drainMarkOf carries an agent's drain marker over when its record is rebuilt from a fresh observation. */
 export function drainMarkOf(prev: AgentRecord | undefined): Pick<AgentRecord, 'draining' | 'drainingSince'> {
   return prev?.draining ? { draining: true, ...(prev.drainingSince ? { drainingSince: prev.drainingSince } : {}) } : {};
+}
+
+/**
+ * lessForeign is an agent's capacity minus what live foreign tasks (other states' tasks on it) asked
+ * for: they really use it, and our scheduler must not count it as free.
+ */
+export function lessForeign(capacity: ResourceVector, foreign: ForeignTask[] | undefined): ResourceVector {
+  const live = (foreign ?? []).filter((f) => (f.taskState === 'running' || f.taskState === 'pending') && f.resources);
+  if (live.length === 0) return capacity;
+  const out: ResourceVector = { ...capacity, scalars: { ...capacity.scalars } };
+  for (const f of live) {
+    const r = f.resources!;
+    out.cpus = Math.max(0, out.cpus - (r.cpus ?? 0));
+    out.mem = Math.max(0, out.mem - (r.mem ?? 0));
+    out.disk = Math.max(0, out.disk - (r.disk ?? 0));
+    out.gpus = Math.max(0, out.gpus - (r.gpus ?? 0));
+    for (const [k, v] of Object.entries(r.scalars ?? {})) if (k in out.scalars) out.scalars[k] = Math.max(0, out.scalars[k]! - v);
+  }
+  return out;
 }
 
 /** OfflineDiscovery supplies capacity and drivers, read in-process, for local agents never connected. */
@@ -251,7 +326,7 @@ export function snapshotOf(
         idc: spec.idc,
         cluster: spec.cluster,
         state: rec.draining && rec.state === 'ready' ? 'draining' : rec.state,
-        capacity: rec.resources,
+        capacity: lessForeign(rec.resources, rec.foreign),
         attributes: rec.attributes,
         drivers: rec.drivers,
       };

@@ -8,12 +8,12 @@ import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateWork } from '../state/work.js';
 import { stateOf } from './state-handle.js';
-import type { AgentRecord, EventRecord, TaskRecord } from '../state/types.js';
+import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
 import { health, type HostHealth } from './serve.js';
 import { compareTaskIds } from './plan.js';
-import { effectiveResources, observe, type StrayTask } from './snapshot.js';
+import { effectiveResources, observe, refuseForeign, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 
 /** StatusAgent is one agent in `status --json`. */
@@ -31,6 +31,8 @@ export interface StatusAgent {
   limits?: string;
   lastSeen?: string;
   error?: string;
+  /** foreign are the tasks another factory state runs on this agent (listed, never adopted or stopped). */
+  foreign?: ForeignTask[];
 }
 
 /** StatusTask is one task in `status --json`. */
@@ -66,6 +68,8 @@ export interface StatusResult {
   refreshed: boolean;
   /** controlHost is the control host serving this state (`factory control serve`), when one answers on its socket. */
   controlHost?: HostHealth;
+  /** stateId is this state's id: the tasks it starts carry it, other states see them as foreign. */
+  stateId?: string;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -94,6 +98,14 @@ function agentsToAsk(invAgents: AgentSpec[]): AgentSpec[] {
   return invAgents;
 }
 
+/** foreignCountText renders an agent's foreign tasks for a table: `2 (st-…: 2)`, '-' when none. */
+export function foreignCountText(foreign: ForeignTask[] | undefined): string {
+  if (!foreign?.length) return '-';
+  const by = new Map<string, number>();
+  for (const f of foreign) by.set(f.state || 'unknown state', (by.get(f.state || 'unknown state') ?? 0) + 1);
+  return `${foreign.length} (${[...by].map(([s, n]) => `${s}: ${n}`).join(', ')})`;
+}
+
 /** status asks every agent what runs, records it, and returns agents and tasks. */
 export async function status(opts: StatusOptions): Promise<StatusResult> {
   const inventory = await resolveInventory(opts.inventoryPath);
@@ -101,7 +113,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   let refreshed = false;
   let work = new StateWork(state, opts.by);
   if (!opts.cached) {
-    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: state.dir, settings: inventory.settings });
+    const pool = await AgentPool.connect(agentsToAsk(inventory.agents), { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
     try {
       let locked = false;
       try {
@@ -142,6 +154,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
       limits: rec?.limits,
       lastSeen: rec?.lastSeen,
       error: rec?.error,
+      ...(rec?.foreign?.length ? { foreign: rec.foreign } : {}),
     };
   });
   for (const rec of work.agents.values()) {
@@ -153,7 +166,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const n = opts.events ?? 20;
   const events = n > 0 ? state.eventsSince(0).events.slice(-n) : [];
   const controlHost = await controlHostOf(state.dir);
-  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}) };
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id };
 }
 
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */
@@ -203,10 +216,12 @@ export function findTask(tasks: TaskRecord[], want: string): TaskRecord {
 export async function logs(opts: LogsOptions): Promise<void> {
   const inventory = await resolveInventory(opts.inventoryPath);
   const state = await stateOf(opts.stateDir);
-  const rec = findTask(state.view().list('tasks'), opts.task);
+  const view = new StateWork(state);
+  refuseForeign(view, opts.task);
+  const rec = findTask(view.tasks.values(), opts.task);
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });

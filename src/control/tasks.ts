@@ -8,7 +8,7 @@ import { loadPlans, resolveInventory } from '../spec/index.js';
 import { withStateWork } from './state-handle.js';
 import { AgentPool } from './agents.js';
 import { runSpecOf, specHashOf } from './desired.js';
-import { recordTaskStatus } from './snapshot.js';
+import { recordTaskStatus, refuseForeign } from './snapshot.js';
 
 /** RestartTaskOptions select the state, the inventory and the task (its full id). */
 export interface RestartTaskOptions {
@@ -36,6 +36,7 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
     { purpose: `restart ${opts.task}`, timeoutMs: 10_000 },
     opts.by,
     async (work, state) => {
+      refuseForeign(work, opts.task);
       const rec = work.tasks.get(opts.task);
       if (!rec) throw new FactoryError(`no task '${opts.task}' in the state`, { code: 'E_TASK_UNKNOWN' });
       const planRec = work.plans.get(rec.plan);
@@ -55,7 +56,7 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
       }
       const spec = inventory.agents.find((a) => a.name === rec.agent);
       if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-      const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
+      const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
       try {
         const conn = pool.connected.get(spec.name);
         if (!conn) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });

@@ -128,7 +128,7 @@ export async function pushVmImage(opts: VmImagePushOptions): Promise<VmImagePush
   }
   const state = await stateOf(opts.stateDir);
   opts.progress?.(`image ${opts.name}: ${src.id.slice(0, 12)}, ${src.bytes} bytes; connecting to ${specs.length} agent${specs.length === 1 ? '' : 's'}`);
-  const pool = await AgentPool.connect(specs, { stateDir: state.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect(specs, { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
   const agents: VmImagePushAgent[] = [];
   try {
     for (const [name, f] of pool.failed) agents.push({ agent: name, action: 'failed', error: `unreachable: ${f.error}` });

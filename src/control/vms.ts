@@ -6,8 +6,9 @@ import { FactoryError } from '../errors.js';
 import type { VmAction, VmActionResult } from '../protocol/vm.js';
 import { resolveInventory } from '../spec/index.js';
 import { stateOf, withStateWork } from './state-handle.js';
+import { StateWork } from '../state/work.js';
 import { AgentPool } from './agents.js';
-import { recordTaskStatus } from './snapshot.js';
+import { recordTaskStatus, refuseForeign } from './snapshot.js';
 import { findTask } from './status.js';
 
 /** VmActionOptions select the state, the inventory, the VM (task id or unique suffix) and the action. */
@@ -34,14 +35,16 @@ export interface VmActionView extends VmActionResult {
 export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
   const inventory = await resolveInventory(opts.inventoryPath);
   const state = await stateOf(opts.stateDir);
-  const rec = findTask(state.view().list('tasks'), opts.task);
+  const view = new StateWork(state);
+  refuseForeign(view, opts.task);
+  const rec = findTask(view.tasks.values(), opts.task);
   if (rec.driver !== 'libvirt') {
     throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
   }
   if (opts.action === 'image' && !opts.imageName) throw new FactoryError('vm image needs a name for the new image', { code: 'E_BAD_REQUEST' });
   const spec = inventory.agents.find((a) => a.name === rec.agent);
   if (!spec) throw new FactoryError(`VM ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: state.dir, settings: inventory.settings });
+  const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
   try {
     const c = pool.connected.get(spec.name);
     if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
@@ -49,7 +52,9 @@ export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
       ...(opts.imageName !== undefined ? { imageName: opts.imageName } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
-    const st = (await c.client.inspect()).find((t) => t.task === rec.task);
+    // our copy of the task: another state may run a VM of the same id on this agent
+    const copies = (await c.client.inspect()).filter((t) => t.task === rec.task && (t.stateId ?? state.id) === state.id);
+    const st = copies.find((t) => t.stateId === state.id) ?? copies[0];
     let taskState: string = st?.state ?? rec.state;
     await withStateWork(opts.stateDir, { timeoutMs: 10_000, purpose: `vm ${opts.action}` }, opts.by, async (work) => {
       const now = new Date().toISOString();

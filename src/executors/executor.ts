@@ -19,6 +19,7 @@ import type { Driver } from './drivers/driver.js';
 import { ProcessDriver } from './drivers/process.js';
 import { LibvirtDriver } from './drivers/libvirt.js';
 import { ImageUploads } from './images.js';
+import { STATE_ID_RE } from '../state/state-id.js';
 
 /** DEFAULT_HEARTBEAT_MS is the heartbeat period when hello does not ask for one. */
 export const DEFAULT_HEARTBEAT_MS = 5000;
@@ -54,6 +55,8 @@ export class Executor {
 
   /** vms is the libvirt driver when libvirt answered on hello (VM actions and the VM image store). */
   private vms?: LibvirtDriver;
+  /** state is the control side's state id from hello: the tasks this session starts carry it. */
+  private state?: string;
 
   constructor(private readonly io: ExecutorIO) {}
 
@@ -119,6 +122,18 @@ export class Executor {
     return undefined;
   }
 
+  /**
+   * foreignTask is the error for a task id this session does not have while another state's task of
+   * that id runs here (E_FOREIGN_TASK, naming that state); undefined when no other state has it.
+   */
+  private async foreignTask(task: string): Promise<FactoryError | undefined> {
+    const other = (await this.allTasks()).find((t) => t.task === task && t.stateId !== undefined && t.stateId !== this.state);
+    if (!other) return undefined;
+    return new FactoryError(`task ${task} on this agent belongs to another factory state (${other.stateId}): it is listed, never stopped or touched from here`, {
+      code: 'E_FOREIGN_TASK',
+    });
+  }
+
   /** handle answers one request; it never throws. */
   async handle(req: Request): Promise<void> {
     const id = typeof req.id === 'number' ? req.id : -1;
@@ -157,6 +172,10 @@ export class Executor {
           return this.close(0);
         case 'vm-action':
           this.requireHello();
+          if (!(await this.vms?.status(req.task))) {
+            const foreign = await this.foreignTask(req.task);
+            if (foreign) throw foreign;
+          }
           return this.ok(id, await this.requireVms().action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs }));
         case 'vm-image-has':
           this.requireHello();
@@ -187,6 +206,10 @@ export class Executor {
 
   private async hello(req: Extract<Request, { type: 'hello' }>): Promise<void> {
     if (typeof req.workDir !== 'string' || req.workDir === '') throw new FactoryError('hello: missing workDir', { code: 'E_BAD_REQUEST' });
+    if (req.state !== undefined && (typeof req.state !== 'string' || !STATE_ID_RE.test(req.state))) {
+      throw new FactoryError(`hello: invalid state id ${JSON.stringify(req.state)}: expected st- and 12 hex digits (like st-0123456789ab)`, { code: 'E_BAD_REQUEST' });
+    }
+    const state = req.state;
     const workDir = path.resolve(req.workDir);
     try {
       fs.mkdirSync(path.join(workDir, 'tasks'), { recursive: true });
@@ -198,10 +221,12 @@ export class Executor {
     }
     const log = (m: string) => this.io.log(m);
     // discovery and the libvirt probe wait on different things: ask both at once
-    const [found, vms] = await Promise.all([discover(workDir), this.vms ? Promise.resolve(this.vms) : LibvirtDriver.open({ workDir, limits: detectLimits(), log })]);
+    const [found, vms] = await Promise.all([discover(workDir), this.vms ? Promise.resolve(this.vms) : LibvirtDriver.open({ workDir, limits: detectLimits(), log, state })]);
     this.workDir = workDir;
-    this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log }));
+    this.state = state;
+    this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log, state }));
     this.vms = vms;
+    this.vms?.setState(state);
     if (this.vms) {
       this.drivers.set('libvirt', this.vms);
       if (!found.drivers.includes('libvirt')) found.drivers.push('libvirt');
@@ -210,7 +235,7 @@ export class Executor {
       // Loaded only when an engine answered: dockerode is not needed on agents without docker.
       try {
         const { DockerDriver } = await import('./drivers/docker.js');
-        const docker = await DockerDriver.create({ workDir, limits: found.limits, log, agent: typeof req.agent === 'string' ? req.agent : undefined });
+        const docker = await DockerDriver.create({ workDir, limits: found.limits, log, agent: typeof req.agent === 'string' ? req.agent : undefined, state });
         this.drivers.set('docker', docker);
         this.dockerImages = docker;
         this.images = new ImageUploads(workDir, docker);
@@ -250,7 +275,7 @@ export class Executor {
     const stream = req.stream ?? 'both';
     if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') throw new FactoryError(`logs: bad stream ${JSON.stringify(stream)}`, { code: 'E_BAD_REQUEST' });
     const d = await this.findTask(req.task);
-    if (!d) throw new FactoryError(`task ${req.task} not found`, { code: 'E_NOT_FOUND' });
+    if (!d) throw (await this.foreignTask(req.task)) ?? new FactoryError(`task ${req.task} not found`, { code: 'E_NOT_FOUND' });
     const ctl = new AbortController();
     this.streams.set(req.id, ctl);
     try {

@@ -82,6 +82,11 @@ export interface TaskStatus {
   image?: string;
   /** containerId is the docker container's id (12 characters). */
   containerId?: string;
+  /**
+   * stateId is the id of the factory state that started the task (`st-` + 12 hex); undefined for a
+   * task started before tasks recorded it (legacy) or by a control side that sent no state.
+   */
+  stateId?: string;
 }
 
 /** ImageInfo answers image-inspect: whether the agent's engine has the image, and its id (sha256:…). */
@@ -115,7 +120,8 @@ export interface AgentRegistration {
 
 /** Request is a message from the control side. */
 export type Request =
-  | { v: number; id: number; type: 'hello'; agent: string; workDir: string; heartbeatMs?: number }
+  /** hello: `state` is the control side's state id (STATE_ID_RE); the tasks this session starts record it. */
+  | { v: number; id: number; type: 'hello'; agent: string; workDir: string; heartbeatMs?: number; state?: string }
   | { v: number; id: number; type: 'run'; spec: TaskRunSpec }
   | { v: number; id: number; type: 'stop'; task: string; graceMs?: number; remove?: boolean }
   | { v: number; id: number; type: 'inspect' }

@@ -43,6 +43,8 @@ export interface ForeignTask {
   driver: string;
   taskState: string;
   pid?: number;
+  /** resources are what the task asked for (a live foreign task takes them from the agent's free capacity). */
+  resources?: TaskResources;
 }
 
 /** TaskRecord is what the state keeps about a task. */

@@ -28,6 +28,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** heartbeatMs asks the executor for this heartbeat period. */
   heartbeatMs?: number;
+  /** stateId is the control side's state id, sent at hello: the tasks this session starts carry it. */
+  stateId?: string;
 }
 
 /** Heartbeat is one heartbeat message from the executor. */
@@ -96,7 +98,13 @@ export class ExecutorClient {
     const client = new ExecutorClient(agent, channel, timeoutMs);
     try {
       const msg = await client.request(
-        { type: 'hello', agent, workDir: opts.workDir, ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}) },
+        {
+          type: 'hello',
+          agent,
+          workDir: opts.workDir,
+          ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+          ...(opts.stateId !== undefined ? { state: opts.stateId } : {}),
+        },
         timeoutMs,
         'hello',
       );

@@ -31,8 +31,10 @@ test('concurrent applies: one does the work, the other waits and finds nothing t
   const pids = s.tasks.map((t: { pid: number }) => t.pid);
   expect(new Set(pids).size).toBe(4);
   for (const pid of pids) expect(pidAlive(pid)).toBe(true);
-  // exactly four task folders on the agent: nothing started twice
-  expect(readdirSync(path.join(state, 'agents', 'local', 'tasks')).sort()).toEqual(['pair.nap.0', 'pair.nap.1', 'pair.nap.2', 'pair.nap.3']);
+  // exactly four task folders on the agent: nothing started twice (named for this state: `_<8 hex of its id>`)
+  const sfx = `_${String(s.stateId).slice(3, 11)}`;
+  expect(s.stateId).toMatch(/^st-[0-9a-f]{12}$/);
+  expect(readdirSync(path.join(state, 'agents', 'local', 'tasks')).sort()).toEqual(['pair.nap.0', 'pair.nap.1', 'pair.nap.2', 'pair.nap.3'].map((n) => n + sfx));
 });
 
 test('a waiter gives up with a clear message when the lock is held too long', async () => {

@@ -151,6 +151,7 @@ idcs:
     const events: string[] = [];
     const pool = await AgentPool.connect([agent], {
       stateDir: scratch.dir,
+      stateId: 'st-0123456789ab',
       settings: { heartbeatMs: 200, lostAfter: 3, connectTimeoutMs: 2000 },
       onProgress: (a, ev, d) => events.push(`${a} ${ev} ${d ?? ''}`),
     });

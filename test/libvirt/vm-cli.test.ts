@@ -47,6 +47,15 @@ interface TaskJson {
   pid?: number;
 }
 
+/** vmDirName is the VM's folder (and domain suffix) in the store: its task dir plus `_<8 hex of the state id>`. */
+async function vmDirName(): Promise<string> {
+  const r = await cli(['status', '--json', '--cached']);
+  expect(r.code, r.stderr).toBe(0);
+  const id = (JSON.parse(r.stdout) as { stateId: string }).stateId;
+  expect(id).toMatch(/^st-[0-9a-f]{12}$/);
+  return `vme2e.tiny.0_${id.slice(3, 11)}`;
+}
+
 async function vmTask(): Promise<TaskJson | undefined> {
   const r = await cli(['status', '--json']);
   expect(r.code, r.stderr).toBe(0);
@@ -56,6 +65,7 @@ async function vmTask(): Promise<TaskJson | undefined> {
 describe.skipIf(!lv.ok)(`factory vm commands and plan apply with a VM${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   let store = '';
   let domain = '';
+  let vmDir = '';
 
   beforeAll(() => {
     fs.writeFileSync(plan, PLAN);
@@ -87,8 +97,9 @@ describe.skipIf(!lv.ok)(`factory vm commands and plan apply with a VM${lv.ok ? '
     const j = JSON.parse(r.stdout);
     expect(j.results).toEqual([expect.objectContaining({ task: 'vme2e/tiny/0', action: 'start', ok: true, state: 'running' })]);
     expect(await vmTask()).toMatchObject({ driver: 'libvirt', state: 'running', power: 'running' });
-    await waitFor(() => consoleOf(path.join(store, 'vms', 'vme2e.tiny.0', 'console.log')).includes('FACTORY-GUEST-READY'), 150_000, 250);
-    domain = (JSON.parse(fs.readFileSync(path.join(store, 'vms', 'vme2e.tiny.0', 'vm.json'), 'utf8')) as { domain: string }).domain;
+    vmDir = await vmDirName();
+    await waitFor(() => consoleOf(path.join(store, 'vms', vmDir, 'console.log')).includes('FACTORY-GUEST-READY'), 150_000, 250);
+    domain = (JSON.parse(fs.readFileSync(path.join(store, 'vms', vmDir, 'vm.json'), 'utf8')) as { domain: string }).domain;
     const human = await cli(['status']);
     expect(human.stdout).toMatch(/vme2e\/tiny\/0\s+local\s+libvirt\s+\d+\s+running \[running\]/);
     const again = await cli(['plan', 'apply', plan, '--json']);
@@ -119,9 +130,10 @@ describe.skipIf(!lv.ok)(`factory vm commands and plan apply with a VM${lv.ok ? '
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readdirSync(path.join(store, 'vms'))).toEqual([]);
     // other runs of this suite may have their own vme2e VM on this libvirtd: look for ours by name
-    expect(domain).toMatch(/^fct-[0-9a-f]{8}-vme2e\.tiny\.0$/);
+    expect(domain).toMatch(new RegExp(`^fct-[0-9a-f]{8}-${vmDir.replace(/\./g, '\\.')}$`));
+    expect(vmDir).toMatch(/^vme2e\.tiny\.0_[0-9a-f]{8}$/);
     expect(virsh('list', '--all', '--name').split('\n').map((n) => n.trim())).not.toContain(domain);
-    expect(virsh('net-list', '--all', '--name').split('\n').map((n) => n.trim())).not.toContain(domain.replace(/vme2e\.tiny\.0$/, 'lab'));
+    expect(virsh('net-list', '--all', '--name').split('\n').map((n) => n.trim())).not.toContain(domain.replace(/vme2e\.tiny\.0_[0-9a-f]{8}$/, 'lab'));
     expect(await vmTask()).toBeUndefined();
   }, 200_000);
 });

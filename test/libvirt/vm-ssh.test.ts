@@ -72,13 +72,17 @@ idcs:
     const r = await cli(['plan', 'apply', plan, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(await vmTask()).toMatchObject({ agent: 'h41', state: 'running', power: 'running' });
-    await waitFor(() => consoleOf(path.join(agentDir, 'vm', 'vms', 'vmssh.tiny.0', 'console.log')).includes('FACTORY-GUEST-READY'), 150_000, 250);
+    // the VM's folder is named for this state: `_<8 hex of its id>`
+    const stateId = (JSON.parse((await cli(['status', '--json', '--cached'])).stdout) as { stateId: string }).stateId;
+    expect(stateId).toMatch(/^st-[0-9a-f]{12}$/);
+    const vmDir = `vmssh.tiny.0_${stateId.slice(3, 11)}`;
+    await waitFor(() => consoleOf(path.join(agentDir, 'vm', 'vms', vmDir, 'console.log')).includes('FACTORY-GUEST-READY'), 150_000, 250);
     const stop = await cli(['vm', 'stop', 'vmssh/tiny/0', '--json']);
     expect(stop.code, stop.stderr).toBe(0);
     expect(JSON.parse(stop.stdout)).toMatchObject({ agent: 'h41', power: 'shut off' });
-    expect(consoleOf(path.join(agentDir, 'vm', 'vms', 'vmssh.tiny.0', 'console.log'))).toContain('FACTORY-GUEST-POWER-BUTTON');
+    expect(consoleOf(path.join(agentDir, 'vm', 'vms', vmDir, 'console.log'))).toContain('FACTORY-GUEST-POWER-BUTTON');
     expect(await vmTask()).toMatchObject({ state: 'stopped', power: 'shut off' });
-    const domain = (JSON.parse(fs.readFileSync(path.join(agentDir, 'vm', 'vms', 'vmssh.tiny.0', 'vm.json'), 'utf8')) as { domain: string }).domain;
+    const domain = (JSON.parse(fs.readFileSync(path.join(agentDir, 'vm', 'vms', vmDir, 'vm.json'), 'utf8')) as { domain: string }).domain;
     const d = await cli(['plan', 'destroy', plan, '--json']);
     expect(d.code, d.stderr).toBe(0);
     expect(fs.readdirSync(path.join(agentDir, 'vm', 'vms'))).toEqual([]);

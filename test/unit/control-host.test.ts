@@ -256,6 +256,8 @@ describe('thin client: what the host answers', () => {
 describe('WarmAgents', () => {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
   const local = { name: 'local', idc: 'local', cluster: 'local', transport: { kind: 'local' }, resources: {}, attributes: {} } as unknown as AgentSpec;
+  const STATE_ID = 'st-0123456789ab';
+  const OTHER_ID = 'st-ba9876543210';
   afterEach(async () => {
     await AgentPool.warm?.close();
     AgentPool.warm = undefined;
@@ -265,11 +267,11 @@ describe('WarmAgents', () => {
   it('lends one session to successive pools, refreshed; close() of a pool leaves it open', async () => {
     const warm = new WarmAgents();
     AgentPool.warm = warm;
-    const p1 = await AgentPool.connect([local], { stateDir: state });
+    const p1 = await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID });
     const c1 = p1.connected.get('local')!.client;
     await p1.close();
     expect(c1.closed).toBe(false);
-    const p2 = await AgentPool.connect([local], { stateDir: state });
+    const p2 = await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID });
     expect(p2.connected.get('local')!.client).toBe(c1);
     expect(warm.size).toBe(1);
     await warm.close();
@@ -279,13 +281,13 @@ describe('WarmAgents', () => {
   it('replaces a session that closed, or one opened for another state directory', async () => {
     const warm = new WarmAgents();
     AgentPool.warm = warm;
-    const c1 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    const c1 = (await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })).connected.get('local')!.client;
     await c1.close();
-    const c2 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    const c2 = (await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })).connected.get('local')!.client;
     expect(c2).not.toBe(c1);
     expect(c2.closed).toBe(false);
     const other = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-warm-'));
-    const c3 = (await AgentPool.connect([local], { stateDir: other })).connected.get('local')!.client;
+    const c3 = (await AgentPool.connect([local], { stateDir: other, stateId: OTHER_ID })).connected.get('local')!.client;
     expect(c3).not.toBe(c2);
     expect(c2.closed).toBe(true);
     expect(c3.registration.workDir).toBe(path.join(other, 'agents', 'local'));
@@ -296,9 +298,9 @@ describe('WarmAgents', () => {
     const warm = new WarmAgents(20);
     AgentPool.warm = warm;
     const other = { ...local, name: 'other' } as AgentSpec;
-    const gone = (await AgentPool.connect([other], { stateDir: state })).connected.get('other')!.client;
+    const gone = (await AgentPool.connect([other], { stateDir: state, stateId: STATE_ID })).connected.get('other')!.client;
     await new Promise((r) => setTimeout(r, 30));
-    const kept = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    const kept = (await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })).connected.get('local')!.client;
     expect(gone.closed).toBe(true);
     expect(kept.closed).toBe(false);
     expect(warm.size).toBe(1);
@@ -307,7 +309,7 @@ describe('WarmAgents', () => {
   it('each borrowing pool watches the heartbeats while it is in use, and stops watching when closed', async () => {
     const warm = new WarmAgents();
     AgentPool.warm = warm;
-    const first = await AgentPool.connect([local], { stateDir: state });
+    const first = await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID });
     const client = first.connected.get('local')!.client;
     // a watch is one heartbeat listener on the session's client
     const listeners = () => (client as unknown as { heartbeatListeners: Set<unknown> }).heartbeatListeners.size;
@@ -315,7 +317,7 @@ describe('WarmAgents', () => {
     await first.close();
     expect(listeners()).toBe(before - 1);
     for (let i = 0; i < 5; i++) {
-      const p = await AgentPool.connect([local], { stateDir: state });
+      const p = await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID });
       expect(listeners()).toBe(before); // this pool's watch
       await p.close();
     }
@@ -326,9 +328,9 @@ describe('WarmAgents', () => {
   it('an old session is renewed', async () => {
     const warm = new WarmAgents(0);
     AgentPool.warm = warm;
-    const c1 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    const c1 = (await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })).connected.get('local')!.client;
     await new Promise((r) => setTimeout(r, 5));
-    const c2 = (await AgentPool.connect([local], { stateDir: state })).connected.get('local')!.client;
+    const c2 = (await AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })).connected.get('local')!.client;
     expect(c2).not.toBe(c1);
     expect(c1.closed).toBe(true);
   });

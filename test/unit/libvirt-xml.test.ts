@@ -54,6 +54,14 @@ describe('domainXml', () => {
     expect(parseVmMetadata('<domain><name>other</name></domain>')).toBeUndefined();
   });
 
+  test('the state id that started the VM is kept in the metadata; a legacy domain has none', () => {
+    const withState = { ...input.metadata, state: 'st-0123456789ab' };
+    const xml = domainXml({ ...input, metadata: withState });
+    expect(xml).toContain("state='st-0123456789ab'");
+    expect(parseVmMetadata(xml)).toEqual(withState);
+    expect(parseVmMetadata(domainXml(input))!.state).toBeUndefined();
+  });
+
   test('names and values are escaped, never interpreted', () => {
     expect(xmlEscape(`<a b="c">'&`)).toBe('&lt;a b=&quot;c&quot;&gt;&apos;&amp;');
     expect(networkXml('fct-x-red', 'fvabc')).toBe("<network>\n  <name>fct-x-red</name>\n  <bridge name='fvabc' stp='off' delay='0'/>\n</network>\n");

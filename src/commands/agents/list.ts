@@ -1,6 +1,6 @@
 import { FactoryCommand } from '../../cli/base.js';
 import { formatBytes, table } from '../../cli/render.js';
-import { status, type StatusAgent } from '../../control/status.js';
+import { foreignCountText, status, type StatusAgent } from '../../control/status.js';
 
 type Vec = { cpus?: number; mem?: number; disk?: number; gpus?: number } | undefined;
 
@@ -22,6 +22,8 @@ export default class AgentsList extends FactoryCommand<typeof AgentsList> {
 
   protected async execute(): Promise<{ agents: StatusAgent[] }> {
     const r = await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory });
+    // a FOREIGN column (tasks other factory states run there) only when some agent has any
+    const foreign = r.agents.some((a) => a.foreign?.length);
     const rows = r.agents.map((a) => [
       a.name,
       `${a.idc}/${a.cluster}`,
@@ -30,11 +32,12 @@ export default class AgentsList extends FactoryCommand<typeof AgentsList> {
       capacityText(a.declared),
       capacityText(a.discovered),
       a.drivers.join(','),
+      ...(foreign ? [foreignCountText(a.foreign)] : []),
       Object.entries(a.attributes)
         .map(([k, v]) => `${k}=${v}`)
         .join(' '),
     ]);
-    this.human(table(['AGENT', 'IDC/CLUSTER', 'STATE', 'CAPACITY', 'DECLARED', 'DISCOVERED', 'DRIVERS', 'ATTRIBUTES'], rows));
+    this.human(table(['AGENT', 'IDC/CLUSTER', 'STATE', 'CAPACITY', 'DECLARED', 'DISCOVERED', 'DRIVERS', ...(foreign ? ['FOREIGN'] : []), 'ATTRIBUTES'], rows));
     return { agents: r.agents };
   }
 }

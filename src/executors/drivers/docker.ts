@@ -4,9 +4,9 @@
  * check and restarts crashed containers per the task's restart policy; labels on the container name
  * the factory task, so a new executor finds and adopts what runs (the executor keeps no state).
  *
- *   name    factory-<scope>-<plan>.<group>.<index>     scope = 8 hex digits of sha256(workDir)
+ *   name    factory-<scope>-<plan>.<group>.<index>_<8 hex of the state id>   scope = 8 hex digits of sha256(workDir)
  *   labels  factory.task, factory.plan, factory.group, factory.project, factory.spec-hash,
- *           factory.scope, factory.restart, factory.resources (JSON), factory.stop-grace-ms
+ *           factory.scope, factory.restart, factory.resources (JSON), factory.stop-grace-ms, factory.state
  *
  * Networking: `NetworkMode: none` unless the task asks for ports; then `host` (the ports are static
  * host ports in the scheduler's model, so host networking is exactly what was scheduled), or, with
@@ -19,7 +19,7 @@ import os from 'node:os';
 import type Docker from 'dockerode';
 import { FactoryError } from '../../errors.js';
 import type { ImageInfo, RestartPolicy, TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
-import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js';
+import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
@@ -37,6 +37,7 @@ export const LABELS = {
   restart: 'factory.restart',
   resources: 'factory.resources',
   stopGraceMs: 'factory.stop-grace-ms',
+  state: 'factory.state',
 } as const;
 
 /** DEFAULT_PIDS_LIMIT caps a container's processes when its task asks for no `pids` scalar (env FACTORY_DOCKER_PIDS_LIMIT overrides). */
@@ -47,9 +48,12 @@ export function scopeOf(workDir: string): string {
   return createHash('sha256').update(workDir).digest('hex').slice(0, 8);
 }
 
-/** containerName derives a task's container name from its id: `factory-<scope>-<plan>.<group>.<index>`. */
-export function containerName(task: string, scope: string): string {
-  return `factory-${scope}-${taskDirName(task)}`;
+/**
+ * containerName derives a task's container name from its id: `factory-<scope>-<plan>.<group>.<index>`,
+ * plus `_<first 8 hex of the state id>` for a task of a state (legacy containers have no suffix).
+ */
+export function containerName(task: string, scope: string, state?: string): string {
+  return `factory-${scope}-${taskDirName(task)}${stateSuffix(state)}`;
 }
 
 /** dockerRestartPolicy maps a group's restart policy to the engine's: always → unless-stopped, on-failure, never → no. */
@@ -73,7 +77,7 @@ export function missingImageMessage(image: string, agent: string): string {
 }
 
 /** createOptionsOf builds the engine's container-create body for a task (pure; exported for tests). */
-export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.ProcessEnv = process.env): Docker.ContainerCreateOptions {
+export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.ProcessEnv = process.env, state?: string): Docker.ContainerCreateOptions {
   const ports = spec.resources?.ports ?? [];
   const bridge = ports.length > 0 && env.FACTORY_DOCKER_PORTS_NETWORK === 'bridge';
   const mem = Math.floor(spec.resources?.mem ?? 0);
@@ -88,6 +92,7 @@ export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.Pr
     [LABELS.restart]: spec.restart ?? 'always',
     [LABELS.resources]: JSON.stringify(spec.resources ?? {}),
     [LABELS.stopGraceMs]: String(spec.stopGraceMs ?? 10_000),
+    ...(state ? { [LABELS.state]: state } : {}),
   };
   const hostConfig: Docker.HostConfig = {
     NetworkMode: ports.length === 0 ? 'none' : bridge ? 'bridge' : 'host',
@@ -98,7 +103,7 @@ export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.Pr
     ...(bridge ? { PortBindings: Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostPort: String(p) }]])) } : {}),
   };
   return {
-    name: containerName(spec.task, scope),
+    name: containerName(spec.task, scope, state),
     Image: spec.image,
     ...(spec.command.length > 0 ? { Cmd: spec.command } : {}),
     Env: Object.entries({ ...spec.env, FACTORY_TASK: spec.task }).map(([k, v]) => `${k}=${v}`),
@@ -141,6 +146,7 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
     labels: { plan: labels[LABELS.plan] ?? '', group: labels[LABELS.group] ?? '', project: labels[LABELS.project] ?? '' },
     image: info.Config?.Image,
     containerId: info.Id.slice(0, 12),
+    ...(labels[LABELS.state] ? { stateId: labels[LABELS.state] } : {}),
   };
   const resources = parseJson<TaskStatus['resources']>(labels[LABELS.resources]);
   if (resources && typeof resources === 'object' && typeof resources.cpus === 'number') s.resources = resources;
@@ -286,9 +292,20 @@ export class DockerDriver implements Driver {
     }
   }
 
+  /**
+   * ownContainer finds this session's container of a task: its state's (`…_<8 hex>`), else a legacy
+   * one (no suffix, no `factory.state` label) while the state has none. Another state's is never found.
+   */
+  private async ownContainer(task: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    const own = await this.inspectByName(containerName(task, this.scope, this.ctx.state));
+    if (own || !this.ctx.state) return own;
+    const legacy = await this.inspectByName(containerName(task, this.scope));
+    return legacy && !legacy.Config?.Labels?.[LABELS.state] ? legacy : undefined;
+  }
+
   /** status reports one task's container, or undefined when the engine has none. */
   async status(task: string): Promise<TaskStatus | undefined> {
-    const info = await this.inspectByName(containerName(task, this.scope));
+    const info = await this.ownContainer(task);
     return info ? statusOfContainer(info) : undefined;
   }
 
@@ -331,10 +348,11 @@ export class DockerDriver implements Driver {
    * name conflict means the task's container exists: adopt, revive or replace it.
    */
   private async createOrAdopt(spec: TaskRunSpec, mayRetry: boolean): Promise<TaskStatus> {
-    const name = containerName(spec.task, this.scope);
+    // only this state's own container: a legacy one of that id is adopted by nobody, its record decides
+    const name = containerName(spec.task, this.scope, this.ctx.state);
     let id: string;
     try {
-      id = (await this.docker.createContainer(createOptionsOf(spec, this.scope))).id;
+      id = (await this.docker.createContainer(createOptionsOf(spec, this.scope, process.env, this.ctx.state))).id;
     } catch (err) {
       const code = engineStatusCode(err);
       if (code === 404 && /no such image/i.test(engineMessage(err))) return this.failedStatus(spec, missingImageMessage(spec.image!, this.agent));
@@ -426,7 +444,7 @@ export class DockerDriver implements Driver {
   async stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
     taskDirName(task);
     return this.queue.run(task, async () => {
-      const info = await this.inspectByName(containerName(task, this.scope));
+      const info = await this.ownContainer(task);
       if (!info) return { task, driver: 'docker', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
       const grace = opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000);
       const c = this.docker.getContainer(info.Id);
@@ -445,9 +463,9 @@ export class DockerDriver implements Driver {
 
   /** logs streams the container's output (demultiplexed stdout/stderr); tail counts lines of the selected streams together. */
   async logs(task: string, opts: LogOptions, onData: (stream: 'stdout' | 'stderr', data: string) => void, signal: AbortSignal): Promise<void> {
-    const name = containerName(task, this.scope);
-    if (!(await this.inspectByName(name))) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
-    const c = this.docker.getContainer(name);
+    const info = await this.ownContainer(task);
+    if (!info) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
+    const c = this.docker.getContainer(info.Id);
     const base = {
       stdout: opts.stream !== 'stderr',
       stderr: opts.stream !== 'stdout',

@@ -33,6 +33,17 @@ export interface DriverContext {
   log: (msg: string) => void;
   /** agent is the agent's name as the control side calls it (from hello), for messages. */
   agent?: string;
+  /**
+   * state is the id of the control side's state (from hello, checked against STATE_ID_RE). Every task
+   * started records it, its host name carries stateSuffix(state), and lookups by task id find only
+   * this state's task (or a legacy one that records no state). Absent: legacy names, nothing recorded.
+   */
+  state?: string;
+}
+
+/** stateSuffix is what a state adds to a task's host names (folder, container, domain): `_<first 8 hex of the id>`; '' without a state. */
+export function stateSuffix(state: string | undefined): string {
+  return state ? `_${state.slice(3, 11)}` : '';
 }
 
 /** Driver is one way of running tasks; every method reports failures as rejected FactoryErrors. */

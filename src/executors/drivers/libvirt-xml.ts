@@ -18,6 +18,8 @@ export interface VmMetadata {
   image: string;
   /** store is the image store (agent folder) that owns the VM; executors adopt only their own. */
   store: string;
+  /** state is the id of the factory state that started the VM; absent for VMs from before states had ids. */
+  state?: string;
 }
 
 /** DomainXmlInput is everything domainXml needs. */
@@ -90,7 +92,7 @@ export function domainXml(i: DomainXmlInput): string {
     "<domain type='qemu'>",
     `  <name>${e(i.name)}</name>`,
     '  <metadata>',
-    `    <factory:vm xmlns:factory='${VM_METADATA_NS}' task='${e(m.task)}' plan='${e(m.plan)}' group='${e(m.group)}' project='${e(m.project)}' spec-hash='${e(m.specHash)}' image='${e(m.image)}' store='${e(m.store)}'/>`,
+    `    <factory:vm xmlns:factory='${VM_METADATA_NS}' task='${e(m.task)}' plan='${e(m.plan)}' group='${e(m.group)}' project='${e(m.project)}' spec-hash='${e(m.specHash)}' image='${e(m.image)}' store='${e(m.store)}'${m.state ? ` state='${e(m.state)}'` : ''}/>`,
     '  </metadata>',
     `  <memory unit='MiB'>${Math.max(1, Math.ceil(i.memMiB))}</memory>`,
     `  <vcpu>${Math.max(1, Math.ceil(i.vcpus))}</vcpu>`,
@@ -141,6 +143,7 @@ export function parseVmMetadata(xml: string): VmMetadata | undefined {
     specHash,
     image: attr('image') ?? '',
     store: attr('store') ?? '',
+    ...(attr('state') ? { state: attr('state') } : {}),
   };
 }
 

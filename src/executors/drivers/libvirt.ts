@@ -10,7 +10,8 @@
  *   volumes/<name>.raw        shared volumes: created once, attached `<shareable/>` to every VM listing them
  *   networks/<name>.xml       the isolated network of each subnet (no forward, no IP, own bridge)
  *
- * Domains are named `fct-<store hash>-<task dir>` and carry `<factory:vm>` metadata naming the task,
+ * Domains are named `fct-<store hash>-<task dir>_<8 hex of the state id>` (legacy: no suffix) and carry
+ * `<factory:vm>` metadata naming the task and the state that started it,
  * so a new executor adopts them; an executor only ever sees the domains of its own store.
  */
 import { execFile } from 'node:child_process';
@@ -23,7 +24,7 @@ import { FactoryError } from '../../errors.js';
 import type { TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
 import type { PowerState, VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../../protocol/vm.js';
 import type { TaskState } from '../../scheduler/types.js';
-import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js';
+import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { domainXml, interfaceNetworks, networkXml, parseVmMetadata, type VmMetadata } from './libvirt-xml.js';
 import { taskDirName } from './process.js';
 import { importVmImage, VmImageStore, type ResolvedVmImage } from './vm-image-store.js';
@@ -90,6 +91,8 @@ export interface VmRecord {
   imaging?: { name: string; since: string; pid?: number };
   /** error is why the VM could not be created or started. */
   error?: string;
+  /** state is the id of the factory state that started the VM; absent for VMs from before states had ids. */
+  state?: string;
 }
 
 /** RunTool runs a host tool with an argv; it rejects with a FactoryError quoting stderr. */
@@ -235,6 +238,8 @@ export class LibvirtDriver implements Driver {
   private readonly prefix: string;
   private readonly queue = new KeyedQueue();
   private readonly tool: RunTool;
+  /** starting holds the tasks a run is creating or adopting: they resolve to this state's own names only. */
+  private readonly starting = new Set<string>();
 
   private constructor(
     private readonly ctx: DriverContext,
@@ -288,14 +293,42 @@ export class LibvirtDriver implements Driver {
     await this.hv.connectClose().catch(() => undefined);
   }
 
+  /** setState sets the state id of the session (from hello): VMs started from now on carry it. */
+  setState(state: string | undefined): void {
+    this.ctx.state = state;
+  }
+
+  /**
+   * key is a task's name in this store for this session's state: `<plan.group.index>_<8 hex of the
+   * state id>` (domain `fct-<store hash>-<key>`, folder `vms/<key>`), so two states running the same
+   * plan on one store never collide. A legacy VM (folder named `<plan.group.index>`, no state in its
+   * vm.json) is found under its old name while this state has none of its own, except by run, which
+   * only ever creates or adopts the state's own VM. Another state's VM is never found here.
+   */
+  private key(task: string): string {
+    const base = taskDirName(task);
+    const own = base + stateSuffix(this.ctx.state);
+    if (!this.ctx.state || this.starting.has(task) || fs.existsSync(path.join(this.storeRoot, 'vms', own))) return own;
+    const legacy = this.readRecordIn(base);
+    return legacy && legacy.state === undefined ? base : own;
+  }
+
   /** domainName is the libvirt name of a task's domain. */
   domainName(task: string): string {
-    return this.prefix + taskDirName(task);
+    return this.prefix + this.key(task);
   }
 
   /** vmDir is the folder of a task's disk, console log and vm.json. */
   vmDir(task: string): string {
-    return path.join(this.storeRoot, 'vms', taskDirName(task));
+    return path.join(this.storeRoot, 'vms', this.key(task));
+  }
+
+  private readRecordIn(dirName: string): VmRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.storeRoot, 'vms', dirName, 'vm.json'), 'utf8')) as VmRecord;
+    } catch {
+      return undefined;
+    }
   }
 
   private ensureStore(): void {
@@ -348,7 +381,7 @@ export class LibvirtDriver implements Driver {
     }
   }
 
-  private statusFrom(task: string, meta: VmMetadata | undefined, rec: VmRecord | undefined, state: number | undefined): TaskStatus {
+  private statusFrom(task: string, meta: VmMetadata | undefined, rec: VmRecord | undefined, state: number | undefined, domain = this.domainName(task)): TaskStatus {
     const spec = rec?.spec;
     const labels = meta ? { plan: meta.plan, group: meta.group, project: meta.project } : spec?.labels ?? { plan: '', group: '', project: '' };
     let power: PowerState | undefined = state === undefined ? undefined : powerOf(state);
@@ -367,9 +400,11 @@ export class LibvirtDriver implements Driver {
       specHash: meta?.specHash ?? spec?.specHash ?? '',
       labels,
     };
+    const stateId = meta?.state ?? rec?.state;
+    if (stateId) st.stateId = stateId;
     if (power) st.power = power;
     if (taskState === 'running') {
-      const pid = this.qemuPid(this.domainName(task));
+      const pid = this.qemuPid(domain);
       if (pid) st.pid = pid;
     }
     if (rec?.startedAt) st.startedAt = rec.startedAt;
@@ -384,7 +419,10 @@ export class LibvirtDriver implements Driver {
     const meta = parseVmMetadata(await dom.getXMLDesc());
     if (!meta || (task !== undefined && meta.task !== task)) return undefined;
     if (meta.store !== this.storeRoot) return undefined;
-    return this.statusFrom(meta.task, meta, this.readRecord(meta.task), await this.powerState(dom));
+    // the folder is named like the domain (another state's VM has its own): read the record by name
+    const name = await dom.getName();
+    const dirName = name.startsWith(this.prefix) ? name.slice(this.prefix.length) : this.key(meta.task);
+    return this.statusFrom(meta.task, meta, this.readRecordIn(dirName), await this.powerState(dom), name);
   }
 
   /**
@@ -435,11 +473,12 @@ export class LibvirtDriver implements Driver {
     }
     for (const dom of doms) {
       try {
-        if (!(await dom.getName()).startsWith(this.prefix)) continue;
+        const name = await dom.getName();
+        if (!name.startsWith(this.prefix)) continue;
         const s = await this.statusOfDomain(dom);
         if (s) {
           out.push(s);
-          seen.add(s.task);
+          seen.add(name.slice(this.prefix.length));
         }
       } catch {
         /* the domain went away while we looked */
@@ -452,8 +491,8 @@ export class LibvirtDriver implements Driver {
       } catch {
         continue;
       }
-      if (!rec?.spec?.task || seen.has(rec.spec.task)) continue;
-      out.push(this.statusFrom(rec.spec.task, undefined, rec, undefined));
+      if (!rec?.spec?.task || seen.has(d)) continue;
+      out.push(this.statusFrom(rec.spec.task, undefined, rec, undefined, this.prefix + d));
     }
     return out;
   }
@@ -462,6 +501,17 @@ export class LibvirtDriver implements Driver {
   run(spec: TaskRunSpec): Promise<TaskStatus> {
     taskDirName(spec.task);
     return this.queue.run(spec.task, async () => {
+      this.starting.add(spec.task);
+      try {
+        return await this.runLocked(spec);
+      } finally {
+        this.starting.delete(spec.task);
+      }
+    });
+  }
+
+  private async runLocked(spec: TaskRunSpec): Promise<TaskStatus> {
+    {
       this.ensureStore();
       const dom = await this.lookup(spec.task);
       if (dom) {
@@ -487,7 +537,7 @@ export class LibvirtDriver implements Driver {
         await this.removeVm(spec.task, dom, 0);
       }
       return this.create(spec);
-    });
+    }
   }
 
   private failed(spec: TaskRunSpec, error: string): TaskStatus {
@@ -498,6 +548,7 @@ export class LibvirtDriver implements Driver {
       domain: this.domainName(spec.task),
       createdAt: prev?.createdAt ?? new Date().toISOString(),
       ...(prev?.image ? { image: prev.image } : {}),
+      ...(this.ctx.state ? { state: this.ctx.state } : {}),
       error,
     });
     return this.statusFrom(spec.task, undefined, this.readRecord(spec.task), undefined);
@@ -514,7 +565,7 @@ export class LibvirtDriver implements Driver {
     const disk = path.join(dir, 'disk.qcow2');
     const name = this.domainName(spec.task);
     const now = new Date().toISOString();
-    const rec: VmRecord = { version: 1, spec, image: img.id, domain: name, createdAt: now };
+    const rec: VmRecord = { version: 1, spec, image: img.id, domain: name, createdAt: now, ...(this.ctx.state ? { state: this.ctx.state } : {}) };
     this.writeRecord(spec.task, rec);
     let dom: LvDomain | undefined;
     try {
@@ -540,6 +591,7 @@ export class LibvirtDriver implements Driver {
           specHash: spec.specHash,
           image: img.id,
           store: this.storeRoot,
+          ...(this.ctx.state ? { state: this.ctx.state } : {}),
         },
       });
       dom = await this.hv.domainDefineXML(xml);

@@ -15,7 +15,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { FactoryError } from '../../errors.js';
 import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
 import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
-import type { Driver, DriverContext, LogOptions, StopOptions } from './driver.js';
+import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { KeyedQueue } from './keyed-queue.js';
 
 /**
@@ -66,6 +66,8 @@ export interface TaskMarker {
   error?: string;
   /** stoppedAt is set when the task was stopped on purpose but kept (remove: false). */
   stoppedAt?: string;
+  /** state is the id of the factory state that started the task; absent for legacy tasks. */
+  state?: string;
 }
 
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
@@ -208,9 +210,26 @@ export class ProcessDriver implements Driver {
     this.cgroupRoot = opts.cgroupRoot ?? CGROUP_ROOT;
   }
 
-  /** taskDir is the folder of one task. */
+  /**
+   * newTaskDir is the folder a task of this session's state starts in: `<plan.group.index>_<8 hex of
+   * the state id>` (so two states running the same plan on one workDir never collide), or the legacy
+   * `<plan.group.index>` for a session without a state.
+   */
+  newTaskDir(task: string): string {
+    return path.join(this.tasksDir, taskDirName(task) + stateSuffix(this.ctx.state));
+  }
+
+  /**
+   * taskDir is the folder of one task of this session: its state's folder when it has a marker there,
+   * else the legacy folder when its marker records no state (a task started before states had ids),
+   * else the state's folder. Another state's task is never found here.
+   */
   taskDir(task: string): string {
-    return path.join(this.tasksDir, taskDirName(task));
+    const own = this.newTaskDir(task);
+    if (!this.ctx.state || fs.existsSync(path.join(own, 'task.json'))) return own;
+    const legacy = path.join(this.tasksDir, taskDirName(task));
+    const m = this.readMarker(legacy);
+    return m && m.state === undefined ? legacy : own;
   }
 
 
@@ -265,6 +284,7 @@ export class ProcessDriver implements Driver {
       resources: m.spec.resources,
       limits: m.limits,
       startedAt: m.startedAt,
+      ...(m.state ? { stateId: m.state } : {}),
     };
     if (m.error) {
       s.state = 'failed';
@@ -338,7 +358,8 @@ export class ProcessDriver implements Driver {
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
     validateSpec(spec);
     return this.queue.run(spec.task, async () => {
-      const dir = this.taskDir(spec.task);
+      // only this state's own folder: a legacy task of that id is adopted by nobody, its record decides
+      const dir = this.newTaskDir(spec.task);
       const m = this.readMarker(dir);
       if (m) {
         const cur = await this.statusFrom(dir, m);
@@ -348,9 +369,9 @@ export class ProcessDriver implements Driver {
             return cur;
           }
           this.ctx.log(`process driver: ${spec.task}: spec changed (${m.spec.specHash} → ${spec.specHash}), restarting`);
-          await this.stopLocked(spec.task, { remove: false });
+          await this.stopDir(dir, spec.task, { remove: false });
         } else {
-          await this.cleanup(m);
+          await this.cleanup(dir, m);
         }
       }
       return this.start(spec, dir);
@@ -445,8 +466,7 @@ export class ProcessDriver implements Driver {
   }
 
   /** cleanup forgets a dead task's previous run (pid/exit files, cgroups), keeping its logs. */
-  private async cleanup(m: TaskMarker): Promise<void> {
-    const dir = this.taskDir(m.spec.task);
+  private async cleanup(dir: string, m: TaskMarker): Promise<void> {
     for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
     if (m.cgroups?.length) await this.removeCgroups(m.cgroups);
   }
@@ -460,7 +480,7 @@ export class ProcessDriver implements Driver {
     // A previous run's pid/exit files must not be mistaken for this run's.
     for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
     const startedAt = new Date().toISOString();
-    const marker: TaskMarker = { version: 1, spec, startedAt, limits: this.ctx.limits, cgroups: [] };
+    const marker: TaskMarker = { version: 1, spec, startedAt, limits: this.ctx.limits, cgroups: [], ...(this.ctx.state ? { state: this.ctx.state } : {}) };
     const fail = async (error: string): Promise<TaskStatus> => {
       marker.error = error;
       this.writeMarker(dir, marker);
@@ -608,7 +628,10 @@ export class ProcessDriver implements Driver {
   }
 
   private async stopLocked(task: string, opts: StopOptions): Promise<TaskStatus> {
-    const dir = this.taskDir(task);
+    return this.stopDir(this.taskDir(task), task, opts);
+  }
+
+  private async stopDir(dir: string, task: string, opts: StopOptions): Promise<TaskStatus> {
     const m = this.readMarker(dir);
     if (!m) {
       if (opts.remove !== false) fs.rmSync(dir, { recursive: true, force: true });
