@@ -9,7 +9,7 @@ import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import * as z from 'zod';
 import { FactoryError, SpecError, type SpecIssue } from '../errors.js';
 import { loadPlanText } from '../spec/load.js';
@@ -61,7 +61,7 @@ const fileName = z
   .min(1)
   .max(255)
   .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, 'a relative file name without "..", spaces or shell characters');
-const specDoc = z.object({ file: fileName, text: z.string().max(4 * 1024 * 1024) });
+const specDoc = z.object({ file: fileName, text: z.string().max(4 * 1024 * 1024) }).meta({ id: 'SpecDocument' });
 const planBody = z
   .object({
     plans: z.array(specDoc).max(256).optional().describe('plan documents; positions in errors are file:line:col of `file`'),
@@ -71,8 +71,8 @@ const planBody = z
     seed: z.number().int().optional(),
   })
   .strict();
-const issueSchema = z.object({ file: z.string(), line: z.number(), col: z.number(), path: z.string(), message: z.string() });
-const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), issues: z.array(issueSchema).optional() }) });
+const issueSchema = z.object({ file: z.string(), line: z.number(), col: z.number(), path: z.string(), message: z.string() }).meta({ id: 'SpecIssue' });
+const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), issues: z.array(issueSchema).optional() }) }).meta({ id: 'Error' });
 const boolQuery = z.enum(['true', 'false', '1', '0', '']).optional().transform((v) => v === 'true' || v === '1' || v === '');
 const tokenBody = z
   .object({
@@ -131,6 +131,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
 
   // ---- lifecycle: request id, deadline, caller, metrics, errors ----
@@ -300,7 +301,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   const read = { scope: 'read' as const };
   const write = { scope: 'write' as const };
   const admin = { scope: 'admin' as const };
-  const errors = { 200: z.any().describe('the result'), 400: errorSchema.describe('bad request'), 401: errorSchema.describe('no or bad token'), 408: errorSchema.describe('deadline passed: not run') };
+  const errors = { 200: z.any().describe('the result'), 400: errorSchema, 401: errorSchema, 408: errorSchema };
 
   // ---- routes ----
   r.get('/v1/health', { schema: { summary: 'Who serves this state', tags: ['host'], security: [] } }, async () => ({
