@@ -46,8 +46,13 @@ export interface ApiAppOptions {
   keepAliveMs?: number;
   /** localUser names the socket's user in events (`local:<user>`); default the host's user. */
   localUser?: string;
-  /** health adds fields to GET /v1/health (pid, socket, addresses, ...). */
+  /** health adds fields to GET /v1/health for local and authenticated callers (pid, socket, addresses, ...). */
   health?: () => Record<string, unknown>;
+  /**
+   * auditEvents records every write as an event `<op>-requested` (or `-failed`) with `by` = the caller
+   * (default true). Turn it off once the control operations record their own events with `by`.
+   */
+  auditEvents?: boolean;
 }
 
 // ---- schemas -------------------------------------------------------------------------------------
@@ -91,6 +96,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller;
     deadline?: number;
+    /** clientGone is set when the connection closed before the answer was complete. */
+    clientGone?: boolean;
   }
   interface FastifyContextConfig {
     /** scope is what the route needs (absent: no token needed). */
@@ -137,6 +144,9 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   // ---- lifecycle: request id, deadline, caller, metrics, errors ----
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) req.clientGone = true;
+    });
     const raw = req.headers[DEADLINE_HEADER];
     if (raw !== undefined) {
       const deadline = Number(raw);
@@ -194,6 +204,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
 
   /** record commits an audit event for a write (who did what); its failure is logged, never the request's. */
   async function record(e: EventInput): Promise<void> {
+    if (opts.auditEvents === false) return;
     try {
       await backend.lock({ purpose: 'api event', timeoutMs: 10_000 });
       try {
@@ -210,7 +221,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   let queue: Promise<unknown> = Promise.resolve();
   function serialized<T>(req: FastifyRequest, what: string, fn: () => Promise<T>): Promise<T> {
     const run = async () => {
-      if (req.raw.destroyed || req.raw.socket?.destroyed) throw new ApiError(499, 'E_CLIENT_GONE', `${what}: the client went away before it started; not run`);
+      if (req.clientGone || req.raw.socket?.destroyed) throw new ApiError(499, 'E_CLIENT_GONE', 'the client went away before it started; not run');
       checkDeadline(req);
       return fn();
     };
@@ -304,15 +315,14 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   const errors = { 200: z.any().describe('the result'), 400: errorSchema, 401: errorSchema, 408: errorSchema };
 
   // ---- routes ----
-  r.get('/v1/health', { schema: { summary: 'Who serves this state', tags: ['host'], security: [] } }, async () => ({
-    ok: true,
-    api: API_VERSION,
-    pid: process.pid,
-    state: backend.location,
-    stateId: backend.id,
-    rev: backend.view().rev,
-    ...opts.health?.(),
-  }));
+  r.get('/v1/health', { schema: { summary: 'Whether the host answers (who serves which state: with a token or on the socket)', tags: ['host'], security: [] } }, async (req) => {
+    // anyone may ask whether the host is up; what it serves is for the socket's user and token holders
+    const auth = req.headers.authorization;
+    const m = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
+    const known = req.caller?.local === true || (m !== null && tokens.verify(m[1]!) !== undefined);
+    if (!known) return { ok: true, api: API_VERSION };
+    return { ok: true, api: API_VERSION, pid: process.pid, state: backend.location, stateId: backend.id, rev: backend.view().rev, ...opts.health?.() };
+  });
 
   r.get('/v1/openapi.json', { config: read, schema: { hide: true } }, async () => app.swagger());
 

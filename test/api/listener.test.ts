@@ -303,6 +303,32 @@ describe('unix socket', () => {
     expect((await request({ socket: true, path: '/v1/tasks/..%2Fx' })).status).toBe(400);
   });
 
+  it('a write whose client went away while it waited never runs (the seed\'s Ctrl-C bug)', async () => {
+    let release!: () => void;
+    control.gate = new Promise<void>((r) => (release = r));
+    const apply = request({ socket: true, method: 'POST', path: '/v1/plans/apply', body: JSON.stringify({ plans: [{ file: 'web.yaml', text: planText('web', 'alpha') }] }) });
+    await new Promise((r) => setTimeout(r, 50));
+    const gone = http.request({ socketPath: host.socket, path: '/v1/plans/destroy', method: 'POST', headers: { 'content-type': 'application/json' } });
+    gone.on('error', () => undefined);
+    gone.end(JSON.stringify({ plans: [{ file: 'web.yaml', text: planText('web', 'alpha') }] }));
+    await new Promise((r) => setTimeout(r, 100));
+    gone.destroy(); // Ctrl-C
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    control.gate = undefined;
+    const applied = (await apply).body;
+    expect(JSON.parse(applied.trim().split('\n').at(-1)!).result?.ok, applied).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(control.calls.map((c) => c.op).filter((op) => op === 'destroy')).toEqual([]);
+    expect(logs.some((l) => /dropped plan destroy web: the client went away/.test(l))).toBe(true);
+  });
+
+  it('health tells strangers only that it is up', async () => {
+    expect(JSON.parse((await request({ path: '/v1/health' })).body)).toEqual({ ok: true, api: '1' });
+    expect(JSON.parse((await request({ path: '/v1/health', token: root })).body).stateDir).toBe(dir);
+    expect(JSON.parse((await request({ socket: true, path: '/v1/health' })).body).socket).toBe(host.socket);
+  });
+
   it('a second host on the same state is refused while this one lives', async () => {
     await expect(ApiHost.start({ stateDir: dir, backend, services: control })).rejects.toMatchObject({ code: 'E_CONTROL_RUNNING' });
     expect((await request({ socket: true, path: '/v1/health' })).status).toBe(200);
