@@ -221,7 +221,11 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   let queue: Promise<unknown> = Promise.resolve();
   function serialized<T>(req: FastifyRequest, what: string, fn: () => Promise<T>): Promise<T> {
     const run = async () => {
-      if (req.clientGone || req.raw.socket?.destroyed) throw new ApiError(499, 'E_CLIENT_GONE', 'the client went away before it started; not run');
+      // let what already arrived on the connection be seen first: a host resumed from SIGSTOP reads the
+      // request and its client's hang-up in one go, and the hang-up must win
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      if (req.clientGone || req.raw.socket?.destroyed || req.raw.socket?.readableEnded) throw new ApiError(499, 'E_CLIENT_GONE', 'the client went away before it started; not run');
       checkDeadline(req);
       return fn();
     };
