@@ -23,6 +23,8 @@ export interface EventStreamOptions {
   heartbeatMs: number;
   /** maxBuffer is how many bytes may wait in the socket's buffer before the client is dropped. */
   maxBuffer: number;
+  /** maxHeld is how many new events may wait while a client catches up before it is dropped (default 10,000). */
+  maxHeld?: number;
   headers?: Record<string, string>;
   /** onClose is told once when the stream ends, with the reason it was dropped (undefined: the client left). */
   onClose?: (dropped?: string) => void;
@@ -39,7 +41,8 @@ export function eventFilter(topics?: ReadonlySet<EventTopic>, project?: string):
 }
 
 /** streamEvents serves one event stream on res until the client leaves or is dropped. */
-export function streamEvents(o: EventStreamOptions): void {
+export function streamEvents(opts: EventStreamOptions): void {
+  const o = { maxHeld: 10_000, ...opts };
   const { res, backend } = o;
   const filter = eventFilter(o.topics, o.project);
   let last = o.since;
@@ -89,12 +92,43 @@ export function streamEvents(o: EventStreamOptions): void {
   const page = backend.eventsSince(o.since, filter);
   if (page.reset) {
     write(`event: reset\nid: ${page.latest}\ndata: ${JSON.stringify({ reason: `events after revision ${o.since} are no longer kept: list again, then follow from ${page.latest}`, since: o.since, oldest: page.oldest, latest: page.latest })}\n\n`);
-  } else {
-    write(`: following from revision ${o.since}\n\n`);
-    for (const e of page.events) send(e);
+    last = Math.max(last, page.latest);
+    goLive();
+    return;
   }
-  last = Math.max(last, page.latest);
-  for (const e of held) send(e);
-  held.length = 0;
-  live = true;
+  write(`: following from revision ${o.since}\n\n`);
+  void replay(page.events, page.latest);
+
+  /** replay sends the kept events at the pace the client reads them (a long catch-up is not a slow reader). */
+  async function replay(events: EventRecord[], latest: number): Promise<void> {
+    for (const e of events) {
+      if (closed) return;
+      if (e.rev <= last) continue;
+      last = e.rev;
+      res.write(`id: ${e.rev}\ndata: ${JSON.stringify(e)}\n\n`);
+      if (res.writableLength > REPLAY_CHUNK) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+      if (held.length > o.maxHeld) return close(`slow reader: more than ${o.maxHeld} new events arrived while it caught up`);
+    }
+    last = Math.max(last, latest);
+    goLive();
+  }
+
+  function goLive(): void {
+    for (const e of held) send(e);
+    held.length = 0;
+    live = true;
+  }
 }
+
+/** REPLAY_CHUNK is how many bytes a catch-up queues before it waits for the client to read them. */
+const REPLAY_CHUNK = 64 * 1024;

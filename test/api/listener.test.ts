@@ -264,6 +264,19 @@ describe('event stream', () => {
     expect(c.ids()).toEqual([before + 2]);
   });
 
+  it('a long catch-up is paced by the reader, not dropped as slow', async () => {
+    const from = backend.view().rev;
+    const big = 'y'.repeat(16 * 1024);
+    await publish(backend, Array.from({ length: 45 }, (_, j) => ({ topic: 'task' as const, kind: 'backlog', message: big, task: `b/${j}/0` })));
+    const latest = backend.view().rev;
+    const c = new SseClient(`/v1/events?since=${from}`);
+    await c.open();
+    await c.until(() => c.ids().at(-1) === latest);
+    c.close();
+    expect(c.ids()).toEqual(Array.from({ length: 45 }, (_, i) => from + 1 + i));
+    expect(c.events.some((e) => e.event === 'drop')).toBe(false);
+  });
+
   it('a slow reader is dropped with a reason and the host keeps answering', async () => {
     const c = new SseClient('/v1/events', {}, true);
     await c.open();
