@@ -46,7 +46,9 @@ export function createControlServices(opts: ControlServicesOptions): ControlApi 
       await writeFile(file, docs.texts[i]!.text, { mode: 0o600 });
       planPaths.push(file);
     }
-    return { planPaths, stateDir, inventoryPath: await inventoryOf(docs.inventory), offline: docs.offline, seed: docs.seed, progress: ctx.progress };
+    // `by` (who asks) is recorded by the control side once PlanOptions carries it (on main since 5810781)
+    const who = { by: ctx.by };
+    return { planPaths, stateDir, inventoryPath: await inventoryOf(docs.inventory), offline: docs.offline, seed: docs.seed, progress: ctx.progress, ...who };
   };
 
   return {
