@@ -3,12 +3,12 @@
  * the control operations as they are today (each opens the state directory itself). When those take
  * a StateBackend instead, only this file changes.
  *
- * Plans arrive as texts; the control operations read files. Until they take PlanSpecs, the texts are
- * written under `<state>/api-plans/` (apply and destroy: `<plan>.yaml`, kept, because the recorded
- * plan's file is what drain and restart read back; diff: a temporary folder, removed afterwards).
+ * Plans arrive as texts, parsed by the API (positions name the sent file); the control operations
+ * take the parsed specs and record them as applied. A sent inventory is kept under
+ * `<state>/api-plans/` by content hash, because supervision re-reads the inventory a plan was applied with.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { applyPlans, destroyPlans, diffPlans, type PlanOptions } from '../control/plan.js';
 import { logs, status } from '../control/status.js';
@@ -37,37 +37,27 @@ export function createControlServices(opts: ControlServicesOptions): ControlApi 
     return file;
   };
 
-  /** planOptions writes the plans' texts where the control operations read them. */
-  const planOptions = async (docs: PlanDocuments, ctx: OpContext, dir: string): Promise<PlanOptions> => {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const planPaths: string[] = [];
-    for (const [i, plan] of docs.plans.entries()) {
-      const file = path.join(dir, `${plan.name}.yaml`);
-      await writeFile(file, docs.texts[i]!.text, { mode: 0o600 });
-      planPaths.push(file);
-    }
-    // `by` (who asks) is recorded by the control side once PlanOptions carries it (on main since 5810781)
-    const who = { by: ctx.by };
-    return { planPaths, stateDir, inventoryPath: await inventoryOf(docs.inventory), offline: docs.offline, seed: docs.seed, progress: ctx.progress, ...who };
-  };
+  /** planOptions hands the parsed plans to the control operations (recorded under the names they were sent with). */
+  const planOptions = async (docs: PlanDocuments, ctx: OpContext): Promise<PlanOptions> => ({
+    planPaths: [],
+    planSpecs: docs.plans,
+    stateDir,
+    inventoryPath: await inventoryOf(docs.inventory),
+    offline: docs.offline,
+    seed: docs.seed,
+    progress: ctx.progress,
+    by: ctx.by,
+  });
 
   return {
-    status: (o) => status({ stateDir, inventoryPath: opts.inventoryPath, cached: o.cached, events: o.events }),
-    restartTask: (task) => restartTask({ stateDir, inventoryPath: opts.inventoryPath, task }),
+    status: (o, ctx) => status({ stateDir, inventoryPath: opts.inventoryPath, cached: o.cached, events: o.events, by: ctx.by }),
+    restartTask: (task, ctx) => restartTask({ stateDir, inventoryPath: opts.inventoryPath, task, by: ctx.by }),
     logs: (req, ctx) =>
       logs({ stateDir, inventoryPath: opts.inventoryPath, task: req.task, follow: req.follow, tail: req.tail, stream: req.stream, onData: req.onData, signal: ctx.signal }),
-    drain: (agent, o, ctx) => drainAgent({ stateDir, inventoryPath: opts.inventoryPath, agent, undo: o.undo, progress: ctx.progress }),
-    diffPlans: async (docs, ctx) => {
-      await mkdir(uploads, { recursive: true, mode: 0o700 });
-      const dir = await mkdtemp(path.join(uploads, 'diff-'));
-      try {
-        return await diffPlans(await planOptions(docs, ctx, dir));
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
-    applyPlans: async (docs, ctx) => applyPlans(await planOptions(docs, ctx, uploads)),
-    destroyPlans: async (docs, ctx) => destroyPlans(await planOptions(docs, ctx, uploads)),
-    vmAction: (task, action) => vmAction({ stateDir, inventoryPath: opts.inventoryPath, task, action }),
+    drain: (agent, o, ctx) => drainAgent({ stateDir, inventoryPath: opts.inventoryPath, agent, undo: o.undo, progress: ctx.progress, by: ctx.by }),
+    diffPlans: async (docs, ctx) => diffPlans(await planOptions(docs, ctx)),
+    applyPlans: async (docs, ctx) => applyPlans(await planOptions(docs, ctx)),
+    destroyPlans: async (docs, ctx) => destroyPlans(await planOptions(docs, ctx)),
+    vmAction: (task, action, ctx) => vmAction({ stateDir, inventoryPath: opts.inventoryPath, task, action, by: ctx.by }),
   };
 }

@@ -3,12 +3,12 @@
  * later observation), then re-applies the recorded plans so the agent's tasks move elsewhere
  * (see drain-moves.ts) while nothing new lands on it. `--undo` clears the marker.
  */
-import { access } from 'node:fs/promises';
 import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import { stateOf, withStateWork } from './state-handle.js';
 import { effectiveResources } from './snapshot.js';
 import { applyPlans, type ApplyResult } from './plan.js';
+import type { PlanSpec } from '../spec/model.js';
 
 /** DrainOptions select the agent, the direction and whether the recorded plans are re-applied. */
 export interface DrainOptions {
@@ -28,7 +28,7 @@ export interface DrainOptions {
 export interface DrainResult {
   agent: string;
   draining: boolean;
-  /** plans are the recorded plan files re-applied; skipped are the recorded ones whose file is gone. */
+  /** plans are the recorded plans re-applied (by file name); skipped are recorded ones without a spec (applied by an older factory). */
   plans: string[];
   skipped: string[];
   /** moved lists the tasks stopped on the agent because a replacement was placed elsewhere. */
@@ -77,22 +77,25 @@ export async function setDrainMark(opts: { stateDir: string; inventoryPath?: str
 export async function drainAgent(opts: DrainOptions): Promise<DrainResult> {
   await setDrainMark(opts);
   const state = await stateOf(opts.stateDir);
-  const recorded = state.view().list('plans').map((p) => p.file);
+  // the plans as applied (recorded with their spec), not the plan files as they are now: an edited
+  // plan file reaches the agents when it is applied, never as a side effect of a drain
+  const recorded = state.view().list('plans');
   const plans: string[] = [];
   const skipped: string[] = [];
-  for (const file of recorded) {
-    try {
-      await access(file);
-      plans.push(file);
-    } catch {
-      skipped.push(file);
-      opts.progress?.(`warning: plan file ${file} is gone; its tasks are not moved`);
+  const specs: PlanSpec[] = [];
+  for (const rec of recorded) {
+    if (rec.spec) {
+      specs.push(rec.spec);
+      plans.push(rec.file);
+    } else {
+      skipped.push(rec.file);
+      opts.progress?.(`warning: plan ${rec.name} was applied by an older factory and has no recorded spec; apply it again to move its tasks`);
     }
   }
   let apply: ApplyResult | undefined;
-  if (opts.apply !== false && plans.length > 0) {
-    opts.progress?.(`re-applying ${plans.length} recorded plan${plans.length === 1 ? '' : 's'}`);
-    apply = await applyPlans({ planPaths: plans, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress, by: opts.by });
+  if (opts.apply !== false && specs.length > 0) {
+    opts.progress?.(`re-applying ${specs.length} recorded plan${specs.length === 1 ? '' : 's'}`);
+    apply = await applyPlans({ planPaths: [], planSpecs: specs, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress, by: opts.by });
   }
   await state.refresh();
   const moved = (apply?.stops ?? [])

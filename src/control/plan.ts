@@ -32,6 +32,8 @@ export interface PlanOptions {
   progress?: (line: string) => void;
   /** planTexts are plan documents sent rather than read from files (the HTTP API): loaded as from their file names. */
   planTexts?: { file: string; text: string }[];
+  /** planSpecs are plans already parsed (the HTTP API's bodies, the recorded specs): recorded under their own file names. */
+  planSpecs?: PlanSpec[];
   /** by is who asks (a token id or local:<user>): recorded on the events and the plans applied. */
   by?: string;
 }
@@ -184,7 +186,7 @@ export function compareTaskIds(a: string, b: string): number {
 }
 
 async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
-  const plans = [...(await loadPlans(opts.planPaths)), ...(opts.planTexts ?? []).map((t) => loadPlanText(t.text, t.file))];
+  const plans = [...(await loadPlans(opts.planPaths)), ...(opts.planTexts ?? []).map((t) => loadPlanText(t.text, t.file)), ...(opts.planSpecs ?? [])];
   const names = new Set<string>();
   for (const p of plans) {
     if (names.has(p.name)) throw new FactoryError(`two plans are named '${p.name}' (${plans.filter((q) => q.name === p.name).map((q) => q.file).join(', ')})`, { code: 'E_PLAN_DUPLICATE' });
@@ -262,8 +264,9 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
     // the plan as applied (and its inventory) is the desired state a control host keeps converging to
     const inventory = p.inventory.file === EMBEDDED_INVENTORY_FILE ? undefined : path.resolve(p.inventory.file);
     for (const plan of p.plans) {
-      // the file's absolute path: `agents drain` and the dashboard may run from another directory
-      const file = opts.planTexts?.some((t) => t.file === plan.file) ? plan.file : path.resolve(plan.file);
+      // a plan file's absolute path (`agents drain` and the dashboard may run from another directory); a sent plan keeps its name
+      const sent = opts.planTexts?.some((t) => t.file === plan.file) || opts.planSpecs?.includes(plan);
+      const file = sent ? plan.file : path.resolve(plan.file);
       p.work.plans.put({ name: plan.name, project: plan.project, file, appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}), ...(opts.by ? { appliedBy: opts.by } : {}) });
     }
     for (const plan of p.plans) {

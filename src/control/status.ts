@@ -11,7 +11,7 @@ import { stateOf } from './state-handle.js';
 import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
-import { health, type HostHealth } from './serve.js';
+import { health, type HostHealth } from './host-health.js';
 import { compareTaskIds } from './plan.js';
 import { effectiveResources, observe, refuseForeign, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
