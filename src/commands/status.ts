@@ -48,7 +48,7 @@ export default class Status extends FactoryCommand<typeof Status> {
     const h = r.controlHost;
     if (h) {
       const every = h.reconcileIntervalMs > 0 ? `supervising the applied plans every ${h.reconcileIntervalMs / 1000} s (${h.reconcilePasses} pass${h.reconcilePasses === 1 ? '' : 'es'})` : 'not supervising';
-      out.push('', `Control host: pid ${h.pid} since ${h.startedAt}, ${h.served} command${h.served === 1 ? '' : 's'} served, ${every}.`);
+      out.push('', `Control host: pid ${h.pid} since ${h.startedAt}${h.listen ? `, listening on https://${h.listen}` : ''}, ${every}.`);
     }
     this.human(out.join('\n'));
     return r;
