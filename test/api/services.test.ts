@@ -1,4 +1,4 @@
-/** services.ts over the control operations as they are today: an offline diff and a cached status, no agents asked. */
+/** services.ts over the control operations: an offline diff of sent plans and a cached status, no agents asked. */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { planText } from './helpers.js';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-services-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-it('diffs sent plan texts offline and leaves no uploaded file behind', async () => {
+it('diffs sent plan texts offline without writing them anywhere', async () => {
   const inventory = path.join(dir, 'inventory.yaml');
   fs.writeFileSync(inventory, 'idcs:\n  - name: dc\n    clusters:\n      - name: c1\n        agents:\n          - name: h1\n            ssh: {host: 127.0.9.9}\n            resources: {cpus: 4, mem: 4Gi, disk: 10Gi}\n');
   const services = createControlServices({ stateDir: path.join(dir, 'state'), inventoryPath: inventory });
@@ -19,7 +19,9 @@ it('diffs sent plan texts offline and leaves no uploaded file behind', async () 
   const diff = await services.diffPlans({ plans: [loadPlanText(text, 'team/web.yaml')], texts: [{ file: 'team/web.yaml', text }], offline: true }, ctx);
   expect(diff.changes.create).toBe(1);
   expect(diff.placements.map((p) => `${p.task}@${p.agent}`)).toEqual(['web/web/0@h1']);
-  expect(fs.readdirSync(path.join(dir, 'state', 'api-plans'))).toEqual([]);
+  // the plans travel parsed: nothing is written under the state for them
+  expect(fs.existsSync(path.join(dir, 'state', 'api-plans'))).toBe(false);
+  expect(diff.plans).toEqual([{ name: 'web', project: 'alpha', file: 'team/web.yaml' }]);
   const st = await services.status({ cached: true }, ctx);
   expect(st.tasks).toEqual([]);
 });
