@@ -229,8 +229,17 @@ export class FileBackend implements StateBackend {
     }
   }
 
-  /** refresh catches up with other processes' commits (a compaction by another process reloads all). */
+  /**
+   * refresh catches up with other processes' commits (a compaction by another process reloads all).
+   * While this handle holds the lock it is the only writer and there is nothing to catch up with:
+   * a read of the journal then would race its own appends (and count a line twice).
+   */
   async refresh(): Promise<void> {
+    if (this.fileLock.held) return;
+    return this.catchUp();
+  }
+
+  private async catchUp(): Promise<void> {
     if (this.refreshing) return this.refreshing;
     this.refreshing = (async () => {
       try {
@@ -356,7 +365,9 @@ export class FileBackend implements StateBackend {
     this.releaseMutex = release;
     try {
       await this.fileLock.acquire(opts);
-      await this.refresh();
+      // a catch-up started before the lock was ours finishes first; then one that sees every commit
+      await this.refreshing;
+      await this.catchUp();
       await this.removeStaleJournals();
     } catch (err) {
       await this.fileLock.releaseLock();
