@@ -96,7 +96,6 @@ export function streamEvents(opts: EventStreamOptions): void {
     goLive();
     return;
   }
-  write(`: following from revision ${o.since}\n\n`);
   void replay(page.events, page.latest);
 
   /** replay sends the kept events at the pace the client reads them (a long catch-up is not a slow reader). */
@@ -127,6 +126,8 @@ export function streamEvents(opts: EventStreamOptions): void {
     for (const e of held) send(e);
     held.length = 0;
     live = true;
+    // after the backlog: a client that only wanted what is kept (`factory events` without -f) stops here
+    write(`: caught up at revision ${last}\n\n`);
   }
 }
 
