@@ -9,6 +9,14 @@ import { controlSocketPath } from '../control/host-protocol.js';
 // types only: the client (node:http, node:tls, yaml) loads when a command asks for a control host
 import type { ApiClient } from '../client/http.js';
 import type { ContextConfig } from '../client/config.js';
+import type { HttpControl } from '../client/http-control.js';
+
+/** HostTarget is where a command's control operation runs: a named remote host, or the local state's host. */
+export interface HostTarget {
+  control: HttpControl;
+  /** local is true for the host on this state's socket (unix:<state>/control.sock), false for a named remote. */
+  local: boolean;
+}
 
 /** FactoryFlags are the flags of a command class, global ones included. */
 export type FactoryFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof FactoryCommand)['baseFlags'] & T['flags']>;
@@ -123,6 +131,49 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     });
   }
 
+  /**
+   * hostTarget chooses where a control operation runs: a remote named by --control,
+   * FACTORY_CONTROL_URL or a context; else a host of this user on `<state>/control.sock` (not with
+   * FACTORY_CONTROL=off); else undefined: the command runs the operation itself. `alone` says why
+   * this invocation needs the local state (options the API does not take): then a local host is
+   * passed over and a named remote is an error.
+   */
+  protected async hostTarget(opts: { alone?: string } = {}): Promise<HostTarget | undefined> {
+    const remote = await this.remoteTarget();
+    const { HttpControl } = remote || (process.env.FACTORY_CONTROL !== 'off' && !opts.alone) ? await import('../client/http-control.js') : { HttpControl: undefined };
+    if (remote) {
+      if (opts.alone) throw new FactoryError(`${opts.alone} is not possible through a control host (${remote.current})`, { code: 'E_USAGE', hint: 'run the command on the control host\'s machine, without --control' });
+      return { control: new HttpControl!(remote), local: false };
+    }
+    if (!HttpControl) return undefined;
+    const sock = controlSocketPath(this.flags.state);
+    try {
+      const st = fs.statSync(sock);
+      // only a host of our own user: another user's socket could answer anything
+      if (!st.isSocket() || st.uid !== process.getuid?.()) return undefined;
+    } catch {
+      return undefined;
+    }
+    return { control: new HttpControl(await this.clientFor([`unix:${sock}`], undefined)), local: true };
+  }
+
+  /**
+   * onHost runs a control operation where hostTarget says: `remote` on a host, else `alone` here. A
+   * local socket nobody answers on (left by a host that was killed) is not trusted: the command
+   * runs alone, as nothing was sent.
+   */
+  protected async onHost<R>(remote: (c: HttpControl) => Promise<R>, alone: () => Promise<R>, opts: { alone?: string; target?: HostTarget | null } = {}): Promise<R> {
+    const t = opts.target === null ? undefined : (opts.target ?? (await this.hostTarget(opts)));
+    if (!t) return alone();
+    if (!t.local) return remote(t.control);
+    try {
+      return await remote(t.control);
+    } catch (err) {
+      if (err instanceof FactoryError && err.code === 'E_CONTROL_UNREACHABLE') return alone();
+      throw err;
+    }
+  }
+
   /** clientFor builds an ApiClient for endpoints with the trust and token of the flags over those of ctx. */
   private async clientFor(endpoints: string[], ctx: ContextConfig | undefined): Promise<ApiClient> {
     const { ApiClient, DEFAULT_TIMEOUT_MS } = await import('../client/http.js');
@@ -135,7 +186,7 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     const timeoutS = ownTimeout ? undefined : (f.timeout as number | undefined);
     return new ApiClient({
       endpoints,
-      token: this.token(ctx, expandHome),
+      token: this.bearerToken(ctx, expandHome),
       timeoutMs: timeoutS !== undefined ? Math.round(timeoutS * 1000) : DEFAULT_TIMEOUT_MS,
       ca: caFile ? readFileFlag(caFile, '--ca') : undefined,
       fingerprints: fingerprint ? splitUrls(fingerprint) : undefined,
@@ -143,8 +194,8 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
     });
   }
 
-  /** token is --token-file (or FACTORY_TOKEN_FILE), else FACTORY_TOKEN, else the context's token file. */
-  private token(ctx: ContextConfig | undefined, expandHome: (p: string) => string): string | undefined {
+  /** bearerToken (not `token`: oclif sets `this.token` on a command while it parses arguments) is --token-file (or FACTORY_TOKEN_FILE), else FACTORY_TOKEN, else the context's token file. */
+  private bearerToken(ctx: ContextConfig | undefined, expandHome: (p: string) => string): string | undefined {
     const file = (this.flags as Record<string, unknown>)['token-file'] as string | undefined;
     if (file) return readFileFlag(file, '--token-file').trim();
     if (process.env.FACTORY_TOKEN) return process.env.FACTORY_TOKEN.trim();

@@ -1,19 +1,19 @@
 /**
- * The CLI's thin path to a control host (`factory control serve`): before oclif or any command is
- * loaded, bin/run.cjs asks forward() whether a host serves the state directory of this command. If
- * one does, the command runs there (warm) and its output and exit code come back here; otherwise
- * forward() resolves undefined and the CLI runs the command itself.
+ * The CLI's first module (bin/run.cjs loads it before oclif): it puts back the environment
+ * bin/factory deferred, and tells which commands a control host could serve without the full CLI.
+ *
+ * The old relay (POST /v1/run: the whole command run inside the host) is gone with the host's
+ * typed HTTP API. Every command now starts the full CLI, which reaches a host through that API
+ * (src/cli/base.ts hostTarget(): a named remote, else the state's own socket, else alone).
+ * forwardable() and namesRemote() are kept for a typed fast path of `status` and `plan apply`.
  *
  * It must stay small and import nothing but Node's own modules: every CLI run loads it. The build
- * makes it dist/cli/thin-client.cjs (CommonJS: ~5 ms less to start than an ES module), and it
- * imports node:net statically (a dynamic import() would start Node's ES module loader).
+ * makes it dist/cli/thin-client.cjs (CommonJS: ~5 ms less to start than an ES module).
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { CONTROL_SOCKET, forwardedEnvironment, SERVED_COMMANDS } from '../control/host-protocol.js';
+import { SERVED_COMMANDS } from '../control/host-protocol.js';
 
 export { restoreDeferredEnv } from '../executors/deferred-env.js';
 
@@ -83,113 +83,4 @@ export function stateDirOf(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (a.startsWith('--state=')) return a.slice('--state='.length);
   }
   return env.FACTORY_STATE || './.factory';
-}
-
-/**
- * forward runs argv on the control host of its state directory and resolves to the exit code, or
- * to undefined when no host serves it (no socket, nobody answers, or the host declines because its
- * environment differs): the caller then runs the command itself.
- */
-export async function forward(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
-  if (env.FACTORY_CONTROL === 'off') return undefined;
-  const cmd = forwardable(argv, env);
-  if (!cmd) return undefined;
-  const socket = path.resolve(stateDirOf(argv, env), CONTROL_SOCKET);
-  try {
-    const st = fs.statSync(socket);
-    // only a host of our own user: another user's socket could answer anything
-    if (!st.isSocket() || st.uid !== process.getuid?.()) return undefined;
-  } catch {
-    return undefined;
-  }
-  const body = Buffer.from(
-    JSON.stringify({
-      id: cmd.id,
-      argv: cmd.rest,
-      cwd: process.cwd(),
-      env: forwardedEnvironment(env),
-      stdoutTTY: process.stdout.isTTY === true,
-    }),
-  );
-  // HTTP/1.0 over the socket, by hand: the host answers without chunked encoding and closes when
-  // done, so the answer is the status line, headers, and NDJSON up to the end of the connection.
-  // (node:http would cost this short-lived process ~8 ms more to load and set up.)
-  const head = `POST /v1/run HTTP/1.0\r\nHost: factory\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
-  return new Promise<number | undefined>((resolve) => {
-    const conn = net.createConnection(socket);
-    let header: Buffer | undefined = Buffer.alloc(0); // until the blank line that ends the headers
-    let status = 0;
-    const decoder = new StringDecoder('utf8');
-    // one line per write of the command: a --json document can be tens of MB, so the pieces of an
-    // unfinished line are kept in a list and joined once its newline arrives
-    let pieces: string[] = [];
-    let exit: number | undefined;
-    let garbled = false;
-    let settled = false;
-    const lines = (chunk: string) => {
-      let from = 0;
-      let nl: number;
-      while ((nl = chunk.indexOf('\n', from)) >= 0) {
-        pieces.push(chunk.slice(from, nl));
-        const line = pieces.join('');
-        pieces = [];
-        from = nl + 1;
-        if (!line) continue;
-        let m: { stdout?: string; stderr?: string; exit?: number };
-        try {
-          m = JSON.parse(line) as typeof m;
-        } catch {
-          garbled = true;
-          continue;
-        }
-        if (m.stdout !== undefined) process.stdout.write(m.stdout);
-        if (m.stderr !== undefined) process.stderr.write(m.stderr);
-        if (m.exit !== undefined) exit = m.exit;
-      }
-      if (from < chunk.length) pieces.push(chunk.slice(from));
-    };
-    conn.on('connect', () => conn.write(Buffer.concat([Buffer.from(head), body])));
-    conn.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      if (header) {
-        header = Buffer.concat([header, chunk]);
-        const end = header.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(header.subarray(0, end).toString('latin1'))?.[1] ?? 0);
-        const rest = header.subarray(end + 4);
-        header = undefined;
-        if (status !== 200) {
-          // 409: the host's environment differs; anything else: run it here rather than fail
-          settled = true;
-          conn.destroy();
-          resolve(undefined);
-          return;
-        }
-        chunk = rest;
-      }
-      lines(decoder.write(chunk));
-    });
-    // the end of the connection ends the answer; a host that died mid-answer ends it without the
-    // exit line: the command's outcome is unknown, which is a failure, never a silent exit 0
-    const finish = () => {
-      if (settled) return;
-      settled = true;
-      if (header) {
-        // nothing answered (ECONNREFUSED, ENOENT: a socket left by a host that is gone)
-        resolve(undefined);
-        return;
-      }
-      lines(decoder.end());
-      if (garbled) {
-        process.stderr.write(`factory: the control host at ${socket} sent an answer that is not NDJSON; some output may be missing\n`);
-        exit = 1;
-      } else if (exit === undefined) {
-        process.stderr.write(`factory: the control host at ${socket} went away before the command finished; check \`factory status\`\n`);
-        exit = 1;
-      }
-      resolve(exit);
-    };
-    conn.on('close', finish);
-    conn.on('error', () => undefined); // 'close' follows
-  });
 }

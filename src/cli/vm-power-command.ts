@@ -19,13 +19,16 @@ export abstract class VmPowerCommand<T extends typeof Command> extends FactoryCo
   }
 
   protected async execute(): Promise<VmActionView> {
-    const r = await vmAction({
-      stateDir: this.flags.state,
-      inventoryPath: this.flags.inventory,
-      task: String((this.args as { task: string }).task),
-      action: this.action,
-      ...this.actionOptions(),
-    });
+    const task = String((this.args as { task: string }).task);
+    const extra = this.actionOptions();
+    const action = this.action;
+    const powered = action === 'start' || action === 'stop' || action === 'reboot' || action === 'force-off';
+    const r = await this.onHost(
+      (host) => host.vmAction(task, powered ? action : 'start'),
+      () => vmAction({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, task, action: this.action, ...extra }),
+      // the API takes no per-call options (vm stop --timeout): those need the state here
+      { alone: !powered ? `vm ${action}` : Object.keys(extra).length ? `vm ${action} --timeout` : undefined },
+    );
     this.human(`${r.task} on ${r.agent}: ${r.power}`);
     return r;
   }

@@ -23,16 +23,18 @@ export default class Logs extends FactoryCommand<typeof Logs> {
     process.once('SIGINT', onSig);
     process.once('SIGTERM', onSig);
     try {
-      await logs({
-        stateDir: this.flags.state,
-        inventoryPath: this.flags.inventory,
+      const req = {
         task: this.args.task,
         follow: this.flags.follow,
         tail: this.flags.tail,
         stream: this.flags.stream as 'stdout' | 'stderr' | 'both',
-        onData: (stream, chunk) => (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
+        onData: (stream: 'stdout' | 'stderr', chunk: string) => void (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
         signal: ac.signal,
-      });
+      };
+      await this.onHost(
+        (host) => host.logs(req),
+        () => logs({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, ...req }),
+      );
     } finally {
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);

@@ -13,7 +13,10 @@ export default class Status extends FactoryCommand<typeof Status> {
   };
 
   protected async execute(): Promise<Omit<StatusResult, 'refreshed' | 'events'> & Partial<StatusResult>> {
-    const r = await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, cached: this.flags.cached, events: this.flags.events });
+    const r = await this.onHost(
+      (host) => host.status({ cached: this.flags.cached, events: this.flags.events }),
+      () => status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, cached: this.flags.cached, events: this.flags.events }),
+    );
     // a FOREIGN column (tasks other factory states run there) only when some agent has any
     const foreign = r.agents.some((a) => a.foreign?.length);
     const agentRows = r.agents.map((a) => [

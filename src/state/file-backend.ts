@@ -241,7 +241,9 @@ export class FileBackend implements StateBackend {
 
   private async catchUp(): Promise<void> {
     if (this.refreshing) return this.refreshing;
-    this.refreshing = (async () => {
+    // in turn with this process's commits: a refresh that read a line a commit was still writing
+    // would advance journalPos past it, and the commit once more (a hole of zeros, then "corrupt")
+    const run = async () => {
       try {
         const st = await fsp.stat(this.file).catch(() => undefined);
         if (st && st.ino !== this.snapIno) {
@@ -260,8 +262,11 @@ export class FileBackend implements StateBackend {
       } finally {
         this.refreshing = undefined;
       }
-    })();
-    return this.refreshing;
+    };
+    const next = this.chain.then(run, run);
+    this.refreshing = next;
+    this.chain = next.catch(() => undefined);
+    return next;
   }
 
   async commit(txn: StateTxn): Promise<number> {

@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { forward, forwardable, stateDirOf } from '../../src/cli/thin-client.js';
+import { forwardable, stateDirOf } from '../../src/cli/thin-client.js';
 import { AgentPool, WarmAgents } from '../../src/control/agents.js';
 import { forgetDestroyed, reconcileRecorded } from '../../src/control/plan.js';
 import { FileBackend } from '../../src/state/file-backend.js';
 import { StateWork } from '../../src/state/work.js';
 import { workFrom } from '../helpers/state.js';
 import type { StateData } from '../../src/state/types.js';
-import { forwardedEnvironment, hostEnvironment, parseRunRequest, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
+import { forwardedEnvironment, hostEnvironment, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
 import { deferEnv, restoreDeferredEnv } from '../../src/executors/deferred-env.js';
 import type { AgentSpec } from '../../src/spec/model.js';
 
@@ -40,37 +40,9 @@ describe('thin client: which commands go to a control host', () => {
     expect(stateDirOf(['status'], { FACTORY_STATE: '' })).toBe('./.factory');
     expect(stateDirOf(['plan', 'apply', '--', '--state', 'no'], {})).toBe('./.factory');
   });
-
-  it('without a socket, with a plain file in its place, or with FACTORY_CONTROL=off, the CLI runs the command itself', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-thin-'));
-    try {
-      expect(await forward(['status', '--state', dir], {})).toBeUndefined();
-      fs.writeFileSync(path.join(dir, 'control.sock'), '');
-      expect(await forward(['status', '--state', dir], {})).toBeUndefined();
-      expect(await forward(['status', '--state', dir], { FACTORY_CONTROL: 'off' })).toBeUndefined();
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
 });
 
 describe('control host requests', () => {
-  it('accepts a well-formed run request', () => {
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' }, stdoutTTY: true }))).toEqual({
-      id: 'status', argv: ['--cached'], cwd: '/tmp', env: { FACTORY_STATE: 's' }, stdoutTTY: true,
-    });
-  });
-
-  it('refuses anything else with a reason', () => {
-    expect(parseRunRequest('{')).toBe('body is not JSON');
-    expect(parseRunRequest('null')).toBe('body is not an object');
-    expect(parseRunRequest(JSON.stringify({ id: 'control:serve', argv: [], cwd: '/', env: {} }))).toMatch(/not served/);
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [1], cwd: '/', env: {} }))).toMatch(/argv/);
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: 'rel', env: {} }))).toMatch(/cwd/);
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: '/', env: { A: 1 } }))).toMatch(/env/);
-    expect(parseRunRequest(JSON.stringify({ id: 'status', argv: [], cwd: '/', env: {}, stdoutTTY: 'yes' }))).toMatch(/stdoutTTY/);
-  });
-
   it('compares what changes a command: FACTORY_* but its inputs and the switch, the engine, what tasks get, the SSH agent', () => {
     const env = {
       FACTORY_DOCKER_HOST: 'unix:///d', FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', FACTORY_CONTROL: 'on', DOCKER_HOST: 'tcp://h:1',
@@ -121,135 +93,99 @@ describe('NODE_EXTRA_CA_CERTS, deferred', () => {
   });
 });
 
-describe('bin/factory through a control host socket', () => {
-  it('forwards the command with the client cwd and FACTORY_* env, the carrier of NODE_EXTRA_CA_CERTS already put back', async () => {
-    const http = await import('node:http');
-    const { spawn } = await import('node:child_process');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
-    let body = '';
-    const server = http.createServer((req, res) => {
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        res.end(`${JSON.stringify({ stdout: 'from the host\n' })}\n${JSON.stringify({ stderr: 'progress\n' })}\n${JSON.stringify({ exit: 3 })}\n`);
-      });
-    });
-    await new Promise<void>((r) => server.listen(path.join(dir, 'control.sock'), () => r()));
-    try {
-      const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--cached', '--state', dir], {
-        cwd: os.tmpdir(),
-        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: '/etc/ca.pem', FACTORY_SOMETHING: 'x' },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const code = await new Promise<number | null>((r) => child.on('close', r));
-      expect(code).toBe(3);
-      expect(out).toBe('from the host\n');
-      expect(err).toBe('progress\n');
-      const sent = JSON.parse(body) as { id: string; argv: string[]; cwd: string; env: Record<string, string> };
-      expect(sent).toEqual({ id: 'status', argv: ['--cached', '--state', dir], cwd: fs.realpathSync(os.tmpdir()), env: { FACTORY_SOMETHING: 'x', PATH: process.env.PATH }, stdoutTTY: false });
-    } finally {
-      server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
+/** STATUS is a canned GET /v1/status answer. */
+const STATUS = {
+  agents: [{ name: 'far', idc: 'dc9', cluster: 'c9', state: 'ready', resources: { cpus: 64, mem: 2 ** 30, disk: 0, gpus: 0 }, drivers: ['process'], attributes: {} }],
+  tasks: [{ task: 'p/g/0', agent: 'far', driver: 'process', pid: 4242, state: 'running' }],
+  events: [],
+  refreshed: true,
+};
 
-describe('thin client: what the host answers', () => {
-  /** withFakeHost serves one canned NDJSON answer on <dir>/control.sock and runs bin/factory status against it. */
-  async function withFakeHost(
-    answer: (res: import('node:http').ServerResponse) => void,
-    prepare: (socket: string) => void = () => undefined,
-  ): Promise<{ code: number | null; out: string; err: string }> {
-    const http = await import('node:http');
-    const { spawn } = await import('node:child_process');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
-    const server = http.createServer((req, res) => {
-      req.resume();
-      req.on('end', () => (req.url === '/v1/run' ? answer(res) : (res.writeHead(404), res.end())));
+/** withFakeApiHost serves the typed API's GET /v1/status on <dir>/control.sock and runs bin/factory status against it. */
+async function withFakeApiHost(
+  prepare: (socket: string, dir: string) => void = () => undefined,
+  args: string[] = [],
+): Promise<{ code: number | null; out: string; err: string; asked: string[] }> {
+  const http = await import('node:http');
+  const { spawn } = await import('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-fake-host-'));
+  const asked: string[] = [];
+  const server = http.createServer((req, res) => {
+    asked.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      if (req.url?.startsWith('/v1/status')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(STATUS));
+      } else if (req.url === '/v1/run') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"E_NOT_FOUND","message":"no such endpoint"}}');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
     });
-    await new Promise<void>((r) => server.listen(path.join(dir, 'control.sock'), () => r()));
-    prepare(path.join(dir, 'control.sock'));
-    try {
-      const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--state', dir], { env: { PATH: process.env.PATH } });
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      const code = await new Promise<number | null>((r) => child.on('close', r));
-      return { code, out, err };
-    } finally {
-      server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  });
+  const socket = path.join(dir, 'control.sock');
+  await new Promise<void>((r) => server.listen(socket, () => r()));
+  prepare(socket, dir);
+  try {
+    const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--state', dir, ...args], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: path.join(dir, 'xdg') } });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    return { code, out, err, asked };
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+}
 
-  it('relays a large document intact, however the bytes are split', async () => {
-    const doc = `${JSON.stringify({ tasks: Array.from({ length: 60_000 }, (_, i) => ({ task: `p/g/${i}`, state: 'running', note: 'é✓' })) })}\n`;
-    const r = await withFakeHost((res) => {
-      const body = `${JSON.stringify({ stdout: doc })}\n${JSON.stringify({ exit: 0 })}\n`;
-      res.writeHead(200);
-      // odd-sized writes, so lines and multi-byte characters straddle chunks
-      for (let i = 0; i < body.length; i += 65_519) res.write(body.slice(i, i + 65_519));
-      res.end();
-    });
-    expect(r.code).toBe(0);
-    expect(r.out.length).toBe(doc.length);
-    expect(r.out === doc).toBe(true);
+describe('bin/factory and the control host on the state\'s socket', () => {
+  it('status asks the host through the typed API (GET /v1/status), never the old relay, and renders its answer', async () => {
+    const r = await withFakeApiHost();
+    expect(r.code, r.err).toBe(0);
+    expect(r.asked).toEqual(['GET /v1/status?cached=false&events=10']);
+    expect(r.out).toMatch(/^far\s+dc9\s+c9\s+ready/m);
+    expect(r.out).toMatch(/^p\/g\/0\s+far\s+process\s+4242\s+running/m);
   });
 
-  it('an answer that is not NDJSON, or that ends before the exit code, is an error (exit 1), not a crash', async () => {
-    const garbled = await withFakeHost((res) => {
-      res.writeHead(200);
-      res.end(`${JSON.stringify({ stdout: 'partial\n' })}\n{not json\n${JSON.stringify({ exit: 0 })}\n`);
-    });
-    expect(garbled.code).toBe(1);
-    expect(garbled.out).toBe('partial\n');
-    expect(garbled.err).toMatch(/sent an answer that is not NDJSON/);
-    expect(garbled.err).not.toMatch(/\n\s+at /);
-    const cut = await withFakeHost((res) => {
-      res.writeHead(200);
-      res.end(`${JSON.stringify({ stdout: 'half' })}\n`);
-    });
-    expect(cut.code).toBe(1);
-    expect(cut.err).toMatch(/went away before the command finished/);
-  });
-
-  it('a host that dies in the middle of its answer is a failure (exit 1), never a silent exit 0', async () => {
-    const r = await withFakeHost((res) => {
-      res.writeHead(200);
-      res.write(`${JSON.stringify({ stderr: 'applying\n' })}\n`);
-      setTimeout(() => res.socket?.destroy(), 50);
-    });
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^applying\nfactory: the control host at .* went away before the command finished/);
+  it('--json prints the host\'s result document', async () => {
+    const r = await withFakeApiHost(undefined, ['--json', '--cached']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.asked).toEqual(['GET /v1/status?cached=true&events=10']);
+    expect(JSON.parse(r.out)).toEqual(STATUS);
   });
 
   it("another user's socket is not trusted: the CLI runs the command itself", async () => {
-    let asked = false;
-    const r = await withFakeHost(
-      (res) => {
-        asked = true;
-        res.writeHead(200);
-        res.end(`${JSON.stringify({ stdout: 'spoofed\n' })}\n${JSON.stringify({ exit: 0 })}\n`);
-      },
-      (socket) => fs.chownSync(socket, 1, 1),
-    );
-    expect(asked).toBe(false);
-    expect(r.code).toBe(0);
-    expect(r.out).not.toMatch(/spoofed/);
+    const r = await withFakeApiHost((socket) => fs.chownSync(socket, 1, 1));
+    expect(r.asked).toEqual([]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).not.toMatch(/dc9/);
     expect(r.out).toMatch(/AGENT\s+IDC/);
   });
 
-  it('a host that declines (409) leaves the command to the CLI', async () => {
-    const r = await withFakeHost((res) => {
-      res.writeHead(409);
-      res.end('{"error":"differs"}');
-    });
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/AGENT\s+IDC/);
+  it('with FACTORY_CONTROL=off the CLI runs the command itself', async () => {
+    const { spawn } = await import('node:child_process');
+    const r = await withFakeApiHost();
+    expect(r.asked.length).toBe(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'factory-off-'));
+    try {
+      // a socket nobody answers on and the switch off: both run alone
+      fs.writeFileSync(path.join(dir, 'control.sock'), '');
+      for (const env of [{ FACTORY_CONTROL: 'off' }, {}]) {
+        const child = spawn(path.resolve(__dirname, '../../bin/factory'), ['status', '--cached', '--state', dir], { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: path.join(dir, 'xdg'), ...env } });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        const code = await new Promise<number | null>((res) => child.on('close', res));
+        expect(code).toBe(0);
+        expect(out).toMatch(/No tasks\./);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

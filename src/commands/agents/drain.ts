@@ -17,14 +17,20 @@ export default class AgentsDrain extends FactoryCommand<typeof AgentsDrain> {
   };
 
   protected async execute(): Promise<DrainResult> {
-    const r = await drainAgent({
-      stateDir: this.flags.state,
-      inventoryPath: this.flags.inventory,
-      agent: this.args.agent,
-      undo: this.flags.undo,
-      apply: this.flags.apply,
-      progress: (line) => this.progress(line),
-    });
+    const r = await this.onHost(
+      (host) => host.drain(this.args.agent, this.flags.undo),
+      () =>
+        drainAgent({
+          stateDir: this.flags.state,
+          inventoryPath: this.flags.inventory,
+          agent: this.args.agent,
+          undo: this.flags.undo,
+          apply: this.flags.apply,
+          progress: (line) => this.progress(line),
+        }),
+      // the API's drain always re-applies; --no-apply is for the state here
+      { alone: !this.flags.apply && !this.flags.undo ? 'agents drain --no-apply' : undefined },
+    );
     const out = [r.draining ? `Agent ${r.agent} is draining.` : `Agent ${r.agent} accepts new tasks again.`];
     for (const m of r.moved) out.push(`  moved ${m.task} → ${m.to}`);
     if (r.draining && r.remaining.length) {

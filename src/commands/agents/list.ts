@@ -21,7 +21,10 @@ export default class AgentsList extends FactoryCommand<typeof AgentsList> {
   static override examples = ['<%= config.bin %> agents list', '<%= config.bin %> agents list --json --inventory inventory.yaml'];
 
   protected async execute(): Promise<{ agents: StatusAgent[] }> {
-    const r = await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory });
+    const r = await this.onHost(
+      (host) => host.status({ cached: false, events: 0 }),
+      () => status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory }),
+    );
     // a FOREIGN column (tasks other factory states run there) only when some agent has any
     const foreign = r.agents.some((a) => a.foreign?.length);
     const rows = r.agents.map((a) => [

@@ -18,13 +18,17 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
 
   protected async execute(): Promise<ApplyResult> {
     const result = await runWithProgress('apply', `applying ${this.positionals.join(' ')}`, (step) =>
-      applyPlans({
-        planPaths: this.positionals,
-        stateDir: this.flags.state,
-        inventoryPath: this.flags.inventory,
-        seed: this.flags.seed,
-        progress: step,
-      }),
+      this.onHost(
+        (host) => host.apply({ paths: this.positionals, inventory: this.flags.inventory, seed: this.flags.seed, progress: step }),
+        () =>
+          applyPlans({
+            planPaths: this.positionals,
+            stateDir: this.flags.state,
+            inventoryPath: this.flags.inventory,
+            seed: this.flags.seed,
+            progress: step,
+          }),
+      ),
     );
     this.human(renderApply(result, 'apply'));
     if (!result.ok) process.exitCode = 1;

@@ -13,12 +13,16 @@ export default class PlanDestroy extends FactoryCommand<typeof PlanDestroy> {
 
   protected async execute(): Promise<ApplyResult> {
     const result = await runWithProgress('destroy', `destroying ${this.positionals.join(' ')}`, (step) =>
-      destroyPlans({
-        planPaths: this.positionals,
-        stateDir: this.flags.state,
-        inventoryPath: this.flags.inventory,
-        progress: step,
-      }),
+      this.onHost(
+        (host) => host.destroy({ paths: this.positionals, inventory: this.flags.inventory, progress: step }),
+        () =>
+          destroyPlans({
+            planPaths: this.positionals,
+            stateDir: this.flags.state,
+            inventoryPath: this.flags.inventory,
+            progress: step,
+          }),
+      ),
     );
     this.human(renderApply(result, 'destroy'));
     if (!result.ok) process.exitCode = 1;

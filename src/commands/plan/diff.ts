@@ -27,14 +27,18 @@ export default class PlanDiff extends FactoryCommand<typeof PlanDiff> {
     progress.start('computing plan');
     let result: DiffResult;
     try {
-      result = await diffPlans({
-        planPaths: this.positionals,
-        stateDir: this.flags.state,
-        inventoryPath: this.flags.inventory,
-        offline: this.flags.offline,
-        seed: this.flags.seed,
-        progress: (l) => progress.step(l),
-      });
+      result = await this.onHost(
+        (host) => host.diff({ paths: this.positionals, inventory: this.flags.inventory, offline: this.flags.offline, seed: this.flags.seed, progress: (l) => progress.step(l) }),
+        () =>
+          diffPlans({
+            planPaths: this.positionals,
+            stateDir: this.flags.state,
+            inventoryPath: this.flags.inventory,
+            offline: this.flags.offline,
+            seed: this.flags.seed,
+            progress: (l) => progress.step(l),
+          }),
+      );
     } finally {
       progress.stop();
     }
