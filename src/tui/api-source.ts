@@ -111,7 +111,7 @@ export class ApiStateSource implements StateSource {
     await this.list();
   }
 
-  /** close stops the stream and the timers; it resolves once the stream's connection is closed. */
+  /** close stops the stream and the timers (done() resolves once the stream has ended). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -120,7 +120,7 @@ export class ApiStateSource implements StateSource {
     this.listeners.clear();
   }
 
-  /** closed resolves when the follow loop has ended (after close). */
+  /** done resolves when the follow loop has ended (after close). */
   async done(): Promise<void> {
     await this.followLoop;
   }

@@ -12,6 +12,7 @@ import { TokenStore } from '../../src/api/tokens.js';
 import { ApiClient } from '../../src/client/http.js';
 import type { MemoryBackend } from '../../src/state/memory-backend.js';
 import type { StateData } from '../../src/state/types.js';
+import { apiActions } from '../../src/tui/api-actions.js';
 import { ApiStateSource, type ApiStateSourceOptions } from '../../src/tui/api-source.js';
 import type { StateSnapshot } from '../../src/tui/state-source.js';
 import { FakeControl, publish, seeded, task } from '../api/helpers.js';
@@ -31,16 +32,16 @@ afterEach(async () => {
 });
 
 /** serve listens with the API over backend on 127.0.0.1 (port 0: any). */
-async function serve(backend: MemoryBackend, port = 0): Promise<{ app: FastifyInstance; port: number }> {
-  const app = await buildApp({ backend, services: new FakeControl(), sseHeartbeatMs: 100, auditEvents: false });
+async function serve(backend: MemoryBackend, port = 0, control = new FakeControl()): Promise<{ app: FastifyInstance; port: number }> {
+  const app = await buildApp({ backend, services: control, sseHeartbeatMs: 100, auditEvents: false });
   await app.listen({ host: '127.0.0.1', port });
   apps.push(app);
   return { app, port: (app.server.address() as AddressInfo).port };
 }
 
-async function clientFor(backend: MemoryBackend, port: number): Promise<ApiClient> {
-  const { token } = await new TokenStore(backend).create({ scope: 'read', by: 'test' });
-  return new ApiClient({ endpoints: [`http://127.0.0.1:${port}`], token, timeoutMs: 2_000, connectTimeoutMs: 1_000 });
+async function clientFor(backend: MemoryBackend, port: number, scope: 'read' | 'write' = 'read'): Promise<ApiClient & { tokenId?: string }> {
+  const { token, record } = await new TokenStore(backend).create({ scope, by: 'test' });
+  return Object.assign(new ApiClient({ endpoints: [`http://127.0.0.1:${port}`], token, timeoutMs: 2_000, connectTimeoutMs: 1_000 }), { tokenId: record.id });
 }
 
 async function open(client: ApiClient, opts: ApiStateSourceOptions = {}): Promise<{ source: ApiStateSource; snaps: StateSnapshot[]; data: () => StateData }> {
@@ -165,5 +166,42 @@ describe('ApiStateSource', () => {
     await app.close();
     apps.splice(apps.indexOf(app), 1);
     await expect(ApiStateSource.open(client, FAST)).rejects.toThrow(/127\.0\.0\.1.*refused|refused/);
+  });
+});
+
+describe('apiActions', () => {
+  test("the dashboard's actions are the host's API calls, made with the client's token", async () => {
+    const backend = await seeded();
+    const control = new FakeControl();
+    // the answer of a real vm action (the fake's is shorter)
+    const vmAction = control.vmAction.bind(control);
+    control.vmAction = async (t, a, ctx) => ({ ...(await vmAction(t, a, ctx)), task: t, action: a, power: 'running' }) as never;
+    const { port } = await serve(backend, 0, control);
+    const client = await clientFor(backend, port, 'write');
+    const actions = apiActions(client);
+
+    expect(await actions.restartTask('web/web/0')).toBe('restarted web/web/0 on a1');
+    const lines: string[] = [];
+    expect(await actions.drain('a1', false, (l) => lines.push(l))).toBe('a1 draining: 0 tasks moved, none left');
+    expect(await actions.drain('a1', true, () => undefined)).toBe('a1 accepts new tasks again');
+    expect(lines).toEqual([`draining a1 on http://127.0.0.1:${port}`]);
+    await expect(actions.vm!('web/web/0', 'reboot')).resolves.toBe('web/web/0 on a1: running');
+    const out: string[] = [];
+    await actions.logs('web/web/0', (stream, chunk) => out.push(`${stream}:${chunk}`), new AbortController().signal);
+    expect(out).toEqual(['stdout:hello\n', 'stderr:oops\n']);
+    expect(control.calls.map((c) => [c.op, c.arg, c.by])).toEqual([
+      ['restart', 'web/web/0', client.tokenId],
+      ['drain', 'a1', client.tokenId],
+      ['undrain', 'a1', client.tokenId],
+      ['vm-reboot', 'web/web/0', client.tokenId],
+      ['logs', 'web/web/0', client.tokenId],
+    ]);
+
+    // an error answer is the action's failure, with the host's message
+    control.fail = new Error('boom');
+    await expect(actions.restartTask('web/web/0')).rejects.toThrow(/boom|internal/i);
+    // a read token may not act
+    const reader = apiActions(await clientFor(backend, port, 'read'));
+    await expect(reader.restartTask('web/web/0')).rejects.toThrow(/write token/);
   });
 });
