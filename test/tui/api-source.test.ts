@@ -175,7 +175,7 @@ describe('apiActions', () => {
     const control = new FakeControl();
     // the answer of a real vm action (the fake's is shorter)
     const vmAction = control.vmAction.bind(control);
-    control.vmAction = async (t, a, ctx) => ({ ...(await vmAction(t, a, ctx)), task: t, action: a, power: 'running' }) as never;
+    control.vmAction = async (t, a, ctx) => ({ ...((await vmAction(t, a, ctx)) as object), task: t, action: a, power: 'running' }) as never;
     const { port } = await serve(backend, 0, control);
     const client = await clientFor(backend, port, 'write');
     const actions = apiActions(client);
