@@ -4,20 +4,24 @@ import { status } from '../control/status.js';
 import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import { VIEWS, type View } from '../tui/navigation.js';
+import type { DashboardActions } from '../tui/actions.js';
+import type { DeclaredAgent } from '../tui/model.js';
+import type { StateSource } from '../tui/state-source.js';
 
 /** DashboardCommand is `factory dashboard`: a live terminal view of IDCs, clusters, agents, tasks and events. */
 export default class DashboardCommand extends FactoryCommand<typeof DashboardCommand> {
   static override summary = 'Watch IDCs, clusters, agents, tasks and events live; restart tasks, drain agents, power VMs.';
   static override description =
-    'Follows the state file (every apply, status and action shows up at once) and asks the agents every --refresh-interval seconds. Keys: arrows or j/k, Enter to drill in, / to filter, l logs, ? help, q quit.';
+    'Follows the state file (every apply, status and action shows up at once) and asks the agents every --refresh-interval seconds. With --control URL (or FACTORY_CONTROL_URL, or a context) it watches that control host instead: it lists agents and tasks through its API, follows its event stream, lists again every --refresh-interval seconds, and its actions run on the host. Keys: arrows or j/k, Enter to drill in, / to filter, l logs, ? help, q quit.';
   static override examples = [
     '<%= config.bin %> dashboard',
     '<%= config.bin %> dashboard --view tasks --refresh-interval 0',
     '<%= config.bin %> dashboard --state /var/lib/factory --inventory inventory.yaml',
+    '<%= config.bin %> dashboard --control https://10.0.0.1:7443 --fingerprint SHA256 --token-file ~/.factory-token',
   ];
   static override flags = {
     'refresh-interval': Flags.integer({
-      summary: 'Ask the agents what runs every N seconds (0: only follow the state file).',
+      summary: 'Ask the agents what runs every N seconds (0: only follow the state file); with a control host, list its state again every N seconds.',
       default: 5,
       min: 0,
     }),
@@ -32,32 +36,22 @@ export default class DashboardCommand extends FactoryCommand<typeof DashboardCom
     }
     // React's production build: the development one is several times slower per frame and larger
     process.env.NODE_ENV ??= 'production';
-    const [{ render }, { createElement }, { Dashboard }, { controlActions }, { AgentPoller }, { StateFileWatcher }] = await Promise.all([
-      import('ink'),
-      import('react'),
-      import('../tui/Dashboard.js'),
-      import('../tui/actions.js'),
-      import('../tui/agent-poller.js'),
-      import('../tui/state-source.js'),
-    ]);
-    const inventory = await resolveInventory(this.flags.inventory);
-    const declared = inventory.agents.map((a) => ({ name: a.name, idc: a.idc, cluster: a.cluster }));
-    const source = await StateFileWatcher.open(this.flags.state, { declared });
+    const [{ render }, { createElement }, { Dashboard }, { AgentPoller }] = await Promise.all([import('ink'), import('react'), import('../tui/Dashboard.js'), import('../tui/agent-poller.js')]);
+    const wiring = await this.wiring();
+    const { source, actions, declared, stateLabel } = wiring;
     const poller = new AgentPoller(
       this.flags['refresh-interval'] * 1000,
-      async () => {
-        await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory });
-      },
-      () => undefined, // a failed refresh shows as lost agents in the state; the next one retries
+      wiring.refresh,
+      () => undefined, // a failed refresh shows as lost agents in the state (or the source's error line); the next one retries
     );
     // the alternate screen keeps the operator's scrollback intact, like top or less
     process.stdout.write('\u001b[?1049h\u001b[H');
     const app = render(
       createElement(Dashboard, {
         source,
-        actions: controlActions({ stateDir: this.flags.state, inventoryPath: this.flags.inventory }),
+        actions,
         declared,
-        stateLabel: source.dir,
+        stateLabel,
         initialView: this.flags.view as View,
         ascii: this.flags.ascii,
       }),
@@ -77,5 +71,33 @@ export default class DashboardCommand extends FactoryCommand<typeof DashboardCom
       process.stdout.write('\u001b[?1049l\u001b[?25h');
     }
     return undefined;
+  }
+
+  /**
+   * wiring is where the dashboard's state and actions come from: a control host's API when one is
+   * named (--control, FACTORY_CONTROL_URL, a context), else the state directory and src/control.
+   */
+  private async wiring(): Promise<{ source: StateSource; actions: DashboardActions; declared: DeclaredAgent[]; stateLabel: string; refresh: () => Promise<void> }> {
+    const client = await this.remoteTarget();
+    if (client) {
+      const [{ ApiStateSource }, { apiActions }] = await Promise.all([import('../tui/api-source.js'), import('../tui/api-actions.js')]);
+      // the first listing fails here, before the screen is taken, when the host cannot be reached or refuses the token
+      const source = await ApiStateSource.open(client);
+      // the host's inventory is not ours to read: its agents come from its state
+      return { source, actions: apiActions(client), declared: [], stateLabel: source.url, refresh: () => source.refresh() };
+    }
+    const [{ controlActions }, { StateFileWatcher }] = await Promise.all([import('../tui/actions.js'), import('../tui/state-source.js')]);
+    const inventory = await resolveInventory(this.flags.inventory);
+    const declared = inventory.agents.map((a) => ({ name: a.name, idc: a.idc, cluster: a.cluster }));
+    const source = await StateFileWatcher.open(this.flags.state, { declared });
+    return {
+      source,
+      actions: controlActions({ stateDir: this.flags.state, inventoryPath: this.flags.inventory }),
+      declared,
+      stateLabel: source.dir,
+      refresh: async () => {
+        await status({ stateDir: this.flags.state, inventoryPath: this.flags.inventory });
+      },
+    };
   }
 }

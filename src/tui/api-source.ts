@@ -1,0 +1,281 @@
+/**
+ * ApiStateSource is the dashboard's state when it watches a control host (`factory dashboard
+ * --control URL`) instead of a state file: it lists the agents and tasks once (GET /v1/agents,
+ * GET /v1/tasks), then follows the event stream (GET /v1/events) from the revision it listed at.
+ * Events do not carry records, so every batch of new events (debounced) lists again: simple, and
+ * never out of step with the host. `event: reset` lists again too. The stream also replays the last
+ * few hundred events once, which fill the events pane.
+ *
+ * When the host cannot be reached the last document stays on screen with an error line
+ * (snapshot.error); the source keeps trying (bounded backoff), and once a listing succeeds the error
+ * goes and the stream resumes after the last revision it delivered.
+ *
+ * Some commits carry no event (an observation that only updates lastSeen): refresh() lists on
+ * demand, and the dashboard calls it every --refresh-interval.
+ */
+import type { ApiClient } from '../client/http.js';
+import { followEvents } from '../client/sse.js';
+import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import { emptyState } from './empty-state.js';
+import type { StateSnapshot, StateSource } from './state-source.js';
+
+/** ApiStateSourceOptions tune listing, the event stream and reconnects. */
+export interface ApiStateSourceOptions {
+  /** debounceMs waits for a burst of events to settle before listing again (default 100). */
+  debounceMs?: number;
+  /** maxEvents is how many recent events are kept for the events pane (default 500). */
+  maxEvents?: number;
+  /** heartbeatMs is the host's SSE heartbeat; the stream counts as lost after three silent ones (default 15 s). */
+  heartbeatMs?: number;
+  /** minBackoffMs and maxBackoffMs bound the wait between attempts to reach a lost host (defaults 250 ms and 5 s). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** timeoutMs bounds each listing call (default: the client's timeout, at most 10 s). */
+  timeoutMs?: number;
+}
+
+/** isEventRecord tells whether a stream event's data is a committed event. */
+function isEventRecord(v: unknown): v is EventRecord {
+  const e = v as EventRecord;
+  return typeof v === 'object' && v !== null && typeof e.rev === 'number' && typeof e.topic === 'string' && typeof e.kind === 'string';
+}
+
+/** ApiStateSource is a StateSource over a control host's HTTP API and event stream. */
+export class ApiStateSource implements StateSource {
+  private snap: StateSnapshot;
+  private readonly listeners = new Set<(s: StateSnapshot) => void>();
+  private readonly ac = new AbortController();
+  private readonly opts: Required<Omit<ApiStateSourceOptions, 'timeoutMs'>> & { timeoutMs: number };
+  private data: StateData = emptyState();
+  private events: EventRecord[] = [];
+  /** listedRev is the revision the current document was listed at: newer events mean it is stale. */
+  private listedRev = 0;
+  /** streamRev is the last revision the stream delivered (where a reconnect resumes). */
+  private streamRev: number | undefined;
+  private error: string | undefined;
+  private debounce?: NodeJS.Timeout;
+  private needList = false;
+  private listing?: Promise<void>;
+  private listAgain = false;
+  private closed = false;
+  private followLoop?: Promise<void>;
+
+  private constructor(
+    readonly client: ApiClient,
+    opts: ApiStateSourceOptions,
+  ) {
+    this.opts = {
+      debounceMs: opts.debounceMs ?? 100,
+      maxEvents: opts.maxEvents ?? 500,
+      heartbeatMs: opts.heartbeatMs ?? 15_000,
+      minBackoffMs: opts.minBackoffMs ?? 250,
+      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
+      timeoutMs: opts.timeoutMs ?? Math.min(client.timeoutMs, 10_000),
+    };
+    this.snap = { data: this.data, version: 0, readAt: Date.now() };
+  }
+
+  /**
+   * open lists once (a host that cannot be reached, or refuses the token, rejects: the command
+   * reports it) and starts following the event stream.
+   */
+  static async open(client: ApiClient, opts: ApiStateSourceOptions = {}): Promise<ApiStateSource> {
+    const s = new ApiStateSource(client, opts);
+    await s.listNow();
+    // the stream first replays up to maxEvents recent events (they fill the events pane), then follows
+    s.streamRev = Math.max(0, s.listedRev - s.opts.maxEvents);
+    s.followLoop = s.follow();
+    return s;
+  }
+
+  /** url is the control host the client talks to (for the header). */
+  get url(): string {
+    return this.client.current;
+  }
+
+  /** current returns the latest snapshot. */
+  current(): StateSnapshot {
+    return this.snap;
+  }
+
+  /** subscribe registers a listener for new snapshots and returns its unsubscribe function. */
+  subscribe(listener: (s: StateSnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** refresh lists again now (the dashboard's --refresh-interval: commits without events show up too). */
+  async refresh(): Promise<void> {
+    await this.list();
+  }
+
+  /** close stops the stream and the timers (done() resolves once the stream has ended). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ac.abort();
+    if (this.debounce) clearTimeout(this.debounce);
+    this.listeners.clear();
+  }
+
+  /** done resolves when the follow loop has ended (after close). */
+  async done(): Promise<void> {
+    await this.followLoop;
+  }
+
+  // ---- listing -----------------------------------------------------------------------------------
+
+  /** list lists agents and tasks; a listing already running is followed by one more (never two at once). */
+  private async list(): Promise<void> {
+    if (this.listing) {
+      this.listAgain = true;
+      return this.listing;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.listAgain = false;
+          try {
+            await this.listNow();
+          } catch (err) {
+            this.fail(err);
+          }
+        } while (this.listAgain && !this.closed);
+      } finally {
+        this.listing = undefined;
+      }
+    };
+    this.listing = run();
+    return this.listing;
+  }
+
+  /** listNow lists once and publishes; it throws when the host does not answer. */
+  private async listNow(): Promise<void> {
+    const call = { timeoutMs: this.opts.timeoutMs, signal: this.ac.signal };
+    const [agents, tasks] = await Promise.all([
+      this.client.getJson<{ rev: number; agents: AgentRecord[] }>('/v1/agents', call),
+      this.client.getJson<{ rev: number; tasks: TaskRecord[] }>('/v1/tasks', call),
+    ]);
+    if (this.closed) return;
+    // the two answers may be a commit apart: events after the older one make the document stale
+    this.listedRev = Math.min(agents.rev, tasks.rev);
+    this.data = {
+      version: 2,
+      rev: Math.max(agents.rev, tasks.rev),
+      agents: Object.fromEntries(agents.agents.map((a) => [a.name, a])),
+      tasks: Object.fromEntries(tasks.tasks.map((t) => [t.task, t])),
+      plans: {},
+      events: this.events,
+    };
+    this.error = undefined;
+    this.publish();
+  }
+
+  // ---- the event stream --------------------------------------------------------------------------
+
+  /**
+   * follow reads the event stream until closed. followEvents reports the first drop (maxAttempts 0)
+   * instead of retrying on its own, so that the error shows at once and the host is listed again
+   * (which also says it is back) before the stream resumes.
+   */
+  private async follow(): Promise<void> {
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        await followEvents(this.client, {
+          since: this.streamRev,
+          follow: true,
+          maxAttempts: 0,
+          heartbeatMs: this.opts.heartbeatMs,
+          signal: this.ac.signal,
+          onEvent: (e) => {
+            failures = 0;
+            this.streamRev = e.revision;
+            if (isEventRecord(e.data)) this.addEvent(e.data);
+            this.schedule(e.revision > this.listedRev);
+          },
+          onReset: (r) => {
+            failures = 0;
+            if (r.revision !== undefined) this.streamRev = r.revision;
+            this.schedule(true);
+          },
+        });
+        if (this.closed) return;
+        throw new Error('the event stream ended');
+      } catch (err) {
+        if (this.closed) return;
+        this.fail(err);
+      }
+      // reconnect: wait (bounded backoff), list again (it clears the error once the host answers), then resume the stream
+      for (;;) {
+        failures++;
+        const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** Math.min(failures - 1, 16));
+        await sleep(Math.round(base / 2 + Math.random() * (base / 2)), this.ac.signal);
+        if (this.closed) return;
+        try {
+          await this.listNow();
+          break;
+        } catch (err) {
+          this.fail(err);
+        }
+      }
+    }
+  }
+
+  private addEvent(e: EventRecord): void {
+    const last = this.events.at(-1);
+    if (last && e.rev <= last.rev) {
+      if (this.events.some((x) => x.rev === e.rev)) return;
+      this.events.push(e);
+      this.events.sort((a, b) => a.rev - b.rev);
+    } else this.events.push(e);
+    if (this.events.length > this.opts.maxEvents) this.events.splice(0, this.events.length - this.opts.maxEvents);
+  }
+
+  /** schedule publishes (list: lists first) once a burst of events has settled. */
+  private schedule(list: boolean): void {
+    if (this.closed) return;
+    this.needList ||= list;
+    if (this.debounce) return; // a batch: the first event starts the timer, later ones ride along
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      const relist = this.needList;
+      this.needList = false;
+      if (relist) void this.list();
+      else {
+        this.data = { ...this.data, events: this.events };
+        this.publish();
+      }
+    }, this.opts.debounceMs);
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    const msg = (err as Error)?.message ?? String(err);
+    this.error = `${msg.startsWith('control host') ? '' : `control host ${this.client.current}: `}${msg} (showing the last state received; reconnecting)`;
+    this.publish();
+  }
+
+  private publish(): void {
+    if (this.closed) return;
+    // a new events array each time: the dashboard builds its model per document
+    this.data = { ...this.data, events: this.events.slice() };
+    this.snap = { data: this.data, version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) };
+    for (const l of this.listeners) l(this.snap);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
