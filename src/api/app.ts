@@ -219,7 +219,10 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
 
   // writes run one at a time; one whose client left or whose deadline passed while it waited never runs
   let queue: Promise<unknown> = Promise.resolve();
-  function serialized<T>(req: FastifyRequest, what: string, fn: () => Promise<T>): Promise<T> {
+  /** running says which write runs now (told to a write that has to wait for it). */
+  let running: string | undefined;
+  function serialized<T>(req: FastifyRequest, what: string, fn: () => Promise<T>, progress?: (line: string) => void): Promise<T> {
+    if (running) progress?.(`waiting for the write before it to finish: ${running}`);
     const run = async () => {
       // let what already arrived on the connection be seen first: a host resumed from SIGSTOP reads the
       // request and its client's hang-up in one go, and the hang-up must win
@@ -227,7 +230,15 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
       await new Promise((r) => setImmediate(r));
       if (req.clientGone || req.raw.socket?.destroyed || req.raw.socket?.readableEnded) throw new ApiError(499, 'E_CLIENT_GONE', 'the client went away before it started; not run');
       checkDeadline(req);
-      return fn();
+      running = what;
+      const t0 = performance.now();
+      try {
+        const out = await fn();
+        log(`${req.id} served ${what} for ${callerOf(req).id} in ${Math.round(performance.now() - t0)} ms`);
+        return out;
+      } finally {
+        running = undefined;
+      }
     };
     const next = queue.then(run, run);
     queue = next.catch(() => undefined);
@@ -238,10 +249,10 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
   }
 
   /** writeOp runs a write in the queue and records it as an event by the caller. */
-  async function writeOp<T>(req: FastifyRequest, what: string, event: Omit<EventInput, 'by' | 'message'>, fn: () => Promise<T>): Promise<T> {
+  async function writeOp<T>(req: FastifyRequest, what: string, event: Omit<EventInput, 'by' | 'message'>, fn: () => Promise<T>, progress?: (line: string) => void): Promise<T> {
     const by = callerOf(req).id;
     try {
-      const out = await serialized(req, what, fn);
+      const out = await serialized(req, what, fn, progress);
       await record({ ...event, message: `${what} by ${by}`, by });
       return out;
     } catch (err) {
@@ -455,6 +466,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
         await ndjson(req, reply, (progress, signal) =>
           writeOp(req, `plan ${op} ${names}`, { topic: 'plan', kind: `plan-${op}-requested`, plan: names, ...(project.length === 1 ? { project: project[0] } : {}) }, () =>
             op === 'apply' ? services.applyPlans(docs, ctxOf(req, { progress, signal })) : services.destroyPlans(docs, ctxOf(req, { progress, signal })),
+            progress,
           ),
         );
       },

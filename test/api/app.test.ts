@@ -177,6 +177,20 @@ describe('request id and deadline', () => {
     expect((await second).statusCode).toBe(408);
     expect(control.calls.map((c) => c.op)).toEqual(['apply']);
   });
+  it('an apply that waits for another write says so in its stream, then runs', async () => {
+    let release!: () => void;
+    control.gate = new Promise<void>((r) => (release = r));
+    const first = app.inject({ method: 'POST', url: '/v1/plans/apply', headers: auth(tok.admin!), payload: { plans: [{ file: 'web.yaml', text: planText('web', 'alpha') }] } });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = app.inject({ method: 'POST', url: '/v1/plans/apply', headers: auth(tok.admin!), payload: { plans: [{ file: 'db.yaml', text: planText('db', 'alpha') }] } });
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    expect((await first).statusCode).toBe(200);
+    const lines = (await second).body.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toEqual({ progress: 'waiting for the write before it to finish: plan apply web' });
+    expect(lines.at(-1).result.ok).toBe(true);
+    expect(control.calls.map((c) => c.op)).toEqual(['apply', 'apply']);
+  });
 });
 
 describe('operations', () => {

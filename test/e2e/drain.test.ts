@@ -50,11 +50,15 @@ test('drain moves tasks off an agent and keeps new ones away; --undo clears it',
   const a = await runCli(['plan', 'apply', plan, ...common, '--json'], { cwd: scratch.dir });
   expect(a.code, a.stderr).toBe(0);
   // maxPerAgent 1: one task on each agent, to begin with
+  expect((await tasks()).map((t) => t.agent).sort()).toEqual(['a1', 'a2']);
+
+  // drop maxPerAgent so both tasks may share a2: an edited plan file reaches the state when it is
+  // applied (a drain re-applies the plans as applied, never the files as they are now)
+  writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 2\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
+  const edited = await runCli(['plan', 'apply', plan, ...common], { cwd: scratch.dir });
+  expect(edited.code, edited.stderr).toBe(0);
   const before = await tasks();
   expect(before.map((t) => t.agent).sort()).toEqual(['a1', 'a2']);
-
-  // drop maxPerAgent so both tasks may share a2, then drain a1
-  writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 2\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
   const d = await runCli(['agents', 'drain', 'a1', ...common, '--json'], { cwd: scratch.dir });
   expect(d.code, d.stderr).toBe(0);
   const dr = JSON.parse(d.stdout);
@@ -85,15 +89,18 @@ test('drain moves tasks off an agent and keeps new ones away; --undo clears it',
   expect(st2.agents.find((x: { name: string }) => x.name === 'a1').state).toBe('ready');
 });
 
-test('the recorded plans are found from any directory: drain run elsewhere re-applies them', async () => {
+test('a drain re-applies the plans as applied, from any directory, and never an edited plan file', async () => {
   const a = await runCli(['plan', 'apply', 'pair.yaml', ...common], { cwd: scratch.dir });
   expect(a.code, a.stderr).toBe(0);
+  // an edit that is not applied: the drain must not bring it in
+  writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 5\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
   const d = await runCli(['agents', 'drain', 'a2', ...common, '--json'], { cwd: '/' });
   expect(d.code, d.stderr).toBe(0);
   const dr = JSON.parse(d.stdout);
   expect(dr.skipped).toEqual([]);
   expect(dr.plans).toEqual([plan]);
   expect((await tasks()).map((t) => t.agent)).toEqual(['a1', 'a1', 'a1']);
+  writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 3\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
   const undo = await runCli(['agents', 'drain', 'a2', '--undo', ...common, '--json'], { cwd: '/' });
   expect(undo.code, undo.stderr).toBe(0);
 });

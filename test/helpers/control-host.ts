@@ -12,27 +12,36 @@ export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 
 /** RunningHost is a control host started by startControlHost. */
 export interface RunningHost {
-  /** served counts the commands the host reports having served. */
+  /** served counts the writes the host reports having served. */
   served(): number;
+  /** url is the host's https:// address when it was started with listen. */
+  url?: string;
+  /** fingerprint is the SHA-256 fingerprint of its TLS certificate (with listen). */
+  fingerprint?: string;
+  /** pid is the host's process id. */
+  pid: number;
   /** log is everything the host printed so far. */
   log(): string;
   stop(): Promise<void>;
 }
 
 /** startControlHost starts `factory control serve --state state` with env and waits until it listens. */
-export async function startControlHost(state: string, opts: { cwd: string; env: NodeJS.ProcessEnv; reconcileS?: number }): Promise<RunningHost> {
-  const args = ['control', 'serve', '--state', state, '--reconcile-interval', String(opts.reconcileS ?? 0)];
+export async function startControlHost(state: string, opts: { cwd: string; env: NodeJS.ProcessEnv; reconcileS?: number; listen?: string }): Promise<RunningHost> {
+  const args = ['control', 'serve', '--state', state, '--reconcile-interval', String(opts.reconcileS ?? 0), ...(opts.listen ? ['--listen', opts.listen] : [])];
   const child = spawn(BIN, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));
   const end = Date.now() + 15_000;
-  while (!/serving .* on /.test(log)) {
+  while (!/serving .* on /.test(log) || (opts.listen && !/serving https:\/\//.test(log))) {
     if (child.exitCode !== null || Date.now() > end) throw new Error(`factory control serve did not start: ${log}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   if (!fs.statSync(path.join(state, 'control.sock')).isSocket()) throw new Error('no control socket');
+  const tls = log.match(/serving (https:\/\/\S+) \(TLS certificate .*SHA-256 fingerprint ([0-9A-F:]+)\)/);
   return {
-    served: () => (log.match(/served /g) ?? []).length,
+    pid: child.pid!,
+    ...(tls ? { url: tls[1], fingerprint: tls[2] } : {}),
+    served: () => (log.match(/ served /g) ?? []).length,
     log: () => log,
     stop: () =>
       new Promise<void>((resolve) => {
