@@ -40,6 +40,10 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     const backend = await stateOf(stateDir, { follow: true });
     const { ApiHost } = await import('../../api/host.js');
     const { createControlServices } = await import('../../api/services.js');
+    // the local agent's executor runs in a child process here (a one-shot CLI runs it in process): its
+    // spawns, cgroup writes and file work then never hold up the host's event loop, where reads are
+    // answered; a long-lived host pays the child's start once (its session is kept warm)
+    process.env.FACTORY_LOCAL_EXECUTOR ??= 'child';
     const warm = new WarmAgents();
     AgentPool.warm = warm;
     const every = this.flags['reconcile-interval'];
