@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { generate } from 'selfsigned';
+import { health } from '../control/host-health.js';
 import { FactoryError } from '../errors.js';
 import type { StateBackend } from '../state/backend.js';
 import { buildApp, LOCAL, type ApiAppOptions } from './app.js';
@@ -81,7 +82,7 @@ export class ApiHost {
     }
     const socket = path.join(stateDir, 'control.sock');
     if (fs.existsSync(socket)) {
-      const other = await probe(socket, 1000).catch(() => undefined);
+      const other = await health(socket, 1000).catch(() => undefined);
       if (other) throw new FactoryError(`a control host already serves ${stateDir} (pid ${other.pid ?? 'unknown'})`, { code: 'E_CONTROL_RUNNING', hint: other.pid ? `stop it first: kill ${other.pid}` : 'stop it first' });
       fs.rmSync(socket, { force: true }); // left by a host that is gone
     }
@@ -216,24 +217,4 @@ async function tlsFor(stateDir: string, host: string, certFile: string | undefin
   }
   const fingerprint = new X509Certificate(fs.readFileSync(cert, 'utf8')).fingerprint256;
   return { cert, key, fingerprint, selfSigned: true };
-}
-
-/** probe asks whoever answers on a socket for its health (the old and the new host both answer GET /v1/health). */
-function probe(socket: string, timeoutMs: number): Promise<{ pid?: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: socket, path: '/v1/health', method: 'GET', timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { pid?: number });
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
 }

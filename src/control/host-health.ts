@@ -1,4 +1,4 @@
-/** health asks the control host on a state's socket who it is (GET /v1/health). */
+/** health asks the control host on a state's socket who it is (GET /v1/health); the host itself uses it to refuse a second host. */
 import http from 'node:http';
 
 /** HostHealth is what GET /v1/health answers to a local caller. */
