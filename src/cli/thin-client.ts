@@ -107,7 +107,7 @@ export interface FastRequest {
  * FAST_FLAGS are the flags the fast path understands, per command, and whether each takes a value.
  * Any other flag (--inventory, --debug, --help, --no-json, a remote…) leaves the command to the full CLI.
  */
-const FAST_FLAGS: Record<FastRequest['id'], Record<string, boolean>> = {
+export const FAST_FLAGS: Readonly<Record<FastRequest['id'], Readonly<Record<string, boolean>>>> = {
   status: { state: true, json: false, timeout: true, cached: false, events: true },
   'plan:apply': { state: true, json: false, timeout: true, seed: true },
 };
