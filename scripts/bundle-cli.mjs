@@ -61,16 +61,28 @@ const result = await build({
 for (const f of fs.readdirSync(path.join(dist, 'chunks'))) {
   if (!result.metafile.outputs[`dist/chunks/${f}`] && !result.metafile.outputs[`dist/chunks/${f.replace(/\.map$/, '')}`]) fs.rmSync(path.join(dist, 'chunks', f), { force: true });
 }
-// the thin client every run loads first (bin/run.cjs): CommonJS, Node's own modules only
-await build({
-  entryPoints: [path.join(src, 'cli', 'thin-client.ts')],
-  outfile: path.join(dist, 'cli', 'thin-client.cjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  logLevel: 'warning',
-});
+// the thin client every run loads first (bin/run.cjs), and the fast path it loads for `status` and
+// `plan apply` on a local host's socket: CommonJS, Node's own modules only (checked below)
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+for (const name of ['thin-client', 'fast-path']) {
+  const r = await build({
+    entryPoints: [path.join(src, 'cli', `${name}.ts`)],
+    outfile: path.join(dist, 'cli', `${name}.cjs`),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    define: { __FACTORY_VERSION__: JSON.stringify(pkg.version) },
+    logLevel: 'warning',
+    metafile: true,
+  });
+  const inputs = Object.keys(r.metafile.inputs);
+  const foreign = inputs.filter((f) => !f.startsWith('src/'));
+  if (foreign.length) throw new Error(`dist/cli/${name}.cjs must bundle nothing but src/ and Node's own modules, not ${foreign.join(', ')}`);
+  const imports = Object.values(r.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+  const notNode = imports.filter((i) => !i.startsWith('node:') && !['fs', 'os', 'path', 'net', 'http', 'tls', 'crypto'].includes(i));
+  if (notNode.length) throw new Error(`dist/cli/${name}.cjs requires ${notNode.join(', ')}: Node's own modules only`);
+}
 
 const code = Object.entries(result.metafile.outputs).filter(([f]) => !f.endsWith('.map'));
 const bytes = code.reduce((a, [, o]) => a + o.bytes, 0);

@@ -4,7 +4,8 @@
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
 import fs from 'node:fs';
-import { FactoryError, SpecError } from '../errors.js';
+import { FactoryError } from '../errors.js';
+import { printError, printHuman, printJson } from './print.js';
 import { controlSocketPath } from '../control/host-protocol.js';
 // types only: the client (node:http, node:tls, yaml) loads when a command asks for a control host
 import type { ApiClient } from '../client/http.js';
@@ -209,14 +210,13 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
   /** run executes the command and prints its JSON result when --json is set. */
   public async run(): Promise<unknown> {
     const result = await this.execute();
-    // indented for people at a terminal; compact for pipes (a 100k-task plan is tens of MB)
-    if (this.flags.json && result !== undefined) process.stdout.write(JSON.stringify(result, null, process.stdout.isTTY ? 2 : undefined) + '\n');
+    if (this.flags.json) printJson(result);
     return result;
   }
 
   /** human prints text for people on stdout unless --json is set (then it goes nowhere). */
   protected human(text: string): void {
-    if (!this.flags?.json) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    if (!this.flags?.json) printHuman(text);
   }
 
   /** progress prints a progress line on stderr. */
@@ -227,24 +227,12 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
   /** catch maps every error to a one-line message on stderr and a non-zero exit; no stack unless --debug. */
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
     const debug = Boolean(this.flags?.debug) || Boolean(process.env.DEBUG) || process.argv.includes('--debug');
-    if (err instanceof FactoryError) {
-      process.stderr.write(err instanceof SpecError ? `${err.message}\n` : `factory: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-      if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
-      process.exitCode = err.exitCode;
-      return;
-    }
     // oclif's own exits (this.exit) and parse errors carry oclif.exit
-    if (err?.oclif?.exit !== undefined && err.message.startsWith('EEXIT')) {
+    if (!(err instanceof FactoryError) && err?.oclif?.exit !== undefined && err.message.startsWith('EEXIT')) {
       process.exitCode = err.oclif.exit;
       return;
     }
-    const parseError = err?.oclif?.exit !== undefined;
-    process.stderr.write(`factory: ${parseError ? '' : 'internal error: '}${err?.message ?? String(err)}\n`);
-    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
-    else if (!parseError) process.stderr.write('hint: run again with --debug for details\n');
-    // 2 is reserved for "changes present" (--detailed-exitcode): every error exits 1
-    process.exitCode = 1;
+    process.exitCode = printError(err, { debug, parseError: !(err instanceof FactoryError) && err?.oclif?.exit !== undefined });
   }
 }
 

@@ -1,23 +1,26 @@
 /**
  * Progress reporting on stderr: a spinner with the current step on a TTY, plain lines otherwise
- * (CI logs, pipes), and nothing at all with --quiet.
+ * (CI logs, pipes, src/cli/progress-lines.ts), and nothing at all with --quiet.
  */
 import ora, { type Ora } from 'ora';
+import { LineProgress, runWith, type ProgressSink } from './progress-lines.js';
 
 /** Progress prints steps of a long operation on stderr. */
-export class Progress {
+export class Progress implements ProgressSink {
   private spinner?: Ora;
   private readonly tty: boolean;
+  private readonly lines: LineProgress;
 
   constructor(private readonly quiet = false) {
     this.tty = Boolean(process.stderr.isTTY) && !process.env.CI;
+    this.lines = new LineProgress(quiet);
   }
 
   /** start begins an operation with a title. */
   start(title: string): void {
     if (this.quiet) return;
     if (this.tty) this.spinner = ora({ text: title, stream: process.stderr }).start();
-    else process.stderr.write(`${title}\n`);
+    else this.lines.start(title);
   }
 
   /** step reports one step: on a TTY it is printed above the spinner. */
@@ -28,7 +31,7 @@ export class Progress {
       process.stderr.write(`  ${line}\n`);
       this.spinner.render();
     } else {
-      process.stderr.write(`  ${line}\n`);
+      this.lines.step(line);
     }
   }
 
@@ -38,8 +41,8 @@ export class Progress {
       if (final) this.spinner.succeed(final);
       else this.spinner.stop();
       this.spinner = undefined;
-    } else if (final && !this.quiet) {
-      process.stderr.write(`${final}\n`);
+    } else {
+      this.lines.stop(final);
     }
   }
 
@@ -48,8 +51,8 @@ export class Progress {
     if (this.spinner) {
       this.spinner.fail(final);
       this.spinner = undefined;
-    } else if (!this.quiet) {
-      process.stderr.write(`${final}\n`);
+    } else {
+      this.lines.fail(final);
     }
   }
 }
@@ -58,21 +61,6 @@ export class Progress {
  * runWithProgress runs an operation under a spinner titled `title`, reporting its steps, and ends
  * with `<what> done`, `<what> finished with errors` (result.ok false) or `<what> failed` (thrown).
  */
-export async function runWithProgress<T extends { ok: boolean }>(
-  what: string,
-  title: string,
-  op: (step: (line: string) => void) => Promise<T>,
-): Promise<T> {
-  const progress = new Progress(false);
-  progress.start(title);
-  let result: T;
-  try {
-    result = await op((l) => progress.step(l));
-  } catch (err) {
-    progress.fail(`${what} failed`);
-    throw err;
-  }
-  if (result.ok) progress.stop(`${what} done`);
-  else progress.fail(`${what} finished with errors`);
-  return result;
+export async function runWithProgress<T extends { ok: boolean }>(what: string, title: string, op: (step: (line: string) => void) => Promise<T>): Promise<T> {
+  return runWith(new Progress(false), what, title, op);
 }

@@ -5,7 +5,9 @@
  * The old relay (POST /v1/run: the whole command run inside the host) is gone with the host's
  * typed HTTP API. Every command now starts the full CLI, which reaches a host through that API
  * (src/cli/base.ts hostTarget(): a named remote, else the state's own socket, else alone).
- * forwardable() and namesRemote() are kept for a typed fast path of `status` and `plan apply`.
+ * fastPathRequest() picks out the two commands the typed fast path runs without oclif (`status`
+ * and `plan apply` on a local host's socket, src/cli/fast-path.ts, bundled apart as
+ * dist/cli/fast-path.cjs and loaded by bin/run.cjs only for them).
  *
  * It must stay small and import nothing but Node's own modules: every CLI run loads it. The build
  * makes it dist/cli/thin-client.cjs (CommonJS: ~5 ms less to start than an ES module).
@@ -13,7 +15,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVED_COMMANDS } from '../control/host-protocol.js';
+import { controlSocketPath, SERVED_COMMANDS } from '../control/host-protocol.js';
 
 export { restoreDeferredEnv } from '../executors/deferred-env.js';
 
@@ -83,4 +85,97 @@ export function stateDirOf(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (a.startsWith('--state=')) return a.slice('--state='.length);
   }
   return env.FACTORY_STATE || './.factory';
+}
+
+/** FastRequest is a `status` or `plan apply` the fast path runs on the local host's socket, its flags parsed. */
+export interface FastRequest {
+  id: 'status' | 'plan:apply';
+  /** socket is the host's socket, `<state>/control.sock` (absolute). */
+  socket: string;
+  json: boolean;
+  /** timeoutS is --timeout (seconds), when given. */
+  timeoutS?: number;
+  /** status: --cached and --events (default 10). */
+  cached: boolean;
+  events: number;
+  /** plan apply: the plan files as given, and --seed (default 1). */
+  files: string[];
+  seed: number;
+}
+
+/**
+ * FAST_FLAGS are the flags the fast path understands, per command, and whether each takes a value.
+ * Any other flag (--inventory, --debug, --help, --no-json, a remote…) leaves the command to the full CLI.
+ */
+export const FAST_FLAGS: Readonly<Record<FastRequest['id'], Readonly<Record<string, boolean>>>> = {
+  status: { state: true, json: false, timeout: true, cached: false, events: true },
+  'plan:apply': { state: true, json: false, timeout: true, seed: true },
+};
+
+/**
+ * fastPathRequest tells whether argv is a command the fast path runs exactly as the full CLI would:
+ * `status` or `plan apply FILE…` with only the flags it understands, plan arguments that are
+ * regular files, nothing naming a remote host, FACTORY_CONTROL and FACTORY_THIN not `off`, nothing
+ * the full CLI would add (DEBUG's stacks, FACTORY_INVENTORY or a token to send), and a socket of
+ * this user on the state directory. Whether the host answers is for the fast path to find out.
+ */
+export function fastPathRequest(argv: string[], env: NodeJS.ProcessEnv = process.env): FastRequest | undefined {
+  if (env.FACTORY_THIN === 'off' || env.FACTORY_CONTROL === 'off' || env.DEBUG || env.FACTORY_TOKEN || env.FACTORY_TOKEN_FILE) return undefined;
+  let id: FastRequest['id'];
+  let rest: string[];
+  if (argv[0] === 'status') [id, rest] = ['status', argv.slice(1)];
+  else if (argv[0] === 'plan' && argv[1] === 'apply') [id, rest] = ['plan:apply', argv.slice(2)];
+  else return undefined;
+  if (id === 'plan:apply' && env.FACTORY_INVENTORY) return undefined;
+  const known = FAST_FLAGS[id];
+  const values = new Map<string, string | true>();
+  const files: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (!a.startsWith('-')) {
+      files.push(a);
+      continue;
+    }
+    const m = /^--([a-z]+)(?:=(.*))?$/s.exec(a);
+    if (!m || !(m[1]! in known) || values.has(m[1]!)) return undefined;
+    const name = m[1]!;
+    if (!known[name]) {
+      if (m[2] !== undefined) return undefined;
+      values.set(name, true);
+      continue;
+    }
+    const v = m[2] ?? rest[++i];
+    if (v === undefined || v === '' || v.startsWith('-')) return undefined;
+    values.set(name, v);
+  }
+  const num = (name: string, ok: (n: number) => boolean, dflt: number): number | undefined => {
+    const v = values.get(name);
+    if (v === undefined) return dflt;
+    const n = name === 'timeout' ? Number(v) : /^\d{1,9}$/.test(v as string) ? Number(v) : NaN;
+    return Number.isFinite(n) && ok(n) ? n : undefined;
+  };
+  const timeoutS = num('timeout', (n) => n > 0, 0);
+  const events = num('events', () => true, 10);
+  const seed = num('seed', () => true, 1);
+  if (timeoutS === undefined || events === undefined || seed === undefined) return undefined;
+  if (id === 'status' ? files.length > 0 : files.length === 0) return undefined;
+  for (const f of files) {
+    try {
+      if (!fs.statSync(f).isFile()) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  // only now the config is read (a current context names a remote) and the socket looked at
+  if (namesRemote(argv, env)) return undefined;
+  const state = (values.get('state') as string | undefined) ?? (env.FACTORY_STATE || './.factory');
+  const socket = controlSocketPath(state);
+  try {
+    const st = fs.statSync(socket);
+    // only a host of our own user: another user's socket could answer anything
+    if (!st.isSocket() || st.uid !== process.getuid?.()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { id, socket, json: values.has('json'), timeoutS: values.has('timeout') ? timeoutS : undefined, cached: values.has('cached'), events, files, seed };
 }

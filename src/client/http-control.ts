@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { FactoryError, SpecError, type SpecIssue } from '../errors.js';
-import { expandPlanPaths, readSpecFile } from '../spec/load.js';
+import { expandPlanPaths, readSpecFile } from '../spec/read.js';
 import type { ApplyResult, DiffResult } from '../control/plan.js';
 import type { StatusResult } from '../control/status.js';
 import type { RestartTaskResult } from '../control/tasks.js';

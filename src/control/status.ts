@@ -98,13 +98,8 @@ function agentsToAsk(invAgents: AgentSpec[]): AgentSpec[] {
   return invAgents;
 }
 
-/** foreignCountText renders an agent's foreign tasks for a table: `2 (st-…: 2)`, '-' when none. */
-export function foreignCountText(foreign: ForeignTask[] | undefined): string {
-  if (!foreign?.length) return '-';
-  const by = new Map<string, number>();
-  for (const f of foreign) by.set(f.state || 'unknown state', (by.get(f.state || 'unknown state') ?? 0) + 1);
-  return `${foreign.length} (${[...by].map(([s, n]) => `${s}: ${n}`).join(', ')})`;
-}
+// foreignCountText moved to the CLI's rendering (the fast path bundles it without this module)
+export { foreignCountText } from '../cli/render-status.js';
 
 /** status asks every agent what runs, records it, and returns agents and tasks. */
 export async function status(opts: StatusOptions): Promise<StatusResult> {

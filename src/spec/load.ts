@@ -3,11 +3,10 @@
  * with the zod schema, map every issue to `file:line:col: path: message`, and build PlanSpec.
  * The YAML/position machinery here (SpecSource) is shared with src/spec/inventory.ts.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import type * as z from 'zod';
 import { SpecError, type SpecIssue } from '../errors.js';
+import { expandPlanPaths, fileIssue, MAX_SPEC_FILE_BYTES, readSpecFile } from './read.js';
 import type { Driver, GroupKind, TaskResources } from '../scheduler/types.js';
 import type { GroupSpec, PlanSpec } from './model.js';
 import { parsePlainYaml } from './plain-yaml.js';
@@ -19,8 +18,8 @@ import {
   type RawPlan,
 } from './schema.js';
 
-/** MAX_SPEC_FILE_BYTES is the largest plan or inventory file read (4 MiB). */
-export const MAX_SPEC_FILE_BYTES = 4 * 1024 * 1024;
+// reading plan files (no YAML, no zod) lives in ./read.js, which the CLI's fast path bundles
+export { expandPlanPaths, MAX_SPEC_FILE_BYTES, readSpecFile } from './read.js';
 /** MAX_ALIAS_COUNT bounds YAML alias expansion (refuses "billion laughs" alias bombs). */
 export const MAX_ALIAS_COUNT = 100;
 /** DEFAULT_PROCESS_CPUS is the cpus a process or container task asks for when `resources.cpus` is absent. */
@@ -86,11 +85,6 @@ export function suggestKey(key: string, known: readonly string[]): string | unde
 export function unknownKeyMessage(key: string, known: readonly string[], what = 'key'): string {
   const s = suggestKey(key, known);
   return `unknown ${what} '${key}'${s ? ` (did you mean '${s}'?)` : ''}`;
-}
-
-/** fileIssue builds an issue about a whole file (position 1:1). */
-function fileIssue(file: string, message: string): SpecIssue {
-  return { file, line: 1, col: 1, path: '', message };
 }
 
 /**
@@ -337,32 +331,6 @@ export function zodErrorMap(iss: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-/** readSpecFile reads a plan or inventory file as UTF-8 text, refusing big and binary files. */
-export async function readSpecFile(path: string, what: 'plan' | 'inventory'): Promise<string> {
-  let buf: Buffer;
-  try {
-    const st = await stat(path);
-    if (st.isDirectory()) throw new SpecError([fileIssue(path, `is a folder, not a ${what} file`)]);
-    if (st.size > MAX_SPEC_FILE_BYTES) {
-      throw new SpecError([fileIssue(path, `file is larger than 4 MiB (${st.size} bytes); refusing to read it as a ${what}`)]);
-    }
-    buf = await readFile(path);
-  } catch (e) {
-    if (e instanceof SpecError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new SpecError([fileIssue(path, `cannot read ${what}: ${why}`)]);
-  }
-  if (buf.length > MAX_SPEC_FILE_BYTES) throw new SpecError([fileIssue(path, 'file is larger than 4 MiB; refusing to read it')]);
-  const head = buf.subarray(0, 8192);
-  if (head.includes(0)) throw new SpecError([fileIssue(path, `not a text file (NUL byte); expected a YAML ${what}`)]);
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(buf).replace(/^\uFEFF/, '');
-  } catch {
-    throw new SpecError([fileIssue(path, `not a text file (invalid UTF-8); expected a YAML ${what}`)]);
-  }
-}
-
 /** checkResourceKeys flags custom resource names that are malformed or look like typos of built-in ones. */
 export function checkResourceKeys(src: SpecSource, path: PathSeg[], raw: unknown, builtin: readonly string[]): void {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return;
@@ -521,30 +489,6 @@ export function loadPlanText(text: string, file: string): PlanSpec {
 /** loadPlanFile reads and validates one plan file. */
 export async function loadPlanFile(path: string): Promise<PlanSpec> {
   return loadPlanText(await readSpecFile(path, 'plan'), path);
-}
-
-/** expandPlanPaths turns files and folders into plan files: a folder means its *.yaml and *.yml files, sorted. */
-export async function expandPlanPaths(paths: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const p of paths) {
-    let isDir = false;
-    try {
-      isDir = (await stat(p)).isDirectory();
-    } catch {
-      isDir = false; // readSpecFile reports the missing file
-    }
-    if (!isDir) {
-      files.push(p);
-      continue;
-    }
-    const entries = (await readdir(p, { withFileTypes: true }))
-      .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
-      .map((e) => e.name)
-      .sort();
-    if (entries.length === 0) throw new SpecError([fileIssue(p, 'folder holds no *.yaml or *.yml plan files')]);
-    files.push(...entries.map((e) => join(p, e)));
-  }
-  return files;
 }
 
 /**
