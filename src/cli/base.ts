@@ -232,7 +232,9 @@ export abstract class FactoryCommand<T extends typeof Command> extends Command {
       process.exitCode = err.oclif.exit;
       return;
     }
-    process.exitCode = printError(err, { debug, parseError: !(err instanceof FactoryError) && err?.oclif?.exit !== undefined });
+    // flags may not be parsed yet (a usage error): --json on the command line still asks for JSON
+    const json = Boolean(this.flags?.json) || process.argv.slice(2).includes('--json');
+    process.exitCode = printError(err, { debug, json, parseError: !(err instanceof FactoryError) && err?.oclif?.exit !== undefined });
   }
 }
 

@@ -15,6 +15,7 @@
 import { ApiClient, DEFAULT_TIMEOUT_MS, type CallOptions, type OpenedResponse } from '../client/http.js';
 import { HttpControl } from '../client/http-control.js';
 import { FactoryError } from '../errors.js';
+import { applyExitCode } from './exit-codes.js';
 import { printError, printHuman, printJson } from './print.js';
 import { LineProgress, runWith, type ProgressSink } from './progress-lines.js';
 import { renderApply } from './render.js';
@@ -103,12 +104,12 @@ export async function runFast(req: FastRequest): Promise<boolean> {
       }),
     );
     if (!req.json) printHuman(renderApply(result, 'apply'));
-    if (!result.ok) process.exitCode = 1;
+    process.exitCode = applyExitCode(result);
     if (req.json) printJson(result);
     return true;
   } catch (err) {
     if (err === FALLBACK) return false;
-    process.exitCode = printError(err as Error, { debug: false });
+    process.exitCode = printError(err as Error, { debug: false, json: req.json });
     return true;
   }
 }

@@ -15,12 +15,22 @@ export function printHuman(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
 }
 
+/** errorDocument is an error as `--json` prints it: code, message, hint, and a spec error's issues. */
+export function errorDocument(err: Error | undefined, parseError = false): { code: string; message: string; hint?: string; issues?: unknown[] } {
+  if (err instanceof FactoryError) {
+    return { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err instanceof SpecError ? { issues: err.issues } : {}) };
+  }
+  return { code: parseError ? 'E_USAGE' : 'E_INTERNAL', message: err?.message ?? String(err), ...(parseError ? {} : { hint: 'run again with --debug for details' }) };
+}
+
 /**
  * printError prints an error on stderr (a FactoryError as its message and hint, a SpecError as its
  * `file:line:col` lines, anything else as an internal error) and returns the exit code; the stack
  * only with debug. `parseError` marks a usage error (no "internal error", no hint).
  */
-export function printError(err: Error | undefined, opts: { debug: boolean; parseError?: boolean }): number {
+export function printError(err: Error | undefined, opts: { debug: boolean; parseError?: boolean; json?: boolean }): number {
+  // with --json the error is a document on stdout too, so a script never parses stderr
+  if (opts.json) printJson({ error: errorDocument(err, Boolean(opts.parseError)) });
   if (err instanceof FactoryError) {
     process.stderr.write(err instanceof SpecError ? `${err.message}\n` : `factory: ${err.message}\n`);
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);

@@ -126,7 +126,8 @@ describe.skipIf(skip !== undefined)(`containers through the CLI (real dockerd)${
 
   test('a plan naming an image missing on its agent fails with a clear error', async () => {
     const r = await run(['plan', 'apply', missing]);
-    expect(r.code).toBe(1);
+    // the task failed to start: exit 3 (1 is kept for errors)
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('image factory-test/absent:1 not present on agent local: run factory image push factory-test/absent:1');
     await run(['plan', 'destroy', missing]);
   });

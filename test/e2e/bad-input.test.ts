@@ -13,11 +13,13 @@ afterAll(() => scratch.cleanup());
 const bad = (name: string) => path.join(ROOT, 'fixtures', 'plans', 'bad', name);
 const STACK = /\n\s+at .+\(.*:\d+:\d+\)|\n\s+at file:/;
 
-function expectCleanError(r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) {
+function expectCleanError(r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp, json = false) {
   expect(r.code, r.stderr).toBe(1);
   expect(r.stderr).toMatch(pattern);
   expect(r.stderr).not.toMatch(STACK);
-  expect(r.stdout).toBe('');
+  // with --json the error is also one JSON document on stdout; without, stdout stays empty
+  if (json) expect(JSON.parse(r.stdout).error.code).toMatch(/^E_[A-Z_]+$/);
+  else expect(r.stdout).toBe('');
 }
 
 describe('bad plans are refused before anything happens', () => {
@@ -37,7 +39,7 @@ describe('bad plans are refused before anything happens', () => {
     const state = path.join(scratch.dir, `state-${file}`);
     for (const args of [['plan', 'diff', '--offline'], ['plan', 'apply'], ['plan', 'apply', '--json']]) {
       const r = await runCli([...args, bad(file), '--state', state], { cwd: scratch.dir });
-      expectCleanError(r, pattern);
+      expectCleanError(r, pattern, args.includes('--json'));
     }
     // nothing was written: the state dir holds no state file and no agent folder
     const left = existsSync(state) ? readdirSync(state).filter((f) => !f.startsWith('.')) : [];
@@ -93,7 +95,8 @@ describe('runtime failures are reported per task, with the state kept true', () 
     const plan = path.join(scratch.dir, 'missing-cmd.yaml');
     writeFileSync(plan, 'name: broken\nprocesses:\n  - name: ghost\n    command: [definitely-not-a-command-xyz, "--flag"]\n  - name: fine\n    command: [sleep, "600"]\n');
     const r = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });
-    expect(r.code).toBe(1);
+    // a task failed to start: exit 3 (1 is kept for errors)
+    expect(r.code).toBe(3);
     const a = JSON.parse(r.stdout);
     expect(a.ok).toBe(false);
     const ghost = a.results.find((x: { task: string }) => x.task === 'broken/ghost/0');
@@ -123,6 +126,42 @@ describe('runtime failures are reported per task, with the state kept true', () 
     const human = await runCli(['plan', 'diff', plan, '--offline', '--state', path.join(scratch.dir, 's3')], { cwd: scratch.dir });
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/Unplaced \(1\):\n  huge\/whale \(1 task\)\n    .*cpus/);
+    // a CI job asks with --detailed-exitcode: 3 says some task cannot be placed
+    const ci = await runCli(['plan', 'diff', plan, '--offline', '--detailed-exitcode', '--state', path.join(scratch.dir, 's3')], { cwd: scratch.dir });
+    expect(ci.code).toBe(3);
+  });
+
+  test('an apply that leaves a task unplaced exits 3, not 0, though nothing failed', async () => {
+    const plan = path.join(scratch.dir, 'half.yaml');
+    const state = path.join(scratch.dir, 's-half');
+    writeFileSync(plan, 'name: half\nprocesses:\n  - name: small\n    command: [sleep, "600"]\n    resources: {cpus: 0.01, mem: 4Mi}\n  - name: whale\n    command: [sleep, "1"]\n    resources: {cpus: 4000, mem: 1Pi}\n');
+    const r = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });
+    expect(r.code, r.stderr).toBe(3);
+    const a = JSON.parse(r.stdout);
+    expect(a.ok).toBe(true);
+    expect(a.unplaced.map((u: { task: string }) => u.task)).toEqual(['half/whale/0']);
+    const again = await runCli(['plan', 'apply', plan, '--state', state], { cwd: scratch.dir });
+    expect(again.code).toBe(3);
+    expect(again.stdout).toMatch(/Unplaced \(1\)/);
+    const d = await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir });
+    expect(d.code, d.stderr).toBe(0);
+  });
+
+  test('with --json an error is a JSON document on stdout too (a script never parses stderr)', async () => {
+    const bad = path.join(scratch.dir, 'json-bad.yaml');
+    writeFileSync(bad, 'name: jb\nprocesses:\n  - name: x\n    colour: red\n    command: [sleep, "1"]\n');
+    const r = await runCli(['plan', 'apply', bad, '--json', '--state', path.join(scratch.dir, 's-json')], { cwd: scratch.dir });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.error).toMatchObject({ code: 'E_SPEC_INVALID' });
+    expect(doc.error.issues[0]).toMatchObject({ file: bad, line: 4, col: 5 });
+    expect(r.stderr).toMatch(/json-bad\.yaml:4:5: .*colour/);
+    const usage = await runCli(['status', '--json', '--no-such-flag'], { cwd: scratch.dir });
+    expect(usage.code).toBe(1);
+    expect(JSON.parse(usage.stdout).error).toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/no-such-flag/) });
+    const missing = await runCli(['logs', 'nope/0', '--json', '--state', path.join(scratch.dir, 's-json')], { cwd: scratch.dir });
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).error).toMatchObject({ code: 'E_TASK_UNKNOWN' });
   });
 });
 

@@ -33,8 +33,8 @@ afterAll(async () => {
 
 test('on-failure leaves a clean exit alone and restarts a failure; always restarts both', async () => {
   const first = await runCli(['plan', 'apply', plan, '--state', state, '--json'], { cwd: scratch.dir });
-  // `false` fails at once: apply reports it (exit 1) and the others as started
-  expect(first.code, first.stderr).toBe(1);
+  // `false` fails at once: apply reports it (exit 3: some task failed to start) and the others as started
+  expect(first.code, first.stderr).toBe(3);
   const failed = JSON.parse(first.stdout).results.filter((r: { ok: boolean }) => !r.ok).map((r: { task: string }) => r.task);
   expect(failed.filter((t: string) => t !== 'oneshot/bad/0')).toEqual([]);
   const states = async () => {

@@ -2,13 +2,14 @@ import { Args, Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
 import { runWithProgress } from '../../cli/progress.js';
 import { renderApply } from '../../cli/render.js';
+import { applyExitCode, EXIT_CODES_HELP } from '../../cli/exit-codes.js';
 import { applyPlans, type ApplyResult } from '../../control/plan.js';
 
 /** PlanApply converges the agents to the plans; a second apply of the same plans changes nothing. */
 export default class PlanApply extends FactoryCommand<typeof PlanApply> {
   static override summary = 'Converge: start, restart, update and stop tasks so the agents match the plans.';
   static override description =
-    'Idempotent: a second apply of the same plans reports no changes. Tasks keep running after factory exits. Progress goes to stderr.';
+    `Idempotent: a second apply of the same plans reports no changes. Tasks keep running after factory exits. Progress goes to stderr. ${EXIT_CODES_HELP}`;
   static override examples = ['<%= config.bin %> plan apply examples/quickstart.yaml', '<%= config.bin %> plan apply --json plans/'];
   static override strict = false;
   static override args = { plan: Args.string({ description: 'plan files or folders of plans', required: true }) };
@@ -31,7 +32,7 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
       ),
     );
     this.human(renderApply(result, 'apply'));
-    if (!result.ok) process.exitCode = 1;
+    process.exitCode = applyExitCode(result);
     return result;
   }
 }
