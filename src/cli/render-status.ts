@@ -30,7 +30,8 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
     `cpus ${a.resources.cpus} mem ${formatBytes(a.resources.mem)}${a.resources.gpus ? ` gpus ${a.resources.gpus}` : ''}`,
     a.limits ?? '',
     ...(foreign ? [foreignCountText(a.foreign)] : []),
-    a.error ?? '',
+    // one line in the table: a multi-line error (an agent's stack trace) stays in --json
+    firstLine(a.error),
   ]);
   const taskRows = r.tasks.map((t) => [
     t.task,
@@ -39,7 +40,7 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
     t.pid !== undefined ? String(t.pid) : '-',
     `${t.health ? `${t.state} (${t.health})` : t.state}${t.power ? ` [${t.power}]` : ''}`,
     t.limits ?? '',
-    t.error ?? (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
+    t.error !== undefined ? firstLine(t.error) : (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
   ]);
   const out = [table(['AGENT', 'IDC', 'CLUSTER', 'STATE', 'RESOURCES', 'LIMITS', ...(foreign ? ['FOREIGN'] : []), 'ERROR'], agentRows), ''];
   out.push(taskRows.length ? table(['TASK', 'AGENT', 'DRIVER', 'PID', 'STATE', 'LIMITS', 'DETAIL'], taskRows) : 'No tasks.');
@@ -57,4 +58,11 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
     out.push('', `Control host: pid ${h.pid} since ${h.startedAt}${h.listen ? `, listening on https://${h.listen}` : ''}, ${every}.`);
   }
   return out.join('\n');
+}
+
+/** firstLine is a text's first line, with `…` when more followed ('' for none). */
+export function firstLine(text: string | undefined): string {
+  if (!text) return '';
+  const i = text.search(/\r?\n/);
+  return i < 0 ? text : `${text.slice(0, i)} …`;
 }

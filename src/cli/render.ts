@@ -44,7 +44,7 @@ export function table(header: string[], rows: string[][]): string {
 const MARK: Record<string, string> = { create: '+', restart: '↻', update: '~', reschedule: '→', keep: ' ' };
 
 /** renderDiff prints what apply would do, grouped per plan, with unplaced tasks and their reasons. */
-export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would'): string {
+export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would', did?: string): string {
   const out: string[] = [];
   const src = d.offline ? 'declared capacity (offline)' : 'live agents';
   out.push(`Inventory ${d.inventory}, ${src}; plans: ${d.plans.map((p) => `${p.name} (project ${p.project})`).join(', ') || 'none'}`);
@@ -89,10 +89,35 @@ export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would'): stri
   const summary =
     verb === 'would'
       ? `Plan: ${c.create} to create, ${c.update} to update, ${c.destroy} to destroy.`
-      : `Applied: ${c.create} created, ${c.update} updated, ${c.destroy} destroyed.`;
+      : (did ?? `Applied: ${c.create} created, ${c.update} updated, ${c.destroy} destroyed.`);
   const unplaced = d.unplaced.length ? ` ${d.unplaced.length} task${d.unplaced.length === 1 ? '' : 's'} unplaced.` : '';
   out.push('', total === 0 ? `No changes.${unplaced}` : `${summary}${unplaced}`);
   return out.join('\n');
+}
+
+/**
+ * appliedSummary counts what apply or destroy did, from the executor calls that succeeded (not
+ * from the plan): a restart is not a create, a start that failed is not created, the old copy of a
+ * moved task is not a destroy.
+ */
+export function appliedSummary(r: ApplyResult, what: 'apply' | 'destroy'): string {
+  const actionOf = new Map(r.placements.map((p) => [p.task, p.action]));
+  const removed = new Set(r.stops.filter((s) => s.reason === 'destroy' || s.reason === 'removed' || s.reason === 'scaled-down').map((s) => s.task));
+  const n = { create: 0, update: 0, restart: 0, reschedule: 0, destroy: 0, failed: 0 };
+  for (const x of r.results) {
+    if (!x.ok) n.failed++;
+    else if (x.action === 'stop') {
+      if (removed.has(x.task) && x.state !== 'deferred') n.destroy++;
+    } else {
+      const a = actionOf.get(x.task);
+      if (a === 'create' || a === 'update' || a === 'restart' || a === 'reschedule') n[a]++;
+    }
+  }
+  const plural = (k: number) => (k === 1 ? '' : 's');
+  const failed = n.failed ? ` ${n.failed} operation${plural(n.failed)} failed.` : '';
+  if (what === 'destroy') return `Destroyed ${n.destroy} task${plural(n.destroy)}.${failed}`;
+  const extra = [n.restart ? `${n.restart} restarted` : '', n.reschedule ? `${n.reschedule} moved` : ''].filter(Boolean).join(', ');
+  return `Applied: ${n.create} created, ${n.update} updated, ${n.destroy} destroyed${extra ? `, ${extra}` : ''}.${failed}`;
 }
 
 /** formatStranded prints stranded capacity per resource (`cpus 12, mem 3Gi`), or '' when none is stranded. */
@@ -106,13 +131,11 @@ export function formatStranded(stranded: Record<string, number> | undefined): st
 
 /** renderApply prints the outcome of apply or destroy: the plan, then failures. */
 export function renderApply(r: ApplyResult, what: 'apply' | 'destroy'): string {
-  const out = [renderDiff(r, 'did')];
+  const out = [renderDiff(r, 'did', appliedSummary(r, what))];
   const failed = r.results.filter((x) => !x.ok);
   if (failed.length) {
     out.push('', `${failed.length} operation${failed.length === 1 ? '' : 's'} failed:`);
     for (const f of failed) out.push(`  ${f.task} on ${f.agent}: ${f.action}: ${f.error}`);
-  } else if (what === 'destroy') {
-    out.push(`Destroyed ${r.results.length} task${r.results.length === 1 ? '' : 's'}.`);
   }
   return out.join('\n');
 }

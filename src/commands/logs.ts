@@ -13,7 +13,7 @@ export default class Logs extends FactoryCommand<typeof Logs> {
   static override args = { task: Args.string({ description: 'task id plan/group/index (a unique suffix is enough)', required: true }) };
   static override flags = {
     follow: Flags.boolean({ char: 'f', summary: 'Keep printing new output until interrupted.', default: false }),
-    tail: Flags.integer({ char: 'n', summary: 'Only the last N lines of each stream.' }),
+    tail: Flags.integer({ char: 'n', summary: 'Only the last N lines of each stream.', min: 0 }),
     stream: Flags.string({ summary: 'Which stream to show.', options: ['stdout', 'stderr', 'both'], default: 'both' }),
   };
 

@@ -102,7 +102,7 @@ const scalarSchema = sizeSchema({ allowZero: true });
 
 /** argvSchema is a command as an argv list; never a shell string. */
 export const argvSchema = z
-  .array(z.string().min(1, { error: 'empty argument in command' }), {
+  .array(z.string().min(1, { error: 'empty argument in command' }).refine((a) => !a.includes('\u0000'), { error: 'a NUL byte in a command argument (no program can receive it)' }), {
     error: (iss) => (iss.code === 'invalid_type' && typeof iss.input === 'string' ? SHELL_COMMAND_MESSAGE : undefined),
   })
   .min(1, { error: 'command must not be empty' })

@@ -116,6 +116,10 @@ export class FileBackend implements StateBackend {
   /** open makes sure the directory is usable, migrates a version 1 state, and reads snapshot and journal. */
   static async open(dir: string, opts: FileBackendOptions = {}): Promise<FileBackend> {
     const abs = path.resolve(dir);
+    const there = await fsp.stat(abs).catch(() => undefined);
+    if (there && !there.isDirectory()) {
+      throw new StateError(`state directory ${abs} is a file, not a directory`, { code: 'E_STATE_DIR', hint: 'pass a folder with --state (or FACTORY_STATE); factory keeps several files there' });
+    }
     try {
       await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
       const st = await fsp.stat(abs);

@@ -171,6 +171,11 @@ describe('command-line mistakes exit 1 (2 means "changes present")', () => {
     expectCleanError(r, /unknown command 'stats' \(did you mean 'status'\?\)/);
   });
 
+  test('logs -n with a negative count is refused', async () => {
+    const r = await runCli(['logs', 'x/0', '-n', '-3', '--state', path.join(scratch.dir, 's-logs')], { cwd: scratch.dir });
+    expectCleanError(r, /Expected an integer greater than or equal to 0/);
+  });
+
   test('an unknown flag is named', async () => {
     const r = await runCli(['status', '--bogus'], { cwd: scratch.dir });
     expectCleanError(r, /Nonexistent flag: --bogus/);
