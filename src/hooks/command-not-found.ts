@@ -15,10 +15,20 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
+/**
+ * unknownPart is the command a user mistyped, without the arguments oclif folded into it:
+ * `plan aply x` → `plan aply` (the known topic `plan`, then the word that is not a command).
+ */
+export function unknownPart(words: string[], known: string[]): string {
+  let k = 0;
+  while (k < words.length && known.some((c) => c.startsWith(`${words.slice(0, k + 1).join(' ')} `))) k++;
+  return words.slice(0, k + 1).join(' ');
+}
+
 /** commandNotFound prints the unknown command with the closest known one and exits 1. */
 const commandNotFound: Hook<'command_not_found'> = async function (opts) {
-  const asked = opts.id.split(':').join(' ');
   const known = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id.split(':').join(' '));
+  const asked = unknownPart(opts.id.split(':'), known);
   const best = known
     .map((k) => ({ k, d: distance(asked, k) }))
     .sort((x, y) => x.d - y.d)

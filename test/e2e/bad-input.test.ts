@@ -181,3 +181,23 @@ describe('command-line mistakes exit 1 (2 means "changes present")', () => {
     expectCleanError(r, /Nonexistent flag: --bogus/);
   });
 });
+
+describe('asking for help as people do', () => {
+  test('-h, help TOPIC and help TOPIC COMMAND print help and exit 0', async () => {
+    const h = await runCli(['-h'], { cwd: scratch.dir });
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/TOPICS|COMMANDS/);
+    const topic = await runCli(['help', 'plan'], { cwd: scratch.dir });
+    expect(topic.code, topic.stderr).toBe(0);
+    expect(topic.stdout).toMatch(/\$ factory plan COMMAND/);
+    const cmd = await runCli(['help', 'plan', 'apply'], { cwd: scratch.dir });
+    expect(cmd.code, cmd.stderr).toBe(0);
+    expect(cmd.stdout.replace(/\s+/g, ' ')).toMatch(/Exit codes: 0 done, 1 error, 2 changes present \(diff --detailed-exitcode\), 3 some task unplaced or failed to start/);
+    expect((await runCli(['plan', 'apply', '-h'], { cwd: scratch.dir })).stdout).toMatch(/USAGE\n {2}\$ factory plan apply/);
+  });
+
+  test('a mistyped command is named without the arguments after it', async () => {
+    const r = await runCli(['plan', 'aply', 'x.yaml'], { cwd: scratch.dir });
+    expectCleanError(r, /unknown command 'plan aply' \(did you mean 'plan apply'\?\)/);
+  });
+});
