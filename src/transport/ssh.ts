@@ -127,6 +127,13 @@ export interface LauncherOptions {
    * launcher exits EXIT_EXECUTOR_MISSING / EXIT_DOCKER_DRIVER_MISSING and the files go by SFTP.
    */
   executorSize?: number;
+  /**
+   * verifySize makes the launcher check a cached executor before running it: its size, and its
+   * SHA-256 (the first 16 hex digits, which name the file) where `sha256sum` exists. A file that
+   * does not match (a truncated upload, a full disk) is removed and sent again, instead of leaving
+   * the agent lost on every run with Node's loader error.
+   */
+  verifySize?: number;
 }
 
 /** UPLOAD_FAILED_PREFIX starts the launcher's stderr line when an inline upload failed: `prefix<what>|<reason>|<KiB free>`. */
@@ -148,7 +155,16 @@ export function launcherCommand(hash: string, nodePath = 'node', opts: LauncherO
   const lines = [`N=${shellQuote(nodePath)}`, `F="$HOME/${file}"`];
   if (docker) lines.push(`D="$HOME/.factory/${docker.name}"`);
   lines.push(`command -v "$N" >/dev/null 2>&1 || { echo "factory-launch: node not found: $N" >&2; exit ${EXIT_NODE_MISSING}; }`);
-  lines.push('W=""', '[ -f "$F" ] || W="executor"');
+  if (opts.verifySize !== undefined) {
+    lines.push(
+      `ok() { [ -f "$F" ] && [ "$(wc -c <"$F" 2>/dev/null)" -eq ${Math.floor(opts.verifySize)} ] || return 1; command -v sha256sum >/dev/null 2>&1 || return 0; [ "$(sha256sum "$F" | cut -c1-16)" = "${hash}" ]; }`,
+      'W=""',
+      '[ ! -f "$F" ] || ok || { echo "factory-launch: cached executor $F is damaged (size or hash): replacing it" >&2; rm -f "$F"; }',
+      '[ -f "$F" ] || W="executor"',
+    );
+  } else {
+    lines.push('W=""', '[ -f "$F" ] || W="executor"');
+  }
   if (docker) lines.push('[ -f "$D" ] || { [ ! -S /var/run/docker.sock ] && [ -z "$FACTORY_DOCKER_HOST$DOCKER_HOST" ]; } || W="$W docker"');
   const fallback = [
     `X=""; case "$W" in *docker*) X=" (${DOCKER_DRIVER_MISSING})";; esac`,
@@ -365,6 +381,7 @@ export class SshTransport implements Transport {
     const command = launcherCommand(bundle.hash, this.opts.nodePath, {
       ...(docker ? { docker: { name: docker.name, size: docker.size } } : {}),
       ...(mode.inline ? { executorSize: bundle.content.length } : {}),
+      verifySize: bundle.content.length,
     });
     return withTimeout(
       new Promise((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The SSH transport against real sshd instances on loopback (hosts 127.0.11-13.1): bootstrap only
  * when missing, and every bad input or fault — unreachable host, wrong key, wrong user, no Node,
@@ -21,7 +22,8 @@ let fleet: SshdFleet;
 function uniqueBundle(): ExecutorBundle {
   const base = executorBundle();
   const content = Buffer.concat([base.content, Buffer.from(`\n// test ${Date.now()}-${Math.random()}\n`)]);
-  return { path: base.path, content, hash: `t${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`.slice(0, 16) };
+  // its real hash: the launcher checks a cached file against the hash in its name
+  return { path: base.path, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16) };
 }
 
 function findPids(needle: string): number[] {
@@ -63,6 +65,26 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
       const t2 = new SshTransport('h11', opts);
       const c2 = await ExecutorClient.connect(t2, { workDir: path.join(scratch.dir, 'w11') });
       expect(t2.uploaded).toBe(false);
+      await c2.close();
+    } finally {
+      fs.rmSync(remote, { force: true });
+    }
+  });
+
+  test('a truncated cached executor is checked against its hash, replaced, and the agent comes up', async () => {
+    const bundle = uniqueBundle();
+    const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
+    try {
+      const opts = { host: '127.0.11.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle };
+      const c1 = await ExecutorClient.connect(new SshTransport('h11', opts), { workDir: path.join(scratch.dir, 'w11t') });
+      await c1.close();
+      // a disk that filled up mid-upload, say: the file is there but cut short
+      fs.truncateSync(remote, Math.floor(bundle.content.length / 2));
+      const t2 = new SshTransport('h11', opts);
+      const c2 = await ExecutorClient.connect(t2, { workDir: path.join(scratch.dir, 'w11t') });
+      expect(t2.uploaded).toBe(true);
+      expect(fs.readFileSync(remote).equals(bundle.content)).toBe(true);
+      expect(c2.registration.attributes.node).toMatch(/^v\d+/);
       await c2.close();
     } finally {
       fs.rmSync(remote, { force: true });
