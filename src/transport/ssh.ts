@@ -65,6 +65,8 @@ export const DOCKER_DRIVER_MISSING = 'docker-driver-missing';
 export const EXIT_NODE_MISSING = 127;
 /** LAUNCH_MARKER is what the launcher writes on stderr just before it execs the executor. */
 export const LAUNCH_MARKER = 'factory-launch: ok';
+/** LAUNCH_LINE matches the marker line with the executor's pid on the agent. */
+const LAUNCH_LINE = /factory-launch: ok pid (\d+)\n/;
 
 let cachedBundle: ExecutorBundle | undefined;
 
@@ -187,7 +189,8 @@ export function launcherCommand(hash: string, nodePath = 'node', opts: LauncherO
   } else {
     lines.push('if [ -n "$W" ]; then', ...fallback.map((l) => `  ${l}`), 'fi');
   }
-  lines.push(`cd "$HOME" && echo "${LAUNCH_MARKER}" >&2 && exec "$N" "$F"`);
+  // exec keeps the shell's pid: the executor's, for the kill of one that never answers
+  lines.push(`cd "$HOME" && echo "${LAUNCH_MARKER} pid $$" >&2 && exec "$N" "$F"`);
   return lines.join('\n');
 }
 
@@ -367,6 +370,28 @@ export class SshTransport implements Transport {
     return { name: d.name, size, content: () => readCached(d.path) };
   }
 
+  /** killRemote ends an executor that outlived its session: a KILL signal on its channel, then `kill -9` of its pid. */
+  private async killRemote(conn: Client, ch: ClientChannel, pid: number | undefined): Promise<void> {
+    try {
+      ch.signal('KILL');
+    } catch {
+      // a server without channel signals: the pid below
+    }
+    if (!pid) return;
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        conn.exec(`kill -9 ${Math.floor(pid)} 2>/dev/null; true`, (err, k) => {
+          if (err) return resolve();
+          k.on('close', () => resolve());
+          k.resume();
+          k.stderr.resume();
+        });
+      }),
+      2000,
+      () => new Error('kill timed out'),
+    ).catch(() => undefined);
+  }
+
   /**
    * startLauncher runs the launcher over an exec channel and resolves when it says it execs the
    * executor, or when it exits. With inline, the files it asks for are written to its stdin.
@@ -376,7 +401,7 @@ export class SshTransport implements Transport {
     bundle: ExecutorBundle,
     timeout: number,
     mode: { checkDocker: boolean; inline: boolean },
-  ): Promise<{ ch: ClientChannel; exit?: TransportExit; stderr: string; sent: string[] }> {
+  ): Promise<{ ch: ClientChannel; exit?: TransportExit; stderr: string; sent: string[]; pid?: number }> {
     const docker = mode.checkDocker ? this.dockerFile(bundle) : undefined;
     const command = launcherCommand(bundle.hash, this.opts.nodePath, {
       ...(docker ? { docker: { name: docker.name, size: docker.size } } : {}),
@@ -405,10 +430,11 @@ export class SshTransport implements Transport {
               else continue;
               sent.push(what);
             }
-            if (!done && stderr.includes(LAUNCH_MARKER)) {
+            const marker = !done ? LAUNCH_LINE.exec(stderr) : null;
+            if (marker) {
               done = true;
               ch.stderr.off('data', onErr);
-              resolve({ ch, stderr, sent });
+              resolve({ ch, stderr, sent, pid: Number(marker[1]) });
             }
           };
           ch.stderr.on('data', onErr);
@@ -557,6 +583,9 @@ export class SshTransport implements Transport {
             const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), closeTimeout).unref());
             await Promise.race([exited, timer]);
           }
+          // an executor that does not end on EOF (one that never answered hello, say) would stay on
+          // the agent as an orphan once the connection goes: kill it, by signal and by pid
+          if (!ended && !connClosed) await this.killRemote(conn, ch, started.pid);
           conn.end();
           // a dead peer never answers the disconnect: do not wait for it
           setTimeout(() => conn.destroy(), 1000).unref();

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 /**
  * The SSH transport against real sshd instances on loopback (hosts 127.0.11-13.1): bootstrap only
  * when missing, and every bad input or fault — unreachable host, wrong key, wrong user, no Node,
@@ -6,6 +5,7 @@ import { createHash } from 'node:crypto';
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AgentPool } from '../../src/control/agents.js';
@@ -87,6 +87,29 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
       expect(c2.registration.attributes.node).toMatch(/^v\d+/);
       await c2.close();
     } finally {
+      fs.rmSync(remote, { force: true });
+    }
+  });
+
+  test('an executor that never answers hello is killed on the agent, not left behind as an orphan', async () => {
+    const base = executorBundle();
+    // reads its stdin and ignores it, and does not end at EOF: a hung executor
+    const content = Buffer.from(`process.stdin.resume(); setInterval(() => {}, 1000); // ${Date.now()}-${Math.random()}\n`);
+    const bundle: ExecutorBundle = { path: base.path, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16) };
+    const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
+    try {
+      const t = new SshTransport('h11', { host: '127.0.11.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle, closeTimeoutMs: 300 });
+      const err = await ExecutorClient.connect(t, { workDir: path.join(scratch.dir, 'w11h'), timeoutMs: 1500 }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/h11/);
+      let left = findPids(`executor-${bundle.hash}`);
+      for (let i = 0; i < 50 && left.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = findPids(`executor-${bundle.hash}`);
+      }
+      expect(left).toEqual([]);
+    } finally {
+      for (const pid of findPids(`executor-${bundle.hash}`)) process.kill(pid, 'SIGKILL');
       fs.rmSync(remote, { force: true });
     }
   });
