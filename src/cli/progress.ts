@@ -1,6 +1,6 @@
 /**
  * Progress reporting on stderr: a spinner with the current step on a TTY, plain lines otherwise
- * (CI logs, pipes, src/cli/progress-lines.ts), and nothing at all with --quiet.
+ * (CI logs, pipes, src/cli/progress-lines.ts), and nothing when quiet (plan diff --json or --offline).
  */
 import ora, { type Ora } from 'ora';
 import { LineProgress, runWith, type ProgressSink } from './progress-lines.js';

@@ -1,6 +1,6 @@
 /**
  * Transports carry the executor protocol: a byte pipe to an executor program on an agent. The local
- * transport runs it as a child process; the SSH transport (later) runs it over an exec channel.
+ * transport runs it as a child process (or in process), the SSH transport over an exec channel.
  */
 import type { Readable, Writable } from 'node:stream';
 
