@@ -82,20 +82,5 @@ export function parseConstraint(s: string): Constraint {
   return { attribute, op, value, source };
 }
 
-const NUMERIC_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function asNumber(s: string): number | undefined {
-  const t = s.trim();
-  return NUMERIC_RE.test(t) ? Number(t) : undefined;
-}
-
-/** compareValues compares numerically when both sides are numbers, else lexically; returns <0, 0 or >0. */
-function compareValues(a: string, b: string): number {
-  const na = asNumber(a);
-  const nb = asNumber(b);
-  if (na !== undefined && nb !== undefined) return na === nb ? 0 : na < nb ? -1 : 1;
-  return a === b ? 0 : a < b ? -1 : 1;
-}
-
 /** matchConstraint is the scheduler's matcher, re-exported: one definition of constraint semantics. */
 export { matchConstraint } from '../scheduler/constraints-match.js';

@@ -150,6 +150,7 @@ export function reduceKey(ui: UiState, input: string, key: Key, ctx: KeyContext)
     if (key.return) return { ui: { ...ui, editingFilter: false } };
     if (key.backspace || key.delete) return { ui: resetCursors({ ...ui, filter: ui.filter.slice(0, -1) }) };
     if (key.upArrow || key.downArrow || key.tab || key.ctrl || key.meta) return { ui };
+    // eslint-disable-next-line no-control-regex -- typed text, not control keys, goes into the filter
     if (input && !/[\u0000-\u001f]/.test(input)) return { ui: resetCursors({ ...ui, filter: ui.filter + input }) };
     return { ui };
   }
