@@ -18,6 +18,7 @@ export default class Logs extends FactoryCommand<typeof Logs> {
   };
 
   protected async execute(): Promise<undefined> {
+    const json = this.flags.json ? jsonLines(this.args.task) : undefined;
     const ac = new AbortController();
     const onSig = () => ac.abort();
     process.once('SIGINT', onSig);
@@ -28,7 +29,8 @@ export default class Logs extends FactoryCommand<typeof Logs> {
         follow: this.flags.follow,
         tail: this.flags.tail,
         stream: this.flags.stream as 'stdout' | 'stderr' | 'both',
-        onData: (stream: 'stdout' | 'stderr', chunk: string) => void (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
+        // --json: one object a line on stdout, both streams ({"task", "stream", "line"}); else the raw bytes
+        onData: json ? json.push : (stream: 'stdout' | 'stderr', chunk: string) => void (stream === 'stderr' ? process.stderr : process.stdout).write(chunk),
         signal: ac.signal,
       };
       await this.onHost(
@@ -36,9 +38,31 @@ export default class Logs extends FactoryCommand<typeof Logs> {
         () => logs({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, ...req }),
       );
     } finally {
+      json?.end();
       process.off('SIGINT', onSig);
       process.off('SIGTERM', onSig);
     }
     return undefined;
   }
+}
+
+/**
+ * jsonLines turns a task's output chunks into one JSON object a line on stdout, per stream: a line
+ * split across chunks is printed once it is whole, and what is left at the end is printed too.
+ */
+export function jsonLines(task: string, write: (s: string) => void = (s) => void process.stdout.write(s)): { push: (stream: 'stdout' | 'stderr', chunk: string) => void; end: () => void } {
+  const rest: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  const emit = (stream: 'stdout' | 'stderr', line: string) => write(`${JSON.stringify({ task, stream, line })}\n`);
+  return {
+    push: (stream, chunk) => {
+      const text = rest[stream] + chunk;
+      const lines = text.split('\n');
+      rest[stream] = lines.pop() ?? '';
+      for (const l of lines) emit(stream, l);
+    },
+    end: () => {
+      for (const stream of ['stdout', 'stderr'] as const) if (rest[stream]) emit(stream, rest[stream]);
+      rest.stdout = rest.stderr = '';
+    },
+  };
 }

@@ -100,6 +100,12 @@ describe('factory plan apply / status / logs / destroy with real processes', () 
     const out = await runCli(['logs', 'lifecycle/ticker/0', '--state', state], { cwd: scratch.dir });
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toMatch(/^started lifecycle\/ticker\/0\ntick\n/);
+    // --json: one object a line, on stdout, for both streams
+    const asJson = await runCli(['logs', 'lifecycle/ticker/0', '--json', '--state', state], { cwd: scratch.dir });
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const objs = asJson.stdout.trim().split('\n').map((l) => JSON.parse(l) as { task: string; stream: string; line: string });
+    expect(objs[0]).toEqual({ task: 'lifecycle/ticker/0', stream: 'stdout', line: 'started lifecycle/ticker/0' });
+    expect(objs[1]).toMatchObject({ stream: 'stdout', line: 'tick' });
     const err = await runCli(['logs', 'errlog/0', '--state', state], { cwd: scratch.dir });
     expect(err.code, err.stderr).toBe(0);
     expect(err.stderr).toContain('to-stderr');
