@@ -465,6 +465,12 @@ const planNamePositions = new WeakMap<PlanSpec, { line: number; col: number }>()
  */
 export function loadPlanText(text: string, file: string): PlanSpec {
   const src = SpecSource.parse(text, file, 'plan');
+  const top = src.data as Record<string, unknown> | null;
+  if (top && typeof top === 'object' && !Array.isArray(top) && 'idcs' in top && !('name' in top)) {
+    // an inventory among the plans (`plan diff examples/` reads examples/inventory.example.yaml)
+    src.issue([], 'this file is an inventory (it has idcs:), not a plan: pass it with --inventory, and keep it out of the plan folders');
+    src.throwIfIssues();
+  }
   const result = planSchema.safeParse(src.data, { error: zodErrorMap });
   if (!result.success) src.addZodIssues(result.error.issues);
   checkPlanRaw(src);

@@ -40,3 +40,16 @@ describe('rough edges', () => {
     }
   });
 });
+
+describe('an inventory given as a plan', () => {
+  it('is named as an inventory, with the flag to pass it with', () => {
+    let err: unknown;
+    try {
+      loadPlanText('idcs:\n  - name: dc\n    clusters: []\n', 'examples/inventory.example.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).message).toMatch(/^examples\/inventory\.example\.yaml:1:1: this file is an inventory \(it has idcs:\), not a plan: pass it with --inventory/);
+  });
+});
