@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FactoryError } from '../errors.js';
 import { encode, readMessages } from '../protocol/codec.js';
-import { PROTOCOL_VERSION, type AgentRegistration, type ErrorBody, type Message, type Request, type TaskStatus } from '../protocol/messages.js';
+import { PROTOCOL_VERSION, type AgentRegistration, type CallName, type ErrorBody, type Message, type Request, type RequestOf, type ResultOf, type TaskStatus } from '../protocol/messages.js';
 import { restoreDeferredEnv } from './deferred-env.js';
 import { detectLimits, discover, EXECUTOR_VERSION } from './discovery.js';
 import type { Driver } from './drivers/driver.js';
@@ -32,6 +32,9 @@ export interface ExecutorIO {
   /** exit is called once when the input ends or a shutdown was requested. */
   exit: (code: number) => void;
 }
+
+/** ANSWERED is what a handler returns when it sent its own answer. */
+const ANSWERED = Symbol('answered');
 
 function errorBody(err: unknown): ErrorBody {
   if (err instanceof FactoryError) return { code: err.code, message: err.message };
@@ -134,71 +137,100 @@ export class Executor {
     });
   }
 
+  /**
+   * handlers answer the calls of the protocol map (Calls in src/protocol/messages.ts), one each: a
+   * call without a handler does not compile. A handler returns what its result carries, or ANSWERED
+   * when it answered itself (hello registers, logs streams, shutdown closes).
+   */
+  private readonly handlers: { [K in CallName]: (req: RequestOf<K>) => Promise<ResultOf<K> | typeof ANSWERED> } = {
+    hello: async (req) => {
+      const p = this.hello(req);
+      this.helloing = p;
+      await p;
+      return ANSWERED;
+    },
+    run: async (req) => {
+      this.requireHello();
+      const spec = req.spec;
+      if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
+      return this.driver(spec.driver).run(spec);
+    },
+    stop: async (req) => {
+      this.requireHello();
+      const d = (await this.findTask(req.task)) ?? this.driver('process');
+      return d.stop(req.task, { graceMs: req.graceMs, remove: req.remove });
+    },
+    inspect: async () => {
+      this.requireHello();
+      return this.allTasks();
+    },
+    logs: async (req) => {
+      this.requireHello();
+      await this.logs(req);
+      return ANSWERED;
+    },
+    cancel: async (req) => {
+      const c = this.streams.get(req.target);
+      c?.abort();
+      return { cancelled: c !== undefined };
+    },
+    shutdown: async (req) => {
+      this.ok(req.id);
+      this.close(0);
+      return ANSWERED;
+    },
+    'vm-action': async (req) => {
+      this.requireHello();
+      if (!(await this.vms?.status(req.task))) {
+        const foreign = await this.foreignTask(req.task);
+        if (foreign) throw foreign;
+      }
+      return this.requireVms().action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs });
+    },
+    'vm-image-has': async (req) => {
+      this.requireHello();
+      return { present: this.requireVms().images.has(req.image) };
+    },
+    'vm-image-put': async (req) => {
+      this.requireHello();
+      return this.requireVms().imagePut(req.image, req.file, req.offset, req.data);
+    },
+    'vm-image-commit': async (req) => {
+      this.requireHello();
+      return this.requireVms().imageCommit(req.image, req.name, req.manifest);
+    },
+    'vm-images': async () => {
+      this.requireHello();
+      return this.requireVms().imageList();
+    },
+    'image-inspect': async (req) => {
+      this.requireHello();
+      return this.requireDocker().imageInfo(req.image);
+    },
+    'image-load': async (req) => {
+      this.requireHello();
+      this.requireDocker();
+      return this.images!.receive(req);
+    },
+  };
+
+  /** calls lists the calls this executor answers (the protocol map's, by construction). */
+  get calls(): string[] {
+    return Object.keys(this.handlers);
+  }
+
   /** handle answers one request; it never throws. */
   async handle(req: Request): Promise<void> {
     const id = typeof req.id === 'number' ? req.id : -1;
     try {
       if (req.type !== 'hello' && this.helloing) await this.helloing.catch(() => undefined);
-      switch (req.type) {
-        case 'hello': {
-          const p = this.hello(req);
-          this.helloing = p;
-          return await p;
-        }
-        case 'run': {
-          this.requireHello();
-          const spec = req.spec;
-          if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
-          return this.ok(id, await this.driver(spec.driver).run(spec));
-        }
-        case 'stop': {
-          this.requireHello();
-          const d = (await this.findTask(req.task)) ?? this.driver('process');
-          return this.ok(id, await d.stop(req.task, { graceMs: req.graceMs, remove: req.remove }));
-        }
-        case 'inspect':
-          this.requireHello();
-          return this.ok(id, await this.allTasks());
-        case 'logs':
-          this.requireHello();
-          return await this.logs(req);
-        case 'cancel': {
-          const c = this.streams.get(req.target);
-          c?.abort();
-          return this.ok(id, { cancelled: c !== undefined });
-        }
-        case 'shutdown':
-          this.ok(id);
-          return this.close(0);
-        case 'vm-action':
-          this.requireHello();
-          if (!(await this.vms?.status(req.task))) {
-            const foreign = await this.foreignTask(req.task);
-            if (foreign) throw foreign;
-          }
-          return this.ok(id, await this.requireVms().action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs }));
-        case 'vm-image-has':
-          this.requireHello();
-          return this.ok(id, { present: this.requireVms().images.has(req.image) });
-        case 'vm-image-put':
-          this.requireHello();
-          return this.ok(id, this.requireVms().imagePut(req.image, req.file, req.offset, req.data));
-        case 'vm-image-commit':
-          this.requireHello();
-          return this.ok(id, await this.requireVms().imageCommit(req.image, req.name, req.manifest));
-        case 'vm-images':
-          this.requireHello();
-          return this.ok(id, this.requireVms().imageList());
-        case 'image-inspect':
-          this.requireHello();
-          return this.ok(id, await this.requireDocker().imageInfo(req.image));
-        case 'image-load':
-          this.requireHello();
-          this.requireDocker();
-          return this.ok(id, await this.images!.receive(req));
-        default:
-          throw new FactoryError(`protocol: unknown request type ${JSON.stringify((req as { type: unknown }).type)}`, { code: 'E_PROTOCOL' });
+      // own properties only: a request type of "constructor" or "__proto__" is not a call
+      if (typeof req.type !== 'string' || !Object.hasOwn(this.handlers, req.type)) {
+        throw new FactoryError(`protocol: unknown request type ${JSON.stringify((req as { type: unknown }).type)}`, { code: 'E_PROTOCOL' });
       }
+      const handler = this.handlers[req.type] as (r: Request) => Promise<unknown>;
+      const out = await handler(req);
+      if (out !== ANSWERED) this.ok(id, out);
     } catch (err) {
       this.fail(id, err);
     }

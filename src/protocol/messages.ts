@@ -8,7 +8,7 @@
  *   executor → control: register (answer to hello), result, heartbeat, log
  */
 import type { Driver, TaskResources, TaskState } from '../scheduler/types.js';
-import type { PowerState, VmAction, VmImageManifest, VmRunOptions } from './vm.js';
+import type { PowerState, VmAction, VmActionResult, VmImageInfo, VmImageManifest, VmRunOptions } from './vm.js';
 
 /** PROTOCOL_VERSION is bumped on any incompatible change; both sides refuse a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -118,28 +118,58 @@ export interface AgentRegistration {
   tasks: TaskStatus[];
 }
 
-/** Request is a message from the control side. */
-export type Request =
-  /** hello: `state` is the control side's state id (STATE_ID_RE); the tasks this session starts record it. */
-  | { v: number; id: number; type: 'hello'; agent: string; workDir: string; heartbeatMs?: number; state?: string }
-  | { v: number; id: number; type: 'run'; spec: TaskRunSpec }
-  | { v: number; id: number; type: 'stop'; task: string; graceMs?: number; remove?: boolean }
-  | { v: number; id: number; type: 'inspect' }
-  | { v: number; id: number; type: 'logs'; task: string; stream: 'stdout' | 'stderr' | 'both'; follow: boolean; tail?: number }
-  | { v: number; id: number; type: 'cancel'; target: number }
-  | { v: number; id: number; type: 'shutdown' }
-  | { v: number; id: number; type: 'vm-action'; task: string; action: VmAction; imageName?: string; timeoutMs?: number }
-  | { v: number; id: number; type: 'vm-image-has'; image: string }
-  | { v: number; id: number; type: 'vm-image-put'; image: string; file: string; offset: number; data: string }
-  | { v: number; id: number; type: 'vm-image-commit'; image: string; name: string; manifest: VmImageManifest }
-  | { v: number; id: number; type: 'vm-images' }
-  | { v: number; id: number; type: 'image-inspect'; image: string }
+/**
+ * Calls is the executor protocol as one map: each call's request fields and what its result carries.
+ * The request union, the client's typed `call()` and the executor's handler table are derived from
+ * it, so a new call is one entry here, one handler and one client method (a missing handler fails
+ * to compile, and test/executor/protocol-map.test.ts checks the table at run time).
+ */
+export interface Calls {
+  /** hello: `state` is the control side's state id (STATE_ID_RE); the tasks this session starts record it. Answered by `register`. */
+  hello: { req: { agent: string; workDir: string; heartbeatMs?: number; state?: string }; res: AgentRegistration };
+  run: { req: { spec: TaskRunSpec }; res: TaskStatus };
+  stop: { req: { task: string; graceMs?: number; remove?: boolean }; res: TaskStatus };
+  inspect: { req: Record<never, never>; res: TaskStatus[] };
+  /** logs streams `log` messages, then a result (follow: until cancelled). */
+  logs: { req: { task: string; stream: 'stdout' | 'stderr' | 'both'; follow: boolean; tail?: number }; res: unknown };
+  cancel: { req: { target: number }; res: { cancelled: boolean } };
+  shutdown: { req: Record<never, never>; res: undefined };
+  'vm-action': { req: { task: string; action: VmAction; imageName?: string; timeoutMs?: number }; res: VmActionResult };
+  'vm-image-has': { req: { image: string }; res: { present: boolean } };
+  'vm-image-put': { req: { image: string; file: string; offset: number; data: string }; res: { received: number } };
+  'vm-image-commit': { req: { image: string; name: string; manifest: VmImageManifest }; res: { id: string; name: string } };
+  'vm-images': { req: Record<never, never>; res: VmImageInfo[] };
+  'image-inspect': { req: { image: string }; res: ImageInfo };
   /**
    * image-load ships a `docker save` archive in order: chunk `offset` (bytes so far) carries base64
    * `data`; the chunk with `done` makes the executor check `size` and `sha256` of the staged archive,
    * load it into the engine and compare the image's id with `imageId`.
    */
-  | { v: number; id: number; type: 'image-load'; image: string; imageId: string; sha256: string; size: number; offset: number; data: string; done: boolean };
+  'image-load': { req: { image: string; imageId: string; sha256: string; size: number; offset: number; data: string; done: boolean }; res: ImageLoadResult };
+}
+
+/** CallName is the name of one call of the executor protocol. */
+export type CallName = keyof Calls;
+
+const EVERY_CALL: Record<CallName, true> = {
+  hello: true, run: true, stop: true, inspect: true, logs: true, cancel: true, shutdown: true, 'vm-action': true, 'vm-image-has': true,
+  'vm-image-put': true, 'vm-image-commit': true, 'vm-images': true, 'image-inspect': true, 'image-load': true,
+};
+
+/** CALL_NAMES lists every call (at run time; the Record above makes it complete). */
+export const CALL_NAMES = Object.keys(EVERY_CALL) as CallName[];
+
+/** RequestBody is a call as the control side writes it: its type and its fields. */
+export type RequestBody<K extends CallName = CallName> = { [N in K]: { type: N } & Calls[N]['req'] }[K];
+
+/** RequestOf is one call's request message. */
+export type RequestOf<K extends CallName> = { v: number; id: number } & RequestBody<K>;
+
+/** Request is a message from the control side. */
+export type Request = RequestOf<CallName>;
+
+/** ResultOf is what a call's result carries. */
+export type ResultOf<K extends CallName> = Calls[K]['res'];
 
 /** ErrorBody is the error half of a failed result. */
 export interface ErrorBody {

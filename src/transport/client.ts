@@ -10,8 +10,11 @@ import {
   type AgentRegistration,
   type ImageInfo,
   type ImageLoadResult,
+  type CallName,
   type Message,
   type Request,
+  type RequestBody,
+  type ResultOf,
   type TaskRunSpec,
   type TaskStatus,
 } from '../protocol/messages.js';
@@ -51,8 +54,6 @@ interface Pending {
   onLog?: (stream: 'stdout' | 'stderr', data: string) => void;
   what: string;
 }
-
-type RequestBody = Request extends infer R ? (R extends { id: number; v: number } ? Omit<R, 'id' | 'v'> : never) : never;
 
 const STDERR_TAIL = 4096;
 
@@ -195,22 +196,23 @@ export class ExecutorClient {
     });
   }
 
-  private async call<T>(body: RequestBody, timeoutMs: number | undefined, what: string): Promise<T> {
-    const msg = await this.request(body, timeoutMs ?? this.timeoutMs, what);
+  /** call sends one call and returns what its result carries, typed by the protocol map (Calls). */
+  private async call<K extends CallName>(body: RequestBody<K>, timeoutMs: number | undefined, what: string): Promise<ResultOf<K>> {
+    const msg = await this.request(body as RequestBody, timeoutMs ?? this.timeoutMs, what);
     if (msg.type !== 'result' || !msg.ok) throw new AgentError(this.agent, `${what}: unexpected ${msg.type} message`, { code: 'E_PROTOCOL' });
-    return msg.data as T;
+    return msg.data as ResultOf<K>;
   }
 
   /** run starts (or adopts) a task and returns its status; a start failure is a status with state failed. */
   run(spec: TaskRunSpec, timeoutMs?: number): Promise<TaskStatus> {
-    return this.call<TaskStatus>({ type: 'run', spec }, timeoutMs ?? Math.max(this.timeoutMs, 30_000), `run ${spec.task}`);
+    return this.call({ type: 'run', spec }, timeoutMs ?? Math.max(this.timeoutMs, 30_000), `run ${spec.task}`);
   }
 
   /** stop stops a task (SIGTERM, graceMs, SIGKILL); remove (default true) deletes its folder and logs. */
   stop(task: string, opts: { graceMs?: number; remove?: boolean; timeoutMs?: number } = {}): Promise<TaskStatus> {
     // The call may legitimately take the grace period plus the SIGKILL wait.
     const timeout = opts.timeoutMs ?? this.timeoutMs + (opts.graceMs ?? 10_000) + 10_000;
-    return this.call<TaskStatus>(
+    return this.call(
       {
         type: 'stop',
         task,
@@ -225,7 +227,7 @@ export class ExecutorClient {
   /** vmAction runs a power action (start, stop, reboot, force-off) or makes an image of one VM (libvirt driver). */
   vmAction(task: string, action: VmAction, opts: { imageName?: string; timeoutMs?: number } = {}): Promise<VmActionResult> {
     const wait = opts.timeoutMs ?? 30_000;
-    return this.call<VmActionResult>(
+    return this.call(
       { type: 'vm-action', task, action, ...(opts.imageName !== undefined ? { imageName: opts.imageName } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
       // a stop waits for the guest, then forces it off; an image copies a whole disk
       action === 'image' ? 60 * 60_000 : this.timeoutMs + wait + 15_000,
@@ -235,7 +237,7 @@ export class ExecutorClient {
 
   /** vmImageHas tells whether the agent's VM image store holds the image id. */
   async vmImageHas(image: string): Promise<boolean> {
-    return (await this.call<{ present: boolean }>({ type: 'vm-image-has', image }, undefined, `vm image ${image.slice(0, 12)}`)).present;
+    return (await this.call({ type: 'vm-image-has', image }, undefined, `vm image ${image.slice(0, 12)}`)).present;
   }
 
   /** vmImagePut sends one base64 chunk of one file of a VM image upload. */
@@ -250,22 +252,22 @@ export class ExecutorClient {
 
   /** vmImages lists the agent's VM image store. */
   vmImages(): Promise<VmImageInfo[]> {
-    return this.call<VmImageInfo[]>({ type: 'vm-images' }, undefined, 'vm images');
+    return this.call({ type: 'vm-images' }, undefined, 'vm images');
   }
 
   /** inspect lists every task the executor finds on its host. */
   inspect(timeoutMs?: number): Promise<TaskStatus[]> {
-    return this.call<TaskStatus[]>({ type: 'inspect' }, timeoutMs, 'inspect');
+    return this.call({ type: 'inspect' }, timeoutMs, 'inspect');
   }
 
   /** imageInspect asks the agent's container engine whether it has an image, and its id. */
   imageInspect(image: string, timeoutMs?: number): Promise<ImageInfo> {
-    return this.call<ImageInfo>({ type: 'image-inspect', image }, timeoutMs, `image-inspect ${image}`);
+    return this.call({ type: 'image-inspect', image }, timeoutMs, `image-inspect ${image}`);
   }
 
   /** imageLoad sends one chunk of an image archive; the chunk with done loads and verifies it (allow time for that). */
-  imageLoad(chunk: Omit<Extract<Request, { type: 'image-load' }>, 'v' | 'id' | 'type'>, timeoutMs?: number): Promise<ImageLoadResult> {
-    return this.call<ImageLoadResult>({ type: 'image-load', ...chunk }, timeoutMs ?? (chunk.done ? Math.max(this.timeoutMs, 300_000) : this.timeoutMs), `image-load ${chunk.image}`);
+  imageLoad(chunk: Omit<RequestBody<'image-load'>, 'type'>, timeoutMs?: number): Promise<ImageLoadResult> {
+    return this.call({ type: 'image-load', ...chunk }, timeoutMs ?? (chunk.done ? Math.max(this.timeoutMs, 300_000) : this.timeoutMs), `image-load ${chunk.image}`);
   }
 
   /**
