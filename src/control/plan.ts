@@ -153,7 +153,10 @@ function viewOf(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offli
   placements.sort((a, b) => compareTaskIds(a.task, b.task));
   const stops: StopView[] = plan.stop
     .filter((s) => s.reason !== 'update')
-    .map((s) => ({ task: s.task.task, group: s.task.group, plan: s.task.plan, agent: s.task.agent, reason: s.reason }));
+    .map((s) => ({ task: s.task.task, group: s.task.group, plan: s.task.plan, agent: s.task.agent, reason: s.reason }))
+    // in task order, as placements are: the state's iteration order differs between a host (records
+    // in memory) and a one-shot run (replayed from the journal), and the output must not
+    .sort((a, b) => compareTaskIds(a.task, b.task) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
   return {
     changes: plan.changes,
     placements,
