@@ -3,7 +3,6 @@
  * with what they report), and a task's output streamed from its agent.
  */
 import fs from 'node:fs';
-import { FactoryError } from '../errors.js';
 import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateWork } from '../state/work.js';
@@ -13,8 +12,9 @@ import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
 import { health, type HostHealth } from './host-health.js';
 import { compareTaskIds } from './plan.js';
-import { effectiveResources, observe, refuseForeign, type StrayTask } from './snapshot.js';
+import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
+import { withAgentOfTask } from './session.js';
 
 /** StatusAgent is one agent in `status --json`. */
 export interface StatusAgent {
@@ -188,40 +188,9 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
-/** findTask resolves a task argument: an exact id, or a unique `plan/group` or `group/index` suffix. */
-export function findTask(tasks: TaskRecord[], want: string): TaskRecord {
-  const exact = tasks.find((t) => t.task === want);
-  if (exact) return exact;
-  const matches = tasks.filter((t) => t.task.endsWith(`/${want}`) || t.task.startsWith(`${want}/`) || `${t.plan}/${t.group}` === want);
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length > 1) {
-    throw new FactoryError(`task '${want}' is ambiguous: ${matches.map((m) => m.task).sort(compareTaskIds).slice(0, 10).join(', ')}`, {
-      code: 'E_TASK_AMBIGUOUS',
-      hint: 'give the full task id plan/group/index',
-    });
-  }
-  const known = tasks.map((t) => t.task).sort(compareTaskIds);
-  throw new FactoryError(`no task '${want}' in the state`, {
-    code: 'E_TASK_UNKNOWN',
-    hint: known.length ? `known tasks: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}` : 'apply a plan first (factory plan apply PLAN)',
-  });
-}
+export { findTask } from './find-task.js';
 
 /** logs streams a task's output from its agent; with follow it runs until the signal aborts. */
 export async function logs(opts: LogsOptions): Promise<void> {
-  const inventory = await resolveInventory(opts.inventoryPath);
-  const state = await stateOf(opts.stateDir);
-  const view = new StateWork(state);
-  refuseForeign(view, opts.task);
-  const rec = findTask(view.tasks.values(), opts.task);
-  const spec = inventory.agents.find((a) => a.name === rec.agent);
-  if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
-  try {
-    const c = pool.connected.get(spec.name);
-    if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
-    await c.client.logs(rec.task, { stream: opts.stream, follow: opts.follow, tail: opts.tail }, opts.onData, opts.signal);
-  } finally {
-    await pool.close();
-  }
+  await withAgentOfTask(opts, ({ rec, conn }) => conn.client.logs(rec.task, { stream: opts.stream, follow: opts.follow, tail: opts.tail }, opts.onData, opts.signal));
 }

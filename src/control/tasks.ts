@@ -6,7 +6,7 @@
 import { FactoryError } from '../errors.js';
 import { loadPlans, resolveInventory } from '../spec/index.js';
 import { withStateWork } from './state-handle.js';
-import { AgentPool } from './agents.js';
+import { connectAgentOf } from './session.js';
 import { runSpecOf, specHashOf } from './desired.js';
 import { recordTaskStatus, refuseForeign } from './snapshot.js';
 
@@ -54,12 +54,8 @@ export async function restartTask(opts: RestartTaskOptions): Promise<RestartTask
           hint: `run factory plan apply ${planRec.file}`,
         });
       }
-      const spec = inventory.agents.find((a) => a.name === rec.agent);
-      if (!spec) throw new FactoryError(`task ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-      const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
+      const { pool, spec, conn } = await connectAgentOf(rec, inventory, state);
       try {
-        const conn = pool.connected.get(spec.name);
-        if (!conn) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
         await conn.client.stop(rec.task, { remove: false, graceMs: group.stopGraceMs });
         const runSpec = runSpecOf(
           {

@@ -4,12 +4,10 @@
  */
 import { FactoryError } from '../errors.js';
 import type { VmAction, VmActionResult } from '../protocol/vm.js';
-import { resolveInventory } from '../spec/index.js';
-import { stateOf, withStateWork } from './state-handle.js';
-import { StateWork } from '../state/work.js';
-import { AgentPool } from './agents.js';
-import { recordTaskStatus, refuseForeign } from './snapshot.js';
-import { findTask } from './status.js';
+import type { TaskRecord } from '../state/types.js';
+import { withStateWork } from './state-handle.js';
+import { recordTaskStatus } from './snapshot.js';
+import { withAgentOfTask } from './session.js';
 
 /** VmActionOptions select the state, the inventory, the VM (task id or unique suffix) and the action. */
 export interface VmActionOptions {
@@ -33,21 +31,13 @@ export interface VmActionView extends VmActionResult {
 
 /** vmAction finds the VM's agent in the state, runs the action there, and records the VM's status. */
 export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
-  const inventory = await resolveInventory(opts.inventoryPath);
-  const state = await stateOf(opts.stateDir);
-  const view = new StateWork(state);
-  refuseForeign(view, opts.task);
-  const rec = findTask(view.tasks.values(), opts.task);
-  if (rec.driver !== 'libvirt') {
-    throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
-  }
   if (opts.action === 'image' && !opts.imageName) throw new FactoryError('vm image needs a name for the new image', { code: 'E_BAD_REQUEST' });
-  const spec = inventory.agents.find((a) => a.name === rec.agent);
-  if (!spec) throw new FactoryError(`VM ${rec.task} runs on agent ${rec.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
-  const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
-  try {
-    const c = pool.connected.get(spec.name);
-    if (!c) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
+  const notAVm = (rec: TaskRecord) => {
+    if (rec.driver !== 'libvirt') {
+      throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
+    }
+  };
+  return withAgentOfTask({ ...opts, what: 'VM', check: notAVm }, async ({ rec, state, spec, conn: c }) => {
     const result = await c.client.vmAction(rec.task, opts.action, {
       ...(opts.imageName !== undefined ? { imageName: opts.imageName } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
@@ -67,7 +57,5 @@ export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
       work.event({ at: now, topic: 'vm', kind: `vm-${opts.action}`, task: rec.task, agent: spec.name, message: `${what} on ${spec.name}` });
     });
     return { ...result, agent: spec.name, state: taskState };
-  } finally {
-    await pool.close();
-  }
+  });
 }
