@@ -17,7 +17,7 @@ import type { ApiClient } from '../client/http.js';
 import { followEvents } from '../client/sse.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
 import { emptyState } from './empty-state.js';
-import type { StateSnapshot, StateSource } from './state-source.js';
+import { SnapshotPublisher } from './state-source.js';
 
 /** ApiStateSourceOptions tune listing, the event stream and reconnects. */
 export interface ApiStateSourceOptions {
@@ -41,9 +41,7 @@ function isEventRecord(v: unknown): v is EventRecord {
 }
 
 /** ApiStateSource is a StateSource over a control host's HTTP API and event stream. */
-export class ApiStateSource implements StateSource {
-  private snap: StateSnapshot;
-  private readonly listeners = new Set<(s: StateSnapshot) => void>();
+export class ApiStateSource extends SnapshotPublisher {
   private readonly ac = new AbortController();
   private readonly opts: Required<Omit<ApiStateSourceOptions, 'timeoutMs'>> & { timeoutMs: number };
   private data: StateData = emptyState();
@@ -64,6 +62,7 @@ export class ApiStateSource implements StateSource {
     readonly client: ApiClient,
     opts: ApiStateSourceOptions,
   ) {
+    super({ data: emptyState(), version: 0, readAt: Date.now() });
     this.opts = {
       debounceMs: opts.debounceMs ?? 100,
       maxEvents: opts.maxEvents ?? 500,
@@ -93,18 +92,6 @@ export class ApiStateSource implements StateSource {
     return this.client.current;
   }
 
-  /** current returns the latest snapshot. */
-  current(): StateSnapshot {
-    return this.snap;
-  }
-
-  /** subscribe registers a listener for new snapshots and returns its unsubscribe function. */
-  subscribe(listener: (s: StateSnapshot) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
 
   /** refresh lists again now (the dashboard's --refresh-interval: commits without events show up too). */
   async refresh(): Promise<void> {
@@ -262,8 +249,7 @@ export class ApiStateSource implements StateSource {
     if (this.closed) return;
     // a new events array each time: the dashboard builds its model per document
     this.data = { ...this.data, events: this.events.slice() };
-    this.snap = { data: this.data, version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) };
-    for (const l of this.listeners) l(this.snap);
+    this.emit({ data: this.data, version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) });
   }
 }
 

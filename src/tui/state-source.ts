@@ -39,14 +39,14 @@ export interface StateSource {
   close(): void;
 }
 
-/** MemoryStateSource is a StateSource whose documents are pushed by hand (tests, benchmark). */
-export class MemoryStateSource implements StateSource {
-  private snap: StateSnapshot;
-  private readonly listeners = new Set<(s: StateSnapshot) => void>();
+/**
+ * SnapshotPublisher is what every StateSource shares: the latest snapshot and the listeners told
+ * of each new one.
+ */
+export abstract class SnapshotPublisher implements StateSource {
+  protected readonly listeners = new Set<(s: StateSnapshot) => void>();
 
-  constructor(data: StateData = emptyState(), now = Date.now()) {
-    this.snap = { data, version: 1, readAt: now };
-  }
+  constructor(protected snap: StateSnapshot) {}
 
   /** current returns the latest snapshot. */
   current(): StateSnapshot {
@@ -61,10 +61,25 @@ export class MemoryStateSource implements StateSource {
     };
   }
 
+  /** emit makes s the latest snapshot and tells every listener. */
+  protected emit(s: StateSnapshot): void {
+    this.snap = s;
+    for (const l of this.listeners) l(s);
+  }
+
+  abstract close(): void;
+}
+
+/** MemoryStateSource is a StateSource whose documents are pushed by hand (tests, benchmark). */
+export class MemoryStateSource extends SnapshotPublisher {
+  constructor(data: StateData = emptyState(), now = Date.now()) {
+    super({ data, version: 1, readAt: now });
+  }
+
+
   /** push publishes a new document (or an error that keeps the document). */
   push(data: StateData, opts: { error?: string; now?: number } = {}): void {
-    this.snap = { data, version: this.snap.version + 1, readAt: opts.now ?? Date.now(), ...(opts.error ? { error: opts.error } : {}) };
-    for (const l of this.listeners) l(this.snap);
+    this.emit({ data, version: this.snap.version + 1, readAt: opts.now ?? Date.now(), ...(opts.error ? { error: opts.error } : {}) });
   }
 
   /** close forgets the listeners. */
@@ -145,10 +160,8 @@ export async function readStateCore(file: string, declared: DeclaredAgent[] = []
 }
 
 /** StateFileWatcher follows `<dir>/state.json` and publishes each new version. */
-export class StateFileWatcher implements StateSource {
+export class StateFileWatcher extends SnapshotPublisher {
   readonly file: string;
-  private snap: StateSnapshot;
-  private readonly listeners = new Set<(s: StateSnapshot) => void>();
   private watcher?: FSWatcher;
   private debounce?: NodeJS.Timeout;
   private poll?: NodeJS.Timeout;
@@ -161,8 +174,8 @@ export class StateFileWatcher implements StateSource {
     readonly dir: string,
     private readonly opts: StateFileWatcherOptions,
   ) {
+    super({ core: computeCore(emptyState(), opts.declared), version: 0, readAt: Date.now() });
     this.file = path.join(dir, STATE_FILE);
-    this.snap = { core: computeCore(emptyState(), opts.declared), version: 0, readAt: Date.now() };
   }
 
   /** open reads the state once and starts following it. */
@@ -175,18 +188,6 @@ export class StateFileWatcher implements StateSource {
     return w;
   }
 
-  /** current returns the latest snapshot. */
-  current(): StateSnapshot {
-    return this.snap;
-  }
-
-  /** subscribe registers a listener for new snapshots and returns its unsubscribe function. */
-  subscribe(listener: (s: StateSnapshot) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
 
   /** close stops watching. */
   close(): void {
@@ -261,8 +262,7 @@ export class StateFileWatcher implements StateSource {
 
   private publish(s: StateSnapshot): void {
     if (this.closed) return;
-    this.snap = s;
-    for (const l of this.listeners) l(s);
+    this.emit(s);
   }
 }
 
