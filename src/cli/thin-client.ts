@@ -1,6 +1,6 @@
 /**
  * The CLI's first module (bin/run.cjs loads it before oclif): it puts back the environment
- * bin/factory deferred, and tells which commands a control host could serve without the full CLI.
+ * bin/factory deferred, and tells which commands the fast path runs without the full CLI.
  *
  * The old relay (POST /v1/run: the whole command run inside the host) is gone with the host's
  * typed HTTP API. Every command now starts the full CLI, which reaches a host through that API
@@ -15,17 +15,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { controlSocketPath, SERVED_COMMANDS } from '../control/host-protocol.js';
+import { controlSocketPath } from '../control/host-protocol.js';
 
 export { restoreDeferredEnv } from '../executors/deferred-env.js';
-
-/** FORWARDED maps the words of each command a control host serves (`plan apply`) to its id (`plan:apply`). */
-const FORWARDED = new Map<string, string>(SERVED_COMMANDS.map((id) => [id.split(':').join(' '), id]));
 
 /**
  * GLOBAL_FLAGS are the global flags of every command (FactoryCommand's baseFlags), whether each
  * takes a value, and whether it names a remote control host. A command that names one is not the
- * local host's business: the thin client leaves it to the full CLI. A test keeps this table equal
+ * local host's business: the fast path leaves it to the full CLI. A test keeps this table equal
  * to the flags of the oclif manifest.
  */
 export const GLOBAL_FLAGS: Readonly<Record<string, { value: boolean; remote: boolean }>> = {
@@ -63,28 +60,6 @@ export function namesRemote(argv: string[], env: NodeJS.ProcessEnv = process.env
     return false;
   }
   return /^current:[ \t]*['"]?[^'"\s#]/m.test(text);
-}
-
-/** forwardable finds the served command in argv: its id and the arguments after it, or undefined. */
-export function forwardable(argv: string[], env: NodeJS.ProcessEnv = process.env): { id: string; rest: string[] } | undefined {
-  if (argv.some((a) => a === '--help' || a === '-h')) return undefined;
-  const two = FORWARDED.get(`${argv[0]} ${argv[1]}`);
-  const one = two ? undefined : FORWARDED.get(argv[0] ?? '');
-  if (!two && !one) return undefined;
-  // only now (a served command) is the config read: other commands start without the extra file read
-  if (namesRemote(argv, env)) return undefined;
-  return two ? { id: two, rest: argv.slice(2) } : { id: one!, rest: argv.slice(1) };
-}
-
-/** stateDirOf is the state directory a command will use: --state, else FACTORY_STATE, else ./.factory. */
-export function stateDirOf(argv: string[], env: NodeJS.ProcessEnv = process.env): string {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') break;
-    if (a === '--state' && i + 1 < argv.length) return argv[i + 1]!;
-    if (a.startsWith('--state=')) return a.slice('--state='.length);
-  }
-  return env.FACTORY_STATE || './.factory';
 }
 
 /** FastRequest is a `status` or `plan apply` the fast path runs on the local host's socket, its flags parsed. */

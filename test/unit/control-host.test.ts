@@ -2,57 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { forwardable, stateDirOf } from '../../src/cli/thin-client.js';
 import { AgentPool, WarmAgents } from '../../src/control/agents.js';
 import { forgetDestroyed, reconcileRecorded } from '../../src/control/plan.js';
 import { FileBackend } from '../../src/state/file-backend.js';
 import { StateWork } from '../../src/state/work.js';
 import { workFrom } from '../helpers/state.js';
 import type { StateData } from '../../src/state/types.js';
-import { forwardedEnvironment, hostEnvironment, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
 import { deferEnv, restoreDeferredEnv } from '../../src/executors/deferred-env.js';
 import type { AgentSpec } from '../../src/spec/model.js';
-
-describe('thin client: which commands go to a control host', () => {
-  it('finds the served commands and the arguments after them', () => {
-    expect(forwardable(['plan', 'apply', 'a.yaml', '--json'])).toEqual({ id: 'plan:apply', rest: ['a.yaml', '--json'] });
-    expect(forwardable(['plan', 'diff', '--offline', 'p/'])).toEqual({ id: 'plan:diff', rest: ['--offline', 'p/'] });
-    expect(forwardable(['plan', 'destroy', 'a.yaml'])).toEqual({ id: 'plan:destroy', rest: ['a.yaml'] });
-    expect(forwardable(['status', '--cached'])).toEqual({ id: 'status', rest: ['--cached'] });
-    expect(forwardable(['agents', 'list'])).toEqual({ id: 'agents:list', rest: [] });
-  });
-
-  it('leaves everything else, and any help, to the CLI', () => {
-    for (const argv of [[], ['--version'], ['dashboard'], ['logs', 'a/b/0', '-f'], ['control', 'serve'], ['plan', 'apply', '--help'], ['status', '-h'], ['plan'], ['agents', 'drain', 'x'], ['vm', 'stop', 'v']]) {
-      expect(forwardable(argv), argv.join(' ')).toBeUndefined();
-    }
-  });
-
-  it('every forwarded id is one the host serves', () => {
-    const ids = [['plan', 'diff'], ['plan', 'apply'], ['plan', 'destroy'], ['status'], ['agents', 'list']].map((a) => forwardable(a)!.id);
-    expect(ids.sort()).toEqual([...SERVED_COMMANDS].sort());
-  });
-
-  it('the state directory comes from --state, --state=, FACTORY_STATE, else ./.factory', () => {
-    expect(stateDirOf(['status', '--state', 's1'], {})).toBe('s1');
-    expect(stateDirOf(['status', '--state=s2'], { FACTORY_STATE: 'x' })).toBe('s2');
-    expect(stateDirOf(['status'], { FACTORY_STATE: 's3' })).toBe('s3');
-    expect(stateDirOf(['status'], { FACTORY_STATE: '' })).toBe('./.factory');
-    expect(stateDirOf(['plan', 'apply', '--', '--state', 'no'], {})).toBe('./.factory');
-  });
-});
-
-describe('control host requests', () => {
-  it('compares what changes a command: FACTORY_* but its inputs and the switch, the engine, what tasks get, the SSH agent', () => {
-    const env = {
-      FACTORY_DOCKER_HOST: 'unix:///d', FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', FACTORY_CONTROL: 'on', DOCKER_HOST: 'tcp://h:1',
-      HOME: '/root', PATH: '/bin', LANG: 'C.UTF-8', SSH_AUTH_SOCK: '/tmp/agent', DEBUG: '1', CI: 'true', TERM: 'xterm', USER: 'root',
-    };
-    expect(hostEnvironment(env)).toEqual({ FACTORY_DOCKER_HOST: 'unix:///d', DOCKER_HOST: 'tcp://h:1', HOME: '/root', PATH: '/bin', LANG: 'C.UTF-8', SSH_AUTH_SOCK: '/tmp/agent' });
-    // a client also sends its per-command inputs
-    expect(forwardedEnvironment(env)).toEqual({ ...hostEnvironment(env), FACTORY_STATE: 's', FACTORY_INVENTORY: 'i', DEBUG: '1', CI: 'true' });
-  });
-});
 
 describe('NODE_EXTRA_CA_CERTS, deferred', () => {
   it('travels as FACTORY_NODE_EXTRA_CA_CERTS and comes back under its own name', () => {

@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { FAST_FLAGS, fastPathRequest, forwardable, GLOBAL_FLAGS, namesRemote } from '../../src/cli/thin-client.js';
-import { CLIENT_ENV, hostEnvironment, SERVED_COMMANDS } from '../../src/control/host-protocol.js';
+import { FAST_FLAGS, fastPathRequest, GLOBAL_FLAGS, namesRemote } from '../../src/cli/thin-client.js';
 import { ROOT } from '../helpers/cli.js';
 
 interface ManifestFlag {
@@ -41,8 +40,8 @@ describe('GLOBAL_FLAGS', () => {
       // every table entry exists on every command (a command may redefine one as its own flag)
       for (const name of Object.keys(GLOBAL_FLAGS)) expect(cmd.flags[name], `${id} lacks --${name}`).toBeDefined();
     }
-    // the served commands redefine none of them: the table is exactly what they accept
-    for (const id of SERVED_COMMANDS) {
+    // the fast path's commands redefine none of them: the table is exactly what they accept
+    for (const id of Object.keys(FAST_FLAGS)) {
       const globals = Object.entries(commands[id]!.flags).filter(([, f]) => f.helpGroup === 'GLOBAL' || f.helpGroup === 'REMOTE');
       expect(globals.map(([n]) => n).sort()).toEqual(Object.keys(GLOBAL_FLAGS).sort());
     }
@@ -54,14 +53,14 @@ describe('GLOBAL_FLAGS', () => {
   });
 });
 
-describe('a command that names a remote is not forwarded to the local host', () => {
+describe('a command that names a remote is left to the full CLI', () => {
   it('by --control, --context or FACTORY_CONTROL_URL', () => {
-    expect(forwardable(['status'], noConfig)).toEqual({ id: 'status', rest: [] });
-    expect(forwardable(['status', '--timeout', '5', '--token-file', 'x'], noConfig)).toEqual({ id: 'status', rest: ['--timeout', '5', '--token-file', 'x'] });
-    expect(forwardable(['status', '--control', 'https://127.0.0.1:1'], noConfig)).toBeUndefined();
-    expect(forwardable(['plan', 'apply', 'p.yaml', '--control=https://127.0.0.1:1'], noConfig)).toBeUndefined();
-    expect(forwardable(['status', '--context', 'prod'], noConfig)).toBeUndefined();
-    expect(forwardable(['status'], { ...noConfig, FACTORY_CONTROL_URL: 'https://127.0.0.1:1' })).toBeUndefined();
+    expect(namesRemote(['status'], noConfig)).toBe(false);
+    expect(namesRemote(['status', '--timeout', '5', '--token-file', 'x'], noConfig)).toBe(false);
+    expect(namesRemote(['status', '--control', 'https://127.0.0.1:1'], noConfig)).toBe(true);
+    expect(namesRemote(['plan', 'apply', 'p.yaml', '--control=https://127.0.0.1:1'], noConfig)).toBe(true);
+    expect(namesRemote(['status', '--context', 'prod'], noConfig)).toBe(true);
+    expect(namesRemote(['status'], { ...noConfig, FACTORY_CONTROL_URL: 'https://127.0.0.1:1' })).toBe(true);
     // after --, words are arguments
     expect(namesRemote(['status', '--', '--control'], noConfig)).toBe(false);
   });
@@ -71,15 +70,9 @@ describe('a command that names a remote is not forwarded to the local host', () 
     fs.mkdirSync(path.join(xdg, 'factory'), { recursive: true });
     const file = path.join(xdg, 'factory', 'config.yaml');
     fs.writeFileSync(file, 'contexts:\n  prod:\n    control: [https://127.0.0.1:1]\n');
-    expect(forwardable(['status'], { XDG_CONFIG_HOME: xdg })).toBeDefined();
+    expect(namesRemote(['status'], { XDG_CONFIG_HOME: xdg })).toBe(false);
     fs.writeFileSync(file, 'current: "prod"\ncontexts:\n  prod:\n    control: [https://127.0.0.1:1]\n');
-    expect(forwardable(['status'], { XDG_CONFIG_HOME: xdg })).toBeUndefined();
-  });
-
-  it('the client variables (URL, token) never travel to the local host', () => {
-    const env = { FACTORY_CONTROL_URL: 'https://h:1', FACTORY_TOKEN: 'fct_0123456789ab_s', FACTORY_TOKEN_FILE: '/t', FACTORY_DEFAULT_X: '1' };
-    expect(hostEnvironment(env)).toEqual({ FACTORY_DEFAULT_X: '1' });
-    expect([...CLIENT_ENV].sort()).toEqual(['FACTORY_CONTROL_URL', 'FACTORY_TOKEN', 'FACTORY_TOKEN_FILE']);
+    expect(namesRemote(['status'], { XDG_CONFIG_HOME: xdg })).toBe(true);
   });
 });
 
