@@ -17,7 +17,7 @@ export class StateTables implements StateView {
   };
   private readonly revs: Record<TableName, Map<string, number>> = { agents: new Map(), tasks: new Map(), plans: new Map(), tokens: new Map() };
   readonly log: EventLog;
-  /** base is the revision before any journal entry applied to this copy (bumped by empty commits). */
+  /** counter is the newest revision applied, events or not (a commit without events still moves it). */
   private counter = 0;
 
   constructor(retention?: EventRetention) {

@@ -53,13 +53,6 @@ export class TableWork<T extends TableName> {
     for (const r of this.pending.values()) if (r) out.push(r);
     return out;
   }
-
-  /** record returns the records as an object keyed like the version 1 document (for views). */
-  record(): Record<string, TableRecords[T]> {
-    const out: Record<string, TableRecords[T]> = {};
-    for (const r of this.values()) out[KEYS[this.table](r)] = r;
-    return out;
-  }
 }
 
 /** WorkEvent is an event as the control code writes it; the topic defaults from the kind. */

@@ -13,6 +13,7 @@
  * Some commits carry no event (an observation that only updates lastSeen): refresh() lists on
  * demand, and the dashboard calls it every --refresh-interval.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client/http.js';
 import { followEvents } from '../client/sse.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
@@ -253,15 +254,7 @@ export class ApiStateSource extends SnapshotPublisher {
   }
 }
 
+/** sleep waits ms, or less when the signal aborts (it never rejects). */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }
