@@ -7,31 +7,20 @@
  * dashboard's own restart key runs through the API. Skipped with a reason when tmux is missing on a
  * dev machine; fails in CI (CI is set).
  */
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BIN, pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { tickerPlan, tmuxAvailable, tmuxServer } from '../helpers/tmux.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-if (!hasTmux && process.env.CI) throw new Error('tmux is required in CI for the remote dashboard end-to-end test (apt-get install tmux)');
-if (!hasTmux) process.stderr.write('remote dashboard e2e skipped: tmux is not installed (apt-get install tmux)\n');
-
-const PLAN = `name: rdash
-project: e2e
-processes:
-  - name: ticker
-    count: 2
-    command: ["sh", "-c", "while true; do echo tick $FACTORY_TASK; sleep 1; done"]
-    resources: {cpus: 0.1, mem: 16Mi}
-`;
+const hasTmux = tmuxAvailable('remote dashboard');
+const PLAN = tickerPlan('rdash');
 
 const scratch = scratchDir('factory-rdash-');
 const state = path.join(scratch.dir, 'state');
 const plan = path.join(scratch.dir, 'rdash.yaml');
-const socket = `factory-rdash-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-const capture = () => tmux('capture-pane', '-p', '-t', 'rdash');
+const { tmux, capture, kill } = tmuxServer('rdash');
 /** env keeps the user's client config (a current context) out of every run */
 const env = { XDG_CONFIG_HOME: path.join(scratch.dir, 'config') };
 const pids = new Set<number>();
@@ -41,8 +30,7 @@ let serverStarted = false;
 
 afterAll(async () => {
   if (serverStarted) {
-    spawnSync('tmux', ['-L', socket, 'kill-server']);
-    rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+    kill();
   }
   if (host && host.exitCode === null && host.signalCode === null) {
     const gone = new Promise((r) => host!.once('exit', r));

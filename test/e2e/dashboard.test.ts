@@ -3,37 +3,24 @@
  * started under tmux (a private server, 100×30), the captured screen checked for the running tasks,
  * then `q`. Skipped with a reason when tmux is missing on a dev machine; fails in CI (CI is set).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BIN, pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { tickerPlan, tmuxAvailable, tmuxServer } from '../helpers/tmux.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-if (!hasTmux && process.env.CI) throw new Error('tmux is required in CI for the dashboard end-to-end test (apt-get install tmux)');
-if (!hasTmux) process.stderr.write('dashboard e2e skipped: tmux is not installed (apt-get install tmux)\n');
-
-const PLAN = `name: dash
-project: e2e
-processes:
-  - name: ticker
-    count: 2
-    command: ["sh", "-c", "while true; do echo tick $FACTORY_TASK; sleep 1; done"]
-    resources: {cpus: 0.1, mem: 16Mi}
-`;
+const hasTmux = tmuxAvailable('dashboard');
+const PLAN = tickerPlan('dash');
 
 const scratch = scratchDir('factory-dash-');
 const state = path.join(scratch.dir, 'state');
 const plan = path.join(scratch.dir, 'dash.yaml');
-const socket = `factory-dash-${process.pid}`;
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
-const capture = () => tmux('capture-pane', '-p', '-t', 'dash');
+const { tmux, capture, kill } = tmuxServer('dash');
 let serverStarted = false;
 
 afterAll(async () => {
   if (serverStarted) {
-    spawnSync('tmux', ['-L', socket, 'kill-server']);
-    rmSync(path.join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+    kill();
   }
   await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir }).catch(() => undefined);
   scratch.cleanup();
