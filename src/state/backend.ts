@@ -4,6 +4,7 @@
  * events they publish, a revision per event, and a watch from a revision. The file backend
  * (file-backend.ts) is the embedded default; an etcd backend takes the same shape (next issues).
  */
+import type { JobCursor, JobRecord, RunRecord } from '../jobs/types.js';
 import type { AgentRecord, PlanRecord, TaskRecord, TokenRecord } from './types.js';
 
 /** TableRecords maps each table of the state to its record type. */
@@ -12,22 +13,28 @@ export interface TableRecords {
   tasks: TaskRecord;
   plans: PlanRecord;
   tokens: TokenRecord;
+  /** jobs are the scheduled jobs of the applied plans, by `<plan>/<job>`. */
+  jobs: JobRecord;
+  /** cursors are where each job's schedule stands (the control host's scheduler of runs writes them). */
+  cursors: JobCursor;
+  /** runs are the jobs' runs, by `<plan>/<job>/<slot>`. */
+  runs: RunRecord;
 }
 
 /** TableName is one table of the state. */
 export type TableName = keyof TableRecords;
 
 /** TABLES lists the tables in a fixed order (snapshots and views). */
-export const TABLES: readonly TableName[] = ['agents', 'tasks', 'plans', 'tokens'];
+export const TABLES: readonly TableName[] = ['agents', 'tasks', 'plans', 'tokens', 'jobs', 'cursors', 'runs'];
 
 /** StateOp is one write of a transaction: a put (value set) or a delete (value undefined). */
 export type StateOp = { [T in TableName]: { table: T; key: string; value?: TableRecords[T] } }[TableName];
 
 /** EventTopic is what an event is about; clients filter the stream by topic. */
-export type EventTopic = 'task' | 'agent' | 'plan' | 'reconcile' | 'vm' | 'token' | 'state';
+export type EventTopic = 'task' | 'agent' | 'plan' | 'reconcile' | 'vm' | 'token' | 'state' | 'job';
 
 /** EVENT_TOPICS lists every topic. */
-export const EVENT_TOPICS: readonly EventTopic[] = ['task', 'agent', 'plan', 'reconcile', 'vm', 'token', 'state'];
+export const EVENT_TOPICS: readonly EventTopic[] = ['task', 'agent', 'plan', 'reconcile', 'vm', 'token', 'state', 'job'];
 
 /** EventInput is an event as a writer publishes it; the backend stamps rev (and at when missing). */
 export interface EventInput {
@@ -40,6 +47,12 @@ export interface EventInput {
   agent?: string;
   plan?: string;
   project?: string;
+  /** job is the job an event is about (`<plan>/<job>`). */
+  job?: string;
+  /** run is the run an event is about (`<plan>/<job>/<slot>`). */
+  run?: string;
+  /** slot is the slot time (UTC ISO) a job event is about. */
+  slot?: string;
   /** by is who caused it: a token id, `local:<user>`, or `control-host`. */
   by?: string;
 }

@@ -14,8 +14,11 @@ export class StateTables implements StateView {
     tasks: new Map(),
     plans: new Map(),
     tokens: new Map(),
+    jobs: new Map(),
+    cursors: new Map(),
+    runs: new Map(),
   };
-  private readonly revs: Record<TableName, Map<string, number>> = { agents: new Map(), tasks: new Map(), plans: new Map(), tokens: new Map() };
+  private readonly revs: Record<TableName, Map<string, number>> = { agents: new Map(), tasks: new Map(), plans: new Map(), tokens: new Map(), jobs: new Map(), cursors: new Map(), runs: new Map() };
   readonly log: EventLog;
   /** counter is the newest revision applied, events or not (a commit without events still moves it). */
   private counter = 0;
@@ -94,7 +97,7 @@ export class StateTables implements StateView {
 
   /** document returns the snapshot document of the current state. */
   document(id: string, version: number): SnapshotDoc {
-    const doc: SnapshotDoc = { version, id, rev: this.rev, droppedThrough: this.log.droppedThrough, agents: {}, tasks: {}, plans: {}, tokens: {}, events: this.log.all() };
+    const doc: SnapshotDoc = { version, id, rev: this.rev, droppedThrough: this.log.droppedThrough, agents: {}, tasks: {}, plans: {}, tokens: {}, jobs: {}, cursors: {}, runs: {}, events: this.log.all() };
     for (const t of TABLES) {
       const out = doc[t] as Record<string, unknown>;
       for (const [k, v] of this.maps[t]) out[k] = v;
@@ -120,5 +123,9 @@ export interface SnapshotDoc {
   tasks: Record<string, TableRecords['tasks']>;
   plans: Record<string, TableRecords['plans']>;
   tokens: Record<string, TableRecords['tokens']>;
+  /** jobs and runs are absent from snapshots written before jobs existed (read as empty). */
+  jobs?: Record<string, TableRecords['jobs']>;
+  cursors?: Record<string, TableRecords['cursors']>;
+  runs?: Record<string, TableRecords['runs']>;
   events: EventRecord[];
 }

@@ -12,6 +12,9 @@ const KEYS: { [T in TableName]: (r: TableRecords[T]) => string } = {
   tasks: (r) => r.task,
   plans: (r) => r.name,
   tokens: (r) => r.id,
+  jobs: (r) => r.id,
+  cursors: (r) => r.id,
+  runs: (r) => r.id,
 };
 
 /** TableWork is one table seen through a unit of work. */
@@ -64,6 +67,9 @@ export class StateWork {
   readonly tasks: TableWork<'tasks'>;
   readonly plans: TableWork<'plans'>;
   readonly tokens: TableWork<'tokens'>;
+  readonly jobs: TableWork<'jobs'>;
+  readonly cursors: TableWork<'cursors'>;
+  readonly runs: TableWork<'runs'>;
   private events: EventInput[] = [];
   private lastFlush = 0;
   private flushing: Promise<unknown> = Promise.resolve();
@@ -80,6 +86,13 @@ export class StateWork {
     this.tasks = new TableWork(backend, 'tasks');
     this.plans = new TableWork(backend, 'plans');
     this.tokens = new TableWork(backend, 'tokens');
+    this.jobs = new TableWork(backend, 'jobs');
+    this.cursors = new TableWork(backend, 'cursors');
+    this.runs = new TableWork(backend, 'runs');
+  }
+
+  private get tables(): TableWork<TableName>[] {
+    return [this.agents, this.tasks, this.plans, this.tokens, this.jobs, this.cursors, this.runs] as TableWork<TableName>[];
   }
 
   /** event queues an event to publish with the next flush. */
@@ -98,7 +111,7 @@ export class StateWork {
 
   /** dirty says whether anything waits to be committed. */
   get dirty(): boolean {
-    return this.events.length > 0 || this.agents.pending.size + this.tasks.pending.size + this.plans.pending.size + this.tokens.pending.size > 0;
+    return this.events.length > 0 || this.tables.some((t) => t.pending.size > 0);
   }
 
   /** flush commits the pending writes and events as one transaction (nothing when there are none). */
@@ -107,7 +120,7 @@ export class StateWork {
       this.lastFlush = Date.now();
       if (!this.dirty) return;
       const ops: StateOp[] = [];
-      const tables = [this.agents, this.tasks, this.plans, this.tokens] as TableWork<TableName>[];
+      const tables = this.tables;
       const taken = tables.map((t) => new Map(t.pending));
       tables.forEach((t, i) => {
         for (const [key, value] of taken[i]!) ops.push({ table: t.table, key, ...(value ? { value } : {}) } as StateOp);
