@@ -142,7 +142,8 @@ function pickPrimaries(work: StateWork, reportedBy: Map<string, { agent: string;
  * state id is ours when it is our state's. A legacy task (started before tasks carried a state id)
  * is ours only when our state records it on this agent and the agent reports no copy of ours with that id;
  * else it is left alone as foreign with an unknown state (''). Foreign tasks are never recorded,
- * adopted, counted as strays or stopped.
+ * adopted, counted as strays or stopped. Our job runs' tasks (labelled with their run) are in neither
+ * list: the runs table records them, and snapshotOf counts what they hold.
  */
 export function ownership(work: StateWork, ourState: string, agent: string, reported: TaskStatus[]): { own: TaskStatus[]; foreign: ForeignTask[] } {
   const own: TaskStatus[] = [];
@@ -151,7 +152,8 @@ export function ownership(work: StateWork, ourState: string, agent: string, repo
   for (const s of reported) {
     const mine = s.stateId !== undefined ? s.stateId === ourState : work.tasks.get(s.task)?.agent === agent && !oursById.has(s.task);
     if (mine) {
-      own.push(s);
+      // a job run's task is the scheduler of runs' (src/jobs), never a plan task to adopt or stop
+      if (!s.labels?.run) own.push(s);
       continue;
     }
     foreign.push({
@@ -354,5 +356,12 @@ export function snapshotOf(
     state: t.state,
     resources: t.resources,
   }));
+  // job runs still going hold their resources on their agents (plan '#runs': outside any plan in scope)
+  for (const r of work.runs.values()) {
+    if ((r.state !== 'running' && r.state !== 'claimed') || !r.agent) continue;
+    const job = work.jobs.get(r.job);
+    if (!job) continue;
+    actual.push({ task: r.task ?? r.id, plan: '#runs', group: r.job, project: r.project, agent: r.agent, driver: job.spec.driver, specHash: '', state: 'running', resources: job.spec.resources });
+  }
   return { agents, actual };
 }

@@ -34,6 +34,15 @@ export type TaskHealth = 'starting' | 'healthy' | 'unhealthy';
 /** RestartPolicy is a group's `restart`: when a dead or unhealthy task is started again. */
 export type RestartPolicy = 'always' | 'on-failure' | 'never';
 
+/** TaskLabels name a task's plan, group (a job's name for a run) and project, and for a job run its run id. */
+export interface TaskLabels {
+  plan: string;
+  group: string;
+  project: string;
+  /** run is the id of the job run (`<plan>/<job>/<slot>`) the task is an attempt of. */
+  run?: string;
+}
+
 /** TaskRunSpec is everything an executor needs to start (or adopt) one task. */
 export interface TaskRunSpec {
   /** task id `plan/group/index`. */
@@ -45,8 +54,8 @@ export interface TaskRunSpec {
   env: Record<string, string>;
   workingDir?: string;
   resources: TaskResources;
-  /** labels name the task's plan, group and project; stored in the marker so it can be adopted. */
-  labels: { plan: string; group: string; project: string };
+  /** labels name the task's plan, group and project (and a job run's id); stored in the marker so it can be adopted. */
+  labels: TaskLabels;
   /** stopGraceMs is how long a stop waits after SIGTERM before SIGKILL. */
   stopGraceMs: number;
   image?: string;
@@ -56,6 +65,11 @@ export interface TaskRunSpec {
   restart?: RestartPolicy;
   /** health is the group's health check (docker: the container's HEALTHCHECK). */
   health?: TaskHealthCheck;
+  /**
+   * once makes the task run-once (a job run): a task of that id that exists, running or ended, is
+   * reported as it is and never started again, so a start sent twice runs it once.
+   */
+  once?: boolean;
 }
 
 /** TaskStatus is what an executor observes of one task on its host. */
@@ -64,7 +78,7 @@ export interface TaskStatus {
   driver: Driver;
   state: TaskState;
   specHash: string;
-  labels: { plan: string; group: string; project: string };
+  labels: TaskLabels;
   pid?: number;
   exitCode?: number;
   signal?: string;

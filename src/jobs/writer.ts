@@ -1,0 +1,157 @@
+/**
+ * RunWriter holds the scheduler of runs' records (cursors and runs: it is their only writer) and
+ * writes them to the state. Claims are committed at once and waited for; what follows a run (it
+ * started, it ended) is coalesced: changes made while one commit is in flight go out together in the
+ * next, so a thousand starts cost a handful of journal writes, not a thousand.
+ */
+import { FactoryError } from '../errors.js';
+import type { EventInput, StateBackend, StateGuard, StateOp } from '../state/backend.js';
+import { commitShared, newCursor } from './store.js';
+import type { JobCursor, JobRecord, RunRecord } from './types.js';
+
+/** RunWriter is the in-memory copy of cursors and runs, written through to the state. */
+export class RunWriter {
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly cursors = new Map<string, JobCursor>();
+  private readonly pending = new Map<string, StateOp>();
+  private events: EventInput[] = [];
+  private inflight: Promise<void> | undefined;
+  private loaded = false;
+
+  constructor(
+    private readonly state: StateBackend,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** load reads the records from the state (once, at the first pass). */
+  load(): void {
+    if (this.loaded) return;
+    const v = this.state.view();
+    for (const r of v.list('runs')) this.runs.set(r.id, r);
+    for (const c of v.list('cursors')) this.cursors.set(c.id, c);
+    this.loaded = true;
+  }
+
+  /** run is a run as last written. */
+  run(id: string): RunRecord | undefined {
+    return this.runs.get(id);
+  }
+
+  /** allRuns lists the runs. */
+  allRuns(): RunRecord[] {
+    return [...this.runs.values()];
+  }
+
+  /** cursorOf is a job's cursor (a new one for a job never scheduled). */
+  cursorOf(job: JobRecord): JobCursor {
+    return this.cursors.get(job.id) ?? newCursor(job);
+  }
+
+  /** allCursors lists the cursors. */
+  allCursors(): JobCursor[] {
+    return [...this.cursors.values()];
+  }
+
+  /**
+   * claim commits new runs (guarded: each must not exist yet) with cursor moves and events, and waits
+   * for it: nothing of these runs starts before this returns. Pending updates go in the same commit.
+   */
+  async claim(runs: RunRecord[], cursors: JobCursor[], events: EventInput[]): Promise<void> {
+    await this.inflight?.catch(() => undefined);
+    const guards: StateGuard[] = runs.map((r) => ({ table: 'runs', key: r.id, rev: 0 }));
+    const taken = [...this.pending.values()];
+    const before = this.events;
+    this.pending.clear();
+    this.events = [];
+    const ops: StateOp[] = [
+      ...taken,
+      ...runs.map((r) => ({ table: 'runs' as const, key: r.id, value: r })),
+      ...cursors.map((c) => ({ table: 'cursors' as const, key: c.id, value: c })),
+    ];
+    try {
+      if (ops.length > 0 || before.length + events.length > 0) await commitShared(this.state, { ops, events: [...before, ...events], guards });
+    } catch (err) {
+      this.putBack(taken, before);
+      throw err;
+    }
+    for (const r of runs) this.runs.set(r.id, r);
+    for (const c of cursors) this.cursors.set(c.id, c);
+  }
+
+  private putBack(ops: StateOp[], events: EventInput[]): void {
+    for (const op of ops) if (!this.pending.has(`${op.table}/${op.key}`)) this.pending.set(`${op.table}/${op.key}`, op);
+    this.events = [...events, ...this.events];
+  }
+
+  /** putRun records a change of a run (coalesced; flush() or the next claim writes it). */
+  putRun(r: RunRecord, ...events: EventInput[]): void {
+    this.runs.set(r.id, r);
+    this.pending.set(`runs/${r.id}`, { table: 'runs', key: r.id, value: r });
+    this.events.push(...events);
+    this.kick();
+  }
+
+  /** deleteRun forgets a run (pruned from history, or its job is gone). */
+  deleteRun(id: string): void {
+    this.runs.delete(id);
+    this.pending.set(`runs/${id}`, { table: 'runs', key: id });
+    this.kick();
+  }
+
+  /** putCursor records a job's cursor (coalesced). */
+  putCursor(c: JobCursor, ...events: EventInput[]): void {
+    this.cursors.set(c.id, c);
+    this.pending.set(`cursors/${c.id}`, { table: 'cursors', key: c.id, value: c });
+    this.events.push(...events);
+    this.kick();
+  }
+
+  /** deleteCursor forgets a job's cursor (its job is gone). */
+  deleteCursor(id: string): void {
+    this.cursors.delete(id);
+    this.pending.set(`cursors/${id}`, { table: 'cursors', key: id });
+    this.kick();
+  }
+
+  /** event queues an event with the next write. */
+  event(e: EventInput): void {
+    this.events.push(e);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.inflight) return;
+    this.inflight = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.write());
+    void this.inflight.catch(() => undefined);
+  }
+
+  private async write(): Promise<void> {
+    try {
+      while (this.pending.size > 0 || this.events.length > 0) {
+        const ops = [...this.pending.values()];
+        const events = this.events;
+        this.pending.clear();
+        this.events = [];
+        try {
+          await commitShared(this.state, { ops, events });
+        } catch (err) {
+          // put back what was not written, unless written again meanwhile; retried by the next flush
+          this.putBack(ops, events);
+          this.log(`jobs: cannot record run changes (will retry): ${(err as FactoryError).message}`);
+          return;
+        }
+      }
+    } finally {
+      this.inflight = undefined;
+    }
+  }
+
+  /** flush writes what is pending and waits for it. */
+  async flush(): Promise<void> {
+    await this.inflight?.catch(() => undefined);
+    if (this.pending.size > 0 || this.events.length > 0) {
+      this.inflight = this.write();
+      await this.inflight;
+    }
+  }
+}
