@@ -32,6 +32,9 @@ export interface JobRunnerOptions {
   observe?: (m: { run: string; dispatchMs: number; startMs?: number }) => void;
 }
 
+/** jobsRunner holds the control host's runner (set by `factory control serve`; the API asks it to run a job now). */
+export const jobsRunner: { current?: JobRunner } = {};
+
 /** JobRunner runs the jobs of a state until stopped. */
 export class JobRunner {
   /** startedAt is when this host began scheduling: slots before it came due while no host ran. */

@@ -16,8 +16,16 @@
  *
  * Times are epoch milliseconds; a slot is identified by its ISO string in UTC (`slotId`).
  */
+import { createRequire } from 'node:module';
 import { Cron } from 'croner';
-import { DateTime, Duration } from 'luxon';
+import type { DateTime, Duration } from 'luxon';
+
+let luxonModule: typeof import('luxon') | undefined;
+/** luxon is loaded on the first ISO 8601 schedule: every command reads plans, few use those (it costs ~15 ms to load). */
+function luxon(): typeof import('luxon') {
+  luxonModule ??= createRequire(import.meta.url)('luxon') as typeof import('luxon');
+  return luxonModule;
+}
 
 /** ScheduleError is a schedule or zone that cannot be read; the message says what is wrong. */
 export class ScheduleError extends Error {}
@@ -38,7 +46,13 @@ export interface JobSchedule {
 
 /** checkZone throws ScheduleError unless `zone` is an IANA time zone this Node knows. */
 export function checkZone(zone: string): void {
-  if (!DateTime.now().setZone(zone).isValid) {
+  let ok = true;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    ok = false;
+  }
+  if (!ok || zone.trim() === '') {
     throw new ScheduleError(`unknown time zone '${zone}' (expected an IANA name such as UTC or Europe/Berlin)`);
   }
 }
@@ -86,6 +100,7 @@ function cronSchedule(t: string, zone: string): JobSchedule {
 const CALENDAR_UNITS = ['years', 'quarters', 'months', 'weeks', 'days'] as const;
 
 function isoSchedule(t: string, zone: string): JobSchedule {
+  const { DateTime, Duration } = luxon();
   const parts = t.split('/');
   if (parts.length !== 3) throw new ScheduleError(`invalid ISO 8601 interval '${t}' (expected R[n]/<start>/<period>, e.g. R/2026-12-01T02:00:00Z/PT6H)`);
   const [r, startText, periodText] = parts as [string, string, string];
@@ -139,6 +154,7 @@ function isoSchedule(t: string, zone: string): JobSchedule {
  * the gap's length: 02:30 → 03:30; the slot runs at 03:00 instead, as cron's fixed-time jobs do).
  */
 function placeWallTime(wall: DateTime, zone: string): number {
+  const { DateTime } = luxon();
   const d = DateTime.fromObject(wall.toObject(), { zone });
   const same = (x: DateTime) => x.hour === wall.hour && x.minute === wall.minute && x.second === wall.second && x.day === wall.day;
   if (same(d)) {

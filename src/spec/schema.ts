@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { parseConstraint } from './constraints.js';
 import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
+import { checkZone, parseSchedule } from '../jobs/schedule.js';
 
 /** NAME_RE is what names (plans, groups, projects, IDCs, clusters, agents, subnets, volumes) look like. */
 export const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
@@ -217,27 +218,55 @@ export const vmGroupSchema = strictObject({
   volumes: z.array(nameSchema).optional(),
 });
 
-const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
-const CRON_FIELD_RE = /^[0-9A-Za-z*?,/#LW-]+$/;
+/**
+ * jobScheduleSchema is a job's schedule: cron (5 fields, 6 with seconds, or a macro) or an ISO 8601
+ * repeating interval; read by src/jobs/schedule.ts (croner, luxon), whose message says what is wrong.
+ */
+const jobScheduleSchema = z
+  .string()
+  .superRefine((v, ctx) => {
+    try {
+      parseSchedule(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message, input: v });
+    }
+  })
+  .meta({ description: 'cron ("0 2 * * *"; 6 fields with seconds first; @hourly, @daily…) or an ISO 8601 repeating interval (R/2026-12-01T02:00:00Z/PT6H, R5/…/P1D)' });
 
-/** jobSchema is one entry of `jobs` (run by the control host, validated here). */
+const timeZoneSchema = z
+  .string()
+  .superRefine((v, ctx) => {
+    try {
+      checkZone(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message, input: v });
+    }
+  })
+  .meta({ description: 'IANA time zone the schedule is read in; default UTC' });
+
+/** jobSchema is one entry of `jobs` (run by the control host: factory control serve). */
 export const jobSchema = strictObject({
   name: nameSchema,
-  schedule: z.string().refine(
-    (s) => {
-      const t = s.trim();
-      if (CRON_MACROS.has(t)) return true;
-      const fields = t.split(/\s+/);
-      return (fields.length === 5 || fields.length === 6) && fields.every((f) => CRON_FIELD_RE.test(f));
-    },
-    { error: (iss) => `invalid schedule '${String(iss.input)}' (expected 5 cron fields such as "0 2 * * *", or @daily)` },
-  ),
-  command: argvSchema,
+  schedule: jobScheduleSchema.optional(),
+  timeZone: timeZoneSchema.optional(),
+  after: z.array(nameSchema).min(1).optional().meta({ description: 'run once each of these jobs (same plan) has succeeded since this job last ran; instead of a schedule' }),
+  command: argvSchema.optional(),
+  image: z.string().min(1).optional().meta({ description: 'run the command in a container of this image (docker driver)' }),
   resources: groupResourcesSchema.optional(),
   constraints: z.array(constraintSchema).default([]),
   env: envSchema.default({}),
   workingDir: z.string().min(1).optional(),
-  timeout: durationSchema.optional(),
+  timeout: durationSchema.optional().meta({ description: 'a run still going after this is stopped and counts as failed' }),
+  concurrency: z.enum(['allow', 'forbid', 'replace']).optional().meta({ description: 'a slot while the last run still runs: run both (allow, default), skip it (forbid), stop the old run (replace)' }),
+  startingDeadline: durationSchema.optional().meta({ description: 'a slot not started within this is recorded missed, not run late' }),
+  retries: z.number().int().min(0).max(100).optional(),
+  backoff: durationSchema.optional().meta({ description: 'wait before the first retry, doubled for each next one; default 10s' }),
+  backoffMax: durationSchema.optional().meta({ description: 'the longest wait between retries; default 5m' }),
+  history: strictObject({ succeeded: z.number().int().min(0).max(1000).optional(), failed: z.number().int().min(0).max(1000).optional() }).optional().meta({ description: 'runs kept with their output; default 3 succeeded, 5 failed' }),
+  suspend: z.boolean().optional(),
+  catchUp: z.enum(['none', 'latest', 'all']).optional().meta({ description: 'slots missed while no control host ran: none (default), the latest, or all (up to catchUpMax)' }),
+  catchUpMax: z.number().int().min(1).max(1000).optional(),
+  stopGrace: durationSchema.optional(),
 });
 
 const section = <T extends z.ZodType>(item: T) => z.array(item).nullish();

@@ -6,6 +6,8 @@ import { AgentPool, WarmAgents } from '../../control/agents.js';
 import { closeStates, stateOf } from '../../control/state-handle.js';
 import { Supervisor } from '../../control/supervisor.js';
 import { FactoryError } from '../../errors.js';
+import { JobAgents } from '../../jobs/agents.js';
+import { JobRunner, jobsRunner } from '../../jobs/runner.js';
 
 /** ControlServe is `factory control serve`: the control host of a state, serving the HTTP API. */
 export default class ControlServe extends FactoryCommand<typeof ControlServe> {
@@ -60,6 +62,11 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     });
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     supervisor.start();
+    // the plans' scheduled jobs run here, and only here (a one-shot command schedules nothing)
+    const jobAgents = new JobAgents(backend);
+    const jobs = new JobRunner({ state: backend, agents: jobAgents, log });
+    jobsRunner.current = jobs;
+    jobs.start();
     log(`state ${stateDir} (id ${backend.id}), pid ${process.pid}; ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
     // executors run in this process: a stray rejection in a driver is logged, not fatal; an exception
     // nobody caught leaves the process in an unknown state, so the host stops (its socket goes) and a
@@ -87,6 +94,9 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       process.on('SIGTERM', on('SIGTERM'));
     });
     await supervisor.stop();
+    await jobs.stop();
+    jobsRunner.current = undefined;
+    await jobAgents.close();
     await host.close();
     AgentPool.warm = undefined;
     await warm.close();
