@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { FactoryError } from '../errors.js';
-import { sha256File, validateVmImageManifest, vmImageIdOf } from '../executors/drivers/vm-image-store.js';
+import { sha256File, validateVmImageManifest, vmImageIdOf } from '../executors/drivers/libvirt/image-store.js';
 import { isVmDriver } from '../protocol/drivers.js';
 import { VM_IMAGE_FORMAT, type VmImageFile, type VmImageManifest } from '../protocol/vm.js';
 import { resolveInventory } from '../spec/index.js';
