@@ -17,7 +17,7 @@ import { restoreDeferredEnv } from './deferred-env.js';
 import { detectLimits, discover, EXECUTOR_VERSION } from './discovery.js';
 import type { Driver } from './drivers/driver.js';
 import { ProcessDriver } from './drivers/process.js';
-import { LibvirtDriver } from './drivers/libvirt.js';
+import { LibvirtDriver } from './drivers/libvirt/index.js';
 import { ImageUploads } from './images.js';
 import { STATE_ID_RE } from '../state/state-id.js';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { diskSources, diskTarget, domainXml, interfaceNetworks, networkXml, parseVmMetadata, xmlEscape, type DomainXmlInput } from '../../src/executors/drivers/libvirt/xml.js';
-import { powerOf } from '../../src/executors/drivers/libvirt.js';
+import { powerOf } from '../../src/executors/drivers/libvirt/index.js';
 import { importVmImage, validateVmImageManifest, vmImageIdOf, VmImageStore } from '../../src/executors/drivers/libvirt/image-store.js';
 import { VM_IMAGE_FORMAT } from '../../src/protocol/vm.js';
 

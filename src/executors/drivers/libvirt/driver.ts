@@ -5,7 +5,7 @@
  *
  * Per agent, everything lives in one store folder (see `vmStoreRoot`):
  *
- *   images/…                  the image store (libvirt/image-store.ts): content-addressed base images
+ *   images/…                  the image store (image-store.ts): content-addressed base images
  *   vms/<task with / → .>/    disk.qcow2 (overlay on the base image), console.log (serial), vm.json
  *   volumes/<name>.raw        shared volumes: created once, attached `<shareable/>` to every VM listing them
  *   networks/<name>.xml       the isolated network of each subnet (no forward, no IP, own bridge)
@@ -20,15 +20,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FactoryError } from '../../errors.js';
-import type { TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
-import type { PowerState, VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../../protocol/vm.js';
-import type { TaskState } from '../../scheduler/types.js';
-import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
-import { domainXml, interfaceNetworks, networkXml, parseVmMetadata, type VmMetadata } from './libvirt/xml.js';
-import { taskDirName } from './process.js';
-import { importVmImage, VmImageStore, type ResolvedVmImage } from './libvirt/image-store.js';
-import { KeyedQueue } from './keyed-queue.js';
+import { FactoryError } from '../../../errors.js';
+import type { TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
+import type { PowerState, VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../../../protocol/vm.js';
+import type { TaskState } from '../../../scheduler/types.js';
+import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
+import { domainXml, interfaceNetworks, networkXml, parseVmMetadata, type VmMetadata } from './xml.js';
+import { taskDirName } from '../process.js';
+import { importVmImage, VmImageStore, type ResolvedVmImage } from './image-store.js';
+import { KeyedQueue } from '../keyed-queue.js';
 
 /** LIBVIRT_URI is the hypervisor the driver uses (FACTORY_LIBVIRT_URI overrides qemu:///system). */
 export const LIBVIRT_URI = process.env.FACTORY_LIBVIRT_URI ?? 'qemu:///system';
