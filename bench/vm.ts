@@ -17,7 +17,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { domainXml } from '../src/executors/drivers/libvirt-xml.js';
+import { domainXml } from '../src/executors/drivers/libvirt/xml.js';
 import type { TaskRunSpec } from '../src/protocol/messages.js';
 import { readVmImageSource, uploadVmImage } from '../src/control/vm-images.js';
 import { ExecutorClient } from '../src/transport/client.js';

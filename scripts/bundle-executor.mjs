@@ -74,12 +74,13 @@ const dockerContent = Buffer.from(docker.outputFiles[0].contents);
 const dockerName = `executor-docker-${hash16(dockerContent)}.mjs`;
 if (/@grpc|protobufjs/.test(dockerContent.toString('latin1'))) throw new Error('bundle-executor: dockerode\'s BuildKit session (gRPC) was bundled; the stub-dockerode-buildkit plugin no longer matches');
 
-// 2. the executor, with its lazy import of the docker driver pointing at the file above
+// 2. the executor, with its lazy import of the docker driver (the driver registry's docker entry,
+//    src/executors/drivers/registry.ts) pointing at the file above
 const dockerExternal = {
   name: 'docker-driver-external',
   setup(b) {
-    b.onResolve({ filter: /^\.\/drivers\/docker\.js$/ }, (args) =>
-      args.kind === 'dynamic-import' ? { path: `./${dockerName}`, external: true } : undefined,
+    b.onResolve({ filter: /^\.\/docker\.js$/ }, (args) =>
+      args.kind === 'dynamic-import' && /[\\/]executors[\\/]drivers$/.test(args.resolveDir) ? { path: `./${dockerName}`, external: true } : undefined,
     );
     // docker-engine.ts's connectDocker (used by the docker driver only) is tree-shaken away
     b.onResolve({ filter: /^dockerode$/ }, () => ({ path: 'dockerode', external: true }));

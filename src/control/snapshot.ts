@@ -5,13 +5,14 @@
 import { FactoryError } from '../errors.js';
 import type { AgentSpec, InventorySpec } from '../spec/model.js';
 import type { ActualTask, AgentSnapshot, Driver, ResourceVector, TaskResources } from '../scheduler/types.js';
+import { DRIVER_NAMES } from '../protocol/drivers.js';
 import type { AgentRegistration, TaskStatus } from '../protocol/messages.js';
 import type { AgentRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import type { StateWork, WorkEvent } from '../state/work.js';
 import type { AgentPool } from './agents.js';
 
 /** ALL_DRIVERS is assumed for a declared agent in offline what-if mode when it names none. */
-export const ALL_DRIVERS: Driver[] = ['process', 'docker', 'libvirt'];
+export const ALL_DRIVERS: Driver[] = [...DRIVER_NAMES];
 
 /** zeroResources is an empty ResourceVector. */
 export function zeroResources(): ResourceVector {

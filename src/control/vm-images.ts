@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { FactoryError } from '../errors.js';
-import { sha256File, validateVmImageManifest, vmImageIdOf } from '../executors/drivers/vm-image-store.js';
+import { sha256File, validateVmImageManifest, vmImageIdOf } from '../executors/drivers/libvirt/image-store.js';
+import { isVmDriver } from '../protocol/drivers.js';
 import { VM_IMAGE_FORMAT, type VmImageFile, type VmImageManifest } from '../protocol/vm.js';
 import { resolveInventory } from '../spec/index.js';
 import { stateOf } from './state-handle.js';
@@ -137,7 +138,7 @@ export async function pushVmImage(opts: VmImagePushOptions): Promise<VmImagePush
       [...pool.connected.values()].map((c) =>
         limit(async () => {
           const t0 = Date.now();
-          if (!c.registration.drivers.includes('libvirt')) {
+          if (!c.registration.drivers.some(isVmDriver)) {
             agents.push({ agent: c.spec.name, action: 'failed', error: 'libvirt is not available on this agent' });
             return;
           }

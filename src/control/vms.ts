@@ -3,6 +3,7 @@
  * agent the state says it runs on. The VM's new status is recorded in the state afterwards.
  */
 import { FactoryError } from '../errors.js';
+import { isVmDriver } from '../protocol/drivers.js';
 import type { VmAction, VmActionResult } from '../protocol/vm.js';
 import type { TaskRecord } from '../state/types.js';
 import { withStateWork } from './state-handle.js';
@@ -33,7 +34,7 @@ export interface VmActionView extends VmActionResult {
 export async function vmAction(opts: VmActionOptions): Promise<VmActionView> {
   if (opts.action === 'image' && !opts.imageName) throw new FactoryError('vm image needs a name for the new image', { code: 'E_BAD_REQUEST' });
   const notAVm = (rec: TaskRecord) => {
-    if (rec.driver !== 'libvirt') {
+    if (!isVmDriver(rec.driver)) {
       throw new FactoryError(`task ${rec.task} is not a VM (driver ${rec.driver})`, { code: 'E_NOT_A_VM', hint: 'vm commands act on tasks of a plan\'s `vms` section' });
     }
   };

@@ -170,15 +170,18 @@ export function diskBytes(workDir: string): number {
   }
 }
 
-/** discover inspects the host: cpus, memory (cgroup limit if lower), disk of workDir, gpus, attributes, drivers, limits. */
-export async function discover(workDir: string): Promise<Discovery> {
+/** HostDiscovery is what discoverHost finds: the host without its drivers (the executor asks the driver registry). */
+export type HostDiscovery = Omit<Discovery, 'drivers'>;
+
+/** discoverHost inspects the host: cpus, memory (cgroup limit if lower), disk of workDir, gpus, attributes, limits. */
+export async function discoverHost(workDir: string): Promise<HostDiscovery> {
   const hostname = os.hostname();
   const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const total = os.totalmem();
   const cg = cgroupMemLimit();
   const mem = cg !== undefined && cg < total ? cg : total;
   const { model, virtualization } = cpuInfo();
-  const [gpus, docker] = await Promise.all([countGpus(), dockerAnswers()]);
+  const gpus = await countGpus();
   return {
     hostname,
     resources: { cpus, mem, disk: diskBytes(workDir), gpus, scalars: {} },
@@ -191,7 +194,15 @@ export async function discover(workDir: string): Promise<Discovery> {
       virtualization: virtualization ? 'true' : 'false',
       node: process.version,
     },
-    drivers: docker ? ['process', 'docker'] : ['process'],
     limits: detectLimits(),
   };
+}
+
+/**
+ * discover is discoverHost plus the drivers a local agent offers without an executor: process, and
+ * docker when its engine answers (what-if capacity of local agents, src/control/local-capacity.ts).
+ */
+export async function discover(workDir: string): Promise<Discovery> {
+  const [host, docker] = await Promise.all([discoverHost(workDir), dockerAnswers()]);
+  return { ...host, drivers: docker ? ['process', 'docker'] : ['process'] };
 }

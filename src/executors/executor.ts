@@ -14,10 +14,10 @@ import { FactoryError } from '../errors.js';
 import { encode, readMessages } from '../protocol/codec.js';
 import { PROTOCOL_VERSION, type AgentRegistration, type CallName, type ErrorBody, type Message, type Request, type RequestOf, type ResultOf, type TaskStatus } from '../protocol/messages.js';
 import { restoreDeferredEnv } from './deferred-env.js';
-import { detectLimits, discover, EXECUTOR_VERSION } from './discovery.js';
-import type { Driver } from './drivers/driver.js';
-import { ProcessDriver } from './drivers/process.js';
-import { LibvirtDriver } from './drivers/libvirt.js';
+import { detectLimits, discoverHost, EXECUTOR_VERSION } from './discovery.js';
+import { hasContainerImages, hasVmImages, hasVmPower, type Capability, type VmPower } from './drivers/capabilities.js';
+import type { Driver, DriverContext } from './drivers/driver.js';
+import { openDrivers, unavailableMessage } from './drivers/registry.js';
 import { ImageUploads } from './images.js';
 import { STATE_ID_RE } from '../state/state-id.js';
 
@@ -44,6 +44,7 @@ function errorBody(err: unknown): ErrorBody {
 
 /** Executor serves the protocol over one input/output pair. */
 export class Executor {
+  /** drivers are the drivers the last hello opened (drivers/registry.ts), by name, in the registry's order. */
   private drivers = new Map<string, Driver>();
   private workDir?: string;
   private heartbeat?: NodeJS.Timeout;
@@ -52,21 +53,12 @@ export class Executor {
   private closed = false;
   /** helloing is the hello being handled; later requests wait for it so they see its workDir. */
   private helloing?: Promise<void>;
-  /** images receives `factory image push` uploads; set when the docker driver is available. */
+  /** images receives `factory image push` uploads; set when a driver with container images is open. */
   private images?: ImageUploads;
-  private dockerImages?: import('./drivers/docker.js').DockerDriver;
-
-  /** vms is the libvirt driver when libvirt answered on hello (VM actions and the VM image store). */
-  private vms?: LibvirtDriver;
   /** state is the control side's state id from hello: the tasks this session starts carry it. */
   private state?: string;
 
   constructor(private readonly io: ExecutorIO) {}
-
-  private requireVms(): LibvirtDriver {
-    if (!this.vms) throw new FactoryError('libvirt is not available on this agent (no answer at qemu:///system, or @unraid/libvirt is not installed)', { code: 'E_DRIVER' });
-    return this.vms;
-  }
 
   /** start begins reading requests. */
   start(): void {
@@ -105,9 +97,16 @@ export class Executor {
     return d;
   }
 
-  private requireDocker(): import('./drivers/docker.js').DockerDriver {
-    if (!this.dockerImages) throw new FactoryError('docker is not available on this agent (no engine answered at FACTORY_DOCKER_HOST / DOCKER_HOST / /var/run/docker.sock)', { code: 'E_DRIVER' });
-    return this.dockerImages;
+  /** withCapability lists the open drivers that have a capability (drivers/capabilities.ts), in the registry's order. */
+  private withCapability<D extends Driver>(has: (d: Driver) => d is D): D[] {
+    return [...this.drivers.values()].filter(has);
+  }
+
+  /** capable is the first open driver with a capability; E_DRIVER, saying which driver is missing, when none is open. */
+  private capable<D extends Driver>(has: (d: Driver) => d is D, capability: Capability): D {
+    const d = this.withCapability(has)[0];
+    if (!d) throw new FactoryError(unavailableMessage(capability), { code: 'E_DRIVER' });
+    return d;
   }
 
   private requireHello(): void {
@@ -181,35 +180,43 @@ export class Executor {
     },
     'vm-action': async (req) => {
       this.requireHello();
-      if (!(await this.vms?.status(req.task))) {
+      // the VM driver that has the task; else the first (it says the VM is not defined here)
+      let owner: (Driver & VmPower) | undefined;
+      for (const d of this.withCapability(hasVmPower)) {
+        if (await d.status(req.task)) {
+          owner = d;
+          break;
+        }
+      }
+      if (!owner) {
         const foreign = await this.foreignTask(req.task);
         if (foreign) throw foreign;
       }
-      return this.requireVms().action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs });
+      return (owner ?? this.capable(hasVmPower, 'vm-power')).action(req.task, req.action, { imageName: req.imageName, timeoutMs: req.timeoutMs });
     },
     'vm-image-has': async (req) => {
       this.requireHello();
-      return { present: this.requireVms().images.has(req.image) };
+      return { present: this.capable(hasVmImages, 'vm-images').imageHas(req.image) };
     },
     'vm-image-put': async (req) => {
       this.requireHello();
-      return this.requireVms().imagePut(req.image, req.file, req.offset, req.data);
+      return this.capable(hasVmImages, 'vm-images').imagePut(req.image, req.file, req.offset, req.data);
     },
     'vm-image-commit': async (req) => {
       this.requireHello();
-      return this.requireVms().imageCommit(req.image, req.name, req.manifest);
+      return this.capable(hasVmImages, 'vm-images').imageCommit(req.image, req.name, req.manifest);
     },
     'vm-images': async () => {
       this.requireHello();
-      return this.requireVms().imageList();
+      return this.capable(hasVmImages, 'vm-images').imageList();
     },
     'image-inspect': async (req) => {
       this.requireHello();
-      return this.requireDocker().imageInfo(req.image);
+      return this.capable(hasContainerImages, 'container-images').imageInfo(req.image);
     },
     'image-load': async (req) => {
       this.requireHello();
-      this.requireDocker();
+      this.capable(hasContainerImages, 'container-images');
       return this.images!.receive(req);
     },
   };
@@ -251,38 +258,21 @@ export class Executor {
         code: 'E_WORKDIR',
       });
     }
-    const log = (m: string) => this.io.log(m);
-    // discovery and the libvirt probe wait on different things: ask both at once
-    const [found, vms] = await Promise.all([discover(workDir), this.vms ? Promise.resolve(this.vms) : LibvirtDriver.open({ workDir, limits: detectLimits(), log, state })]);
+    const ctx: DriverContext = { workDir, limits: detectLimits(), log: (m) => this.io.log(m), agent: typeof req.agent === 'string' ? req.agent : undefined, state };
+    // discovery and the drivers' probes wait on different things (nvidia-smi, an engine, libvirtd): ask all at once
+    const [found, drivers] = await Promise.all([discoverHost(workDir), openDrivers(ctx, this.drivers)]);
     this.workDir = workDir;
     this.state = state;
-    this.drivers.set('process', new ProcessDriver({ workDir, limits: found.limits, log, state }));
-    this.vms = vms;
-    this.vms?.setState(state);
-    if (this.vms) {
-      this.drivers.set('libvirt', this.vms);
-      if (!found.drivers.includes('libvirt')) found.drivers.push('libvirt');
-    }
-    if (found.drivers.includes('docker')) {
-      // Loaded only when an engine answered: dockerode is not needed on agents without docker.
-      try {
-        const { DockerDriver } = await import('./drivers/docker.js');
-        const docker = await DockerDriver.create({ workDir, limits: found.limits, log, agent: typeof req.agent === 'string' ? req.agent : undefined, state });
-        this.drivers.set('docker', docker);
-        this.dockerImages = docker;
-        this.images = new ImageUploads(workDir, docker);
-      } catch (err) {
-        log(`executor: a docker engine answers but the docker driver cannot load: ${(err as Error).message}`);
-        found.drivers = found.drivers.filter((d) => d !== 'docker');
-      }
-    }
+    this.drivers = drivers;
+    const engine = this.withCapability(hasContainerImages)[0];
+    this.images = engine ? new ImageUploads(workDir, engine) : undefined;
     const registration: AgentRegistration = {
       executorVersion: EXECUTOR_VERSION,
       protocol: PROTOCOL_VERSION,
       hostname: found.hostname,
       resources: found.resources,
       attributes: found.attributes,
-      drivers: found.drivers,
+      drivers: [...drivers.keys()],
       limits: found.limits,
       workDir,
       tasks: await this.allTasks(),
@@ -328,7 +318,7 @@ export class Executor {
     if (this.closed) return;
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.streams.values()) c.abort();
-    void this.vms?.close();
+    for (const d of this.drivers.values()) void d.close?.();
     this.closed = true;
     this.io.exit(code);
   }

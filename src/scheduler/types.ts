@@ -2,6 +2,7 @@
  * The scheduler's vocabulary. Everything here is plain data: the scheduler takes a snapshot and the
  * desired state and returns a plan, with no I/O and no clock.
  */
+import type { DriverName } from '../protocol/drivers.js';
 
 /** ResourceVector is an amount of each schedulable resource. mem and disk are bytes; cpus may be fractional. */
 export interface ResourceVector {
@@ -49,8 +50,8 @@ export interface AgentSnapshot {
   drivers: string[];
 }
 
-/** Driver is how an executor runs a task. */
-export type Driver = 'process' | 'docker' | 'libvirt';
+/** Driver is how an executor runs a task (one of DRIVER_NAMES, src/protocol/drivers.ts). */
+export type Driver = DriverName;
 
 /** GroupKind is the plan section a group came from. */
 export type GroupKind = 'process' | 'container' | 'vm';

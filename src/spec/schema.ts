@@ -4,6 +4,7 @@
  * model (src/spec/model.ts). scripts/gen-schema.ts renders them to JSON Schema for editors.
  */
 import * as z from 'zod';
+import { DRIVER_NAMES } from '../protocol/drivers.js';
 import { parseConstraint } from './constraints.js';
 import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
 import { checkZone, parseSchedule } from '../jobs/schedule.js';
@@ -325,7 +326,7 @@ export const agentSchema = strictObject({
       z.union([z.string(), z.number(), z.boolean()], { error: 'attribute values must be strings, numbers or booleans' }).transform(String),
     )
     .optional(),
-  drivers: z.array(z.enum(['process', 'docker', 'libvirt'])).optional(),
+  drivers: z.array(z.enum(DRIVER_NAMES)).optional(),
   workDir: z.string().min(1).optional(),
 });
 

@@ -3,6 +3,7 @@
  * and one reducer from a key press to the next UI state plus an effect for the container to run
  * (quit, an action after confirmation, following a task's logs). No React, no terminal.
  */
+import { isVmDriver } from '../protocol/drivers.js';
 import type { AgentRow, OverviewLine, Scope, TaskRow } from './model.js';
 
 /** View is one of the dashboard's screens. */
@@ -129,7 +130,7 @@ function ask(ui: UiState, action: PendingAction): { ui: UiState } {
 function vmAction(ui: UiState, ctx: KeyContext, kind: 'vm-start' | 'vm-stop' | 'vm-reboot'): { ui: UiState; effect?: Effect } {
   const t = ctx.selectedTask;
   if (ui.view !== 'tasks' || !t) return { ui, effect: { kind: 'message', text: 'select a VM task in the tasks view first' } };
-  if (t.driver !== 'libvirt') return { ui, effect: { kind: 'message', text: `${t.task} is not a VM (driver ${t.driver})` } };
+  if (!isVmDriver(t.driver)) return { ui, effect: { kind: 'message', text: `${t.task} is not a VM (driver ${t.driver})` } };
   if (!ctx.vmActions) return { ui, effect: { kind: 'message', text: VM_UNAVAILABLE } };
   const verb = kind === 'vm-start' ? 'Start' : kind === 'vm-stop' ? 'Stop' : 'Reboot';
   return ask(ui, { kind, target: t.task, prompt: `${verb} VM ${t.task} on ${t.agent}?` });

@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { detectLimits } from '../../src/executors/discovery.js';
-import { LibvirtDriver } from '../../src/executors/drivers/libvirt.js';
+import { LibvirtDriver } from '../../src/executors/drivers/libvirt/index.js';
 import { acquireLibvirtd, testWorkDir } from '../harness/libvirtd.js';
 
 const lv = await acquireLibvirtd();

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { diskSources, diskTarget, domainXml, interfaceNetworks, networkXml, parseVmMetadata, xmlEscape, type DomainXmlInput } from '../../src/executors/drivers/libvirt-xml.js';
-import { powerOf } from '../../src/executors/drivers/libvirt.js';
-import { importVmImage, validateVmImageManifest, vmImageIdOf, VmImageStore } from '../../src/executors/drivers/vm-image-store.js';
+import { diskSources, diskTarget, domainXml, interfaceNetworks, networkXml, parseVmMetadata, xmlEscape, type DomainXmlInput } from '../../src/executors/drivers/libvirt/xml.js';
+import { powerOf } from '../../src/executors/drivers/libvirt/index.js';
+import { importVmImage, validateVmImageManifest, vmImageIdOf, VmImageStore } from '../../src/executors/drivers/libvirt/image-store.js';
 import { VM_IMAGE_FORMAT } from '../../src/protocol/vm.js';
 
 const input: DomainXmlInput = {

@@ -1,5 +1,6 @@
 /**
- * The driver interface: how an executor runs one kind of task (process, docker, libvirt).
+ * The driver interface: how an executor runs one kind of task (process, docker, libvirt). What only
+ * some drivers do is a capability (capabilities.ts); which drivers exist is the registry (registry.ts).
  * A driver keeps no state in memory that matters: everything it needs to adopt a task after a
  * restart of the executor lives on the host (marker files, labels, domain metadata).
  */
@@ -60,4 +61,6 @@ export interface Driver {
   status(task: string): Promise<TaskStatus | undefined>;
   /** logs sends the task's output to onData until done (or, with follow, until the signal aborts). */
   logs(task: string, opts: LogOptions, onData: (stream: 'stdout' | 'stderr', data: string) => void, signal: AbortSignal): Promise<void>;
+  /** close, when present, ends what the driver holds open (a connection) when the executor exits; its tasks keep running. */
+  close?(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { Box, Text } from 'ink';
 import { formatBytes } from '../../cli/render.js';
+import { isVmDriver } from '../../protocol/drivers.js';
 import { taskDetailOf, type TaskRow } from '../model.js';
 import { stateColor } from '../palette.js';
 
@@ -42,7 +43,7 @@ export function TaskDetail({ task: t, width }: TaskDetailProps) {
         {t.startedAt ? ` · started ${t.startedAt}` : ''}
       </Text>
       <Text wrap="truncate" color={detail ? 'red' : 'gray'}>
-        {detail || 'l logs · r restart' + (t.driver === 'libvirt' ? ' · s start · x stop · b reboot' : '')}
+        {detail || 'l logs · r restart' + (isVmDriver(t.driver) ? ' · s start · x stop · b reboot' : '')}
       </Text>
     </Box>
   );

@@ -13,8 +13,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { FactoryError } from '../../errors.js';
-import { VM_IMAGE_FILES, VM_IMAGE_FORMAT, type VmImageFile, type VmImageInfo, type VmImageManifest } from '../../protocol/vm.js';
+import { FactoryError } from '../../../errors.js';
+import { VM_IMAGE_FILES, VM_IMAGE_FORMAT, type VmImageFile, type VmImageInfo, type VmImageManifest } from '../../../protocol/vm.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
