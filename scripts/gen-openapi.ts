@@ -1,5 +1,5 @@
 /**
- * gen-openapi writes schema/openapi.json from the API's route schemas (src/api/app.ts, through
+ * gen-openapi writes schema/openapi.json from the API's route schemas (src/api/routes/, through
  * @fastify/swagger). Run with `npm run schema`; test/api/openapi.test.ts fails when the committed file
  * drifts from the routes.
  */

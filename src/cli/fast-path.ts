@@ -12,7 +12,8 @@
  * A host that cannot be connected to (refused, a stale socket) sends the command back to the full
  * CLI (runFast resolves false) before anything was written to it, and before anything was printed.
  */
-import { ApiClient, DEFAULT_TIMEOUT_MS, type CallOptions, type OpenedResponse } from '../client/http.js';
+import type { OpenedResponse } from '../client/exchange.js';
+import { ApiClient, DEFAULT_TIMEOUT_MS, type CallOptions } from '../client/http.js';
 import { HttpControl } from '../client/http-control.js';
 import { FactoryError } from '../errors.js';
 import { applyExitCode } from './exit-codes.js';

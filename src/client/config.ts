@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { FactoryError } from '../errors.js';
-import { normalizeFingerprint, parseEndpoint } from './http.js';
+import { normalizeFingerprint, parseEndpoint } from './endpoint.js';
 
 /** ContextConfig is one named control host. */
 export interface ContextConfig {

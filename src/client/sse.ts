@@ -7,7 +7,8 @@
  * for what came after it.
  */
 import { FactoryError } from '../errors.js';
-import { ApiError, type ApiClient } from './http.js';
+import { ApiError } from './answers.js';
+import type { ApiClient } from './http.js';
 
 /** StreamEvent is one event of the stream. */
 export interface StreamEvent {

@@ -8,7 +8,9 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, normalizeFingerprint, parseEndpoint } from '../../src/client/http.js';
+import { ApiError } from '../../src/client/answers.js';
+import { normalizeFingerprint, parseEndpoint } from '../../src/client/endpoint.js';
+import { ApiClient } from '../../src/client/http.js';
 import { FactoryError, SpecError } from '../../src/errors.js';
 import { closedPort, httpsServer, makeCert, silentServer, unixServer, type Running, type TestCert } from './servers.js';
 
