@@ -1,0 +1,143 @@
+/**
+ * The operations on scheduled jobs that commands and the API share: list them with where their
+ * schedule stands, a job's runs, suspend and resume, and a run's output. Starting a run now is the
+ * control host's scheduler of runs' (src/jobs/runner.ts): a one-shot command schedules nothing.
+ */
+import { FactoryError } from '../errors.js';
+import type { JobCounts, JobRecord, RunRecord } from '../jobs/types.js';
+import { RUN_ENDED } from '../jobs/types.js';
+import { resolveInventory } from '../spec/index.js';
+import type { StateBackend, StateView } from '../state/backend.js';
+import { AgentPool } from './agents.js';
+import { stateOf, withStateWork } from './state-handle.js';
+
+/** JobView is a job as `jobs list` and GET /v1/jobs show it. */
+export interface JobView {
+  id: string;
+  plan: string;
+  name: string;
+  project: string;
+  schedule?: string;
+  timeZone: string;
+  after?: string[];
+  concurrency: string;
+  suspended: boolean;
+  /** next is the next slot (absent for a dependent job, a suspended one, or a schedule that ended). */
+  next?: string;
+  lastRun?: { id: string; slot: string; state: string; finishedAt?: string; exitCode?: number };
+  /** running counts the runs not ended (claimed, running, waiting for a retry). */
+  running: number;
+  counts: JobCounts;
+}
+
+/** jobViews lists the jobs (of one project, when given), by id. */
+export function jobViews(view: StateView, project?: string): JobView[] {
+  const runs = view.list('runs');
+  return view
+    .list('jobs')
+    .filter((j) => project === undefined || j.project === project)
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((j) => {
+      const cur = view.get('cursors', j.id);
+      const suspended = j.suspended || j.spec.suspend;
+      return {
+        id: j.id,
+        plan: j.plan,
+        name: j.name,
+        project: j.project,
+        ...(j.spec.schedule ? { schedule: j.spec.schedule } : {}),
+        timeZone: j.spec.timeZone,
+        ...(j.spec.after ? { after: j.spec.after } : {}),
+        concurrency: j.spec.concurrency,
+        suspended,
+        ...(cur?.next && !suspended ? { next: cur.next } : {}),
+        ...(cur?.lastRun ? { lastRun: cur.lastRun } : {}),
+        running: runs.filter((r) => r.job === j.id && !RUN_ENDED.includes(r.state)).length,
+        counts: cur?.counts ?? { runs: 0, succeeded: 0, failed: 0, missed: 0, skipped: 0 },
+      };
+    });
+}
+
+/**
+ * findJob resolves a job argument: `plan/job`, or a job name no other plan uses. A caller limited to
+ * one project sees only its jobs.
+ */
+export function findJob(view: StateView, name: string, project?: string): JobRecord {
+  const jobs = view.list('jobs').filter((j) => project === undefined || j.project === project);
+  const exact = jobs.find((j) => j.id === name);
+  if (exact) return exact;
+  const named = jobs.filter((j) => j.name === name);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1) {
+    throw new FactoryError(`job name '${name}' is ambiguous: ${named.map((j) => j.id).join(', ')}`, { code: 'E_JOB_AMBIGUOUS', hint: 'name it as plan/job' });
+  }
+  throw new FactoryError(`no job '${name}' in the applied plans`, { code: 'E_JOB_UNKNOWN', hint: jobs.length ? `jobs: ${jobs.map((j) => j.id).slice(0, 10).join(', ')}` : 'apply a plan with a jobs: section first' });
+}
+
+/** jobRuns lists a job's runs (kept history and runs going), newest first. */
+export function jobRuns(view: StateView, job: JobRecord): RunRecord[] {
+  return view
+    .list('runs')
+    .filter((r) => r.job === job.id)
+    .sort((a, b) => b.slot.localeCompare(a.slot));
+}
+
+/**
+ * findRun resolves a run argument: a run id `plan/job/slot`, or a job (`plan/job` or its name) for
+ * its newest run.
+ */
+export function findRun(view: StateView, name: string, project?: string): RunRecord {
+  const exact = view.get('runs', name);
+  if (exact && (project === undefined || exact.project === project)) return exact;
+  const job = findJob(view, name, project);
+  const [newest] = jobRuns(view, job);
+  if (!newest) throw new FactoryError(`job ${job.id} has no runs kept`, { code: 'E_RUN_UNKNOWN' });
+  return newest;
+}
+
+/** setSuspended suspends or resumes a job (recorded on the job; the plan's next apply sets it from `suspend:` again). */
+export async function setSuspended(stateDir: string, name: string, suspend: boolean, by: string | undefined, project?: string): Promise<JobView> {
+  return withStateWork(stateDir, { purpose: suspend ? 'jobs suspend' : 'jobs resume' }, by, async (work, state) => {
+    const job = findJob(state.view(), name, project);
+    if (job.suspended !== suspend) {
+      work.jobs.put({ ...job, suspended: suspend, ...(suspend && by ? { suspendedBy: by } : { suspendedBy: undefined }), updatedAt: new Date().toISOString() });
+      work.event({ topic: 'job', kind: suspend ? 'job-suspended' : 'job-resumed', job: job.id, plan: job.plan, project: job.project, message: `${job.id} ${suspend ? 'suspended' : 'resumed'}${by ? ` by ${by}` : ''}` });
+    }
+    await work.flush();
+    return jobViews(state.view()).find((v) => v.id === job.id)!;
+  });
+}
+
+/** RunLogsOptions name a run and how to stream its output. */
+export interface RunLogsOptions {
+  stateDir: string;
+  inventoryPath?: string;
+  run: string;
+  follow: boolean;
+  tail?: number;
+  stream: 'stdout' | 'stderr' | 'both';
+  onData: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  signal?: AbortSignal;
+  project?: string;
+}
+
+/** runLogs streams the output of a run's current attempt from its agent (kept there until the run leaves the history). */
+export async function runLogs(opts: RunLogsOptions): Promise<void> {
+  const state: StateBackend & { dir: string } = await stateOf(opts.stateDir);
+  const run = findRun(state.view(), opts.run, opts.project);
+  if (!run.agent || !run.task) throw new FactoryError(`run ${run.id} never started (${run.state}${run.reason ? `: ${run.reason}` : ''})`, { code: 'E_RUN_NOT_STARTED' });
+  const plan = state.view().get('plans', run.plan);
+  const inventory = await resolveInventory(plan?.inventory ?? opts.inventoryPath);
+  const spec = inventory.agents.find((a) => a.name === run.agent);
+  if (!spec) throw new FactoryError(`run ${run.id} ran on agent ${run.agent}, which is not in the inventory ${inventory.file}`, { code: 'E_AGENT_UNKNOWN' });
+  const pool = await AgentPool.connect([spec], { stateDir: state.dir, stateId: state.id, settings: inventory.settings });
+  try {
+    const conn = pool.connected.get(spec.name);
+    if (!conn) throw new FactoryError(`agent ${spec.name}: unreachable: ${pool.failed.get(spec.name)?.error ?? 'unknown error'}`, { code: 'E_AGENT_UNREACHABLE' });
+    // a run that ended has nothing more to follow
+    const follow = opts.follow && !RUN_ENDED.includes(run.state);
+    await conn.client.logs(run.task, { stream: opts.stream, follow, tail: opts.tail }, opts.onData, opts.signal);
+  } finally {
+    await pool.close();
+  }
+}
