@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AgentPool } from '../../src/control/agents.js';
 import type { AgentSpec } from '../../src/spec/model.js';
 import { ExecutorClient } from '../../src/transport/client.js';
-import { executorBundle, remoteExecutorPath, SshTransport, type ExecutorBundle } from '../../src/transport/ssh.js';
+import { executorBundle, remoteExecutorPath, SshTransport, type ExecutorBundle } from '../../src/transport/ssh/index.js';
 import { runCli, scratchDir } from '../helpers/cli.js';
 import { iptablesAvailable, SshdFleet, sshdSkipReason } from '../harness/sshd.js';
 

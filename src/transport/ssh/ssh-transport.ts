@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
-import { AgentError, FactoryError } from '../errors.js';
-import { DEFAULT_KNOWN_HOSTS, verifyHostKey, type HostKeyPolicy } from './known-hosts.js';
-import { findPackageRoot } from './local.js';
-import { DEFAULT_SSH_CONFIG, resolveSshConfig } from './ssh-config.js';
-import type { Transport, TransportChannel, TransportExit } from './transport.js';
+import { AgentError, FactoryError } from '../../errors.js';
+import { DEFAULT_KNOWN_HOSTS, verifyHostKey, type HostKeyPolicy } from '../known-hosts.js';
+import { findPackageRoot } from '../local.js';
+import { DEFAULT_SSH_CONFIG, resolveSshConfig } from '../ssh-config.js';
+import type { Transport, TransportChannel, TransportExit } from '../transport.js';
 
 /** SshTransportOptions is everything needed to reach one agent over SSH. */
 export interface SshTransportOptions {
