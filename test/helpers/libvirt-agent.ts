@@ -10,6 +10,7 @@ import { readVmImageSource, type VmImageSource } from '../../src/control/vm-imag
 import { ExecutorClient, type ConnectOptions } from '../../src/transport/client.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { acquireLibvirtd, makeGuestImageSource, testWorkDir, type LibvirtAvailability } from '../harness/libvirtd.js';
+import { makeSpec } from '../executor/helpers.js';
 
 /** VmTaskOptions change a vmTaskSpec: memMiB sets the memory, the rest replaces fields of the spec. */
 export type VmTaskOptions = Partial<Omit<TaskRunSpec, 'task'>> & { memMiB?: number };
@@ -17,19 +18,8 @@ export type VmTaskOptions = Partial<Omit<TaskRunSpec, 'task'>> & { memMiB?: numb
 /** vmTaskSpec is a libvirt task `plan/group/index`: 1 CPU, 128 MiB (memMiB), image `tiny`, no stop grace. */
 export function vmTaskSpec(task: string, opts: VmTaskOptions = {}): TaskRunSpec {
   const { memMiB = 128, ...over } = opts;
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'libvirt',
-    specHash: 'vm1',
-    command: [],
-    env: {},
-    resources: { cpus: 1, mem: memMiB * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 0,
-    image: 'tiny',
-    ...over,
-  };
+  const resources = { cpus: 1, mem: memMiB * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] };
+  return makeSpec(task, [], { driver: 'libvirt', specHash: 'vm1', resources, stopGraceMs: 0, image: 'tiny', ...over });
 }
 
 /** LibvirtTestAgent is one libvirt test file's daemon, work folder and local agent. */
