@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentPool } from '../src/control/agents.js';
 import type { AgentSpec } from '../src/spec/model.js';
-import { executorBundle, remoteExecutorPath } from '../src/transport/ssh.js';
+import { executorBundle, remoteExecutorPath } from '../src/transport/ssh/index.js';
 import { SshdFleet } from '../test/harness/sshd.js';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);

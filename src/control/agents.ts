@@ -11,7 +11,7 @@ import type { AgentRegistration } from '../protocol/messages.js';
 import { ExecutorClient } from '../transport/client.js';
 import { InProcessTransport } from '../transport/in-process.js';
 import { LocalTransport } from '../transport/local.js';
-import { SshTransport } from '../transport/ssh.js';
+import { SshTransport } from '../transport/ssh/index.js';
 import type { Transport } from '../transport/transport.js';
 
 /** ConnectedAgent is an agent we reached: its client and what it registered. */

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import pLimit from 'p-limit';
 import { AgentError } from '../errors.js';
 import type { AgentSpec, InventorySettings } from '../spec/model.js';
-import { shellQuote, SshTransport } from '../transport/ssh.js';
+import { shellQuote, SshTransport } from '../transport/ssh/index.js';
 import { agentWorkDir, MIN_NODE_MAJOR, transportFor } from './agents.js';
 
 /** DoctorCheck is one finding about one agent. */

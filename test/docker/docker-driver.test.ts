@@ -12,35 +12,20 @@ import { DockerDriver, LABELS, containerName } from '../../src/executors/drivers
 import type { TaskRunSpec, TaskStatus } from '../../src/protocol/messages.js';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { LocalTransport } from '../../src/transport/local.js';
-import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
-import { tempDir } from '../executor/helpers.js';
+import { TEST_IMAGE } from '../harness/dockerd.js';
+import { dockerTaskSpec, dockerTestEngine } from '../helpers/docker-engine.js';
 
-const started = await startDockerd();
-const skip = 'skip' in started ? started.skip : undefined;
-if (skip) console.warn(`docker driver tests skipped: ${skip}`);
-const d = started as Dockerd;
+const engine = await dockerTestEngine('docker driver');
+const skip = engine.skip;
 
 const MiB = 1024 * 1024;
 let workDir: string;
 let driver: DockerDriver;
 let docker: Docker;
 
-/** spec builds a docker TaskRunSpec for tests. */
+/** spec builds a docker TaskRunSpec for tests: 0.5 CPU, 64 MiB, restart always. */
 function spec(task: string, command: string[], over: Partial<TaskRunSpec> = {}): TaskRunSpec {
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'docker',
-    specHash: 'h1',
-    command,
-    env: {},
-    image: TEST_IMAGE,
-    resources: { cpus: 0.5, mem: 64 * MiB, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 1000,
-    restart: 'always',
-    ...over,
-  };
+  return dockerTaskSpec(task, command, { restart: 'always', ...over });
 }
 
 async function waitStatus(task: string, ok: (s: TaskStatus | undefined) => boolean, timeoutMs = 15_000): Promise<TaskStatus | undefined> {
@@ -64,17 +49,11 @@ function cgroupFile(pid: number, controller: string, v1: string, v2: string): st
 
 beforeAll(async () => {
   if (skip) return;
-  docker = d.docker;
-  await buildTestImage(docker);
-  workDir = tempDir('factory-docker-');
+  ({ docker, workDir } = await engine.prepare('factory-docker-'));
   driver = new DockerDriver({ workDir, limits: 'cgroup-v1', log: () => undefined, agent: 'test-agent' }, docker);
 }, 120_000);
 
-afterAll(async () => {
-  if (skip) return;
-  await d.stop();
-  fs.rmSync(workDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => engine.stop(), 60_000);
 
 describe.skipIf(skip !== undefined)(`docker driver (real dockerd)${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
   test('cpu, memory and pids limits are in the container cgroup; env, command, labels, no network', async () => {
@@ -122,7 +101,7 @@ describe.skipIf(skip !== undefined)(`docker driver (real dockerd)${skip !== unde
   });
 
   test('a new executor adopts the running container: no second container, same id', async () => {
-    const env = { FACTORY_DOCKER_HOST: d.host };
+    const env = { FACTORY_DOCKER_HOST: engine.engine.host };
     const first = await ExecutorClient.connect(new LocalTransport('a1', { env }), { workDir, agent: 'a1' });
     expect(first.registration.drivers).toContain('docker');
     const s1 = await first.run(spec('adopt/g/0', ['sleep', '600']));

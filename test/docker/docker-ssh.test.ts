@@ -7,41 +7,31 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { runCli, waitFor } from '../helpers/cli.js';
 import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
-import { SshdFleet, sshdSkipReason } from '../harness/sshd.js';
+import { oneCluster } from '../helpers/inventory.js';
+import { sshTestFleet } from '../helpers/ssh-fleet.js';
 
-const sshSkip = sshdSkipReason();
-const started = sshSkip ? { skip: sshSkip } : await startDockerd();
+const ssh = sshTestFleet('factory-docker-ssh-');
+const started = ssh.skip ? { skip: ssh.skip } : await startDockerd();
 const skip = 'skip' in started ? started.skip : undefined;
 if (skip) console.warn(`docker over SSH tests skipped: ${skip}`);
 const d = started as Dockerd;
 
-const scratch = scratchDir('factory-docker-ssh-');
-const state = path.join(scratch.dir, 'state');
-const inventory = path.join(scratch.dir, 'inventory.yaml');
-const plan = path.join(scratch.dir, 'box.yaml');
-let fleet: SshdFleet;
+const plan = path.join(ssh.dir, 'box.yaml');
 
-const cli = (args: string[]) => runCli([...args, '--inventory', inventory, '--state', state], { cwd: scratch.dir, timeoutMs: 90_000 });
+const cli = (args: string[]) => runCli([...args, '--inventory', ssh.inventory, '--state', ssh.state], { cwd: ssh.dir, timeoutMs: 90_000 });
 
 beforeAll(async () => {
   if (skip) return;
   await buildTestImage(d.docker);
-  fleet = await SshdFleet.start(1, { first: 51, extraConfig: [`SetEnv FACTORY_DOCKER_HOST=${d.host}`] });
-  fs.writeFileSync(
-    inventory,
-    `settings: {connectTimeout: 5s, knownHostsFile: ${fleet.knownHosts}}
-idcs:
-  - name: dc
-    clusters:
-      - name: c
-        agents:
-          - name: remote
-            ssh: {host: 127.0.51.1, port: 2222, user: root, identityFile: ${fleet.clientKey}}
-            workDir: ${scratch.dir}/agents/remote
-`,
-  );
+  await ssh.start({
+    first: 51,
+    hosts: 1,
+    extraConfig: [`SetEnv FACTORY_DOCKER_HOST=${d.host}`],
+    settings: { connectTimeout: '5s' },
+    idcs: oneCluster('dc', 'c', [{ name: 'remote', host: 51 }]),
+  });
   fs.writeFileSync(
     plan,
     `name: box
@@ -56,11 +46,9 @@ containers:
 }, 180_000);
 
 afterAll(async () => {
-  if (skip) return;
-  await cli(['plan', 'destroy', plan]).catch(() => undefined);
-  await fleet?.stop(true);
-  await d.stop();
-  scratch.cleanup();
+  if (!skip) await cli(['plan', 'destroy', plan]).catch(() => undefined);
+  await ssh.stop();
+  if (!skip) await d.stop();
 }, 120_000);
 
 describe.skipIf(skip)(`docker driver over the SSH transport${skip ? ` (skipped: ${skip})` : ''}`, () => {

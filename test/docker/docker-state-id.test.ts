@@ -4,18 +4,14 @@
  * labelled factory.state; each finds only its own by task id, lists the other's with its state, and
  * never stops it. A legacy container (no suffix, no label) keeps its name and is never re-adopted by run.
  */
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type Docker from 'dockerode';
 import { DockerDriver, LABELS, containerName } from '../../src/executors/drivers/docker.js';
 import type { TaskRunSpec } from '../../src/protocol/messages.js';
-import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
-import { tempDir } from '../executor/helpers.js';
+import { dockerTaskSpec, dockerTestEngine } from '../helpers/docker-engine.js';
 
-const started = await startDockerd();
-const skip = 'skip' in started ? started.skip : undefined;
-if (skip) console.warn(`docker state id tests skipped: ${skip}`);
-const d = started as Dockerd;
+const engine = await dockerTestEngine('docker state id');
+const skip = engine.skip;
 
 const A = 'st-aaaaaaaaaaaa';
 const B = 'st-bbbbbbbbbbbb';
@@ -26,38 +22,19 @@ let db: DockerDriver;
 let legacy: DockerDriver;
 
 function spec(task: string, over: Partial<TaskRunSpec> = {}): TaskRunSpec {
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'docker',
-    specHash: 'h1',
-    command: ['sleep', '300'],
-    env: {},
-    image: TEST_IMAGE,
-    resources: { cpus: 0.2, mem: 32 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 1000,
-    restart: 'never',
-    ...over,
-  };
+  return dockerTaskSpec(task, ['sleep', '300'], { resources: { cpus: 0.2, mem: 32 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] }, restart: 'never', ...over });
 }
 
 beforeAll(async () => {
   if (skip) return;
-  docker = d.docker;
-  await buildTestImage(docker);
-  workDir = tempDir('factory-docker-state-');
+  ({ docker, workDir } = await engine.prepare('factory-docker-state-'));
   const ctx = { workDir, limits: 'cgroup-v1' as const, log: () => undefined, agent: 'test-agent' };
   da = new DockerDriver({ ...ctx, state: A }, docker);
   db = new DockerDriver({ ...ctx, state: B }, docker);
   legacy = new DockerDriver(ctx, docker);
 }, 120_000);
 
-afterAll(async () => {
-  if (skip) return;
-  await d.stop();
-  fs.rmSync(workDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => engine.stop(), 60_000);
 
 describe.skipIf(skip !== undefined)(`docker driver with state ids (real dockerd)${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
   test('two states, same task id: two containers, names and labels per state, each finds and stops only its own', async () => {

@@ -6,28 +6,14 @@ import { afterAll, expect, test } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pidAlive, runCli, scratchDir } from '../helpers/cli.js';
+import { oneCluster, writeInventory } from '../helpers/inventory.js';
 
 const scratch = scratchDir();
 const state = path.join(scratch.dir, 'state');
 const inv = path.join(scratch.dir, 'inventory.yaml');
 const plan = path.join(scratch.dir, 'pair.yaml');
-writeFileSync(
-  inv,
-  `idcs:
-  - name: dc
-    clusters:
-      - name: c1
-        agents:
-          - name: a1
-            local: true
-            workDir: ${path.join(scratch.dir, 'a1')}
-            resources: {cpus: 2, mem: 1Gi}
-          - name: a2
-            local: true
-            workDir: ${path.join(scratch.dir, 'a2')}
-            resources: {cpus: 2, mem: 1Gi}
-`,
-);
+const localAgent = (name: string) => ({ name, local: true, workDir: path.join(scratch.dir, name), resources: { cpus: 2, mem: '1Gi' } });
+writeInventory(inv, oneCluster('dc', 'c1', [localAgent('a1'), localAgent('a2')]));
 writeFileSync(plan, 'name: pair\nprocesses:\n  - name: nap\n    count: 2\n    maxPerAgent: 1\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
 const common = ['--state', state, '--inventory', inv];
 const started = new Set<number>();

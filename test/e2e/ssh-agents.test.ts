@@ -6,22 +6,21 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli, scratchDir } from '../helpers/cli.js';
-import { SshdFleet, sshdSkipReason } from '../harness/sshd.js';
+import { runCli } from '../helpers/cli.js';
+import { sshTestFleet } from '../helpers/ssh-fleet.js';
 
-const skip = sshdSkipReason();
-const scratch = scratchDir('factory-ssh-agents-');
-const inventory = path.join(scratch.dir, 'inventory.yaml');
-const state = path.join(scratch.dir, 'state');
-let fleet: SshdFleet;
+const ssh = sshTestFleet('factory-ssh-agents-');
+const skip = ssh.skip;
+const inventory = ssh.inventory;
 
 beforeAll(async () => {
   if (skip) return;
-  fleet = await SshdFleet.start(1, { first: 31 });
+  await ssh.start({ first: 31, hosts: 1 });
+  // written by hand: the commands under test edit it and must keep its comments
   fs.writeFileSync(
     inventory,
     `# the fleet: keep this comment
-settings: {connectTimeout: 3s, knownHostsFile: ${fleet.knownHosts}}  # host keys of the test fleet
+settings: {connectTimeout: 3s, knownHostsFile: ${ssh.fleet.knownHosts}}  # host keys of the test fleet
 idcs:
   - name: bj1   # Beijing
     clusters:
@@ -31,18 +30,15 @@ idcs:
   );
 }, 60_000);
 
-afterAll(async () => {
-  await fleet?.stop(true);
-  scratch.cleanup();
-});
+afterAll(() => ssh.stop());
 
-const cli = (args: string[]) => runCli([...args, '--inventory', inventory, '--state', state], { timeoutMs: 30_000 });
+const cli = (args: string[]) => runCli([...args, '--inventory', inventory, '--state', ssh.state], { timeoutMs: 30_000 });
 
 describe.skipIf(skip)(`factory agents add | list | doctor | remove${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('add writes the agent (comments kept) and checks it', async () => {
     const r = await cli([
-      'agents', 'add', 'h31', '--host', '127.0.31.1', '--port', '2222', '--user', 'root', '--identity-file', fleet.clientKey,
-      '--idc', 'sh2', '--cluster', 'sh2-a', '--attribute', 'rack=r3', '--resource', 'cpus=3', '--work-dir', path.join(scratch.dir, 'w31'), '--json',
+      'agents', 'add', 'h31', '--host', '127.0.31.1', '--port', '2222', '--user', 'root', '--identity-file', ssh.fleet.clientKey,
+      '--idc', 'sh2', '--cluster', 'sh2-a', '--attribute', 'rack=r3', '--resource', 'cpus=3', '--work-dir', path.join(ssh.dir, 'w31'), '--json',
     ]);
     expect([0, 1]).toContain(r.code); // docker/libvirt may be missing here: warnings, not failures
     const out = JSON.parse(r.stdout);
@@ -74,7 +70,7 @@ describe.skipIf(skip)(`factory agents add | list | doctor | remove${skip ? ` (sk
   });
 
   test('doctor names an unreachable agent and how to fix it', async () => {
-    await cli(['agents', 'add', 'dead', '--host', '127.0.39.1', '--port', '2222', '--user', 'root', '--identity-file', fleet.clientKey, '--idc', 'sh2', '--cluster', 'sh2-a', '--no-check']);
+    await cli(['agents', 'add', 'dead', '--host', '127.0.39.1', '--port', '2222', '--user', 'root', '--identity-file', ssh.fleet.clientKey, '--idc', 'sh2', '--cluster', 'sh2-a', '--no-check']);
     const r = await cli(['agents', 'doctor', 'dead', '--json']);
     expect(r.code).toBe(1);
     const rep = JSON.parse(r.stdout).agents[0];

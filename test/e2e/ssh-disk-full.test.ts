@@ -7,16 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { pidAlive, runCli, scratchDir } from '../helpers/cli.js';
-import { SshdFleet, sshdSkipReason } from '../harness/sshd.js';
+import { pidAlive, runCli } from '../helpers/cli.js';
+import { oneCluster } from '../helpers/inventory.js';
+import { sshTestFleet } from '../helpers/ssh-fleet.js';
 
-const skip = sshdSkipReason();
-const scratch = scratchDir('factory-ssh-full-');
-const fullHome = path.join(scratch.dir, 'full-home');
-const state = path.join(scratch.dir, 'state');
-const inventory = path.join(scratch.dir, 'inventory.yaml');
-const plan = path.join(scratch.dir, 'naps.yaml');
-let fleet: SshdFleet | undefined;
+const ssh = sshTestFleet('factory-ssh-full-');
+const skip = ssh.skip;
+const fullHome = path.join(ssh.dir, 'full-home');
+const { state, inventory } = ssh;
+const plan = path.join(ssh.dir, 'naps.yaml');
 let mounted = false;
 const started = new Set<number>();
 
@@ -31,42 +30,33 @@ beforeAll(async () => {
   if (skip) return;
   mountTinyHome();
   // host 61: sessions get HOME on the 16 KiB tmpfs; host 62: the ordinary home
-  fleet = await SshdFleet.start(2, { first: 61 });
+  const resources = { cpus: 2, mem: '1Gi' };
+  const fleet = await ssh.start({
+    first: 61,
+    hosts: 2,
+    settings: { connectTimeout: '5s' },
+    idcs: oneCluster('dc', 'c', [
+      { name: 'full', host: 61, resources },
+      { name: 'roomy', host: 62, resources },
+    ]),
+  });
   fs.appendFileSync(fleet.host(61).configFile, `Match LocalAddress 127.0.61.1\n  SetEnv HOME=${fullHome}\n`);
   await fleet.stopHost(61);
   await fleet.startHost(61);
-  const agent = (name: string, i: number) => `          - name: ${name}
-            ssh: {host: 127.0.${i}.1, port: 2222, user: root, identityFile: ${fleet!.clientKey}}
-            workDir: ${scratch.dir}/agents/${name}
-            resources: {cpus: 2, mem: 1Gi}
-`;
-  fs.writeFileSync(
-    inventory,
-    `settings: {connectTimeout: 5s, knownHostsFile: ${fleet.knownHosts}}
-idcs:
-  - name: dc
-    clusters:
-      - name: c
-        agents:
-${agent('full', 61)}${agent('roomy', 62)}`,
-  );
   fs.writeFileSync(plan, 'name: naps\nprocesses:\n  - name: nap\n    count: 2\n    command: [sleep, "600"]\n    resources: {cpus: 0.1, mem: 8Mi}\n');
 }, 60_000);
 
 afterAll(async () => {
-  if (!skip) {
-    await runCli(['plan', 'destroy', plan, '--inventory', inventory, '--state', state], { cwd: scratch.dir }).catch(() => undefined);
-    await fleet?.stop(true);
-  }
+  if (!skip) await runCli(['plan', 'destroy', plan, '--inventory', inventory, '--state', state], { cwd: ssh.dir }).catch(() => undefined);
   for (const pid of started) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   if (mounted) spawnSync('umount', [fullHome]);
-  scratch.cleanup();
+  await ssh.stop();
 }, 60_000);
 
 describe.skipIf(skip)(`a full disk during the upload${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('is a clear per-agent error; the other agent takes the tasks; the state stays true', async () => {
     const t0 = Date.now();
-    const r = await runCli(['plan', 'apply', plan, '--inventory', inventory, '--state', state, '--json'], { cwd: scratch.dir, timeoutMs: 60_000 });
+    const r = await runCli(['plan', 'apply', plan, '--inventory', inventory, '--state', state, '--json'], { cwd: ssh.dir, timeoutMs: 60_000 });
     expect(Date.now() - t0).toBeLessThan(45_000); // nothing hangs: well inside the CLI's own timeouts
     expect(r.code, r.stderr).toBe(0);
     const a = JSON.parse(r.stdout);
@@ -77,7 +67,7 @@ describe.skipIf(skip)(`a full disk during the upload${skip ? ` (skipped: ${skip}
     expect(r.stderr).toMatch(/agent full: unreachable: .*cannot upload the executor/);
     expect(a.placements.map((p: { agent: string }) => p.agent)).toEqual(['roomy', 'roomy']);
 
-    const s = JSON.parse((await runCli(['status', '--json', '--inventory', inventory, '--state', state], { cwd: scratch.dir })).stdout);
+    const s = JSON.parse((await runCli(['status', '--json', '--inventory', inventory, '--state', state], { cwd: ssh.dir })).stdout);
     for (const t of s.tasks) if (t.pid) started.add(t.pid);
     expect(s.agents.find((x: { name: string }) => x.name === 'full').state).toBe('lost');
     expect(s.tasks.map((t: { agent: string; state: string }) => `${t.agent}:${t.state}`)).toEqual(['roomy:running', 'roomy:running']);

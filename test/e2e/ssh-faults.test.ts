@@ -11,13 +11,14 @@ import path from 'node:path';
 import { AgentPool } from '../../src/control/agents.js';
 import type { AgentSpec } from '../../src/spec/model.js';
 import { ExecutorClient } from '../../src/transport/client.js';
-import { executorBundle, remoteExecutorPath, SshTransport, type ExecutorBundle } from '../../src/transport/ssh.js';
-import { runCli, scratchDir } from '../helpers/cli.js';
-import { iptablesAvailable, SshdFleet, sshdSkipReason } from '../harness/sshd.js';
+import { executorBundle, remoteExecutorPath, SshTransport, type ExecutorBundle } from '../../src/transport/ssh/index.js';
+import { runCli } from '../helpers/cli.js';
+import { iptablesAvailable } from '../harness/sshd.js';
+import { oneCluster } from '../helpers/inventory.js';
+import { sshTestFleet } from '../helpers/ssh-fleet.js';
 
-const skip = sshdSkipReason();
-const scratch = scratchDir('factory-ssh-faults-');
-let fleet: SshdFleet;
+const ssh = sshTestFleet('factory-ssh-faults-');
+const skip = ssh.skip;
 
 function uniqueBundle(): ExecutorBundle {
   const base = executorBundle();
@@ -41,29 +42,26 @@ function findPids(needle: string): number[] {
 
 beforeAll(async () => {
   if (skip) return;
-  fleet = await SshdFleet.start(3, { first: 11 });
+  await ssh.start({ first: 11, hosts: 3 });
 }, 60_000);
 
-afterAll(async () => {
-  await fleet?.stop(true);
-  scratch.cleanup();
-});
+afterAll(() => ssh.stop());
 
 describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('uploads the executor only when missing, then starts it over exec', async () => {
     const bundle = uniqueBundle();
     const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
     try {
-      const opts = { host: '127.0.11.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle };
+      const opts = { ...ssh.target(11), bundle };
       const t1 = new SshTransport('h11', opts);
-      const c1 = await ExecutorClient.connect(t1, { workDir: path.join(scratch.dir, 'w11') });
+      const c1 = await ExecutorClient.connect(t1, { workDir: path.join(ssh.dir, 'w11') });
       expect(t1.uploaded).toBe(true);
       expect(fs.readFileSync(remote).equals(bundle.content)).toBe(true);
       expect(c1.registration.attributes.node).toMatch(/^v\d+/);
       expect(c1.registration.resources.cpus).toBeGreaterThan(0);
       await c1.close();
       const t2 = new SshTransport('h11', opts);
-      const c2 = await ExecutorClient.connect(t2, { workDir: path.join(scratch.dir, 'w11') });
+      const c2 = await ExecutorClient.connect(t2, { workDir: path.join(ssh.dir, 'w11') });
       expect(t2.uploaded).toBe(false);
       await c2.close();
     } finally {
@@ -75,13 +73,13 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
     const bundle = uniqueBundle();
     const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
     try {
-      const opts = { host: '127.0.11.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle };
-      const c1 = await ExecutorClient.connect(new SshTransport('h11', opts), { workDir: path.join(scratch.dir, 'w11t') });
+      const opts = { ...ssh.target(11), bundle };
+      const c1 = await ExecutorClient.connect(new SshTransport('h11', opts), { workDir: path.join(ssh.dir, 'w11t') });
       await c1.close();
       // a disk that filled up mid-upload, say: the file is there but cut short
       fs.truncateSync(remote, Math.floor(bundle.content.length / 2));
       const t2 = new SshTransport('h11', opts);
-      const c2 = await ExecutorClient.connect(t2, { workDir: path.join(scratch.dir, 'w11t') });
+      const c2 = await ExecutorClient.connect(t2, { workDir: path.join(ssh.dir, 'w11t') });
       expect(t2.uploaded).toBe(true);
       expect(fs.readFileSync(remote).equals(bundle.content)).toBe(true);
       expect(c2.registration.attributes.node).toMatch(/^v\d+/);
@@ -98,8 +96,8 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
     const bundle: ExecutorBundle = { path: base.path, content, hash: createHash('sha256').update(content).digest('hex').slice(0, 16) };
     const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
     try {
-      const t = new SshTransport('h11', { host: '127.0.11.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle, closeTimeoutMs: 300 });
-      const err = await ExecutorClient.connect(t, { workDir: path.join(scratch.dir, 'w11h'), timeoutMs: 1500 }).catch((e: Error) => e);
+      const t = new SshTransport('h11', { ...ssh.target(11), bundle, closeTimeoutMs: 300 });
+      const err = await ExecutorClient.connect(t, { workDir: path.join(ssh.dir, 'w11h'), timeoutMs: 1500 }).catch((e: Error) => e);
       expect(err).toBeInstanceOf(Error);
       expect((err as Error).message).toMatch(/h11/);
       let left = findPids(`executor-${bundle.hash}`);
@@ -118,8 +116,8 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
     const bundle = uniqueBundle();
     const remote = path.join(process.env.HOME ?? '/root', remoteExecutorPath(bundle.hash));
     try {
-      const t = new SshTransport('h12', { host: '127.0.12.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts, bundle });
-      const c = await ExecutorClient.connect(t, { workDir: path.join(scratch.dir, 'w12') });
+      const t = new SshTransport('h12', { ...ssh.target(12), bundle });
+      const c = await ExecutorClient.connect(t, { workDir: path.join(ssh.dir, 'w12') });
       const pids = findPids(`executor-${bundle.hash}`);
       expect(pids.length).toBe(1);
       const pending = c.logs('none/x/0', { follow: true }, () => undefined).catch((e: Error) => e);
@@ -134,30 +132,25 @@ describe.skipIf(skip)(`SSH transport: bootstrap and faults${skip ? ` (skipped: $
   });
 
   test('bad input: each agent gets its own clear error, the good one works, nothing hangs', async () => {
-    const wrongKey = path.join(scratch.dir, 'wrong_key');
+    const wrongKey = path.join(ssh.dir, 'wrong_key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
-    const badKnown = path.join(scratch.dir, 'known_hosts_changed');
-    const other = fleet.host(11).hostKeyPub.split(' ').slice(0, 2).join(' ');
+    const badKnown = path.join(ssh.dir, 'known_hosts_changed');
+    const other = ssh.fleet.host(11).hostKeyPub.split(' ').slice(0, 2).join(' ');
     fs.writeFileSync(badKnown, `[127.0.13.1]:2222 ${other}\n`);
-    const ssh = (host: string, extra = '') => `{host: ${host}, port: 2222, user: root, identityFile: ${fleet.clientKey}${extra}}`;
-    const inv = path.join(scratch.dir, 'faults.yaml');
-    fs.writeFileSync(
+    const inv = path.join(ssh.dir, 'faults.yaml');
+    ssh.writeInventory(
       inv,
-      `settings: {connectTimeout: 3s, knownHostsFile: ${fleet.knownHosts}}
-idcs:
-  - name: bj1
-    clusters:
-      - name: bj1-a
-        agents:
-          - {name: good, ssh: ${ssh('127.0.11.1')}, workDir: ${scratch.dir}/good}
-          - {name: unreachable, ssh: ${ssh('127.0.19.1')}, workDir: ${scratch.dir}/u}
-          - {name: wrongkey, ssh: {host: 127.0.12.1, port: 2222, user: root, identityFile: ${wrongKey}}, workDir: ${scratch.dir}/wk}
-          - {name: wronguser, ssh: {host: 127.0.12.1, port: 2222, user: nosuchuser, identityFile: ${fleet.clientKey}}, workDir: ${scratch.dir}/wu}
-          - {name: nonode, ssh: ${ssh('127.0.13.1', ', nodePath: /nonexistent/bin/node')}, workDir: ${scratch.dir}/nn}
-          - {name: changedkey, ssh: ${ssh('127.0.13.1', `, knownHostsFile: ${badKnown}`)}, workDir: ${scratch.dir}/ck}
-`,
+      oneCluster('bj1', 'bj1-a', [
+        { name: 'good', host: 11, workDir: `${ssh.dir}/good` },
+        { name: 'unreachable', host: 19, workDir: `${ssh.dir}/u` },
+        { name: 'wrongkey', host: 12, ssh: { identityFile: wrongKey }, workDir: `${ssh.dir}/wk` },
+        { name: 'wronguser', host: 12, ssh: { user: 'nosuchuser' }, workDir: `${ssh.dir}/wu` },
+        { name: 'nonode', host: 13, ssh: { nodePath: '/nonexistent/bin/node' }, workDir: `${ssh.dir}/nn` },
+        { name: 'changedkey', host: 13, ssh: { knownHostsFile: badKnown }, workDir: `${ssh.dir}/ck` },
+      ]),
+      { connectTimeout: '3s' },
     );
-    const state = path.join(scratch.dir, 'state');
+    const state = path.join(ssh.dir, 'state');
     const t0 = Date.now();
     const r = await runCli(['status', '--json', '--inventory', inv, '--state', state], { timeoutMs: 30_000 });
     expect(Date.now() - t0).toBeLessThan(20_000);
@@ -177,9 +170,9 @@ idcs:
   }, 40_000);
 
   test('an unknown host is refused in strict mode and recorded with accept-new', async () => {
-    const kh = path.join(scratch.dir, 'kh_empty');
+    const kh = path.join(ssh.dir, 'kh_empty');
     const spec = (policy: 'strict' | 'accept-new') =>
-      new SshTransport('h13', { host: '127.0.13.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: kh, hostKeyPolicy: policy });
+      new SshTransport('h13', { ...ssh.target(13), knownHostsFile: kh, hostKeyPolicy: policy });
     await expect(spec('strict').connect()).rejects.toThrow(/agent h13: host \[127\.0\.13\.1\]:2222 is not in/);
     const conn = await spec('accept-new').connect();
     conn.end();
@@ -190,12 +183,12 @@ idcs:
 
   test.skipIf(!iptablesAvailable())(`a partitioned agent is marked lost after its missed heartbeats${!iptablesAvailable() ? ' (skipped: iptables cannot add rules here)' : ''}`, async () => {
     const agent: AgentSpec = {
-      name: 'p13', idc: 'x', cluster: 'x', resources: {}, attributes: {}, workDir: path.join(scratch.dir, 'p13'),
-      transport: { kind: 'ssh', host: '127.0.13.1', port: 2222, user: 'root', identityFile: fleet.clientKey, knownHostsFile: fleet.knownHosts },
+      name: 'p13', idc: 'x', cluster: 'x', resources: {}, attributes: {}, workDir: path.join(ssh.dir, 'p13'),
+      transport: { kind: 'ssh', ...ssh.target(13) },
     };
     const events: string[] = [];
     const pool = await AgentPool.connect([agent], {
-      stateDir: scratch.dir,
+      stateDir: ssh.dir,
       stateId: 'st-0123456789ab',
       settings: { heartbeatMs: 200, lostAfter: 3, connectTimeoutMs: 2000 },
       onProgress: (a, ev, d) => events.push(`${a} ${ev} ${d ?? ''}`),
@@ -203,7 +196,7 @@ idcs:
     try {
       const c = pool.connected.get('p13')!;
       expect(c).toBeDefined();
-      await fleet.partition(13);
+      await ssh.fleet.partition(13);
       const pending = c.client.inspect(30_000).catch((e: Error) => e);
       const t0 = Date.now();
       const err = (await pending) as Error;
@@ -213,7 +206,7 @@ idcs:
       expect(pool.failed.get('p13')?.error).toMatch(/lost: no heartbeat/);
       expect(events.some((e) => e.startsWith('p13 lost'))).toBe(true);
     } finally {
-      await fleet.heal(13);
+      await ssh.fleet.heal(13);
       await pool.close();
     }
   });

@@ -7,16 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pidAlive, runCli, scratchDir } from '../helpers/cli.js';
-import { iptablesAvailable, SshdFleet, sshdSkipReason } from '../harness/sshd.js';
+import { pidAlive, runCli } from '../helpers/cli.js';
+import { iptablesAvailable } from '../harness/sshd.js';
+import { sshTestFleet, type FleetAgent } from '../helpers/ssh-fleet.js';
 
-const skip = sshdSkipReason();
-const scratch = scratchDir('factory-ssh-plan-');
-const state = path.join(scratch.dir, 'state');
-const inventory = path.join(scratch.dir, 'inventory.yaml');
-const plan = path.join(scratch.dir, 'web.yaml');
+const ssh = sshTestFleet('factory-ssh-plan-');
+const skip = ssh.skip;
+const plan = path.join(ssh.dir, 'web.yaml');
 const started = new Set<number>();
-let fleet: SshdFleet;
 
 const PLAN = `name: web
 project: e2e
@@ -38,17 +36,12 @@ interface Status {
   tasks: { task: string; agent: string; state: string; pid?: number }[];
 }
 
-function agentYaml(name: string, index: number, rack: string): string {
-  return `          - name: ${name}
-            ssh: {host: 127.0.${index}.1, port: 2222, user: root, identityFile: ${fleet.clientKey}}
-            workDir: ${scratch.dir}/agents/${name}
-            resources: {cpus: 4, mem: 4Gi}
-            attributes: {rack: ${rack}}
-`;
+function agent(name: string, host: number, rack: string): FleetAgent {
+  return { name, host, resources: { cpus: 4, mem: '4Gi' }, attributes: { rack } };
 }
 
 async function cli(args: string[]) {
-  return runCli([...args, '--inventory', inventory, '--state', state], { timeoutMs: 60_000 });
+  return runCli([...args, '--inventory', ssh.inventory, '--state', ssh.state], { timeoutMs: 60_000 });
 }
 
 async function statusJson(): Promise<Status> {
@@ -62,7 +55,7 @@ async function statusJson(): Promise<Status> {
 /** copies lists, per task id, the agents whose workDir holds a live copy (the hosts' truth). */
 function liveCopies(): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  const root = path.join(scratch.dir, 'agents');
+  const root = path.join(ssh.dir, 'agents');
   for (const agent of fs.existsSync(root) ? fs.readdirSync(root) : []) {
     const tasks = path.join(root, agent, 'tasks');
     for (const dir of fs.existsSync(tasks) ? fs.readdirSync(tasks) : []) {
@@ -84,34 +77,28 @@ function expectNoDuplicates(): void {
 
 beforeAll(async () => {
   if (skip) return;
-  fleet = await SshdFleet.start(3, { first: 21 });
-  fs.writeFileSync(
-    inventory,
-    `# three fake hosts in two IDCs
-settings: {connectTimeout: 2s, heartbeat: 1s, lostAfter: 3, knownHostsFile: ${fleet.knownHosts}}
-idcs:
-  - name: bj1
-    clusters:
-      - name: bj1-a
-        agents:
-${agentYaml('h1', 21, 'r1')}${agentYaml('h2', 22, 'r2')}  - name: sh2
-    clusters:
-      - name: sh2-a
-        agents:
-${agentYaml('h3', 23, 'r9')}`,
-  );
+  // three fake hosts in two IDCs
+  await ssh.start({
+    first: 21,
+    hosts: 3,
+    settings: { connectTimeout: '2s', heartbeat: '1s', lostAfter: 3 },
+    idcs: [
+      { name: 'bj1', clusters: [{ name: 'bj1-a', agents: [agent('h1', 21, 'r1'), agent('h2', 22, 'r2')] }] },
+      { name: 'sh2', clusters: [{ name: 'sh2-a', agents: [agent('h3', 23, 'r9')] }] },
+    ],
+  });
   fs.writeFileSync(plan, PLAN);
 }, 60_000);
 
 afterAll(async () => {
   if (!skip) {
-    await fleet.stop();
-    await Promise.all([21, 22, 23].map((i) => fleet.startHost(i).catch(() => undefined)));
+    // every host up again, so that destroy reaches every agent
+    await ssh.fleet.stop();
+    await Promise.all([21, 22, 23].map((i) => ssh.fleet.startHost(i).catch(() => undefined)));
     await cli(['plan', 'destroy', plan]).catch(() => undefined);
-    await fleet.stop(true);
   }
   for (const pid of started) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-  scratch.cleanup();
+  await ssh.stop();
 }, 60_000);
 
 describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -144,7 +131,7 @@ describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip
     const before = await statusJson();
     const onH2 = before.tasks.find((t) => t.agent === 'h2')!;
     const oldPid = onH2.pid!;
-    await fleet.stopHost(22);
+    await ssh.fleet.stopHost(22);
     const s = await statusJson();
     expect(s.agents.find((x) => x.name === 'h2')).toMatchObject({ state: 'lost' });
     expect(s.agents.find((x) => x.name === 'h2')!.error).toMatch(/connection refused/);
@@ -155,7 +142,7 @@ describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip
     const moved = await statusJson();
     expect(moved.tasks.find((t) => t.task === onH2.task)).toMatchObject({ agent: 'h1', state: 'running' });
     expect(pidAlive(oldPid)).toBe(true); // the host is gone from our view, not dead: its copy still runs
-    await fleet.startHost(22);
+    await ssh.fleet.startHost(22);
     const healed = await statusJson();
     expect(healed.agents.find((x) => x.name === 'h2')).toMatchObject({ state: 'ready' });
     expect(healed.tasks.filter((t) => t.task === onH2.task)).toEqual([expect.objectContaining({ agent: 'h1', state: 'running' })]);
@@ -169,7 +156,7 @@ describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip
     const before = await statusJson();
     const onH1 = before.tasks.filter((t) => t.agent === 'h1');
     expect(onH1.length).toBeGreaterThan(0);
-    await fleet.partition(21);
+    await ssh.fleet.partition(21);
     try {
       const t0 = Date.now();
       const r = await cli(['plan', 'apply', plan, '--json']);
@@ -180,7 +167,7 @@ describe.skipIf(skip)(`plans over SSH across two IDCs${skip ? ` (skipped: ${skip
       expect(s.agents.find((x) => x.name === 'h1')).toMatchObject({ state: 'lost' });
       for (const t of onH1) expect(s.tasks.find((x) => x.task === t.task)).toMatchObject({ agent: 'h2', state: 'running' });
     } finally {
-      await fleet.heal(21);
+      await ssh.fleet.heal(21);
     }
     const healed = await statusJson();
     expect(healed.agents.every((a) => a.state === 'ready')).toBe(true);

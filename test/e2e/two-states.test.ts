@@ -1,28 +1,15 @@
 /**
- * Two factory states pointed at the same local agent (one workDir), each applying the same
- * quickstart-like plan with the built CLI: both run their own copies, each `status` lists only its
- * own tasks and shows the other's as foreign, an op on a foreign task is refused, and destroying one
- * leaves the other's tasks running.
+ * Two factory states pointed at the same local agent (one workDir), each applying the quickstart
+ * example (examples/quickstart.yaml) with the built CLI: both run their own copies, each `status`
+ * lists only its own tasks and shows the other's as foreign, an op on a foreign task is refused, and
+ * destroying one leaves the other's tasks running.
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pidAlive, runCli, scratchDir } from '../helpers/cli.js';
+import { pidAlive, ROOT, runCli, scratchDir } from '../helpers/cli.js';
+import { oneCluster, writeInventory } from '../helpers/inventory.js';
 
-const PLAN = `name: quick
-project: demo
-processes:
-  - name: ticker
-    count: 2
-    command: ["sh", "-c", "while true; do echo tick; sleep 1; done"]
-    resources: {cpus: 0.1, mem: 32Mi}
-  - name: echo-env
-    command: ["sh", "-c", "while true; do echo \\"greeting=$GREETING\\"; sleep 1; done"]
-    env: {GREETING: hello}
-    resources: {cpus: 0.1, mem: 16Mi}
-    restart: always
-    stopGrace: 2s
-`;
 const SOLO = `name: solo
 project: demo
 processes:
@@ -41,25 +28,13 @@ interface StatusJson {
 const scratch = scratchDir('factory-two-states-');
 const inv = path.join(scratch.dir, 'inventory.yaml');
 const agentDir = path.join(scratch.dir, 'agent');
-const plan = path.join(scratch.dir, 'quick.yaml');
+const plan = path.join(ROOT, 'examples', 'quickstart.yaml');
 const solo = path.join(scratch.dir, 'solo.yaml');
 const stateA = ['--state', path.join(scratch.dir, 'state-a'), '--inventory', inv];
 const stateB = ['--state', path.join(scratch.dir, 'state-b'), '--inventory', inv];
 const started = new Set<number>();
 
-writeFileSync(
-  inv,
-  `idcs:
-  - name: local
-    clusters:
-      - name: local
-        agents:
-          - name: local
-            local: true
-            workDir: ${agentDir}
-`,
-);
-writeFileSync(plan, PLAN);
+writeInventory(inv, oneCluster('local', 'local', [{ name: 'local', local: true, workDir: agentDir }]));
 writeFileSync(solo, SOLO);
 
 async function statusOf(common: string[]): Promise<StatusJson> {
@@ -96,7 +71,7 @@ describe('two states on one agent', () => {
     expect(a.stateId).toMatch(/^st-[0-9a-f]{12}$/);
     expect(b.stateId).toMatch(/^st-[0-9a-f]{12}$/);
     expect(a.stateId).not.toBe(b.stateId);
-    const ids = ['quick/echo-env/0', 'quick/ticker/0', 'quick/ticker/1'];
+    const ids = ['quickstart/echo-env/0', 'quickstart/ticker/0', 'quickstart/ticker/1'];
     expect(a.tasks.map((t) => t.task)).toEqual(ids);
     expect(b.tasks.map((t) => t.task)).toEqual(ids);
     for (const t of [...a.tasks, ...b.tasks]) {
@@ -152,11 +127,11 @@ describe('two states on one agent', () => {
     expect(JSON.parse(d.stdout).changes).toMatchObject({ destroy: 3 });
     for (const t of a.tasks) expect(pidAlive(t.pid!)).toBe(false);
     const after = await statusOf(stateB);
-    expect(after.tasks.filter((t) => t.task.startsWith('quick/')).map((t) => [t.task, t.state, t.pid])).toEqual(b.tasks.map((t) => [t.task, 'running', t.pid]));
+    expect(after.tasks.filter((t) => t.task.startsWith('quickstart/')).map((t) => [t.task, t.state, t.pid])).toEqual(b.tasks.map((t) => [t.task, 'running', t.pid]));
     for (const t of b.tasks) expect(pidAlive(t.pid!)).toBe(true);
     expect(after.agents[0]!.foreign ?? []).toEqual([]);
     const afterA = await statusOf(stateA);
     expect(afterA.tasks.filter((t) => t.state === 'running')).toEqual([]);
-    expect((afterA.agents[0]!.foreign ?? []).map((f) => f.task).sort()).toEqual(['quick/echo-env/0', 'quick/ticker/0', 'quick/ticker/1', 'solo/nap/0']);
+    expect((afterA.agents[0]!.foreign ?? []).map((f) => f.task).sort()).toEqual(['quickstart/echo-env/0', 'quickstart/ticker/0', 'quickstart/ticker/1', 'solo/nap/0']);
   });
 });

@@ -9,34 +9,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TaskRunSpec } from '../../src/protocol/messages.js';
-import { ExecutorClient } from '../../src/transport/client.js';
-import { LocalTransport } from '../../src/transport/local.js';
-import { readVmImageSource, uploadVmImage } from '../../src/control/vm-images.js';
-import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+import type { ExecutorClient } from '../../src/transport/client.js';
+import { uploadVmImage } from '../../src/control/vm-images.js';
+import { libvirtTestAgent, vmTaskSpec } from '../helpers/libvirt-agent.js';
 
-const lv = await acquireLibvirtd();
-const work = testWorkDir('vm-net-');
+const libvirt = await libvirtTestAgent('vm-net-');
+const { lv } = libvirt;
 let client: ExecutorClient;
 const virsh = (...args: string[]) => execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 
 function vmSpec(task: string, vm: TaskRunSpec['vm']): TaskRunSpec {
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'libvirt',
-    specHash: 'net1',
-    command: [],
-    env: {},
-    resources: { cpus: 1, mem: 128 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 0,
-    image: 'tiny',
-    vm,
-  };
+  return vmTaskSpec(task, { specHash: 'net1', vm });
 }
 
 function domainOf(task: string): string {
-  const rec = JSON.parse(fs.readFileSync(path.join(work.dir, 'agent', 'vm', 'vms', task.replace(/\//g, '.'), 'vm.json'), 'utf8')) as { domain: string };
+  const rec = JSON.parse(fs.readFileSync(path.join(libvirt.agentDir, 'vm', 'vms', task.replace(/\//g, '.'), 'vm.json'), 'utf8')) as { domain: string };
   return rec.domain;
 }
 
@@ -47,18 +34,11 @@ const netList = () => virsh('net-list', '--all', '--name').split('\n').map((l) =
 
 describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
-    client = await ExecutorClient.connect(new LocalTransport('local'), { workDir: path.join(work.dir, 'agent'), timeoutMs: 30_000 });
-    await uploadVmImage(client, await readVmImageSource(makeGuestImageSource(path.join(work.dir, 'guest-src'))), 'tiny');
+    client = await libvirt.connect();
+    await uploadVmImage(client, await libvirt.guestImage(), 'tiny');
   }, 200_000);
 
-  afterAll(async () => {
-    if (client) {
-      for (const t of ['net/a/0', 'net/a/1', 'net/b/0']) await client.stop(t, { graceMs: 0 }).catch(() => undefined);
-      await client.close();
-    }
-    work.cleanup();
-    if (lv.ok) await lv.release();
-  }, 60_000);
+  afterAll(() => libvirt.stop([client], ['net/a/0', 'net/a/1', 'net/b/0']), 60_000);
 
   test('two subnets are two isolated networks; each NIC is on its own subnet', async () => {
     for (const [task, subnet] of [['net/a/0', 'red'], ['net/a/1', 'red'], ['net/b/0', 'blue']] as const) {
@@ -86,7 +66,7 @@ describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (ski
   }, 200_000);
 
   test('a shared volume is created once and attached shareable to every VM that lists it', () => {
-    const vol = path.join(work.dir, 'agent', 'vm', 'volumes', 'shared.raw');
+    const vol = path.join(libvirt.agentDir, 'vm', 'volumes', 'shared.raw');
     expect(fs.existsSync(vol)).toBe(true);
     for (const t of ['net/a/0', 'net/a/1', 'net/b/0']) {
       const xml = virsh('dumpxml', domainOf(t));
@@ -102,7 +82,7 @@ describe.skipIf(!lv.ok)(`libvirt subnets and shared volumes${lv.ok ? '' : ` (ski
     const nets = netList();
     expect(nets).not.toContain(netName('blue'));
     expect(nets).toContain(netName('red'));
-    expect(fs.existsSync(path.join(work.dir, 'agent', 'vm', 'volumes', 'shared.raw'))).toBe(true);
+    expect(fs.existsSync(path.join(libvirt.agentDir, 'vm', 'volumes', 'shared.raw'))).toBe(true);
     await client.stop('net/a/0', { graceMs: 0 });
     await client.stop('net/a/1', { graceMs: 0 });
     expect(netList()).not.toContain(netName('red'));

@@ -9,30 +9,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TaskRunSpec, TaskStatus } from '../../src/protocol/messages.js';
-import { ExecutorClient } from '../../src/transport/client.js';
-import { LocalTransport } from '../../src/transport/local.js';
-import { readVmImageSource, uploadVmImage } from '../../src/control/vm-images.js';
-import { acquireLibvirtd, consoleOf, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+import type { ExecutorClient } from '../../src/transport/client.js';
+import { uploadVmImage } from '../../src/control/vm-images.js';
+import { consoleOf } from '../harness/libvirtd.js';
 import { waitFor } from '../executor/helpers.js';
+import { libvirtTestAgent, vmTaskSpec } from '../helpers/libvirt-agent.js';
 
-const lv = await acquireLibvirtd();
-const work = testWorkDir('vm-lifecycle-');
+const libvirt = await libvirtTestAgent('vm-lifecycle-');
+const { lv } = libvirt;
 let client: ExecutorClient;
 
-function vmSpec(task: string, image: string, over: Partial<TaskRunSpec> = {}): TaskRunSpec {
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'libvirt',
-    specHash: 'vm1',
-    command: [],
-    env: {},
-    resources: { cpus: 1, mem: 160 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 20_000,
-    image,
-    ...over,
-  };
+function vmSpec(task: string, image: string): TaskRunSpec {
+  return vmTaskSpec(task, { image, memMiB: 160, stopGraceMs: 20_000 });
 }
 
 async function statusOf(task: string): Promise<TaskStatus | undefined> {
@@ -40,14 +28,14 @@ async function statusOf(task: string): Promise<TaskStatus | undefined> {
 }
 
 function consoleFile(task: string): string {
-  return path.join(work.dir, 'agent', 'vm', 'vms', task.replace(/\//g, '.'), 'console.log');
+  return path.join(libvirt.agentDir, 'vm', 'vms', task.replace(/\//g, '.'), 'console.log');
 }
 
 describe.skipIf(!lv.ok)(`libvirt driver: boot, ACPI shutdown, image, second VM${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
-    client = await ExecutorClient.connect(new LocalTransport('local'), { workDir: path.join(work.dir, 'agent'), timeoutMs: 30_000, heartbeatMs: 1000 });
+    client = await libvirt.connect({ heartbeatMs: 1000 });
     expect(client.registration.drivers).toContain('libvirt');
-    const src = await readVmImageSource(makeGuestImageSource(path.join(work.dir, 'guest-src')));
+    const src = await libvirt.guestImage();
     const first = await uploadVmImage(client, src, 'tiny');
     expect(first.sent).toBe(true);
     // content-addressed: the same content again is skipped, only the name is set
@@ -55,14 +43,7 @@ describe.skipIf(!lv.ok)(`libvirt driver: boot, ACPI shutdown, image, second VM${
     expect(again).toEqual({ sent: false, bytes: 0 });
   }, 200_000);
 
-  afterAll(async () => {
-    if (client) {
-      for (const t of ['vmt/a/0', 'vmt/b/0']) await client.stop(t, { graceMs: 0 }).catch(() => undefined);
-      await client.close();
-    }
-    work.cleanup();
-    if (lv.ok) await lv.release();
-  }, 60_000);
+  afterAll(() => libvirt.stop([client], ['vmt/a/0', 'vmt/b/0']), 60_000);
 
   test('a VM boots from the pushed image: power running, serial marker on its console', async () => {
     const st = await client.run(vmSpec('vmt/a/0', 'tiny'));

@@ -10,19 +10,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { acquireLibvirtd, consoleOf, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
-import { SshdFleet, sshdSkipReason } from '../harness/sshd.js';
 import { waitFor } from '../executor/helpers.js';
+import { oneCluster } from '../helpers/inventory.js';
+import { sshTestFleet } from '../helpers/ssh-fleet.js';
 
-const sshSkip = sshdSkipReason();
-const lv = sshSkip ? ({ ok: false, reason: sshSkip } as const) : await acquireLibvirtd();
-const work = testWorkDir('vm-ssh-');
-const agentDir = path.join(work.dir, 'agent');
-const inventory = path.join(work.dir, 'inventory.yaml');
-const state = path.join(work.dir, 'state');
-const plan = path.join(work.dir, 'vmssh.yaml');
-let fleet: SshdFleet | undefined;
+// a work folder QEMU can read: the agent's VM store is in it
+const ssh = sshTestFleet(testWorkDir('vm-ssh-'));
+const lv = ssh.skip ? ({ ok: false, reason: ssh.skip } as const) : await acquireLibvirtd();
+const agentDir = path.join(ssh.dir, 'agent');
+const plan = path.join(ssh.dir, 'vmssh.yaml');
 
-const cli = (args: string[]) => runCli([...args, '--inventory', inventory, '--state', state], { cwd: work.dir, timeoutMs: 120_000 });
+const cli = (args: string[]) => runCli([...args, '--inventory', ssh.inventory, '--state', ssh.state], { cwd: ssh.dir, timeoutMs: 120_000 });
 
 async function vmTask(): Promise<{ task: string; agent: string; state: string; power?: string } | undefined> {
   const r = await cli(['status', '--json']);
@@ -32,39 +30,25 @@ async function vmTask(): Promise<{ task: string; agent: string; state: string; p
 
 describe.skipIf(!lv.ok)(`VMs through the SSH transport${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
-    fleet = await SshdFleet.start(1, { first: 41 });
+    await ssh.start({ first: 41, hosts: 1, settings: { connectTimeout: '5s' }, idcs: oneCluster('lab', 'lab-a', [{ name: 'h41', host: 41, workDir: agentDir }]) });
     // how an operator installs the binding on an agent: in the agent's workDir (or npm -g)
     fs.mkdirSync(path.join(agentDir, 'node_modules', '@unraid'), { recursive: true });
     fs.symlinkSync(path.join(ROOT, 'node_modules', '@unraid', 'libvirt'), path.join(agentDir, 'node_modules', '@unraid', 'libvirt'));
-    fs.writeFileSync(
-      inventory,
-      `settings: {connectTimeout: 5s, knownHostsFile: ${fleet.knownHosts}}
-idcs:
-  - name: lab
-    clusters:
-      - name: lab-a
-        agents:
-          - name: h41
-            ssh: {host: 127.0.41.1, port: 2222, user: root, identityFile: ${fleet.clientKey}}
-            workDir: ${agentDir}
-`,
-    );
     fs.writeFileSync(plan, 'name: vmssh\nproject: e2e\nvms:\n  - name: tiny\n    image: tiny\n    count: 1\n    resources: {cpus: 1, mem: 160Mi}\n    subnet: sshnet\n    stopGrace: 10s\n');
-    makeGuestImageSource(path.join(work.dir, 'guest'));
+    makeGuestImageSource(path.join(ssh.dir, 'guest'));
   }, 200_000);
 
   afterAll(async () => {
     await cli(['plan', 'destroy', plan]).catch(() => undefined);
-    await fleet?.stop(true);
-    work.cleanup();
+    await ssh.stop();
     if (lv.ok) await lv.release();
   }, 200_000);
 
   test('the SSH agent offers libvirt; vm push sends the image over the SSH channel', async () => {
-    const r = await cli(['vm', 'push', path.join(work.dir, 'guest'), '--name', 'tiny', '--json']);
+    const r = await cli(['vm', 'push', path.join(ssh.dir, 'guest'), '--name', 'tiny', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).agents).toEqual([expect.objectContaining({ agent: 'h41', action: 'pushed' })]);
-    const again = await cli(['vm', 'push', path.join(work.dir, 'guest'), '--name', 'tiny', '--json']);
+    const again = await cli(['vm', 'push', path.join(ssh.dir, 'guest'), '--name', 'tiny', '--json']);
     expect(JSON.parse(again.stdout).agents[0].action).toBe('present');
   }, 200_000);
 

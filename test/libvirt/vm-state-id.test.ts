@@ -7,54 +7,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { TaskRunSpec } from '../../src/protocol/messages.js';
-import { ExecutorClient } from '../../src/transport/client.js';
-import { LocalTransport } from '../../src/transport/local.js';
-import { readVmImageSource, uploadVmImage } from '../../src/control/vm-images.js';
-import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+import type { ExecutorClient } from '../../src/transport/client.js';
+import { uploadVmImage } from '../../src/control/vm-images.js';
+import { libvirtTestAgent, vmTaskSpec as vmSpec } from '../helpers/libvirt-agent.js';
 
-const lv = await acquireLibvirtd();
-const work = testWorkDir('vm-state-id-');
+const libvirt = await libvirtTestAgent('vm-state-id-');
+const { lv } = libvirt;
 const A = 'st-aaaaaaaaaaaa';
 const B = 'st-bbbbbbbbbbbb';
 let a: ExecutorClient;
 let b: ExecutorClient;
 
-function vmSpec(task: string): TaskRunSpec {
-  const [plan = 'p', group = 'g'] = task.split('/');
-  return {
-    task,
-    driver: 'libvirt',
-    specHash: 'vm1',
-    command: [],
-    env: {},
-    resources: { cpus: 1, mem: 128 * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    labels: { plan, group, project: 'test' },
-    stopGraceMs: 0,
-    image: 'tiny',
-  };
-}
-
-const connect = (stateId: string) =>
-  ExecutorClient.connect(new LocalTransport('local'), { workDir: path.join(work.dir, 'agent'), timeoutMs: 30_000, stateId });
+const connect = (stateId: string) => libvirt.connect({ stateId });
 
 describe.skipIf(!lv.ok)(`libvirt driver with state ids${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
     a = await connect(A);
     b = await connect(B);
     expect(a.registration.drivers).toContain('libvirt');
-    await uploadVmImage(a, await readVmImageSource(makeGuestImageSource(path.join(work.dir, 'guest-src'))), 'tiny');
+    await uploadVmImage(a, await libvirt.guestImage(), 'tiny');
   }, 200_000);
 
-  afterAll(async () => {
-    for (const c of [a, b]) {
-      if (!c) continue;
-      for (const t of ['two/vm/0', 'solo/vm/0']) await c.stop(t, { graceMs: 0 }).catch(() => undefined);
-      await c.close();
-    }
-    work.cleanup();
-    if (lv.ok) await lv.release();
-  }, 60_000);
+  afterAll(() => libvirt.stop([a, b], ['two/vm/0', 'solo/vm/0']), 60_000);
 
   test('same task id in two states: two domains, each lists both with their state and stops only its own', async () => {
     const ra = await a.run(vmSpec('two/vm/0'));
@@ -62,9 +36,9 @@ describe.skipIf(!lv.ok)(`libvirt driver with state ids${lv.ok ? '' : ` (skipped:
     expect(ra).toMatchObject({ state: 'running', stateId: A });
     expect(rb).toMatchObject({ state: 'running', stateId: B });
     expect(rb.pid).not.toBe(ra.pid);
-    const vms = fs.readdirSync(path.join(work.dir, 'agent', 'vm', 'vms')).sort();
+    const vms = fs.readdirSync(path.join(libvirt.agentDir, 'vm', 'vms')).sort();
     expect(vms).toEqual(['two.vm.0_aaaaaaaa', 'two.vm.0_bbbbbbbb']);
-    const rec = JSON.parse(fs.readFileSync(path.join(work.dir, 'agent', 'vm', 'vms', 'two.vm.0_bbbbbbbb', 'vm.json'), 'utf8')) as { state?: string; domain: string };
+    const rec = JSON.parse(fs.readFileSync(path.join(libvirt.agentDir, 'vm', 'vms', 'two.vm.0_bbbbbbbb', 'vm.json'), 'utf8')) as { state?: string; domain: string };
     expect(rec.state).toBe(B);
     expect(rec.domain).toMatch(/^fct-[0-9a-f]{8}-two\.vm\.0_bbbbbbbb$/);
 
@@ -76,7 +50,7 @@ describe.skipIf(!lv.ok)(`libvirt driver with state ids${lv.ok ? '' : ` (skipped:
     expect(st.state).toBe('stopped');
     const left = (await a.inspect()).filter((t) => t.task === 'two/vm/0');
     expect(left).toEqual([expect.objectContaining({ stateId: A, state: 'running', pid: ra.pid })]);
-    expect(fs.readdirSync(path.join(work.dir, 'agent', 'vm', 'vms'))).toEqual(['two.vm.0_aaaaaaaa']);
+    expect(fs.readdirSync(path.join(libvirt.agentDir, 'vm', 'vms'))).toEqual(['two.vm.0_aaaaaaaa']);
   }, 200_000);
 
   test('a VM action on a VM only the other state runs fails with E_FOREIGN_TASK naming it', async () => {
