@@ -7,7 +7,10 @@ import nodePath from 'node:path';
 import { access } from 'node:fs/promises';
 import type { ResourceVector } from '../scheduler/types.js';
 import type { AgentSpec, InventorySettings, InventorySpec, ProjectSpec } from './model.js';
-import { checkResourceKeys, readSpecFile, SpecSource, zodErrorMap } from './load.js';
+import { readSpecFile } from './read.js';
+import { checkResourceKeys } from './raw-checks.js';
+import { SpecSource } from './source.js';
+import { zodErrorMap } from './zod-messages.js';
 import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schema.js';
 
 /** EMBEDDED_INVENTORY_FILE is the `file` of the embedded default inventory. */
