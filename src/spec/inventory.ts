@@ -8,7 +8,7 @@ import { access } from 'node:fs/promises';
 import type { ResourceVector } from '../scheduler/types.js';
 import type { AgentSpec, InventorySettings, InventorySpec, ProjectSpec } from './model.js';
 import { readSpecFile } from './read.js';
-import { checkResourceKeys } from './raw-checks.js';
+import { checkResourceKeys, isObj, listOf, type Obj } from './raw-checks.js';
 import { SpecSource } from './source.js';
 import { zodErrorMap } from './zod-messages.js';
 import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schema.js';
@@ -17,10 +17,6 @@ import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schem
 export const EMBEDDED_INVENTORY_FILE = '(embedded default)';
 /** DEFAULT_INVENTORY_PATH is where resolveInventory looks when no --inventory is given. */
 export const DEFAULT_INVENTORY_PATH = './inventory.yaml';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const listOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** checkInventoryRaw runs the checks zod cannot express: unique names, ssh xor local, known clusters. */
 function checkInventoryRaw(src: SpecSource): void {
