@@ -60,9 +60,11 @@ async function runChild(dir: string, label: string): Promise<void> {
   const { schedule } = await import('../src/scheduler/index.js');
   const { desiredGroupsOf } = await import('../src/control/desired.js');
   const { snapshotOf } = await import('../src/control/snapshot.js');
+  const { MemoryBackend } = await import('../src/state/memory-backend.js');
+  const { StateWork } = await import('../src/state/work.js');
   const inv = await resolveInventory(join(dir, 'inventory.yaml'));
   const plans = await loadPlans([join(dir, 'plans')]);
-  const { agents, actual } = snapshotOf(inv, { agents: {}, tasks: {}, plans: {}, events: [] } as never, { offline: true });
+  const { agents, actual } = snapshotOf(inv, new StateWork(new MemoryBackend()), { offline: true });
   const groups = desiredGroupsOf(plans);
   const total = groups.reduce((s, g) => s + g.count, 0);
   const times: number[] = [];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { AgentError, FactoryError } from '../errors.js';
 import type { AgentSpec, InventorySettings, InventorySpec } from '../spec/model.js';
-import type { AgentRegistration } from '../protocol/messages.js';
+import { DEFAULT_HEARTBEAT_MS, type AgentRegistration } from '../protocol/messages.js';
 import { ExecutorClient } from '../transport/client.js';
 import { InProcessTransport } from '../transport/in-process.js';
 import { LocalTransport } from '../transport/local.js';
@@ -42,8 +42,6 @@ export interface AgentPoolOptions {
   onProgress?: (agent: string, event: 'connected' | 'failed' | 'lost', detail?: string) => void;
 }
 
-/** DEFAULT_HEARTBEAT_MS is the heartbeat period asked of executors when the inventory sets none. */
-export const DEFAULT_HEARTBEAT_MS = 5000;
 /** DEFAULT_LOST_AFTER is how many heartbeat periods of silence make an agent lost. */
 export const DEFAULT_LOST_AFTER = 3;
 /** MIN_NODE_MAJOR is the oldest Node major version the executor runs on. */

@@ -1,7 +1,7 @@
 /** findTask: how a task argument names a task of the state. */
 import { FactoryError } from '../errors.js';
 import type { TaskRecord } from '../state/types.js';
-import { compareTaskIds } from './plan.js';
+import { compareTaskIds } from './task-order.js';
 
 /** findTask resolves a task argument: an exact id, or a unique `plan/group` or `group/index` suffix. */
 export function findTask(tasks: TaskRecord[], want: string): TaskRecord {

@@ -4,6 +4,7 @@
  */
 import { FactoryError } from '../errors.js';
 import type { AgentSpec, InventorySpec } from '../spec/model.js';
+import { zeroResources } from '../scheduler/resources.js';
 import type { ActualTask, AgentSnapshot, Driver, ResourceVector, TaskResources } from '../scheduler/types.js';
 import { DRIVER_NAMES } from '../protocol/drivers.js';
 import type { AgentRegistration, TaskStatus } from '../protocol/messages.js';
@@ -13,11 +14,6 @@ import type { AgentPool } from './agents.js';
 
 /** ALL_DRIVERS is assumed for a declared agent in offline what-if mode when it names none. */
 export const ALL_DRIVERS: Driver[] = [...DRIVER_NAMES];
-
-/** zeroResources is an empty ResourceVector. */
-export function zeroResources(): ResourceVector {
-  return { cpus: 0, mem: 0, disk: 0, gpus: 0, scalars: {} };
-}
 
 /** effectiveResources merges declared over discovered capacity: a declared value always wins. */
 export function effectiveResources(declared: Partial<ResourceVector>, discovered?: ResourceVector): ResourceVector {

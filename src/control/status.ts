@@ -11,7 +11,7 @@ import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
 import { health, type HostHealth } from './host-health.js';
-import { compareTaskIds } from './plan.js';
+import { compareTaskIds } from './task-order.js';
 import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 import { withAgentOfTask } from './session.js';

@@ -3,7 +3,7 @@
  * applied) every interval. A pass never waits for the state lock: while a write holds it, the pass
  * is skipped and the next one comes an interval later. Passes never overlap.
  */
-import { reconcileRecorded, type ReconcileResult } from './plan.js';
+import { reconcileRecorded, type ReconcileResult } from './reconcile.js';
 
 /** SupervisorOptions configure the passes. */
 export interface SupervisorOptions {

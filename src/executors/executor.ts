@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FactoryError } from '../errors.js';
 import { encode, readMessages } from '../protocol/codec.js';
-import { PROTOCOL_VERSION, type AgentRegistration, type CallName, type ErrorBody, type Message, type Request, type RequestOf, type ResultOf, type TaskStatus } from '../protocol/messages.js';
+import { DEFAULT_HEARTBEAT_MS, PROTOCOL_VERSION, type AgentRegistration, type CallName, type ErrorBody, type Message, type Request, type RequestOf, type ResultOf, type TaskStatus } from '../protocol/messages.js';
 import { restoreDeferredEnv } from './deferred-env.js';
 import { detectLimits, discoverHost, EXECUTOR_VERSION } from './discovery.js';
 import { hasContainerImages, hasVmImages, hasVmPower, type Capability, type VmPower } from './drivers/capabilities.js';
@@ -20,9 +20,6 @@ import type { Driver, DriverContext } from './drivers/driver.js';
 import { openDrivers, unavailableMessage } from './drivers/registry.js';
 import { ImageUploads } from './images.js';
 import { STATE_ID_RE } from '../state/state-id.js';
-
-/** DEFAULT_HEARTBEAT_MS is the heartbeat period when hello does not ask for one. */
-export const DEFAULT_HEARTBEAT_MS = 5000;
 
 /** ExecutorIO is where an executor reads requests and writes messages (process stdio by default). */
 export interface ExecutorIO {

@@ -3,17 +3,7 @@
  * a did-you-mean, exit 1 (exit 2 means "changes present" to scripts using --detailed-exitcode).
  */
 import type { Hook } from '@oclif/core';
-
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
-}
+import { levenshtein } from '../spec/suggest.js';
 
 /**
  * unknownPart is the command a user mistyped, without the arguments oclif folded into it:
@@ -30,7 +20,7 @@ const commandNotFound: Hook<'command_not_found'> = async function (opts) {
   const known = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id.split(':').join(' '));
   const asked = unknownPart(opts.id.split(':'), known);
   const best = known
-    .map((k) => ({ k, d: distance(asked, k) }))
+    .map((k) => ({ k, d: levenshtein(asked, k) }))
     .sort((x, y) => x.d - y.d)
     .find((x) => x.d <= Math.max(2, Math.floor(asked.length / 3)));
   process.stderr.write(`factory: unknown command '${asked}'${best ? ` (did you mean '${best.k}'?)` : ''}\n`);

@@ -13,6 +13,13 @@ import type { PowerState, VmAction, VmActionResult, VmImageInfo, VmImageManifest
 /** PROTOCOL_VERSION is bumped on any incompatible change; both sides refuse a mismatch. */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * DEFAULT_HEARTBEAT_MS is the heartbeat period when nobody chooses one: the control side asks for it
+ * in hello when the inventory sets no `settings.heartbeat`, and the executor uses it when hello asks
+ * for none.
+ */
+export const DEFAULT_HEARTBEAT_MS = 5000;
+
 /** LimitsMode says how an agent enforces a process task's resource limits. */
 export type LimitsMode = 'cgroup-v1' | 'cgroup-v2' | 'rlimit' | 'none';
 

@@ -17,6 +17,7 @@ import type { Rejection } from './feasibility.js';
 import { NOT_READY_CAUSE, STATIC_CHECKS, firstRejection } from './feasibility.js';
 import type { ClusterLedger } from './ledger.js';
 import { groupKey } from './ledger.js';
+import { keepBest } from './place.js';
 import { RESOURCE_EPSILON, requestedDimensions } from './resources.js';
 import type { Rng } from './rng.js';
 import type { DesiredGroup, ProjectPolicy } from './types.js';
@@ -249,12 +250,7 @@ export class GroupCandidates {
         const i = list[(start + step) % n] ?? 0;
         if (!this.feasible(i)) continue;
         found += 1;
-        const s = this.score(i);
-        if (s > bestScore + tieEpsilon) {
-          best.length = 0;
-          best.push(i);
-          bestScore = s;
-        } else if (s >= bestScore - tieEpsilon) best.push(i);
+        bestScore = keepBest(best, bestScore, i, this.score(i), tieEpsilon);
       }
       this.cursor = (start + 1) % Math.max(1, n);
     } else {
@@ -266,12 +262,7 @@ export class GroupCandidates {
         }
         list[write++] = i;
         found += 1;
-        const s = this.score(i);
-        if (s > bestScore + tieEpsilon) {
-          best.length = 0;
-          best.push(i);
-          bestScore = s;
-        } else if (s >= bestScore - tieEpsilon) best.push(i);
+        bestScore = keepBest(best, bestScore, i, this.score(i), tieEpsilon);
       }
       if (write < read) {
         list.copyWithin(write, read, n);

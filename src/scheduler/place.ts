@@ -19,6 +19,21 @@ import type { DesiredGroup } from './types.js';
 /** SCORE_TIE_EPSILON is how close two scores must be to count as a tie. */
 export const SCORE_TIE_EPSILON = 1e-9;
 
+/**
+ * keepBest is the tie rule of select, for both the reference path (slots) and the fast path (agent
+ * indices): a score above the best by more than `epsilon` starts `best` anew, one within `epsilon`
+ * of it joins the tie. Returns the best score so far.
+ */
+export function keepBest<T>(best: T[], bestScore: number, item: T, score: number, epsilon: number): number {
+  if (score > bestScore + epsilon) {
+    best.length = 0;
+    best.push(item);
+    return score;
+  }
+  if (score >= bestScore - epsilon) best.push(item);
+  return bestScore;
+}
+
 /** PlaceOutcome is where a task goes, or why it goes nowhere. */
 export type PlaceOutcome = { placed: true; slot: AgentSlot } | { placed: false; reason: string; causes: Record<string, number> };
 
@@ -50,17 +65,9 @@ export function filterFeasible(slots: readonly AgentSlot[], group: DesiredGroup,
 
 /** selectBest returns the highest-scoring slot, breaking ties with the Rng (drawn only when there is a tie). */
 export function selectBest(slots: readonly AgentSlot[], group: DesiredGroup, scorer: Scorer, rng: Rng): AgentSlot | undefined {
-  let best: AgentSlot[] = [];
+  const best: AgentSlot[] = [];
   let bestScore = Number.NEGATIVE_INFINITY;
-  for (const slot of slots) {
-    const score = scorer(slot, group);
-    if (score > bestScore + SCORE_TIE_EPSILON) {
-      best = [slot];
-      bestScore = score;
-    } else if (score >= bestScore - SCORE_TIE_EPSILON) {
-      best.push(slot);
-    }
-  }
+  for (const slot of slots) bestScore = keepBest(best, bestScore, slot, scorer(slot, group), SCORE_TIE_EPSILON);
   if (best.length <= 1) return best[0];
   return best[rng.pick(best.length)];
 }

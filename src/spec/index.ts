@@ -6,19 +6,10 @@ export * from './model.js';
 export { parseMem, parseSize, parseDuration, SpecValueError, MEM_PATTERN, DURATION_PATTERN } from './units.js';
 export type { ParseSizeOptions } from './units.js';
 export { parseConstraint, matchConstraint, MAX_REGEX_LENGTH } from './constraints.js';
-export {
-  loadPlanFile,
-  loadPlanText,
-  loadPlans,
-  expandPlanPaths,
-  formatPath,
-  DEFAULT_PROCESS_CPUS,
-  DEFAULT_PROCESS_MEM,
-  DEFAULT_STOP_GRACE_MS,
-  JOBS_WARNING,
-  MAX_SPEC_FILE_BYTES,
-  MAX_ALIAS_COUNT,
-} from './load.js';
+export { loadPlanFile, loadPlanText, loadPlans } from './load.js';
+export { expandPlanPaths, MAX_SPEC_FILE_BYTES } from './read.js';
+export { formatPath, MAX_ALIAS_COUNT } from './source.js';
+export { DEFAULT_PROCESS_CPUS, DEFAULT_PROCESS_MEM, DEFAULT_STOP_GRACE_MS, JOBS_WARNING } from './plan-build.js';
 export {
   loadInventoryFile,
   loadInventoryText,

@@ -7,17 +7,16 @@ import nodePath from 'node:path';
 import { access } from 'node:fs/promises';
 import type { ResourceVector } from '../scheduler/types.js';
 import type { AgentSpec, InventorySettings, InventorySpec, ProjectSpec } from './model.js';
-import { checkResourceKeys, readSpecFile, SpecSource, zodErrorMap } from './load.js';
+import { readSpecFile } from './read.js';
+import { checkResourceKeys, isObj, listOf, type Obj } from './raw-checks.js';
+import { SpecSource } from './source.js';
+import { zodErrorMap } from './zod-messages.js';
 import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schema.js';
 
 /** EMBEDDED_INVENTORY_FILE is the `file` of the embedded default inventory. */
 export const EMBEDDED_INVENTORY_FILE = '(embedded default)';
 /** DEFAULT_INVENTORY_PATH is where resolveInventory looks when no --inventory is given. */
 export const DEFAULT_INVENTORY_PATH = './inventory.yaml';
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const listOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** checkInventoryRaw runs the checks zod cannot express: unique names, ssh xor local, known clusters. */
 function checkInventoryRaw(src: SpecSource): void {

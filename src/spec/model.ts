@@ -1,6 +1,6 @@
 /**
  * The validated, normalized form of plans and inventories: what the rest of factory consumes.
- * src/spec/load.ts produces these from YAML; nothing downstream sees raw YAML.
+ * src/spec/load.ts and src/spec/inventory.ts produce these from YAML; nothing downstream sees raw YAML.
  */
 import type { Constraint, Driver, GroupKind, ResourceVector, Strategy, TaskResources } from '../scheduler/types.js';
 import type { SpecIssue } from '../errors.js';

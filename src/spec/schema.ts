@@ -50,6 +50,18 @@ function valueError(e: unknown): string {
   return e instanceof SpecValueError ? e.detail : e instanceof Error ? e.message : String(e);
 }
 
+/** parsedWith makes a value parser (units, constraints) a zod transform: what it throws becomes the value's issue. */
+function parsedWith<I, O>(parse: (v: I) => O): (v: I, ctx: z.core.$RefinementCtx<I>) => O {
+  return (v, ctx) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      ctx.issues.push({ code: 'custom', message: valueError(e), input: v });
+      return z.NEVER;
+    }
+  };
+}
+
 /** nameSchema is a validated name: lowercase letters, digits and '-', at most 63 characters. */
 export const nameSchema = z
   .string()
@@ -68,14 +80,7 @@ function sizeSchema(opts: { allowZero?: boolean } = {}) {
     .union([z.number(), z.string().meta({ pattern: MEM_PATTERN })], {
       error: (iss) => (iss.input === undefined ? undefined : 'expected a size such as 512Mi, 2Gi or a number of bytes'),
     })
-    .transform((v, ctx) => {
-      try {
-        return parseSize(v, undefined, opts);
-      } catch (e) {
-        ctx.issues.push({ code: 'custom', message: valueError(e), input: v });
-        return z.NEVER;
-      }
-    })
+    .transform(parsedWith((v) => parseSize(v, undefined, opts)))
     .meta({ description: 'bytes, or a size with a unit: Ki, Mi, Gi, Ti, Pi (binary) or K, M, G, T, P (decimal)' });
 }
 
@@ -84,14 +89,7 @@ export const durationSchema = z
   .union([z.number(), z.string().meta({ pattern: DURATION_PATTERN })], {
     error: (iss) => (iss.input === undefined ? undefined : 'expected a duration such as 10s, 500ms or 2m'),
   })
-  .transform((v, ctx) => {
-    try {
-      return parseDuration(v);
-    } catch (e) {
-      ctx.issues.push({ code: 'custom', message: valueError(e), input: v });
-      return z.NEVER;
-    }
-  })
+  .transform(parsedWith(parseDuration))
   .meta({ id: 'Duration', description: 'a duration: 500ms, 10s, 2m, 1h, 1h30m, or a plain number of seconds' });
 
 const cpusSchema = (max: number) =>
@@ -112,14 +110,7 @@ export const argvSchema = z
 
 const constraintSchema = z
   .string()
-  .transform((v, ctx) => {
-    try {
-      return parseConstraint(v);
-    } catch (e) {
-      ctx.issues.push({ code: 'custom', message: valueError(e), input: v });
-      return z.NEVER;
-    }
-  })
+  .transform(parsedWith(parseConstraint))
   .meta({ id: 'Constraint', description: 'attr == v, !=, <, <=, >, >=, attr in (a, b), attr not in (a, b), attr ~ regex' });
 
 const portsSchema = z.array(portSchema).superRefine((ports, ctx) => {
