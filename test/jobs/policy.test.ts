@@ -8,7 +8,7 @@ const base: JobSettings = { concurrency: 'allow', catchUp: 'none', catchUpMax: 1
 const everySecond = parseSchedule('* * * * * *');
 const everyMinute = parseSchedule('* * * * *');
 
-function decide(over: Partial<Parameters<typeof decideSlots>[0]> & { settings?: Partial<JobSettings> }) {
+function decide(over: Partial<Omit<Parameters<typeof decideSlots>[0], 'settings'>> & { settings?: Partial<JobSettings> }) {
   const d = decideSlots({
     schedule: everySecond,
     suspended: false,
