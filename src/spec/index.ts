@@ -9,7 +9,7 @@ export { parseConstraint, matchConstraint, MAX_REGEX_LENGTH } from './constraint
 export { loadPlanFile, loadPlanText, loadPlans } from './load.js';
 export { expandPlanPaths, MAX_SPEC_FILE_BYTES } from './read.js';
 export { formatPath, MAX_ALIAS_COUNT } from './source.js';
-export { DEFAULT_PROCESS_CPUS, DEFAULT_PROCESS_MEM, DEFAULT_STOP_GRACE_MS, JOBS_WARNING } from './plan-build.js';
+export { DEFAULT_PROCESS_CPUS, DEFAULT_PROCESS_MEM, DEFAULT_STOP_GRACE_MS } from './plan-build.js';
 export {
   loadInventoryFile,
   loadInventoryText,

@@ -6,7 +6,8 @@
 import { SpecError, type SpecIssue } from '../errors.js';
 import { expandPlanPaths, readSpecFile } from './read.js';
 import type { GroupSpec, PlanSpec } from './model.js';
-import { buildGroup, JOBS_WARNING, PLAN_SECTIONS, type RawGroup } from './plan-build.js';
+import { buildJob, checkJobs } from './job-build.js';
+import { buildGroup, PLAN_SECTIONS, type RawGroup } from './plan-build.js';
 import { checkPlanRaw } from './plan-checks.js';
 import { planSchema, type RawPlan } from './schema.js';
 import { SpecSource } from './source.js';
@@ -32,13 +33,16 @@ export function loadPlanText(text: string, file: string): PlanSpec {
   checkPlanRaw(src);
   src.throwIfIssues();
   const raw = result.data as RawPlan;
+  const groupNames = new Set(PLAN_SECTIONS.flatMap(([section]) => (raw[section] ?? []).map((g) => g.name)));
+  checkJobs(src, raw.jobs ?? [], groupNames);
+  src.throwIfIssues();
   const groups: GroupSpec[] = [];
   for (const [section, kind, driver] of PLAN_SECTIONS) {
     (raw[section] ?? []).forEach((g, i) => groups.push(buildGroup(src, section, i, g as RawGroup, kind, driver)));
   }
   groups.sort((a, b) => a.line - b.line || a.col - b.col);
-  if (raw.jobs && raw.jobs.length > 0) src.warn(['jobs'], JOBS_WARNING);
-  const plan: PlanSpec = { file, name: raw.name, project: raw.project, groups, warnings: src.warnings };
+  const jobs = (raw.jobs ?? []).map((j, i) => buildJob(src, i, j));
+  const plan: PlanSpec = { file, name: raw.name, project: raw.project, groups, ...(jobs.length ? { jobs } : {}), warnings: src.warnings };
   if (raw.placement) {
     plan.placement = {};
     if (raw.placement.idcs) plan.placement.idcs = raw.placement.idcs;

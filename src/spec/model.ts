@@ -4,6 +4,7 @@
  */
 import type { Constraint, Driver, GroupKind, ResourceVector, Strategy, TaskResources } from '../scheduler/types.js';
 import type { SpecIssue } from '../errors.js';
+import type { JobSpec } from '../jobs/types.js';
 
 /** HealthSpec is a task health check (used by drivers that support it). */
 export interface HealthSpec {
@@ -60,7 +61,9 @@ export interface PlanSpec {
   project: string;
   placement?: { idcs?: string[]; cluster?: string };
   groups: GroupSpec[];
-  /** warnings are valid but not-yet-acted-on parts (e.g. `jobs`, which the control host runs). */
+  /** jobs are the plan's scheduled jobs (run by the control host; absent when the plan has none). */
+  jobs?: JobSpec[];
+  /** warnings are valid but not-yet-acted-on parts of the plan. */
   warnings: SpecIssue[];
 }
 

@@ -15,8 +15,6 @@ export const DEFAULT_PROCESS_MEM = 64 * 1024 * 1024;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 /** DEFAULT_HEALTH_INTERVAL_MS is the default `health.interval`: 10s. */
 export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
-/** JOBS_WARNING is the warning a plan with `jobs` carries. */
-export const JOBS_WARNING = 'jobs are run by the control host (factory control serve), not by plan apply; ignored';
 
 /** PLAN_SECTIONS are a plan's group sections, each with the kind and driver of its groups. */
 export const PLAN_SECTIONS = [
@@ -29,7 +27,8 @@ export const PLAN_SECTIONS = [
 export type RawGroup = NonNullable<RawPlan['processes']>[number] &
   Partial<NonNullable<RawPlan['vms']>[number]> & { image?: string };
 
-function taskResources(r: RawGroup['resources'], kind: GroupKind): TaskResources {
+/** taskResources is what one task asks for, defaults applied (VMs have none: they say cpus and mem). */
+export function taskResources(r: RawGroup['resources'], kind: GroupKind): TaskResources {
   const { cpus, mem, disk, gpus, ports, ...rest } = r ?? {};
   const scalars: Record<string, number> = {};
   for (const [k, v] of Object.entries(rest)) if (typeof v === 'number') scalars[k] = v;

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
-import { JOBS_WARNING, loadPlanFile, loadPlans, loadPlanText, type PlanSpec } from '../../src/spec/index.js';
+import { loadPlanFile, loadPlans, loadPlanText, type PlanSpec } from '../../src/spec/index.js';
 
 const fixtures = relative(process.cwd(), fileURLToPath(new URL('../../fixtures/plans/', import.meta.url)));
 const bad = (f: string) => join(fixtures, 'bad', f);
@@ -108,8 +108,24 @@ const BAD: Record<string, string[]> = {
     '9:13: containers[1].health: health http and tcp checks need a port',
   ],
   'jobs.yaml': [
-    `5:15: jobs[0].schedule: invalid schedule 'every night' (expected 5 cron fields such as "0 2 * * *", or @daily)`,
+    `5:15: jobs[0].schedule: invalid schedule 'every night': 2 field(s); expected 5 cron fields ("0 2 * * *"), 6 with seconds first, a macro (@daily) or an ISO 8601 interval (R/2026-12-01T02:00:00Z/PT6H)`,
     '6:14: jobs[0].command: command must be a list (argv); it is never run through a shell — use ["sh","-c","..."] explicitly',
+  ],
+  'jobs-refs.yaml': [
+    "7:11: jobs[0].name: job name 'web' is also a group of this plan: give the job another name",
+    "10:5: jobs[1]: job 'nothing' needs a schedule (cron or ISO 8601 interval) or after: [jobs it follows]",
+    '14:12: jobs[2].after: use either schedule or after, not both (a job run after others has no schedule of its own)',
+    "17:13: jobs[3].after[0]: no job 'ghost' in this plan",
+    "17:20: jobs[3].after[1]: job 'lost' cannot run after itself",
+    '20:12: jobs[4].after: jobs run after each other in a cycle: a → b → a',
+    "25:5: jobs[6]: job 'idle' needs a command (a process), or an image (a container)",
+  ],
+  'jobs-values.yaml': [
+    "6:15: jobs[0].timeZone: unknown time zone 'Mars/Base' (expected an IANA name such as UTC or Europe/Berlin)",
+    `9:15: jobs[1].schedule: invalid period 'P1X' in 'R/2026-12-01T00:00:00Z/P1X': the input "P1X" can't be parsed as ISO 8601`,
+    "14:18: jobs[2].concurrency: must be one of allow, forbid, replace (got 'sometimes')",
+    "15:14: jobs[2].catchUp: must be one of none, latest, all (got 'everything')",
+    '16:14: jobs[2].retries: must be at least 0 (got -1)',
   ],
   'not-mapping-group.yaml': [
     '3:12: processes: expected a list, got a mapping',
@@ -231,7 +247,30 @@ describe('good plans', () => {
       resources: { cpus: 0.1, mem: 32 * Mi, scalars: { ssd: Gi } },
     });
     expect(ticker?.constraints.map((c) => c.op)).toEqual(['in', '>=', '~']);
-    expect(plan.warnings).toEqual([{ file, line: 36, col: 1, path: 'jobs', message: JOBS_WARNING }]);
+    expect(plan.warnings).toEqual([]);
+    expect(plan.jobs).toEqual([
+      {
+        name: 'nightly',
+        schedule: '0 2 * * *',
+        timeZone: 'UTC',
+        driver: 'process',
+        command: ['sh', '-c', 'echo done'],
+        env: {},
+        resources: { cpus: 1, mem: Gi, disk: 0, gpus: 0, scalars: {}, ports: [] },
+        constraints: [],
+        concurrency: 'allow',
+        retries: 0,
+        backoffMs: 10_000,
+        backoffMaxMs: 300_000,
+        history: { succeeded: 3, failed: 5 },
+        suspend: false,
+        catchUp: 'none',
+        catchUpMax: 10,
+        stopGraceMs: 10_000,
+        line: 37,
+        col: 5,
+      },
+    ]);
   });
 
   it('anchors and merge keys', async () => {
