@@ -132,6 +132,7 @@ export function formatStranded(stranded: Record<string, number> | undefined): st
 /** renderApply prints the outcome of apply or destroy: the plan, then failures. */
 export function renderApply(r: ApplyResult, what: 'apply' | 'destroy'): string {
   const out = [renderDiff(r, 'did', appliedSummary(r, what))];
+  if (r.jobs) out.push(`Jobs: ${r.jobs.created.length} created, ${r.jobs.updated.length} updated, ${r.jobs.removed.length} removed.`);
   const failed = r.results.filter((x) => !x.ok);
   if (failed.length) {
     out.push('', `${failed.length} operation${failed.length === 1 ? '' : 's'} failed:`);

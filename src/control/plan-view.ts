@@ -76,6 +76,8 @@ export interface OpResult {
 export interface ApplyResult extends DiffResult {
   results: OpResult[];
   ok: boolean;
+  /** jobs are the job records the apply created, updated or removed (absent: none). */
+  jobs?: { created: string[]; updated: string[]; removed: string[] };
 }
 
 /** resourcesView flattens TaskResources for output. */

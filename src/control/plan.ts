@@ -8,6 +8,7 @@ import path from 'node:path';
 import { EMBEDDED_INVENTORY_FILE } from '../spec/index.js';
 import type { StateWork } from '../state/work.js';
 import { execute } from './plan-execute.js';
+import { forgetJobs, recordJobs, type JobChanges } from './plan-jobs.js';
 import { prepare, type PlanOptions } from './plan-prepare.js';
 import type { ApplyResult, DiffResult } from './plan-view.js';
 
@@ -27,6 +28,7 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
   try {
     const results = await execute(p, opts);
     const now = new Date().toISOString();
+    const jobs: JobChanges = { created: [], updated: [], removed: [] };
     // the plan as applied (and its inventory) is the desired state a control host keeps converging to
     const inventory = p.inventory.file === EMBEDDED_INVENTORY_FILE ? undefined : path.resolve(p.inventory.file);
     for (const plan of p.plans) {
@@ -34,13 +36,17 @@ export async function applyPlans(opts: PlanOptions): Promise<ApplyResult> {
       const sent = opts.planTexts?.some((t) => t.file === plan.file) || opts.planSpecs?.includes(plan);
       const file = sent ? plan.file : path.resolve(plan.file);
       p.work.plans.put({ name: plan.name, project: plan.project, file, appliedAt: now, spec: plan, ...(inventory ? { inventory } : {}), ...(opts.by ? { appliedBy: opts.by } : {}) });
+      const j = recordJobs(p.work, plan, now, opts.by);
+      jobs.created.push(...j.created);
+      jobs.updated.push(...j.updated);
+      jobs.removed.push(...j.removed);
     }
     for (const plan of p.plans) {
       const c = p.diff.placements.filter((x) => x.plan === plan.name && x.action !== 'keep').length + p.diff.stops.filter((x) => x.plan === plan.name).length;
       p.work.event({ at: now, kind: 'plan-applied', plan: plan.name, project: plan.project, message: `applied ${plan.name}${opts.by ? ` (by ${opts.by})` : ''}: ${c} change${c === 1 ? '' : 's'}` });
     }
     await p.work.flush();
-    return { ...p.diff, results, ok: results.every((r) => r.ok) };
+    return { ...p.diff, results, ok: results.every((r) => r.ok), ...(jobs.created.length + jobs.updated.length + jobs.removed.length ? { jobs } : {}) };
   } finally {
     await p.pool?.close();
     await p.state.unlock();
@@ -54,9 +60,10 @@ export async function destroyPlans(opts: PlanOptions): Promise<ApplyResult> {
     const results = await execute(p, opts);
     const now = new Date().toISOString();
     forgetDestroyed(p.work, p.plans.map((x) => x.name));
+    const removed = forgetJobs(p.work, p.plans.map((x) => x.name));
     for (const plan of p.plans) p.work.event({ at: now, kind: 'plan-destroyed', plan: plan.name, project: plan.project, message: `destroyed ${plan.name}${opts.by ? ` (by ${opts.by})` : ''}` });
     await p.work.flush();
-    return { ...p.diff, results, ok: results.every((r) => r.ok) };
+    return { ...p.diff, results, ok: results.every((r) => r.ok), ...(removed.length ? { jobs: { created: [], updated: [], removed } } : {}) };
   } finally {
     await p.pool?.close();
     await p.state.unlock();

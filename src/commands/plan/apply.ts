@@ -18,20 +18,27 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
   };
 
   protected async execute(): Promise<ApplyResult> {
+    let alone = false;
     const result = await runWithProgress('apply', `applying ${this.positionals.join(' ')}`, (step) =>
       this.onHost(
         (host) => host.apply({ paths: this.positionals, inventory: this.flags.inventory, seed: this.flags.seed, progress: step }),
-        () =>
-          applyPlans({
+        () => {
+          alone = true;
+          return applyPlans({
             planPaths: this.positionals,
             stateDir: this.flags.state,
             inventoryPath: this.flags.inventory,
             seed: this.flags.seed,
             progress: step,
-          }),
+          });
+        },
       ),
     );
     this.human(renderApply(result, 'apply'));
+    if (alone && result.jobs && result.jobs.created.length + result.jobs.updated.length > 0) {
+      // a one-shot command schedules nothing: say where the jobs will run
+      process.stderr.write(`note: jobs are recorded in the state and run only while a control host serves it (none does now): factory control serve --state ${this.flags.state}\n`);
+    }
     process.exitCode = applyExitCode(result);
     return result;
   }
