@@ -9,10 +9,12 @@ import type { StatusResult } from '../control/status.js';
 import type { RestartTaskResult } from '../control/tasks.js';
 import type { VmActionView } from '../control/vms.js';
 import type { DrainResult } from '../control/drain.js';
+import type { JobView } from '../control/jobs.js';
+import type { RunRecord } from '../jobs/types.js';
 import type { PlanSpec } from '../spec/model.js';
 import type { TokenScope } from '../state/types.js';
 
-export type { ApplyResult, DiffResult, DrainResult, RestartTaskResult, StatusResult, VmActionView };
+export type { ApplyResult, DiffResult, DrainResult, JobView, RestartTaskResult, RunRecord, StatusResult, VmActionView };
 
 /** Caller is who sent a request: a token, or the same user on the unix socket. */
 export interface Caller {
@@ -81,4 +83,10 @@ export interface ControlApi {
   applyPlans(docs: PlanDocuments, ctx: OpContext): Promise<ApplyResult>;
   destroyPlans(docs: PlanDocuments, ctx: OpContext): Promise<ApplyResult>;
   vmAction(task: string, action: VmPowerAction, ctx: OpContext): Promise<VmActionView>;
+  /** runJob starts a run of a job now, outside its schedule (concurrency applies unless force); needs the host's scheduler of runs. */
+  runJob(job: string, opts: { force: boolean }, ctx: OpContext & { project?: string }): Promise<RunRecord>;
+  /** suspendJob suspends (or, suspend false, resumes) a job. */
+  suspendJob(job: string, suspend: boolean, ctx: OpContext & { project?: string }): Promise<JobView>;
+  /** runLogs streams a run's output from its agent (follow: until the run ends or ctx.signal aborts). */
+  runLogs(req: Omit<LogsRequest, 'task'> & { run: string }, ctx: OpContext & { project?: string }): Promise<void>;
 }

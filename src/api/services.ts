@@ -15,6 +15,10 @@ import { logs, status } from '../control/status.js';
 import { restartTask } from '../control/tasks.js';
 import { vmAction } from '../control/vms.js';
 import { drainAgent } from '../control/drain.js';
+import { findJob, runLogs, setSuspended } from '../control/jobs.js';
+import { stateOf } from '../control/state-handle.js';
+import { FactoryError } from '../errors.js';
+import { jobsRunner } from '../jobs/runner.js';
 import type { ControlApi, OpContext, PlanDocuments, SpecDocument } from './contract.js';
 
 /** ControlServicesOptions locate the state and the host's inventory. */
@@ -59,5 +63,13 @@ export function createControlServices(opts: ControlServicesOptions): ControlApi 
     applyPlans: async (docs, ctx) => applyPlans(await planOptions(docs, ctx)),
     destroyPlans: async (docs, ctx) => destroyPlans(await planOptions(docs, ctx)),
     vmAction: (task, action, ctx) => vmAction({ stateDir, inventoryPath: opts.inventoryPath, task, action, by: ctx.by }),
+    runJob: async (name, o, ctx) => {
+      const runner = jobsRunner.current;
+      if (!runner) throw new FactoryError('this process runs no scheduler of jobs', { code: 'E_NO_SCHEDULER', hint: 'jobs run on a control host: factory control serve' });
+      const job = findJob((await stateOf(stateDir)).view(), name, ctx.project);
+      return runner.runNow(job.id, { force: o.force, by: ctx.by });
+    },
+    suspendJob: (name, suspend, ctx) => setSuspended(stateDir, name, suspend, ctx.by, ctx.project),
+    runLogs: (req, ctx) => runLogs({ stateDir, inventoryPath: opts.inventoryPath, run: req.run, follow: req.follow, tail: req.tail, stream: req.stream, onData: req.onData, signal: ctx.signal, project: ctx.project }),
   };
 }

@@ -116,6 +116,18 @@ export class FakeControl implements ControlApi {
     this.hit(`vm-${action}`, taskId, ctx);
     return { agent: 'a1', state: 'running' } as never;
   }
+  async runJob(job: string, opts: { force: boolean }, ctx: OpContext) {
+    this.hit('job-run', job, ctx);
+    return { id: `${job}/2026-12-01T00:00:00.000Z`, job, state: 'claimed', force: opts.force } as never;
+  }
+  async suspendJob(job: string, suspend: boolean, ctx: OpContext) {
+    this.hit(suspend ? 'job-suspend' : 'job-resume', job, ctx);
+    return { id: job, suspended: suspend } as never;
+  }
+  async runLogs(req: { run: string; onData: (s: 'stdout' | 'stderr', c: string) => void }, ctx: OpContext) {
+    this.hit('run-logs', req.run, ctx);
+    req.onData('stdout', 'hello\n');
+  }
 }
 
 export const locked = () => new FactoryError('the state is locked by pid 1', { code: 'E_STATE_LOCKED' });
