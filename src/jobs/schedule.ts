@@ -18,7 +18,7 @@
  */
 import { createRequire } from 'node:module';
 import { Cron } from 'croner';
-import type { DateTime, Duration } from 'luxon';
+import type { DateTime } from 'luxon';
 
 let luxonModule: typeof import('luxon') | undefined;
 /** luxon is loaded on the first ISO 8601 schedule: every command reads plans, few use those (it costs ~15 ms to load). */
