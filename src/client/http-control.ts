@@ -16,6 +16,8 @@ import type { StatusResult } from '../control/status.js';
 import type { RestartTaskResult } from '../control/tasks.js';
 import type { VmActionView } from '../control/vms.js';
 import type { DrainResult } from '../control/drain.js';
+import type { JobView } from '../control/jobs.js';
+import { resolveJobName, type RunRecord } from '../jobs/types.js';
 import type { ApiClient } from './http.js';
 
 /** LONG_CALL_MS bounds calls that run a long operation as one JSON answer (drain, vm power, restart). */
@@ -160,6 +162,59 @@ export class HttpControl {
     if (req.tail !== undefined) q.set('tail', String(req.tail));
     try {
       await this.client.stream(`GET`, `/v1/tasks/${encodeURIComponent(req.task)}/logs?${q}`, undefined, {
+        signal: req.signal,
+        onLine: (obj) => {
+          if (typeof obj.stdout === 'string') req.onData('stdout', obj.stdout);
+          if (typeof obj.stderr === 'string') req.onData('stderr', obj.stderr);
+        },
+      });
+    } catch (err) {
+      if (req.signal?.aborted && err instanceof FactoryError && err.code === 'E_ABORTED') return;
+      throw err;
+    }
+  }
+
+  /** jobs lists the jobs (GET /v1/jobs). */
+  async jobs(): Promise<JobView[]> {
+    return (await this.client.getJson<{ jobs: JobView[] }>('/v1/jobs')).jobs;
+  }
+
+  /** jobPath resolves a job argument (plan/job or a unique name) to its path under /v1/jobs. */
+  private async jobPath(name: string): Promise<{ id: string; path: string }> {
+    const job = resolveJobName(await this.jobs(), name);
+    return { id: job.id, path: `/v1/jobs/${job.id.split('/').map(encodeURIComponent).join('/')}` };
+  }
+
+  /** jobRuns lists a job's runs, newest first. */
+  async jobRuns(name: string): Promise<{ job: string; runs: RunRecord[] }> {
+    const j = await this.jobPath(name);
+    return { job: j.id, runs: (await this.client.getJson<{ runs: RunRecord[] }>(`${j.path}/runs`)).runs };
+  }
+
+  /** runJob starts a run of a job now (POST /v1/jobs/:plan/:job/run). */
+  async runJob(name: string, force: boolean): Promise<RunRecord> {
+    const j = await this.jobPath(name);
+    return (await this.client.postJson<{ run: RunRecord }>(`${j.path}/run${force ? '?force=true' : ''}`, {})).run;
+  }
+
+  /** suspendJob suspends (or resumes) a job. */
+  async suspendJob(name: string, suspend: boolean): Promise<JobView> {
+    const j = await this.jobPath(name);
+    return (await this.client.postJson<{ job: JobView }>(`${j.path}/${suspend ? 'suspend' : 'resume'}`, {})).job;
+  }
+
+  /** runLogs streams a run's output: a run id, or a job for its newest run. */
+  async runLogs(req: { run: string; follow: boolean; tail?: number; stream: 'stdout' | 'stderr' | 'both'; onData: (stream: 'stdout' | 'stderr', chunk: string) => void; signal?: AbortSignal }): Promise<void> {
+    let run = req.run;
+    if (!/\/\d{4}-\d\d-\d\dT[^/]+Z$/.test(run)) {
+      const { runs } = await this.jobRuns(run);
+      if (!runs[0]) throw new FactoryError(`job ${run} has no runs kept`, { code: 'E_RUN_UNKNOWN' });
+      run = runs[0].id;
+    }
+    const q = new URLSearchParams({ follow: String(req.follow), stream: req.stream });
+    if (req.tail !== undefined) q.set('tail', String(req.tail));
+    try {
+      await this.client.stream('GET', `/v1/runs/${run.split('/').map(encodeURIComponent).join('/')}/logs?${q}`, undefined, {
         signal: req.signal,
         onLine: (obj) => {
           if (typeof obj.stdout === 'string') req.onData('stdout', obj.stdout);

@@ -5,7 +5,7 @@
  */
 import { FactoryError } from '../errors.js';
 import type { JobCounts, JobRecord, RunRecord } from '../jobs/types.js';
-import { RUN_ENDED } from '../jobs/types.js';
+import { resolveJobName, RUN_ENDED } from '../jobs/types.js';
 import { resolveInventory } from '../spec/index.js';
 import type { StateBackend, StateView } from '../state/backend.js';
 import { AgentPool } from './agents.js';
@@ -63,15 +63,7 @@ export function jobViews(view: StateView, project?: string): JobView[] {
  * one project sees only its jobs.
  */
 export function findJob(view: StateView, name: string, project?: string): JobRecord {
-  const jobs = view.list('jobs').filter((j) => project === undefined || j.project === project);
-  const exact = jobs.find((j) => j.id === name);
-  if (exact) return exact;
-  const named = jobs.filter((j) => j.name === name);
-  if (named.length === 1) return named[0]!;
-  if (named.length > 1) {
-    throw new FactoryError(`job name '${name}' is ambiguous: ${named.map((j) => j.id).join(', ')}`, { code: 'E_JOB_AMBIGUOUS', hint: 'name it as plan/job' });
-  }
-  throw new FactoryError(`no job '${name}' in the applied plans`, { code: 'E_JOB_UNKNOWN', hint: jobs.length ? `jobs: ${jobs.map((j) => j.id).slice(0, 10).join(', ')}` : 'apply a plan with a jobs: section first' });
+  return resolveJobName(view.list('jobs').filter((j) => project === undefined || j.project === project), name);
 }
 
 /** jobRuns lists a job's runs (kept history and runs going), newest first. */

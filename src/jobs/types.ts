@@ -2,6 +2,7 @@
  * The shapes of scheduled jobs: the job as a plan declares it (JobSpec, normalized by src/spec), and
  * what the state keeps of each job (JobRecord) and each of its runs (RunRecord).
  */
+import { FactoryError } from '../errors.js';
 import type { Constraint, TaskResources } from '../scheduler/types.js';
 import type { CatchUp, Concurrency } from './policy.js';
 
@@ -163,3 +164,18 @@ export const JOB_DEFAULTS = {
   catchUp: 'none',
   catchUpMax: 10,
 } as const satisfies Partial<JobSpec>;
+
+/**
+ * resolveJobName finds a job argument among jobs: `plan/job`, or a job name no other plan uses. It
+ * throws E_JOB_AMBIGUOUS or E_JOB_UNKNOWN (with the jobs there are) otherwise.
+ */
+export function resolveJobName<J extends { id: string; name: string }>(jobs: J[], name: string): J {
+  const exact = jobs.find((j) => j.id === name);
+  if (exact) return exact;
+  const named = jobs.filter((j) => j.name === name);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1) {
+    throw new FactoryError(`job name '${name}' is ambiguous: ${named.map((j) => j.id).join(', ')}`, { code: 'E_JOB_AMBIGUOUS', hint: 'name it as plan/job' });
+  }
+  throw new FactoryError(`no job '${name}' in the applied plans`, { code: 'E_JOB_UNKNOWN', hint: jobs.length ? `jobs: ${jobs.map((j) => j.id).slice(0, 10).join(', ')}` : 'apply a plan with a jobs: section first' });
+}

@@ -58,7 +58,7 @@ export class RunWatcher {
     }
     if (this.stopping.has(run.id)) return;
     const ok = status.state !== 'failed' && status.exitCode === 0 && !status.signal;
-    const reason = ok ? undefined : status.error ? `could not start: ${status.error}` : status.signal ? `killed by ${status.signal}` : `exit code ${status.exitCode ?? '?'}`;
+    const reason = ok ? undefined : status.error ? `could not start: ${status.error}` : status.signal ? `killed by ${status.signal}` : status.exitCode !== undefined ? `exit code ${status.exitCode}` : 'ended without an exit status (its process was killed with its executor)';
     this.ended(run, ok ? 'succeeded' : 'failed', { ...meta, finishedAt: status.finishedAt, exitCode: status.exitCode, signal: status.signal, reason });
   }
 
