@@ -23,7 +23,7 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
-import { taskDirName } from './process.js';
+import { taskDirName } from './shared/task-id.js';
 import { KeyedQueue } from './keyed-queue.js';
 
 /** LABELS are the container labels that tie a container to its factory task. */

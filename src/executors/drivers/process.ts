@@ -17,6 +17,7 @@ import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/message
 import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { taskDirName } from './shared/task-id.js';
 
 /**
  * SHIM_SCRIPT is the constant `sh -c` script every process task starts through. Arguments:
@@ -68,16 +69,6 @@ export interface TaskMarker {
   stoppedAt?: string;
   /** state is the id of the factory state that started the task; absent for legacy tasks. */
   state?: string;
-}
-
-const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
-
-/** taskDirName maps a task id `plan/group/index` to its folder name `plan.group.index`, refusing unsafe ids. */
-export function taskDirName(task: string): string {
-  if (typeof task !== 'string' || !TASK_ID.test(task) || task.length > 200) {
-    throw new FactoryError(`invalid task id ${JSON.stringify(task)}: expected plan/group/index`, { code: 'E_TASK_ID' });
-  }
-  return task.replace(/\//g, '.');
 }
 
 interface ProcStat {
