@@ -23,6 +23,7 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
+import { signalOfExitStatus } from './shared/signals.js';
 import { taskDirName } from './shared/task-id.js';
 import { KeyedQueue } from './keyed-queue.js';
 
@@ -116,11 +117,6 @@ export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.Pr
   };
 }
 
-function signalName(n: number): string {
-  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
-  return `SIG${n}`;
-}
-
 function engineTime(t: string | undefined): string | undefined {
   return t && !t.startsWith('0001-') ? t : undefined;
 }
@@ -160,10 +156,10 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
     if (st.OOMKilled) {
       s.signal = 'SIGKILL';
       s.error = 'killed by the kernel: out of memory (container memory limit)';
-    } else if (st.ExitCode > 128 && st.ExitCode < 128 + 65) {
-      s.signal = signalName(st.ExitCode - 128);
     } else {
-      s.exitCode = st.ExitCode;
+      const signal = signalOfExitStatus(st.ExitCode);
+      if (signal) s.signal = signal;
+      else s.exitCode = st.ExitCode;
     }
     if (st.Error) s.error = st.Error;
   };

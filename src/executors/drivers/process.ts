@@ -9,7 +9,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { FactoryError } from '../../errors.js';
@@ -17,6 +16,7 @@ import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/message
 import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { signalOfExitStatus } from './shared/signals.js';
 import { taskDirName } from './shared/task-id.js';
 
 /**
@@ -118,11 +118,6 @@ function groupMembers(pgid: number): number[] {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function signalName(n: number): string {
-  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
-  return `SIG${n}`;
-}
 
 function fsError(what: string, err: unknown): FactoryError {
   const e = err as NodeJS.ErrnoException;
@@ -303,11 +298,9 @@ export class ProcessDriver implements Driver {
     }
     if (exit !== undefined) {
       s.finishedAt = exit.at;
-      if (exit.code > 128 && exit.code < 128 + 65) {
-        s.signal = signalName(exit.code - 128);
-      } else {
-        s.exitCode = exit.code;
-      }
+      const signal = signalOfExitStatus(exit.code);
+      if (signal) s.signal = signal;
+      else s.exitCode = exit.code;
     }
     if (m.stoppedAt) {
       s.state = 'stopped';
