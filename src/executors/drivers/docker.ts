@@ -23,6 +23,7 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
+import { checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
 import { signalOfExitStatus } from './shared/signals.js';
 import { taskDirName } from './shared/task-id.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -205,15 +206,12 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
   return s;
 }
 
-function validateSpec(spec: TaskRunSpec): void {
-  if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
-  taskDirName(spec.task);
-  if (typeof spec.image !== 'string' || spec.image.trim() === '') throw new FactoryError(`run ${spec.task}: a container needs an image`, { code: 'E_BAD_REQUEST' });
-  if (!Array.isArray(spec.command) || spec.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-    throw new FactoryError(`run ${spec.task}: command must be an array of strings`, { code: 'E_BAD_REQUEST' });
-  }
-  if (typeof spec.specHash !== 'string') throw new FactoryError(`run ${spec.task}: missing specHash`, { code: 'E_BAD_REQUEST' });
-}
+/** DOCKER_SPEC_CHECKS are what a container task's run request must satisfy: an image, a command argv (empty: the image's default). */
+export const DOCKER_SPEC_CHECKS: readonly SpecCheck[] = [
+  (spec) => (typeof spec.image !== 'string' || spec.image.trim() === '' ? 'a container needs an image' : undefined),
+  (spec) => (!Array.isArray(spec.command) || spec.command.some((a) => typeof a !== 'string' || a.includes('\0')) ? 'command must be an array of strings' : undefined),
+  hasSpecHash,
+];
 
 /** DockerDriver runs tasks as labelled containers of the agent's Docker engine. */
 export class DockerDriver implements Driver {
@@ -335,7 +333,7 @@ export class DockerDriver implements Driver {
    * stopped and replaced. A missing image is a failed status with a clear error, not an exception.
    */
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
-    validateSpec(spec);
+    checkRunSpec(spec, DOCKER_SPEC_CHECKS);
     return this.queue.run(spec.task, () => this.createOrAdopt(spec, true));
   }
 

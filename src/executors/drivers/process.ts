@@ -16,6 +16,7 @@ import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/message
 import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
 import { signalOfExitStatus } from './shared/signals.js';
 import { taskDirName } from './shared/task-id.js';
 
@@ -183,6 +184,14 @@ export function resolveCommand(cmd: string | undefined, cwd: string, pathVar: st
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** PROCESS_SPEC_CHECKS are what a process task's run request must satisfy: a command to exec, env as an object. */
+export const PROCESS_SPEC_CHECKS: readonly SpecCheck[] = [
+  (spec) => (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string') ? 'command must be a non-empty array of strings' : undefined),
+  hasSpecHash,
+  (spec) => (spec.env && typeof spec.env !== 'object' ? 'env must be an object' : undefined),
+  (spec) => (spec.command.some((a) => a.includes('\0')) ? 'command contains a NUL byte' : undefined),
+];
+
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
 export class ProcessDriver implements Driver {
   /** name is always 'process'. */
@@ -340,7 +349,7 @@ export class ProcessDriver implements Driver {
 
   /** run starts the task, adopts it when it runs with the same specHash, restarts it when dead or changed. */
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
-    validateSpec(spec);
+    checkRunSpec(spec, PROCESS_SPEC_CHECKS);
     return this.queue.run(spec.task, async () => {
       // only this state's own folder: a legacy task of that id is adopted by nobody, its record decides
       const dir = this.newTaskDir(spec.task);
@@ -761,15 +770,4 @@ function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-function validateSpec(spec: TaskRunSpec): void {
-  if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
-  taskDirName(spec.task);
-  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string')) {
-    throw new FactoryError(`run ${spec.task}: command must be a non-empty array of strings`, { code: 'E_BAD_REQUEST' });
-  }
-  if (typeof spec.specHash !== 'string') throw new FactoryError(`run ${spec.task}: missing specHash`, { code: 'E_BAD_REQUEST' });
-  if (spec.env && typeof spec.env !== 'object') throw new FactoryError(`run ${spec.task}: env must be an object`, { code: 'E_BAD_REQUEST' });
-  if (spec.command.some((a) => a.includes('\0'))) throw new FactoryError(`run ${spec.task}: command contains a NUL byte`, { code: 'E_BAD_REQUEST' });
 }
