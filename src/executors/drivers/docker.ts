@@ -417,16 +417,20 @@ export class DockerDriver implements Driver {
     };
   }
 
-  private async removeContainer(id: string, graceMs: number): Promise<void> {
-    const c = this.docker.getContainer(id);
+  /** stopContainer is `docker stop -t grace` (whole seconds, rounded up); already stopped or gone is no error. */
+  private async stopContainer(id: string, graceMs: number): Promise<void> {
     try {
-      await c.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
     } catch (err) {
       const code = engineStatusCode(err);
       if (code !== 304 && code !== 404) throw this.engineError(`stop container ${id.slice(0, 12)}`, err);
     }
+  }
+
+  private async removeContainer(id: string, graceMs: number): Promise<void> {
+    await this.stopContainer(id, graceMs);
     try {
-      await c.remove({ force: true, v: true });
+      await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {
       const code = engineStatusCode(err);
       // 409: removal already in progress
@@ -440,14 +444,7 @@ export class DockerDriver implements Driver {
     return this.queue.run(task, async () => {
       const info = await this.ownContainer(task);
       if (!info) return { task, driver: 'docker', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
-      const grace = opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000);
-      const c = this.docker.getContainer(info.Id);
-      try {
-        await c.stop({ t: Math.max(0, Math.ceil(grace / 1000)) });
-      } catch (err) {
-        const code = engineStatusCode(err);
-        if (code !== 304 && code !== 404) throw this.engineError(`stop container ${info.Id.slice(0, 12)}`, err);
-      }
+      await this.stopContainer(info.Id, opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000));
       const after = await this.inspectByName(info.Id);
       const status: TaskStatus = { ...statusOfContainer(after ?? info), state: 'stopped', pid: undefined };
       if (opts.remove !== false) await this.removeContainer(info.Id, 0);
