@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { DockerDriver } from '../../src/executors/drivers/docker.js';
-import { ProcessDriver } from '../../src/executors/drivers/process.js';
+import { ProcessDriver } from '../../src/executors/drivers/process/index.js';
 import { signalName, signalOfExitStatus } from '../../src/executors/drivers/shared/signals.js';
 import type { TaskRunSpec } from '../../src/protocol/messages.js';
 

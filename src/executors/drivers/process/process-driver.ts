@@ -11,14 +11,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { FactoryError } from '../../errors.js';
-import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../protocol/messages.js';
-import { CGROUP_ROOT, ownCgroup } from '../discovery.js';
-import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from './driver.js';
-import { KeyedQueue } from './keyed-queue.js';
-import { checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
-import { signalOfExitStatus } from './shared/signals.js';
-import { taskDirName } from './shared/task-id.js';
+import { FactoryError } from '../../../errors.js';
+import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
+import { CGROUP_ROOT, ownCgroup } from '../../discovery.js';
+import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
+import { KeyedQueue } from '../keyed-queue.js';
+import { checkRunSpec, hasSpecHash, type SpecCheck } from '../shared/run-spec.js';
+import { signalOfExitStatus } from '../shared/signals.js';
+import { taskDirName } from '../shared/task-id.js';
 
 /**
  * SHIM_SCRIPT is the constant `sh -c` script every process task starts through. Arguments:
