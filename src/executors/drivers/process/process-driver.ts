@@ -10,12 +10,12 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { FactoryError } from '../../../errors.js';
 import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
 import { CGROUP_ROOT, ownCgroup } from '../../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
+import { streamLogFiles } from '../shared/log-files.js';
 import { checkRunSpec, hasSpecHash, type SpecCheck } from '../shared/run-spec.js';
 import { signalOfExitStatus } from '../shared/signals.js';
 import { taskDirName } from '../shared/task-id.js';
@@ -667,107 +667,7 @@ export class ProcessDriver implements Driver {
     const dir = this.taskDir(task);
     if (!this.readMarker(dir)) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
     const streams: Array<'stdout' | 'stderr'> = opts.stream === 'both' ? ['stdout', 'stderr'] : [opts.stream];
-    const cursors = streams.map((stream) => ({ stream, file: path.join(dir, `${stream}.log`), offset: 0, dec: new StringDecoder('utf8') }));
-    for (const c of cursors) {
-      c.offset = await sendInitial(c.file, opts.tail, (d) => onData(c.stream, d));
-    }
-    if (!opts.follow) return;
-    while (!signal.aborted) {
-      await waitOrAbort(200, signal);
-      if (signal.aborted) break;
-      if (!fs.existsSync(dir)) break;
-      for (const c of cursors) {
-        let size: number;
-        try {
-          size = fs.statSync(c.file).size;
-        } catch {
-          continue;
-        }
-        if (size < c.offset) c.offset = 0; // truncated
-        while (size > c.offset && !signal.aborted) {
-          const n = Math.min(size - c.offset, CHUNK);
-          const buf = readRange(c.file, c.offset, n);
-          if (buf.length === 0) break;
-          c.offset += buf.length;
-          const text = c.dec.write(buf);
-          if (text) onData(c.stream, text);
-        }
-      }
-    }
+    const files = streams.map((stream) => ({ stream, file: path.join(dir, `${stream}.log`) }));
+    await streamLogFiles(files, { tail: opts.tail, follow: opts.follow, pollMs: 200, present: () => fs.existsSync(dir) }, onData, signal);
   }
-}
-
-const CHUNK = 64 * 1024;
-
-function readRange(file: string, offset: number, length: number): Buffer {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const n = fs.readSync(fd, buf, 0, length, offset);
-    return buf.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** sendInitial sends the file (or its last `tail` lines) in chunks and returns the offset reached. */
-async function sendInitial(file: string, tail: number | undefined, emit: (d: string) => void): Promise<number> {
-  let size: number;
-  try {
-    size = fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
-  let start = 0;
-  if (tail !== undefined && tail >= 0) {
-    start = tailOffset(file, size, tail);
-  }
-  const dec = new StringDecoder('utf8');
-  let off = start;
-  while (off < size) {
-    const buf = readRange(file, off, Math.min(CHUNK, size - off));
-    if (buf.length === 0) break;
-    off += buf.length;
-    const t = dec.write(buf);
-    if (t) emit(t);
-  }
-  const rest = dec.end();
-  if (rest) emit(rest);
-  return off;
-}
-
-/** tailOffset finds where the last n lines of a file begin, reading backwards in chunks. */
-export function tailOffset(file: string, size: number, n: number): number {
-  if (n === 0) return size;
-  let pos = size;
-  let newlines = 0;
-  // A trailing newline ends the last line; it does not start a new one.
-  let skipLast = size > 0 && readRange(file, size - 1, 1)[0] === 0x0a;
-  while (pos > 0) {
-    const len = Math.min(CHUNK, pos);
-    const buf = readRange(file, pos - len, len);
-    for (let i = buf.length - 1; i >= 0; i--) {
-      if (buf[i] !== 0x0a) continue;
-      if (skipLast) {
-        skipLast = false;
-        continue;
-      }
-      newlines++;
-      if (newlines === n) return pos - len + i + 1;
-    }
-    pos -= len;
-  }
-  return 0;
-}
-
-function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
