@@ -17,6 +17,7 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
 import { groupMembers, isAlive, procStat } from './procfs.js';
+import { forgetRun, fsError, readExit, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
 import { checkRunSpec, hasSpecHash, type SpecCheck } from '../shared/run-spec.js';
 import { signalOfExitStatus } from '../shared/signals.js';
 import { taskDirName } from '../shared/task-id.js';
@@ -49,56 +50,7 @@ export const SHIM_SCRIPT = [
   'exit "$status"',
 ].join('\n');
 
-/** TaskMarker is the content of `task.json`: what the driver needs to recognise and adopt a task. */
-export interface TaskMarker {
-  version: 1;
-  spec: TaskRunSpec;
-  /** pgid is the shim's pid, which leads the task's process group and session. */
-  pgid?: number;
-  /** shimStart is the shim's start time (/proc/<pid>/stat field 22). */
-  shimStart?: string;
-  /** pid is the command's pid (what `factory status` shows). */
-  pid?: number;
-  /** pidStart is the command's start time, to tell it from a later process that reused the pid. */
-  pidStart?: string;
-  startedAt: string;
-  limits: LimitsMode;
-  /** cgroups are the cgroup folders created for the task (removed on stop). */
-  cgroups: string[];
-  /** error is why the task could not start (no process exists then). */
-  error?: string;
-  /** stoppedAt is set when the task was stopped on purpose but kept (remove: false). */
-  stoppedAt?: string;
-  /** state is the id of the factory state that started the task; absent for legacy tasks. */
-  state?: string;
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function fsError(what: string, err: unknown): FactoryError {
-  const e = err as NodeJS.ErrnoException;
-  const reason =
-    e.code === 'ENOSPC' ? 'no space left on device' :
-    e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' :
-    e.code === 'EROFS' ? 'read-only file system' :
-    e.code === 'EDQUOT' ? 'disk quota exceeded' :
-    e.message;
-  return new FactoryError(`${what}: ${reason}${e.code ? ` (${e.code})` : ''}`, { code: e.code === 'ENOSPC' ? 'E_NOSPC' : 'E_WORKDIR', cause: err });
-}
-
-function readFileOr(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -178,50 +130,10 @@ export class ProcessDriver implements Driver {
     const own = this.newTaskDir(task);
     if (!this.ctx.state || fs.existsSync(path.join(own, 'task.json'))) return own;
     const legacy = path.join(this.tasksDir, taskDirName(task));
-    const m = this.readMarker(legacy);
+    const m = readMarker(legacy, this.ctx.log);
     return m && m.state === undefined ? legacy : own;
   }
 
-
-  private readMarker(dir: string): TaskMarker | undefined {
-    const text = readFileOr(path.join(dir, 'task.json'));
-    if (text === undefined) return undefined;
-    try {
-      const m = JSON.parse(text) as TaskMarker;
-      if (!m || typeof m !== 'object' || !m.spec || typeof m.spec.task !== 'string') return undefined;
-      return m;
-    } catch {
-      this.ctx.log(`process driver: ignoring unreadable marker ${path.join(dir, 'task.json')}`);
-      return undefined;
-    }
-  }
-
-  private writeMarker(dir: string, m: TaskMarker): void {
-    try {
-      writeAtomic(path.join(dir, 'task.json'), `${JSON.stringify(m, null, 2)}\n`);
-    } catch (err) {
-      throw fsError(`cannot write task marker in ${dir}`, err);
-    }
-  }
-
-  private readPid(dir: string): number | undefined {
-    const t = readFileOr(path.join(dir, 'pid'))?.trim();
-    const n = t ? Number(t) : NaN;
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  }
-
-  private readExit(dir: string): { code: number; at: string } | undefined {
-    const file = path.join(dir, 'exit');
-    const t = readFileOr(file)?.trim();
-    if (t === undefined || t === '' || !/^\d+$/.test(t)) return undefined;
-    let at = new Date().toISOString();
-    try {
-      at = fs.statSync(file).mtime.toISOString();
-    } catch {
-      /* keep now */
-    }
-    return { code: Number(t), at };
-  }
 
   /** statusFrom computes a task's status from its folder; it never signals anything. */
   private async statusFrom(dir: string, m: TaskMarker): Promise<TaskStatus> {
@@ -241,14 +153,14 @@ export class ProcessDriver implements Driver {
       s.error = m.error;
       return s;
     }
-    const pid = m.pid ?? this.readPid(dir);
+    const pid = m.pid ?? readPid(dir);
     const pidStart = m.pid !== undefined ? m.pidStart : undefined;
     if (pid !== undefined) s.pid = pid;
     if (pid !== undefined && isAlive(pid, pidStart)) {
       s.state = 'running';
       return s;
     }
-    let exit = this.readExit(dir);
+    let exit = readExit(dir);
     if (exit === undefined && isAlive(m.pgid, m.shimStart)) {
       if (pid === undefined) {
         s.state = 'pending';
@@ -257,7 +169,7 @@ export class ProcessDriver implements Driver {
       // The command just ended: give the shim a moment to record its status.
       for (let i = 0; i < 25 && exit === undefined; i++) {
         await sleep(20);
-        exit = this.readExit(dir);
+        exit = readExit(dir);
       }
     }
     if (exit !== undefined) {
@@ -280,7 +192,7 @@ export class ProcessDriver implements Driver {
   /** status reports one task, or undefined when there is no marker for it. */
   async status(task: string): Promise<TaskStatus | undefined> {
     const dir = this.taskDir(task);
-    const m = this.readMarker(dir);
+    const m = readMarker(dir, this.ctx.log);
     return m ? this.statusFrom(dir, m) : undefined;
   }
 
@@ -296,7 +208,7 @@ export class ProcessDriver implements Driver {
     const out: TaskStatus[] = [];
     for (const n of names.sort()) {
       const dir = path.join(this.tasksDir, n);
-      const m = this.readMarker(dir);
+      const m = readMarker(dir, this.ctx.log);
       if (m) out.push(await this.statusFrom(dir, m));
     }
     return out;
@@ -308,7 +220,7 @@ export class ProcessDriver implements Driver {
     return this.queue.run(spec.task, async () => {
       // only this state's own folder: a legacy task of that id is adopted by nobody, its record decides
       const dir = this.newTaskDir(spec.task);
-      const m = this.readMarker(dir);
+      const m = readMarker(dir, this.ctx.log);
       if (m) {
         const cur = await this.statusFrom(dir, m);
         if (cur.state === 'running' || cur.state === 'pending') {
@@ -327,13 +239,13 @@ export class ProcessDriver implements Driver {
   }
 
   private async awaitPid(dir: string, m: TaskMarker): Promise<TaskStatus> {
-    for (let i = 0; i < 100 && this.readPid(dir) === undefined && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
-    const pid = this.readPid(dir);
+    for (let i = 0; i < 100 && readPid(dir) === undefined && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
+    const pid = readPid(dir);
     if (pid !== undefined && m.pid === undefined) {
       const st = procStat(pid);
       m.pid = pid;
       if (st) m.pidStart = st.start;
-      this.writeMarker(dir, m);
+      writeMarker(dir, m);
     }
     return this.statusFrom(dir, m);
   }
@@ -415,7 +327,7 @@ export class ProcessDriver implements Driver {
 
   /** cleanup forgets a dead task's previous run (pid/exit files, cgroups), keeping its logs. */
   private async cleanup(dir: string, m: TaskMarker): Promise<void> {
-    for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
+    forgetRun(dir);
     if (m.cgroups?.length) await this.removeCgroups(m.cgroups);
   }
 
@@ -425,13 +337,12 @@ export class ProcessDriver implements Driver {
     } catch (err) {
       throw fsError(`cannot create task folder ${dir} in workDir ${this.ctx.workDir}`, err);
     }
-    // A previous run's pid/exit files must not be mistaken for this run's.
-    for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
+    forgetRun(dir);
     const startedAt = new Date().toISOString();
     const marker: TaskMarker = { version: 1, spec, startedAt, limits: this.ctx.limits, cgroups: [], ...(this.ctx.state ? { state: this.ctx.state } : {}) };
     const fail = async (error: string): Promise<TaskStatus> => {
       marker.error = error;
-      this.writeMarker(dir, marker);
+      writeMarker(dir, marker);
       return this.statusFrom(dir, marker);
     };
 
@@ -476,7 +387,7 @@ export class ProcessDriver implements Driver {
     try {
       out = fs.openSync(path.join(dir, 'stdout.log'), 'a');
       errFd = fs.openSync(path.join(dir, 'stderr.log'), 'a');
-      this.writeMarker(dir, marker);
+      writeMarker(dir, marker);
     } catch (err) {
       if (out !== undefined) fs.closeSync(out);
       if (errFd !== undefined) fs.closeSync(errFd);
@@ -501,18 +412,18 @@ export class ProcessDriver implements Driver {
     marker.pgid = child.pid;
     const shim = procStat(child.pid);
     if (shim) marker.shimStart = shim.start;
-    this.writeMarker(dir, marker);
+    writeMarker(dir, marker);
 
     // Wait (bounded) for the shim to start the command and write its pid.
     let pid: number | undefined;
     for (let i = 0; i < 100; i++) {
-      pid = this.readPid(dir);
+      pid = readPid(dir);
       if (pid !== undefined) break;
       if (child.exitCode !== null || child.signalCode !== null) break;
       await sleep(20);
     }
     if (pid === undefined) {
-      pid = this.readPid(dir);
+      pid = readPid(dir);
       if (pid === undefined) {
         const tail = (readFileOr(path.join(dir, 'stderr.log')) ?? '').trim().split('\n').slice(-3).join(' / ');
         if (isAlive(marker.pgid, marker.shimStart)) {
@@ -530,7 +441,7 @@ export class ProcessDriver implements Driver {
     marker.pid = pid;
     const st = procStat(pid);
     if (st) marker.pidStart = st.start;
-    this.writeMarker(dir, marker);
+    writeMarker(dir, marker);
     return this.statusFrom(dir, marker);
   }
 
@@ -580,7 +491,7 @@ export class ProcessDriver implements Driver {
   }
 
   private async stopDir(dir: string, task: string, opts: StopOptions): Promise<TaskStatus> {
-    const m = this.readMarker(dir);
+    const m = readMarker(dir, this.ctx.log);
     if (!m) {
       if (opts.remove !== false) fs.rmSync(dir, { recursive: true, force: true });
       return { task, driver: 'process', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
@@ -607,7 +518,7 @@ export class ProcessDriver implements Driver {
         throw fsError(`cannot remove task folder ${dir}`, err);
       }
     } else {
-      this.writeMarker(dir, m);
+      writeMarker(dir, m);
     }
     return status;
   }
@@ -620,7 +531,7 @@ export class ProcessDriver implements Driver {
     signal: AbortSignal,
   ): Promise<void> {
     const dir = this.taskDir(task);
-    if (!this.readMarker(dir)) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
+    if (!readMarker(dir, this.ctx.log)) throw new FactoryError(`task ${task} not found`, { code: 'E_NOT_FOUND' });
     const streams: Array<'stdout' | 'stderr'> = opts.stream === 'both' ? ['stdout', 'stderr'] : [opts.stream];
     const files = streams.map((stream) => ({ stream, file: path.join(dir, `${stream}.log`) }));
     await streamLogFiles(files, { tail: opts.tail, follow: opts.follow, pollMs: 200, present: () => fs.existsSync(dir) }, onData, signal);
