@@ -17,9 +17,9 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
 import { groupMembers, isAlive, procStat } from './procfs.js';
-import { forgetRun, fsError, readExit, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
+import { taskStatusOf } from './status.js';
+import { forgetRun, fsError, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
 import { checkRunSpec, hasSpecHash, type SpecCheck } from '../shared/run-spec.js';
-import { signalOfExitStatus } from '../shared/signals.js';
 import { taskDirName } from '../shared/task-id.js';
 
 /**
@@ -134,66 +134,11 @@ export class ProcessDriver implements Driver {
     return m && m.state === undefined ? legacy : own;
   }
 
-
-  /** statusFrom computes a task's status from its folder; it never signals anything. */
-  private async statusFrom(dir: string, m: TaskMarker): Promise<TaskStatus> {
-    const s: TaskStatus = {
-      task: m.spec.task,
-      driver: 'process',
-      state: 'unknown',
-      specHash: m.spec.specHash,
-      labels: m.spec.labels,
-      resources: m.spec.resources,
-      limits: m.limits,
-      startedAt: m.startedAt,
-      ...(m.state ? { stateId: m.state } : {}),
-    };
-    if (m.error) {
-      s.state = 'failed';
-      s.error = m.error;
-      return s;
-    }
-    const pid = m.pid ?? readPid(dir);
-    const pidStart = m.pid !== undefined ? m.pidStart : undefined;
-    if (pid !== undefined) s.pid = pid;
-    if (pid !== undefined && isAlive(pid, pidStart)) {
-      s.state = 'running';
-      return s;
-    }
-    let exit = readExit(dir);
-    if (exit === undefined && isAlive(m.pgid, m.shimStart)) {
-      if (pid === undefined) {
-        s.state = 'pending';
-        return s;
-      }
-      // The command just ended: give the shim a moment to record its status.
-      for (let i = 0; i < 25 && exit === undefined; i++) {
-        await sleep(20);
-        exit = readExit(dir);
-      }
-    }
-    if (exit !== undefined) {
-      s.finishedAt = exit.at;
-      const signal = signalOfExitStatus(exit.code);
-      if (signal) s.signal = signal;
-      else s.exitCode = exit.code;
-    }
-    if (m.stoppedAt) {
-      s.state = 'stopped';
-      s.finishedAt = s.finishedAt ?? m.stoppedAt;
-    } else if (exit === undefined) {
-      s.state = 'exited';
-    } else {
-      s.state = exit.code === 0 ? 'finished' : 'failed';
-    }
-    return s;
-  }
-
   /** status reports one task, or undefined when there is no marker for it. */
   async status(task: string): Promise<TaskStatus | undefined> {
     const dir = this.taskDir(task);
     const m = readMarker(dir, this.ctx.log);
-    return m ? this.statusFrom(dir, m) : undefined;
+    return m ? taskStatusOf(dir, m) : undefined;
   }
 
   /** inspect lists every task with a marker under `<workDir>/tasks`. */
@@ -209,7 +154,7 @@ export class ProcessDriver implements Driver {
     for (const n of names.sort()) {
       const dir = path.join(this.tasksDir, n);
       const m = readMarker(dir, this.ctx.log);
-      if (m) out.push(await this.statusFrom(dir, m));
+      if (m) out.push(await taskStatusOf(dir, m));
     }
     return out;
   }
@@ -222,7 +167,7 @@ export class ProcessDriver implements Driver {
       const dir = this.newTaskDir(spec.task);
       const m = readMarker(dir, this.ctx.log);
       if (m) {
-        const cur = await this.statusFrom(dir, m);
+        const cur = await taskStatusOf(dir, m);
         if (cur.state === 'running' || cur.state === 'pending') {
           if (m.spec.specHash === spec.specHash) {
             if (cur.state === 'pending') return this.awaitPid(dir, m);
@@ -247,7 +192,7 @@ export class ProcessDriver implements Driver {
       if (st) m.pidStart = st.start;
       writeMarker(dir, m);
     }
-    return this.statusFrom(dir, m);
+    return taskStatusOf(dir, m);
   }
 
   private cgroupName(dir: string): string {
@@ -343,7 +288,7 @@ export class ProcessDriver implements Driver {
     const fail = async (error: string): Promise<TaskStatus> => {
       marker.error = error;
       writeMarker(dir, marker);
-      return this.statusFrom(dir, marker);
+      return taskStatusOf(dir, marker);
     };
 
     const cwd = spec.workingDir ? path.resolve(dir, spec.workingDir) : dir;
@@ -442,7 +387,7 @@ export class ProcessDriver implements Driver {
     const st = procStat(pid);
     if (st) marker.pidStart = st.start;
     writeMarker(dir, marker);
-    return this.statusFrom(dir, marker);
+    return taskStatusOf(dir, marker);
   }
 
   /** stop sends SIGTERM to the task's process group, SIGKILL after the grace period, then cleans up. */
@@ -510,7 +455,7 @@ export class ProcessDriver implements Driver {
     await this.removeCgroups(m.cgroups ?? []);
     m.cgroups = [];
     m.stoppedAt = new Date().toISOString();
-    const status = await this.statusFrom(dir, m);
+    const status = await taskStatusOf(dir, m);
     if (opts.remove !== false) {
       try {
         fs.rmSync(dir, { recursive: true, force: true });
