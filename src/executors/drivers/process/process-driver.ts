@@ -7,15 +7,15 @@
  * arguments, so nothing from a plan is ever interpreted by a shell.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FactoryError } from '../../../errors.js';
 import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
-import { CGROUP_ROOT, ownCgroup } from '../../discovery.js';
+import { CGROUP_ROOT } from '../../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
+import { TaskCgroups } from './cgroups.js';
 import { groupMembers, isAlive, procStat } from './procfs.js';
 import { taskStatusOf } from './status.js';
 import { forgetRun, fsError, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
@@ -105,11 +105,11 @@ export class ProcessDriver implements Driver {
   readonly name = 'process' as const;
   private readonly tasksDir: string;
   private readonly queue = new KeyedQueue();
-  private readonly cgroupRoot: string;
+  private readonly cgroups: TaskCgroups;
 
   constructor(private readonly ctx: DriverContext, opts: { cgroupRoot?: string } = {}) {
     this.tasksDir = path.join(ctx.workDir, 'tasks');
-    this.cgroupRoot = opts.cgroupRoot ?? CGROUP_ROOT;
+    this.cgroups = new TaskCgroups({ root: opts.cgroupRoot ?? CGROUP_ROOT, limits: ctx.limits, workDir: ctx.workDir, log: ctx.log });
   }
 
   /**
@@ -195,85 +195,10 @@ export class ProcessDriver implements Driver {
     return taskStatusOf(dir, m);
   }
 
-  private cgroupName(dir: string): string {
-    const h = createHash('sha256').update(path.resolve(this.ctx.workDir)).digest('hex').slice(0, 8);
-    return `${path.basename(dir)}-${h}`;
-  }
-
-  /** setupCgroups creates and limits the task's cgroups; returns the cgroup.procs files the shim joins. */
-  private setupCgroups(spec: TaskRunSpec, dir: string): { dirs: string[]; procs: string[] } {
-    const root = this.cgroupRoot;
-    const name = this.cgroupName(dir);
-    const dirs: string[] = [];
-    const cpus = spec.resources?.cpus ?? 0;
-    const mem = spec.resources?.mem ?? 0;
-    const quota = Math.max(1000, Math.round(cpus * 100000));
-    try {
-      if (this.ctx.limits === 'cgroup-v2') {
-        const parent = path.join(root, process.env.FACTORY_CGROUP_PARENT ?? 'factory');
-        fs.mkdirSync(parent, { recursive: true });
-        const avail = (readFileOr(path.join(root, 'cgroup.controllers')) ?? '').split(/\s+/);
-        const want = ['cpu', 'memory', 'pids'].filter((c) => avail.includes(c));
-        for (const c of want) {
-          for (const p of [root, parent]) {
-            try {
-              fs.writeFileSync(path.join(p, 'cgroup.subtree_control'), `+${c}`);
-            } catch {
-              /* already enabled, or not allowed here: limits below will say */
-            }
-          }
-        }
-        const cg = path.join(parent, name);
-        fs.mkdirSync(cg, { recursive: true });
-        dirs.push(cg);
-        if (cpus > 0) fs.writeFileSync(path.join(cg, 'cpu.max'), `${quota} 100000`);
-        if (mem > 0) fs.writeFileSync(path.join(cg, 'memory.max'), String(Math.floor(mem)));
-      } else {
-        for (const ctrl of ['cpu', 'memory', 'pids']) {
-          const mount = path.join(root, ctrl);
-          if (!fs.existsSync(path.join(mount, 'cgroup.procs'))) continue;
-          const parent = process.env.FACTORY_CGROUP_PARENT ?? path.join(ownCgroup(ctrl), 'factory');
-          const cg = path.join(mount, parent, name);
-          fs.mkdirSync(cg, { recursive: true });
-          dirs.push(cg);
-          if (ctrl === 'cpu' && cpus > 0) {
-            fs.writeFileSync(path.join(cg, 'cpu.cfs_period_us'), '100000');
-            fs.writeFileSync(path.join(cg, 'cpu.cfs_quota_us'), String(quota));
-          }
-          if (ctrl === 'memory' && mem > 0) fs.writeFileSync(path.join(cg, 'memory.limit_in_bytes'), String(Math.floor(mem)));
-        }
-      }
-    } catch (err) {
-      this.removeCgroupsNow(dirs);
-      throw err;
-    }
-    return { dirs, procs: dirs.map((d) => path.join(d, 'cgroup.procs')) };
-  }
-
-  private removeCgroupsNow(dirs: string[]): boolean {
-    let ok = true;
-    for (const d of dirs) {
-      try {
-        fs.rmdirSync(d);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ok = false;
-      }
-    }
-    return ok;
-  }
-
-  private async removeCgroups(dirs: string[]): Promise<void> {
-    for (let i = 0; i < 50; i++) {
-      if (this.removeCgroupsNow(dirs)) return;
-      await sleep(50);
-    }
-    this.ctx.log(`process driver: could not remove cgroups ${dirs.join(', ')}`);
-  }
-
   /** cleanup forgets a dead task's previous run (pid/exit files, cgroups), keeping its logs. */
   private async cleanup(dir: string, m: TaskMarker): Promise<void> {
     forgetRun(dir);
-    if (m.cgroups?.length) await this.removeCgroups(m.cgroups);
+    if (m.cgroups?.length) await this.cgroups.remove(m.cgroups);
   }
 
   private async start(spec: TaskRunSpec, dir: string): Promise<TaskStatus> {
@@ -315,7 +240,7 @@ export class ProcessDriver implements Driver {
     let procs: string[] = [];
     if (limits === 'cgroup-v1' || limits === 'cgroup-v2') {
       try {
-        const cg = this.setupCgroups(spec, dir);
+        const cg = this.cgroups.create(spec, dir);
         marker.cgroups = cg.dirs;
         procs = cg.procs;
       } catch (err) {
@@ -336,7 +261,7 @@ export class ProcessDriver implements Driver {
     } catch (err) {
       if (out !== undefined) fs.closeSync(out);
       if (errFd !== undefined) fs.closeSync(errFd);
-      await this.removeCgroups(marker.cgroups);
+      await this.cgroups.remove(marker.cgroups);
       throw err instanceof FactoryError ? err : fsError(`cannot create log files in ${dir}`, err);
     }
     const args = ['-c', SHIM_SCRIPT, 'factory-shim', dir, vmemKb, String(procs.length), ...procs, resolved.path, ...spec.command.slice(1)];
@@ -350,7 +275,7 @@ export class ProcessDriver implements Driver {
     fs.closeSync(errFd);
     if (child.pid === undefined) {
       await sleep(0);
-      await this.removeCgroups(marker.cgroups);
+      await this.cgroups.remove(marker.cgroups);
       marker.cgroups = [];
       return fail(`cannot start /bin/sh: ${spawnError?.message ?? 'spawn failed'}`);
     }
@@ -378,7 +303,7 @@ export class ProcessDriver implements Driver {
             /* already gone */
           }
         }
-        await this.removeCgroups(marker.cgroups);
+        await this.cgroups.remove(marker.cgroups);
         marker.cgroups = [];
         return fail(`the shim did not start the command within 2s${tail ? `: ${tail}` : ''}`);
       }
@@ -452,7 +377,7 @@ export class ProcessDriver implements Driver {
     }
     // Let the shim record the exit status if it is still finishing.
     for (let i = 0; i < 25 && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
-    await this.removeCgroups(m.cgroups ?? []);
+    await this.cgroups.remove(m.cgroups ?? []);
     m.cgroups = [];
     m.stoppedAt = new Date().toISOString();
     const status = await taskStatusOf(dir, m);
