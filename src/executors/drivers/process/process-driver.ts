@@ -16,10 +16,11 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
 import { TaskCgroups } from './cgroups.js';
+import { commandOf, PROCESS_SPEC_CHECKS } from './command.js';
 import { groupMembers, isAlive, procStat } from './procfs.js';
 import { taskStatusOf } from './status.js';
 import { forgetRun, fsError, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
-import { checkRunSpec, hasSpecHash, type SpecCheck } from '../shared/run-spec.js';
+import { checkRunSpec } from '../shared/run-spec.js';
 import { taskDirName } from '../shared/task-id.js';
 
 /**
@@ -51,53 +52,6 @@ export const SHIM_SCRIPT = [
 ].join('\n');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function isExecutableFile(p: string): boolean {
-  try {
-    const st = fs.statSync(p);
-    if (!st.isFile()) return false;
-    fs.accessSync(p, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** resolveCommand finds the executable for argv[0] like exec(3) would: a path as is, else a search of PATH. */
-export function resolveCommand(cmd: string | undefined, cwd: string, pathVar: string): { path: string } | { error: string } {
-  if (!cmd) return { error: 'exec "": empty command' };
-  if (cmd.includes('/')) {
-    const abs = path.resolve(cwd, cmd);
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(abs);
-    } catch {
-      return { error: `exec "${cmd}": stat ${cmd}: no such file or directory` };
-    }
-    if (!st.isFile()) return { error: `exec "${cmd}": not a regular file` };
-    try {
-      fs.accessSync(abs, fs.constants.X_OK);
-    } catch {
-      return { error: `exec "${cmd}": permission denied` };
-    }
-    return { path: abs };
-  }
-  for (const d of pathVar.split(':')) {
-    const p = path.resolve(cwd, d || '.', cmd);
-    if (isExecutableFile(p)) return { path: p };
-  }
-  return { error: `exec "${cmd}": executable file not found in $PATH` };
-}
-
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** PROCESS_SPEC_CHECKS are what a process task's run request must satisfy: a command to exec, env as an object. */
-export const PROCESS_SPEC_CHECKS: readonly SpecCheck[] = [
-  (spec) => (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command.some((a) => typeof a !== 'string') ? 'command must be a non-empty array of strings' : undefined),
-  hasSpecHash,
-  (spec) => (spec.env && typeof spec.env !== 'object' ? 'env must be an object' : undefined),
-  (spec) => (spec.command.some((a) => a.includes('\0')) ? 'command contains a NUL byte' : undefined),
-];
 
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
 export class ProcessDriver implements Driver {
@@ -216,24 +170,8 @@ export class ProcessDriver implements Driver {
       return taskStatusOf(dir, marker);
     };
 
-    const cwd = spec.workingDir ? path.resolve(dir, spec.workingDir) : dir;
-    if (spec.workingDir) {
-      try {
-        if (!fs.statSync(cwd).isDirectory()) return fail(`workingDir "${spec.workingDir}": not a directory`);
-      } catch {
-        return fail(`workingDir "${spec.workingDir}": no such file or directory`);
-      }
-    }
-    const env: Record<string, string> = {
-      PATH: process.env.PATH || DEFAULT_PATH,
-      HOME: process.env.HOME || '/',
-      ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
-      ...spec.env,
-      FACTORY_TASK: spec.task,
-      FACTORY_TASK_DIR: dir,
-    };
-    const resolved = resolveCommand(spec.command[0], cwd, env.PATH ?? DEFAULT_PATH);
-    if ('error' in resolved) return fail(resolved.error);
+    const command = commandOf(spec, dir);
+    if ('error' in command) return fail(command.error);
 
     // Limits: cgroups when the host allows it, else an address-space rlimit in the shim.
     let limits: LimitsMode = this.ctx.limits;
@@ -264,9 +202,9 @@ export class ProcessDriver implements Driver {
       await this.cgroups.remove(marker.cgroups);
       throw err instanceof FactoryError ? err : fsError(`cannot create log files in ${dir}`, err);
     }
-    const args = ['-c', SHIM_SCRIPT, 'factory-shim', dir, vmemKb, String(procs.length), ...procs, resolved.path, ...spec.command.slice(1)];
+    const args = ['-c', SHIM_SCRIPT, 'factory-shim', dir, vmemKb, String(procs.length), ...procs, ...command.argv];
     let spawnError: Error | undefined;
-    const child = spawn('/bin/sh', args, { cwd, env, detached: true, stdio: ['ignore', out, errFd] });
+    const child = spawn('/bin/sh', args, { cwd: command.cwd, env: command.env, detached: true, stdio: ['ignore', out, errFd] });
     child.on('error', (err) => {
       spawnError = err;
     });
