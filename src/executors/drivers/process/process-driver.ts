@@ -6,50 +6,22 @@
  * Processes are launched through a constant shim script; plan values reach it only as positional
  * arguments, so nothing from a plan is ever interpreted by a shell.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FactoryError } from '../../../errors.js';
-import type { LimitsMode, TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
+import type { TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
 import { CGROUP_ROOT } from '../../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
 import { TaskCgroups } from './cgroups.js';
-import { commandOf, PROCESS_SPEC_CHECKS } from './command.js';
-import { groupMembers, isAlive, procStat } from './procfs.js';
+import { PROCESS_SPEC_CHECKS } from './command.js';
+import { awaitPid, startTask } from './start.js';
+import { groupMembers, isAlive } from './procfs.js';
 import { taskStatusOf } from './status.js';
-import { forgetRun, fsError, readFileOr, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
+import { forgetRun, fsError, readFileOr, readMarker, writeMarker, type TaskMarker } from './task-files.js';
 import { checkRunSpec } from '../shared/run-spec.js';
 import { taskDirName } from '../shared/task-id.js';
-
-/**
- * SHIM_SCRIPT is the constant `sh -c` script every process task starts through. Arguments:
- * `$1` task folder, `$2` rlimit for virtual memory in KiB ('' for none), `$3` number N of cgroup.procs
- * files to join, then N paths, then the command's argv (already resolved to an executable path).
- */
-export const SHIM_SCRIPT = [
-  'dir=$1; vmem=$2; n=$3; shift 3',
-  'while [ "$n" -gt 0 ]; do',
-  '  echo $$ > "$1" || echo "factory-shim: cannot join cgroup $1" >&2',
-  '  n=$((n - 1)); shift',
-  'done',
-  'if [ -n "$vmem" ]; then ulimit -v "$vmem" || echo "factory-shim: cannot set ulimit -v $vmem" >&2; fi',
-  'trapped=',
-  'child=',
-  'trap \'trapped=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null\' TERM',
-  'trap \'trapped=1; [ -n "$child" ] && kill -INT "$child" 2>/dev/null\' INT',
-  '"$@" &',
-  'child=$!',
-  'echo "$child" > "$dir/pid.tmp" && mv -f "$dir/pid.tmp" "$dir/pid"',
-  'while :; do',
-  '  wait "$child"; status=$?',
-  '  if [ "$status" -gt 128 ] && [ -n "$trapped" ]; then trapped=; continue; fi',
-  '  break',
-  'done',
-  'echo "$status" > "$dir/exit.tmp" && mv -f "$dir/exit.tmp" "$dir/exit"',
-  'exit "$status"',
-].join('\n');
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -124,7 +96,7 @@ export class ProcessDriver implements Driver {
         const cur = await taskStatusOf(dir, m);
         if (cur.state === 'running' || cur.state === 'pending') {
           if (m.spec.specHash === spec.specHash) {
-            if (cur.state === 'pending') return this.awaitPid(dir, m);
+            if (cur.state === 'pending') return awaitPid(dir, m);
             return cur;
           }
           this.ctx.log(`process driver: ${spec.task}: spec changed (${m.spec.specHash} → ${spec.specHash}), restarting`);
@@ -133,124 +105,14 @@ export class ProcessDriver implements Driver {
           await this.cleanup(dir, m);
         }
       }
-      return this.start(spec, dir);
+      return startTask(spec, dir, this.ctx, this.cgroups);
     });
-  }
-
-  private async awaitPid(dir: string, m: TaskMarker): Promise<TaskStatus> {
-    for (let i = 0; i < 100 && readPid(dir) === undefined && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
-    const pid = readPid(dir);
-    if (pid !== undefined && m.pid === undefined) {
-      const st = procStat(pid);
-      m.pid = pid;
-      if (st) m.pidStart = st.start;
-      writeMarker(dir, m);
-    }
-    return taskStatusOf(dir, m);
   }
 
   /** cleanup forgets a dead task's previous run (pid/exit files, cgroups), keeping its logs. */
   private async cleanup(dir: string, m: TaskMarker): Promise<void> {
     forgetRun(dir);
     if (m.cgroups?.length) await this.cgroups.remove(m.cgroups);
-  }
-
-  private async start(spec: TaskRunSpec, dir: string): Promise<TaskStatus> {
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      throw fsError(`cannot create task folder ${dir} in workDir ${this.ctx.workDir}`, err);
-    }
-    forgetRun(dir);
-    const startedAt = new Date().toISOString();
-    const marker: TaskMarker = { version: 1, spec, startedAt, limits: this.ctx.limits, cgroups: [], ...(this.ctx.state ? { state: this.ctx.state } : {}) };
-    const fail = async (error: string): Promise<TaskStatus> => {
-      marker.error = error;
-      writeMarker(dir, marker);
-      return taskStatusOf(dir, marker);
-    };
-
-    const command = commandOf(spec, dir);
-    if ('error' in command) return fail(command.error);
-
-    // Limits: cgroups when the host allows it, else an address-space rlimit in the shim.
-    let limits: LimitsMode = this.ctx.limits;
-    let procs: string[] = [];
-    if (limits === 'cgroup-v1' || limits === 'cgroup-v2') {
-      try {
-        const cg = this.cgroups.create(spec, dir);
-        marker.cgroups = cg.dirs;
-        procs = cg.procs;
-      } catch (err) {
-        this.ctx.log(`process driver: ${spec.task}: cgroup setup failed (${(err as Error).message}); falling back to rlimit`);
-        limits = 'rlimit';
-      }
-    }
-    const mem = spec.resources?.mem ?? 0;
-    const vmemKb = limits === 'rlimit' && mem > 0 ? String(Math.ceil(mem / 1024)) : '';
-    marker.limits = limits;
-
-    let out: number | undefined;
-    let errFd: number | undefined;
-    try {
-      out = fs.openSync(path.join(dir, 'stdout.log'), 'a');
-      errFd = fs.openSync(path.join(dir, 'stderr.log'), 'a');
-      writeMarker(dir, marker);
-    } catch (err) {
-      if (out !== undefined) fs.closeSync(out);
-      if (errFd !== undefined) fs.closeSync(errFd);
-      await this.cgroups.remove(marker.cgroups);
-      throw err instanceof FactoryError ? err : fsError(`cannot create log files in ${dir}`, err);
-    }
-    const args = ['-c', SHIM_SCRIPT, 'factory-shim', dir, vmemKb, String(procs.length), ...procs, ...command.argv];
-    let spawnError: Error | undefined;
-    const child = spawn('/bin/sh', args, { cwd: command.cwd, env: command.env, detached: true, stdio: ['ignore', out, errFd] });
-    child.on('error', (err) => {
-      spawnError = err;
-    });
-    child.unref();
-    fs.closeSync(out);
-    fs.closeSync(errFd);
-    if (child.pid === undefined) {
-      await sleep(0);
-      await this.cgroups.remove(marker.cgroups);
-      marker.cgroups = [];
-      return fail(`cannot start /bin/sh: ${spawnError?.message ?? 'spawn failed'}`);
-    }
-    marker.pgid = child.pid;
-    const shim = procStat(child.pid);
-    if (shim) marker.shimStart = shim.start;
-    writeMarker(dir, marker);
-
-    // Wait (bounded) for the shim to start the command and write its pid.
-    let pid: number | undefined;
-    for (let i = 0; i < 100; i++) {
-      pid = readPid(dir);
-      if (pid !== undefined) break;
-      if (child.exitCode !== null || child.signalCode !== null) break;
-      await sleep(20);
-    }
-    if (pid === undefined) {
-      pid = readPid(dir);
-      if (pid === undefined) {
-        const tail = (readFileOr(path.join(dir, 'stderr.log')) ?? '').trim().split('\n').slice(-3).join(' / ');
-        if (isAlive(marker.pgid, marker.shimStart)) {
-          try {
-            process.kill(-marker.pgid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-        await this.cgroups.remove(marker.cgroups);
-        marker.cgroups = [];
-        return fail(`the shim did not start the command within 2s${tail ? `: ${tail}` : ''}`);
-      }
-    }
-    marker.pid = pid;
-    const st = procStat(pid);
-    if (st) marker.pidStart = st.start;
-    writeMarker(dir, marker);
-    return taskStatusOf(dir, marker);
   }
 
   /** stop sends SIGTERM to the task's process group, SIGKILL after the grace period, then cleans up. */
