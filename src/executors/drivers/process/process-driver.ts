@@ -5,6 +5,9 @@
  *
  * Processes are launched through a constant shim script; plan values reach it only as positional
  * arguments, so nothing from a plan is ever interpreted by a shell.
+ *
+ * This file decides which folder is a task's and what a call does (adopt, restart, stop, stream);
+ * the work is in its neighbours (README.md in this folder).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,16 +17,14 @@ import { CGROUP_ROOT } from '../../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
+import { checkRunSpec } from '../shared/run-spec.js';
+import { taskDirName } from '../shared/task-id.js';
 import { TaskCgroups } from './cgroups.js';
 import { PROCESS_SPEC_CHECKS } from './command.js';
 import { awaitPid, startTask } from './start.js';
-import { groupMembers, isAlive } from './procfs.js';
 import { taskStatusOf } from './status.js';
-import { forgetRun, fsError, readFileOr, readMarker, writeMarker, type TaskMarker } from './task-files.js';
-import { checkRunSpec } from '../shared/run-spec.js';
-import { taskDirName } from '../shared/task-id.js';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { terminate } from './stop.js';
+import { forgetRun, fsError, readMarker, writeMarker, type TaskMarker } from './task-files.js';
 
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
 export class ProcessDriver implements Driver {
@@ -118,46 +119,7 @@ export class ProcessDriver implements Driver {
   /** stop sends SIGTERM to the task's process group, SIGKILL after the grace period, then cleans up. */
   async stop(task: string, opts: StopOptions = {}): Promise<TaskStatus> {
     taskDirName(task);
-    return this.queue.run(task, () => this.stopLocked(task, opts));
-  }
-
-  private ourPids(m: TaskMarker): number[] {
-    const pids = new Set<number>();
-    const shimAlive = isAlive(m.pgid, m.shimStart);
-    const cmdAlive = m.pid !== undefined && isAlive(m.pid, m.pidStart);
-    if (m.pgid && (shimAlive || cmdAlive)) for (const p of groupMembers(m.pgid)) pids.add(p);
-    if (shimAlive && m.pgid) pids.add(m.pgid);
-    if (cmdAlive && m.pid) pids.add(m.pid);
-    // Whatever sits in the task's own cgroups was started by this task.
-    for (const cg of m.cgroups ?? []) {
-      const text = readFileOr(path.join(cg, 'cgroup.procs')) ?? '';
-      for (const l of text.split('\n')) if (/^\d+$/.test(l.trim())) pids.add(Number(l.trim()));
-    }
-    return [...pids].filter((p) => isAlive(p) && p !== process.pid);
-  }
-
-  private signalAll(m: TaskMarker, sig: NodeJS.Signals): number {
-    const pids = this.ourPids(m);
-    if (pids.length === 0) return 0;
-    if (m.pgid && (isAlive(m.pgid, m.shimStart) || (m.pid !== undefined && isAlive(m.pid, m.pidStart)))) {
-      try {
-        process.kill(-m.pgid, sig);
-      } catch {
-        /* group gone */
-      }
-    }
-    for (const p of pids) {
-      try {
-        process.kill(p, sig);
-      } catch {
-        /* gone */
-      }
-    }
-    return pids.length;
-  }
-
-  private async stopLocked(task: string, opts: StopOptions): Promise<TaskStatus> {
-    return this.stopDir(this.taskDir(task), task, opts);
+    return this.queue.run(task, () => this.stopDir(this.taskDir(task), task, opts));
   }
 
   private async stopDir(dir: string, task: string, opts: StopOptions): Promise<TaskStatus> {
@@ -167,16 +129,7 @@ export class ProcessDriver implements Driver {
       return { task, driver: 'process', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
     }
     const grace = Math.max(0, opts.graceMs ?? m.spec.stopGraceMs ?? 10000);
-    if (this.signalAll(m, 'SIGTERM') > 0) {
-      const until = Date.now() + grace;
-      while (Date.now() < until && this.ourPids(m).length > 0) await sleep(50);
-      if (this.ourPids(m).length > 0) {
-        this.ctx.log(`process driver: ${task}: still running after ${grace}ms grace, sending SIGKILL`);
-        for (let i = 0; i < 100 && this.signalAll(m, 'SIGKILL') > 0; i++) await sleep(50);
-      }
-    }
-    // Let the shim record the exit status if it is still finishing.
-    for (let i = 0; i < 25 && isAlive(m.pgid, m.shimStart); i++) await sleep(20);
+    await terminate(m, grace, this.ctx.log);
     await this.cgroups.remove(m.cgroups ?? []);
     m.cgroups = [];
     m.stoppedAt = new Date().toISOString();
