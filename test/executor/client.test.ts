@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/executors/drivers/process.js';
+import { isAlive } from '../../src/executors/drivers/process/index.js';
 import { AgentError } from '../../src/errors.js';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { executorPath, findPackageRoot, LocalTransport } from '../../src/transport/local.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { CAPABILITY_METHODS, hasContainerImages, hasVmImages, hasVmPower, type Capability, type UnlistedCapabilityMethods } from '../../src/executors/drivers/capabilities.js';
 import type { Driver, DriverContext } from '../../src/executors/drivers/driver.js';
-import { ProcessDriver } from '../../src/executors/drivers/process.js';
+import { ProcessDriver } from '../../src/executors/drivers/process/index.js';
 import { DRIVER_REGISTRY, declaresCapability, driverEntry, openDrivers, unavailableMessage } from '../../src/executors/drivers/registry.js';
 import { DRIVER_NAMES, isVmDriver } from '../../src/protocol/drivers.js';
 import { agentSchema } from '../../src/spec/schema.js';

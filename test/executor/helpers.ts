@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TaskRunSpec, TaskStatus } from '../../src/protocol/messages.js';
-import { isAlive } from '../../src/executors/drivers/process.js';
+import { isAlive } from '../../src/executors/drivers/process/index.js';
 
 /** makeSpec builds a process TaskRunSpec for tests. */
 export function makeSpec(task: string, command: string[], over: Partial<TaskRunSpec> = {}): TaskRunSpec {

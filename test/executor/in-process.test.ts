@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { transportFor } from '../../src/control/agents.js';
-import { isAlive } from '../../src/executors/drivers/process.js';
+import { isAlive } from '../../src/executors/drivers/process/index.js';
 import type { AgentSpec } from '../../src/spec/model.js';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { executorBundlePath, InProcessTransport } from '../../src/transport/in-process.js';

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectLimits } from '../../src/executors/discovery.js';
-import { isAlive, ProcessDriver, procStat, resolveCommand, taskDirName } from '../../src/executors/drivers/process.js';
+import { isAlive, ProcessDriver, procStat, resolveCommand } from '../../src/executors/drivers/process/index.js';
+import { taskDirName } from '../../src/executors/drivers/shared/task-id.js';
 import { cgroupV1, makeSpec, Reaper, tempDir, waitFor } from './helpers.js';
 
 const reaper = new Reaper();

@@ -23,7 +23,9 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
-import { taskDirName } from './process.js';
+import { checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
+import { signalOfExitStatus } from './shared/signals.js';
+import { taskDirName } from './shared/task-id.js';
 import { KeyedQueue } from './keyed-queue.js';
 
 /** LABELS are the container labels that tie a container to its factory task. */
@@ -116,11 +118,6 @@ export function createOptionsOf(spec: TaskRunSpec, scope: string, env: NodeJS.Pr
   };
 }
 
-function signalName(n: number): string {
-  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
-  return `SIG${n}`;
-}
-
 function engineTime(t: string | undefined): string | undefined {
   return t && !t.startsWith('0001-') ? t : undefined;
 }
@@ -160,10 +157,10 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
     if (st.OOMKilled) {
       s.signal = 'SIGKILL';
       s.error = 'killed by the kernel: out of memory (container memory limit)';
-    } else if (st.ExitCode > 128 && st.ExitCode < 128 + 65) {
-      s.signal = signalName(st.ExitCode - 128);
     } else {
-      s.exitCode = st.ExitCode;
+      const signal = signalOfExitStatus(st.ExitCode);
+      if (signal) s.signal = signal;
+      else s.exitCode = st.ExitCode;
     }
     if (st.Error) s.error = st.Error;
   };
@@ -209,15 +206,12 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
   return s;
 }
 
-function validateSpec(spec: TaskRunSpec): void {
-  if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
-  taskDirName(spec.task);
-  if (typeof spec.image !== 'string' || spec.image.trim() === '') throw new FactoryError(`run ${spec.task}: a container needs an image`, { code: 'E_BAD_REQUEST' });
-  if (!Array.isArray(spec.command) || spec.command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-    throw new FactoryError(`run ${spec.task}: command must be an array of strings`, { code: 'E_BAD_REQUEST' });
-  }
-  if (typeof spec.specHash !== 'string') throw new FactoryError(`run ${spec.task}: missing specHash`, { code: 'E_BAD_REQUEST' });
-}
+/** DOCKER_SPEC_CHECKS are what a container task's run request must satisfy: an image, a command argv (empty: the image's default). */
+export const DOCKER_SPEC_CHECKS: readonly SpecCheck[] = [
+  (spec) => (typeof spec.image !== 'string' || spec.image.trim() === '' ? 'a container needs an image' : undefined),
+  (spec) => (!Array.isArray(spec.command) || spec.command.some((a) => typeof a !== 'string' || a.includes('\0')) ? 'command must be an array of strings' : undefined),
+  hasSpecHash,
+];
 
 /** DockerDriver runs tasks as labelled containers of the agent's Docker engine. */
 export class DockerDriver implements Driver {
@@ -339,7 +333,7 @@ export class DockerDriver implements Driver {
    * stopped and replaced. A missing image is a failed status with a clear error, not an exception.
    */
   async run(spec: TaskRunSpec): Promise<TaskStatus> {
-    validateSpec(spec);
+    checkRunSpec(spec, DOCKER_SPEC_CHECKS);
     return this.queue.run(spec.task, () => this.createOrAdopt(spec, true));
   }
 
@@ -423,16 +417,20 @@ export class DockerDriver implements Driver {
     };
   }
 
-  private async removeContainer(id: string, graceMs: number): Promise<void> {
-    const c = this.docker.getContainer(id);
+  /** stopContainer is `docker stop -t grace` (whole seconds, rounded up); already stopped or gone is no error. */
+  private async stopContainer(id: string, graceMs: number): Promise<void> {
     try {
-      await c.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
     } catch (err) {
       const code = engineStatusCode(err);
       if (code !== 304 && code !== 404) throw this.engineError(`stop container ${id.slice(0, 12)}`, err);
     }
+  }
+
+  private async removeContainer(id: string, graceMs: number): Promise<void> {
+    await this.stopContainer(id, graceMs);
     try {
-      await c.remove({ force: true, v: true });
+      await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {
       const code = engineStatusCode(err);
       // 409: removal already in progress
@@ -446,14 +444,7 @@ export class DockerDriver implements Driver {
     return this.queue.run(task, async () => {
       const info = await this.ownContainer(task);
       if (!info) return { task, driver: 'docker', state: 'stopped', specHash: '', labels: { plan: '', group: '', project: '' } };
-      const grace = opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000);
-      const c = this.docker.getContainer(info.Id);
-      try {
-        await c.stop({ t: Math.max(0, Math.ceil(grace / 1000)) });
-      } catch (err) {
-        const code = engineStatusCode(err);
-        if (code !== 304 && code !== 404) throw this.engineError(`stop container ${info.Id.slice(0, 12)}`, err);
-      }
+      await this.stopContainer(info.Id, opts.graceMs ?? (Number(info.Config?.Labels?.[LABELS.stopGraceMs]) || 10_000));
       const after = await this.inspectByName(info.Id);
       const status: TaskStatus = { ...statusOfContainer(after ?? info), state: 'stopped', pid: undefined };
       if (opts.remove !== false) await this.removeContainer(info.Id, 0);

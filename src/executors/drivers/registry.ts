@@ -15,7 +15,7 @@ import type { Capability } from './capabilities.js';
 import type { DockerDriver } from './docker.js';
 import type { Driver, DriverContext } from './driver.js';
 import { LibvirtDriver, libvirtMayAnswer } from './libvirt/index.js';
-import { ProcessDriver } from './process.js';
+import { ProcessDriver } from './process/index.js';
 
 /** DriverClass is a driver's class as the registry hands it out: what its instances have. */
 export interface DriverClass<D extends Driver> {

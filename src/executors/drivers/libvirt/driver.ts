@@ -15,7 +15,7 @@ import type { TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
 import type { VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../../../protocol/vm.js';
 import type { Driver, DriverContext, LogOptions, StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
-import { taskDirName } from '../process.js';
+import { taskDirName } from '../shared/task-id.js';
 import { connectLibvirt, isNotFound, LIBVIRT_URI, libvirtError, type Libvirt, type LvDomain } from './connection.js';
 import { streamConsole } from './console.js';
 import { runHostTool, type RunTool } from './host-tool.js';

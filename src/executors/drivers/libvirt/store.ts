@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { TaskRunSpec } from '../../../protocol/messages.js';
 import { stateSuffix, type DriverContext } from '../driver.js';
-import { taskDirName } from '../process.js';
+import { taskDirName } from '../shared/task-id.js';
 import { VmImageStore } from './image-store.js';
 
 /** shortHash is the first n hex digits of sha256(text): store prefixes, bridge names, temp names. */
