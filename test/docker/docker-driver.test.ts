@@ -141,6 +141,19 @@ describe.skipIf(skip !== undefined)(`docker driver (real dockerd)${skip !== unde
     expect(await driver.stop('repl/g/0')).toMatchObject({ state: 'stopped' });
   });
 
+  test('a run-once container (a job run) that ended is reported as it is, never started again', async () => {
+    const a = await driver.run(spec('once/j/r1-1', ['sh', '-c', 'exit 5'], { restart: 'never', once: true }));
+    const ended = await waitStatus('once/j/r1-1', (s) => s?.state === 'failed');
+    expect(ended).toMatchObject({ state: 'failed', exitCode: 5 });
+    const startedBefore = (await docker.getContainer(a.containerId!).inspect()).State.StartedAt;
+    const again = await driver.run(spec('once/j/r1-1', ['sh', '-c', 'exit 5'], { restart: 'never', once: true }));
+    expect(again).toMatchObject({ state: 'failed', exitCode: 5, containerId: a.containerId });
+    const info = await docker.getContainer(a.containerId!).inspect();
+    expect(info.RestartCount).toBe(0);
+    expect(info.State.StartedAt).toBe(startedBefore);
+    await driver.stop('once/j/r1-1', { graceMs: 0, remove: true });
+  });
+
   test('a command that does not exist fails with the engine message', async () => {
     const s = await driver.run(spec('bad/g/0', ['no-such-binary']));
     expect(s.state).toBe('failed');

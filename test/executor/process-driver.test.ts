@@ -98,6 +98,21 @@ describe('process driver', () => {
     expect(bad?.finishedAt).toBeDefined();
   });
 
+  it('a run-once task (a job run) is never started twice: a second run reports it as it is, running or ended', async () => {
+    const a = await run(makeSpec('p/j/r1-1', ['sh', '-c', 'sleep 0.3; exit 4'], { once: true }));
+    expect(a.state).toBe('running');
+    const again = await run(makeSpec('p/j/r1-1', ['sh', '-c', 'sleep 0.3; exit 4'], { once: true }));
+    expect(again.pid).toBe(a.pid);
+    const ended = await waitFor(async () => ((await driver.status('p/j/r1-1'))?.state === 'failed' ? driver.status('p/j/r1-1') : undefined));
+    expect(ended?.exitCode).toBe(4);
+    const after = await run(makeSpec('p/j/r1-1', ['sh', '-c', 'sleep 0.3; exit 4'], { once: true }));
+    expect(after).toMatchObject({ state: 'failed', exitCode: 4, pid: a.pid });
+    // without once, the same call would start it again: the rule is once's, not an accident
+    const restarted = await run(makeSpec('p/j/r1-1', ['sh', '-c', 'sleep 0.3; exit 4']));
+    expect(restarted.state).toBe('running');
+    expect(restarted.pid).not.toBe(a.pid);
+  });
+
   it('does not spawn a missing command and reports the exec error', async () => {
     const s = await run(makeSpec('p/g/0', ['no-such-command-xyz', 'a']));
     expect(s.state).toBe('failed');

@@ -352,6 +352,8 @@ export class DockerDriver implements Driver {
       if (code === 404 && /no such image/i.test(engineMessage(err))) return this.failedStatus(spec, missingImageMessage(spec.image!, this.agent));
       if (code !== 409 || !mayRetry) return this.failedStatus(spec, `create container: ${engineMessage(err)}`);
       const existing = await this.inspectByName(name);
+      // a run-once task (a job run) that exists is reported as it is: a start sent twice runs it once
+      if (existing && spec.once) return statusOfContainer(existing);
       if (existing) {
         const same = existing.Config?.Labels?.[LABELS.specHash] === spec.specHash;
         if (same && existing.State.Status !== 'dead') return this.revive(existing, spec);

@@ -95,6 +95,8 @@ export class ProcessDriver implements Driver {
       const m = readMarker(dir, this.ctx.log);
       if (m) {
         const cur = await taskStatusOf(dir, m);
+        // a run-once task (a job run) that exists is reported as it is: a start sent twice runs it once
+        if (spec.once) return cur.state === 'pending' ? awaitPid(dir, m) : cur;
         if (cur.state === 'running' || cur.state === 'pending') {
           if (m.spec.specHash === spec.specHash) {
             if (cur.state === 'pending') return awaitPid(dir, m);
