@@ -212,7 +212,7 @@ export class Dispatcher {
         const exec = await this.o.agents.executor(job.plan, agent);
         const status = await exec.run(runSpecOf(run, job));
         this.o.observe?.({ run: run.id, dispatchMs: sentAt - Date.parse(run.slot), startMs: status.startedAt ? Date.parse(status.startedAt) - Date.parse(run.slot) : undefined });
-        this.o.watcher.started(run.id, status);
+        this.o.watcher.started(run.id, status, new Date(sentAt).toISOString());
       } catch (err) {
         // the start may or may not have reached the agent: the run stays claimed and the next watch
         // pass asks the agent (the executor never starts a run task twice)

@@ -77,6 +77,8 @@ export interface RunRecord {
   task?: string;
   pid?: number;
   claimedAt: string;
+  /** dispatchedAt is when the start of the current attempt was sent to its agent. */
+  dispatchedAt?: string;
   startedAt?: string;
   finishedAt?: string;
   exitCode?: number;

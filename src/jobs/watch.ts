@@ -39,10 +39,10 @@ export class RunWatcher {
   }
 
   /** started records the answer to a start. */
-  started(id: string, status: TaskStatus): void {
+  started(id: string, status: TaskStatus, dispatchedAt: string): void {
     const run = this.o.writer.run(id);
     if (!run || RUN_ENDED.includes(run.state)) return;
-    this.observed(run, status);
+    this.observed({ ...run, dispatchedAt }, status);
   }
 
   /** observed records what the agent reports of a run's task. */
@@ -50,7 +50,7 @@ export class RunWatcher {
     const job = this.job(run.job);
     const meta = { pid: status.pid, startedAt: status.startedAt ?? run.startedAt };
     if (!DEAD.includes(status.state)) {
-      if (run.state !== 'running') {
+      if (run.state !== 'running' || run.dispatchedAt !== this.o.writer.run(run.id)?.dispatchedAt) {
         const next: RunRecord = { ...run, ...meta, state: 'running' };
         this.o.writer.putRun(next, ...(job ? [jobEvent(job, 'job-run-started', `${run.id}: started on ${run.agent}${status.pid ? ` (pid ${status.pid})` : ''}${run.attempt > 1 ? `, attempt ${run.attempt}` : ''}`, { run: next })] : []));
       }
