@@ -11,6 +11,7 @@ export class ApiMetrics {
   readonly requestDuration: Histogram<'method' | 'route' | 'status'>;
   readonly reconcileDuration: Histogram<'outcome'>;
   readonly sseDropped: Counter<'reason'>;
+  readonly jobSkew: Histogram<'phase'>;
   /** subscribers is the number of open event streams (kept by the SSE handler). */
   subscribers = 0;
 
@@ -30,6 +31,23 @@ export class ApiMetrics {
       labelNames: ['outcome'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
+    });
+    this.jobSkew = new Histogram({
+      name: 'factory_job_run_skew_seconds',
+      help: "How late job runs are against their slot: phase dispatch (start sent to the agent) or start (process running)",
+      labelNames: ['phase'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
+      registers,
+    });
+    new Gauge({
+      name: 'factory_job_runs',
+      help: 'Job runs kept in the state by state (claimed, running, waiting, succeeded, failed, stopped, missed)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [state, n] of countBy(backend.view().list('runs').map((r) => r.state))) this.set({ state }, n);
+      },
     });
     this.sseDropped = new Counter({ name: 'factory_event_subscribers_dropped_total', help: 'Event streams the host closed (slow reader, ...)', labelNames: ['reason'], registers });
     const self = this;
@@ -85,6 +103,12 @@ export class ApiMetrics {
         this.set(backend.view().rev);
       },
     });
+  }
+
+  /** observeJobRun records how late a run's start was sent and its process ran, against its slot. */
+  observeJobRun(m: { dispatchMs: number; startMs?: number }): void {
+    this.jobSkew.observe({ phase: 'dispatch' }, Math.max(0, m.dispatchMs) / 1000);
+    if (m.startMs !== undefined) this.jobSkew.observe({ phase: 'start' }, Math.max(0, m.startMs) / 1000);
   }
 
   /** observeReconcile records one supervision pass (the host's reconcile loop calls it). */

@@ -18,6 +18,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     '<state>/tls/ whose SHA-256 fingerprint is printed for clients to pin (--fingerprint). The first start writes an admin',
     'token to <state>/tokens/root (mode 0600); make narrower ones with `factory tokens create`.',
     'Reads answer from the state in memory and never wait for a running apply; writes run one at a time.',
+    'It runs the applied plans\' scheduled jobs (jobs:), and only it does: one-shot commands record them and schedule nothing.',
     'Every --reconcile-interval seconds it converges the agents to the plans as they were last applied (recorded in the',
     'state): dead or unhealthy tasks restart per their restart policy and tasks of lost agents move; plan files are not',
     're-read, so an edited plan changes nothing until it is applied. Stop it with SIGINT or SIGTERM: the tasks keep running.',
@@ -58,13 +59,13 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
       log,
-      app: { health: () => ({ pid: process.pid, agents: warm.size, reconcileIntervalMs: every * 1000, reconcilePasses: supervisor?.passes ?? 0, stateId: backend.id }) },
+      app: { health: () => ({ pid: process.pid, agents: warm.size, reconcileIntervalMs: every * 1000, reconcilePasses: supervisor?.passes ?? 0, jobPasses: jobsRunner.current?.passes ?? 0, stateId: backend.id }) },
     });
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     supervisor.start();
     // the plans' scheduled jobs run here, and only here (a one-shot command schedules nothing)
     const jobAgents = new JobAgents(backend);
-    const jobs = new JobRunner({ state: backend, agents: jobAgents, log });
+    const jobs = new JobRunner({ state: backend, agents: jobAgents, log, observe: (m) => host.metrics.observeJobRun(m) });
     jobsRunner.current = jobs;
     jobs.start();
     log(`state ${stateDir} (id ${backend.id}), pid ${process.pid}; ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
