@@ -4,58 +4,20 @@
  * control host's scheduler of runs' (src/jobs/runner.ts): a one-shot command schedules nothing.
  */
 import { FactoryError } from '../errors.js';
-import type { JobCounts, JobRecord, RunRecord } from '../jobs/types.js';
+import type { JobRecord, RunRecord } from '../jobs/types.js';
 import { resolveJobName, RUN_ENDED } from '../jobs/types.js';
+import { jobViewsOf, type JobView } from '../jobs/view.js';
 import { resolveInventory } from '../spec/index.js';
 import type { StateBackend, StateView } from '../state/backend.js';
 import { AgentPool } from './agents.js';
 import { stateOf, withStateWork } from './state-handle.js';
 
-/** JobView is a job as `jobs list` and GET /v1/jobs show it. */
-export interface JobView {
-  id: string;
-  plan: string;
-  name: string;
-  project: string;
-  schedule?: string;
-  timeZone: string;
-  after?: string[];
-  concurrency: string;
-  suspended: boolean;
-  /** next is the next slot (absent for a dependent job, a suspended one, or a schedule that ended). */
-  next?: string;
-  lastRun?: { id: string; slot: string; state: string; finishedAt?: string; exitCode?: number };
-  /** running counts the runs not ended (claimed, running, waiting for a retry). */
-  running: number;
-  counts: JobCounts;
-}
+export type { JobView } from '../jobs/view.js';
 
 /** jobViews lists the jobs (of one project, when given), by id. */
 export function jobViews(view: StateView, project?: string): JobView[] {
-  const runs = view.list('runs');
-  return view
-    .list('jobs')
-    .filter((j) => project === undefined || j.project === project)
-    .sort((a, b) => a.id.localeCompare(b.id))
-    .map((j) => {
-      const cur = view.get('cursors', j.id);
-      const suspended = j.suspended || j.spec.suspend;
-      return {
-        id: j.id,
-        plan: j.plan,
-        name: j.name,
-        project: j.project,
-        ...(j.spec.schedule ? { schedule: j.spec.schedule } : {}),
-        timeZone: j.spec.timeZone,
-        ...(j.spec.after ? { after: j.spec.after } : {}),
-        concurrency: j.spec.concurrency,
-        suspended,
-        ...(cur?.next && !suspended ? { next: cur.next } : {}),
-        ...(cur?.lastRun ? { lastRun: cur.lastRun } : {}),
-        running: runs.filter((r) => r.job === j.id && !RUN_ENDED.includes(r.state)).length,
-        counts: cur?.counts ?? { runs: 0, succeeded: 0, failed: 0, missed: 0, skipped: 0 },
-      };
-    });
+  const jobs = view.list('jobs').filter((j) => project === undefined || j.project === project);
+  return jobViewsOf(jobs, (id) => view.get('cursors', id), view.list('runs'));
 }
 
 /**
