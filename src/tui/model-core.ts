@@ -1,13 +1,15 @@
 /**
  * The dashboard's compact model: one state document turned into columns (typed arrays of interned
  * string indices and numbers) in display order, plus the aggregates the overview and header show.
- * computeCore is pure and imports nothing at run time, so it runs in the state worker (which reads
+ * computeCore is pure and imports nothing at run time but the job views (src/jobs/view.ts), so it
+ * runs in the state worker (which reads
  * and parses the file off the UI thread and hands the result over; typed arrays are transferred,
  * not copied) as well as in the UI thread for in-memory states (tests). With 10k agents and 100k
  * tasks a core is ~12 MB, against ~90 MB of heap for the parsed document; no per-row objects are
  * kept, and the UI materializes only the rows on screen.
  */
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import { JOB_TABLES, JobTables, type JobsData, type JobTableRecords } from './jobs-model.js';
 
 /** Amounts is the part of a resource vector the dashboard shows. */
 export interface Amounts {
@@ -95,6 +97,8 @@ export interface ModelCore {
   /** events, newest first. */
   events: EventRecord[];
   totals: Totals;
+  /** jobs are the scheduled jobs and their kept runs (plain objects: cloned, not transferred). */
+  jobs: JobsData;
 }
 
 /** LIVE_TASK_STATES are the task states that hold resources on their agent. */
@@ -147,6 +151,8 @@ export class CoreBuilder {
   /** tInt holds per task 11 interned fields, tNum pid, exit, cpus, mem, gpus (typed, grown by doubling). */
   private tInt: Int32Array[] = Array.from({ length: 11 }, () => new Int32Array(1024));
   private tNum: Float64Array[] = Array.from({ length: 5 }, () => new Float64Array(1024));
+  /** jobTables collects the members of the `jobs`, `cursors` and `runs` tables (addJobRecord). */
+  readonly jobTables = new JobTables();
 
   intern(s: string | undefined | null): number {
     if (s === undefined || s === null) return 0;
@@ -380,6 +386,7 @@ export class CoreBuilder {
       overview,
       events: events.slice().reverse(),
       totals: { agents: na, agentsByState, tasks: nt, tasksByState, capacity, used: usedTotal },
+      jobs: this.jobTables.finish(),
     };
   }
 }
@@ -389,10 +396,11 @@ export class CoreBuilder {
  * show as `unknown`) into a ModelCore. Used resources of an agent are the sum of its live tasks'.
  * The document is only read; the caller may drop it afterwards.
  */
-export function computeCore(data: StateData, declared: readonly DeclaredAgent[] = []): ModelCore {
+export function computeCore(data: StateData & JobTableRecords, declared: readonly DeclaredAgent[] = []): ModelCore {
   const b = new CoreBuilder();
   for (const key in data.agents) b.addAgent(key, data.agents[key]!);
   for (const key in data.tasks) b.addTask(key, data.tasks[key]!);
+  for (const t of JOB_TABLES) for (const key in data[t]) b.jobTables.add(t, key, data[t]![key]);
   return b.finish(data.events, declared);
 }
 

@@ -1,8 +1,11 @@
 /**
  * Small state documents for the dashboard's tests: two IDCs, three agents (one lost, one draining),
- * process, docker and VM tasks in several states, and a few events.
+ * process, docker and VM tasks in several states, and a few events; with jobs, four scheduled jobs
+ * and their runs.
  */
+import { JOB_DEFAULTS, type JobRecord, type JobSpec, type RunRecord } from '../../src/jobs/types.js';
 import type { StateData, TaskRecord } from '../../src/state/types.js';
+import type { JobTableRecords } from '../../src/tui/jobs-model.js';
 
 const GiB = 1024 ** 3;
 
@@ -46,4 +49,52 @@ export function sampleState(): StateData {
       { rev: 3, topic: 'agent', at: '2026-01-01T00:00:02.000Z', kind: 'agent-lost', agent: 'h3', message: 'agent h3 unreachable: connect ECONNREFUSED' },
     ],
   };
+}
+
+/** job builds a job record (schedule, or `after` when over.spec names it) of project acme. */
+function job(id: string, spec: Partial<JobSpec>, over: Partial<JobRecord> = {}): JobRecord {
+  const [plan, name] = id.split('/') as [string, string];
+  return {
+    id, plan, name, project: 'acme', createdAt: '2025-12-01T00:00:00.000Z', updatedAt: '2025-12-01T00:00:00.000Z', suspended: false,
+    spec: { ...JOB_DEFAULTS, history: { ...JOB_DEFAULTS.history }, name, driver: 'process', command: ['true'], env: {}, resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, constraints: [], stopGraceMs: 1000, line: 1, col: 1, ...spec },
+    ...over,
+  };
+}
+
+/** run builds a run record of a job for a slot. */
+export function jobRun(jobId: string, slot: string, over: Partial<RunRecord> = {}): RunRecord {
+  return { id: `${jobId}/${slot}`, job: jobId, plan: jobId.split('/')[0]!, project: 'acme', slot, trigger: 'schedule', state: 'succeeded', attempt: 1, claimedAt: slot, attempts: [], ...over };
+}
+
+/**
+ * sampleJobTables are the job tables of the tests' state: etl/nightly (its last run failed, runs
+ * kept), etl/report (after nightly, never run), web/backup (suspended), web/tick (a run going).
+ */
+export function sampleJobTables(): JobTableRecords {
+  const counts = (succeeded: number, failed: number, missed: number, skipped: number) => ({ runs: succeeded + failed, succeeded, failed, missed, skipped });
+  const runs = [
+    jobRun('etl/nightly', '2026-01-01T01:00:00.000Z', { state: 'failed', attempt: 2, agent: 'h1', exitCode: 3, reason: 'exit code 3' }),
+    jobRun('etl/nightly', '2025-12-31T01:00:00.000Z', { agent: 'h2', exitCode: 0 }),
+    jobRun('etl/nightly', '2025-12-30T01:00:00.000Z', { state: 'missed', reason: 'no agent fits: cpus' }),
+    jobRun('web/tick', '2026-01-01T00:00:29.000Z', { state: 'running', agent: 'h1' }),
+  ];
+  return {
+    jobs: {
+      'etl/nightly': job('etl/nightly', { schedule: '0 2 * * *', timeZone: 'Europe/Paris' }),
+      'etl/report': job('etl/report', { after: ['nightly'] }),
+      'web/backup': job('web/backup', { schedule: '*/15 * * * *' }, { suspended: true, suspendedBy: 'local:ops' }),
+      'web/tick': job('web/tick', { schedule: '* * * * * *' }),
+    },
+    cursors: {
+      'etl/nightly': { id: 'etl/nightly', cursor: '2026-01-01T01:00:00.000Z', next: '2026-01-02T01:00:00.000Z', lastRun: { id: runs[0]!.id, slot: runs[0]!.slot, state: 'failed', exitCode: 3 }, counts: counts(5, 1, 1, 2) },
+      'web/backup': { id: 'web/backup', cursor: '2026-01-01T00:00:00.000Z', next: '2026-01-01T00:15:00.000Z', lastRun: { id: 'web/backup/2025-12-31T23:45:00.000Z', slot: '2025-12-31T23:45:00.000Z', state: 'succeeded', exitCode: 0 }, counts: counts(10, 0, 0, 3) },
+      'web/tick': { id: 'web/tick', cursor: '2026-01-01T00:00:29.000Z', next: '2026-01-01T00:00:30.000Z', counts: counts(29, 0, 0, 0) },
+    },
+    runs: Object.fromEntries(runs.map((r) => [r.id, r])),
+  };
+}
+
+/** sampleStateWithJobs is sampleState with the job tables. */
+export function sampleStateWithJobs(): StateData & JobTableRecords {
+  return { ...sampleState(), ...sampleJobTables() };
 }

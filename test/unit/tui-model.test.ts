@@ -3,8 +3,12 @@ import { agentsInScope, buildModel, computeCore, eventsMatching, taskSortKey, ta
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { encodeEntry, journalName } from '../../src/state/journal.js';
+import type { JournalEntry } from '../../src/state/tables.js';
+import { jobsMatching, jobsOfTables, runNowOutcome, suspendOutcome } from '../../src/tui/jobs-model.js';
 import { coreFromStateBuffer, coreFromStateFile } from '../../src/tui/state-reader.js';
-import { sampleState } from '../tui/fixtures.js';
+import { MemoryStateSource } from '../../src/tui/state-source.js';
+import { sampleJobTables, sampleState, sampleStateWithJobs } from '../tui/fixtures.js';
 
 const GiB = 1024 ** 3;
 
@@ -96,10 +100,64 @@ describe('coreFromStateBuffer', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  test('reads the job tables record by record too, as parsing the whole document does (a journal on top included)', () => {
+    const withJobs = sampleStateWithJobs();
+    const want = computeCore(withJobs, declared);
+    expect(want.jobs.jobs.map((j) => j.id)).toEqual(['etl/nightly', 'etl/report', 'web/backup', 'web/tick']);
+    expect(coreFromStateBuffer(Buffer.from(JSON.stringify(withJobs, null, 1)), declared)).toEqual(want);
+    expect(coreFromStateBuffer(Buffer.from(JSON.stringify({ ...withJobs, runs: [] })))).toBeUndefined();
+    const dir = mkdtempSync(path.join(tmpdir(), 'factory-reader-'));
+    try {
+      const file = path.join(dir, 'state.json');
+      writeFileSync(file, JSON.stringify({ ...withJobs, version: 2, rev: 3 }));
+      for (const chunk of [5, 1 << 20]) expect(coreFromStateFile(file, declared, chunk).jobs).toEqual(want.jobs);
+      // a journal after the snapshot: the run that ends and the new job are in the model
+      const ended = { ...withJobs.runs!['web/tick/2026-01-01T00:00:29.000Z']!, state: 'succeeded', exitCode: 0 };
+      const entry: JournalEntry = { rev: 4, ops: [{ table: 'runs', key: ended.id, value: ended }, { table: 'jobs', key: 'web/new', value: { ...withJobs.jobs!['web/tick']!, id: 'web/new', name: 'new' } }], events: [] };
+      writeFileSync(path.join(dir, journalName(3)), encodeEntry(entry));
+      const jobs = coreFromStateFile(file, declared).jobs;
+      expect(jobs.jobs.map((j) => [j.id, j.running])).toEqual([['etl/nightly', 0], ['etl/report', 0], ['web/backup', 0], ['web/new', 0], ['web/tick', 0]]);
+      expect(jobs.runs['web/tick']?.[0]).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   test('gives up on anything unusual (the caller then parses the whole text)', () => {
     const good = JSON.stringify(sampleState());
     for (const text of [good.slice(0, -1), good.replace('"agents":', '"agents": [], "agents":'), '[]', '{"agents": [], "tasks": {}, "events": []}', '{"agents": {}, "tasks": {}}', good + ' x', good.replace('"plans":{}', '"plans":{"a":}')]) {
       expect(coreFromStateBuffer(Buffer.from(text))).toBeUndefined();
     }
+  });
+});
+
+describe('jobs of a state', () => {
+  test('views by id with their runs newest first; a state without job tables has none', () => {
+    const data = jobsOfTables(sampleJobTables());
+    expect(data.jobs.map((j) => j.id)).toEqual(['etl/nightly', 'etl/report', 'web/backup', 'web/tick']);
+    expect(data.jobs[0]).toMatchObject({ schedule: '0 2 * * *', timeZone: 'Europe/Paris', next: '2026-01-02T01:00:00.000Z', lastRun: { state: 'failed', exitCode: 3 }, running: 0, counts: { succeeded: 5, failed: 1, missed: 1, skipped: 2 } });
+    expect(data.jobs[2]).toMatchObject({ suspended: true });
+    expect(data.jobs[2]!.next).toBeUndefined();
+    expect(data.jobs[3]).toMatchObject({ running: 1 });
+    expect(data.runs['etl/nightly']!.map((r) => r.state)).toEqual(['failed', 'succeeded', 'missed']);
+    expect(data.runs['etl/report']).toBeUndefined();
+    expect(computeCore(sampleState()).jobs).toEqual({ jobs: [], runs: {} });
+    expect(new MemoryStateSource(sampleStateWithJobs()).current().jobs).toEqual(data);
+  });
+
+  test('the filter matches every word in id, project, schedule, last result, suspended', () => {
+    const { jobs } = jobsOfTables(sampleJobTables());
+    expect(jobsMatching(jobs, '')).toBe(jobs);
+    expect(jobsMatching(jobs, 'ETL').map((j) => j.id)).toEqual(['etl/nightly', 'etl/report']);
+    expect(jobsMatching(jobs, 'failed').map((j) => j.id)).toEqual(['etl/nightly']);
+    expect(jobsMatching(jobs, 'suspended web').map((j) => j.id)).toEqual(['web/backup']);
+    expect(jobsMatching(jobs, 'after nightly').map((j) => j.id)).toEqual(['etl/report']);
+    expect(jobsMatching(jobs, 'going').map((j) => j.id)).toEqual(['web/tick']);
+  });
+
+  test('action outcomes say what happened, as the jobs commands do', () => {
+    expect(runNowOutcome({ id: 'etl/nightly/2026-01-01T00:00:31.000Z', agent: 'h1' })).toBe('etl/nightly/2026-01-01T00:00:31.000Z: started on h1');
+    expect(runNowOutcome({ id: 'etl/nightly/x', reason: 'no agent fits' })).toBe('etl/nightly/x: waiting: no agent fits');
+    expect(suspendOutcome({ id: 'web/backup', suspended: true })).toBe('web/backup suspended');
+    expect(suspendOutcome({ id: 'web/backup', suspended: false, next: '2026-01-01T00:15:00.000Z' })).toBe('web/backup resumed; next slot 2026-01-01T00:15:00.000Z');
   });
 });
