@@ -1,10 +1,12 @@
 /**
  * ApiStateSource is the dashboard's state when it watches a control host (`factory dashboard
  * --control URL`) instead of a state file: it lists the agents and tasks once (GET /v1/agents,
- * GET /v1/tasks), then follows the event stream (GET /v1/events) from the revision it listed at.
- * Events do not carry records, so every batch of new events (debounced) lists again: simple, and
- * never out of step with the host. `event: reset` lists again too. The stream also replays the last
- * few hundred events once, which fill the events pane.
+ * GET /v1/tasks), and the jobs with their runs (api-jobs.ts), then follows the event stream (GET
+ * /v1/events) from the revision it listed at. Events do not carry records, so every batch of new
+ * events (debounced) lists again: simple, and never out of step with the host; the jobs are listed
+ * again only after `job` events (and the runs only of the jobs that changed). `event: reset` lists
+ * everything again. The stream also replays the last few hundred events once, which fill the events
+ * pane.
  *
  * When the host cannot be reached the last document stays on screen with an error line
  * (snapshot.error); the source keeps trying (bounded backoff), and once a listing succeeds the error
@@ -17,6 +19,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client/http.js';
 import { followEvents } from '../client/sse.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import { JobsLister } from './api-jobs.js';
 import { emptyState } from './empty-state.js';
 import { SnapshotPublisher } from './state-source.js';
 
@@ -54,8 +57,11 @@ export class ApiStateSource extends SnapshotPublisher {
   private error: string | undefined;
   private debounce?: NodeJS.Timeout;
   private needList = false;
+  private needJobs = false;
+  private readonly jobs: JobsLister;
   private listing?: Promise<void>;
-  private listAgain = false;
+  /** pending is what the next pass of the listing loop lists. */
+  private pending = { core: false, jobs: false };
   private closed = false;
   private followLoop?: Promise<void>;
 
@@ -72,7 +78,8 @@ export class ApiStateSource extends SnapshotPublisher {
       maxBackoffMs: opts.maxBackoffMs ?? 5_000,
       timeoutMs: opts.timeoutMs ?? Math.min(client.timeoutMs, 10_000),
     };
-    this.snap = { data: this.data, version: 0, readAt: Date.now() };
+    this.jobs = new JobsLister(client);
+    this.snap = { data: this.data, jobs: this.jobs.current(), version: 0, readAt: Date.now() };
   }
 
   /**
@@ -115,22 +122,21 @@ export class ApiStateSource extends SnapshotPublisher {
 
   // ---- listing -----------------------------------------------------------------------------------
 
-  /** list lists agents and tasks; a listing already running is followed by one more (never two at once). */
-  private async list(): Promise<void> {
-    if (this.listing) {
-      this.listAgain = true;
-      return this.listing;
-    }
+  /** list lists agents and tasks, the jobs, or both; a listing already running is followed by one more (never two at once). */
+  private async list(what: { core: boolean; jobs: boolean } = { core: true, jobs: true }): Promise<void> {
+    this.pending = { core: this.pending.core || what.core, jobs: this.pending.jobs || what.jobs };
+    if (this.listing) return this.listing;
     const run = async () => {
       try {
-        do {
-          this.listAgain = false;
+        while ((this.pending.core || this.pending.jobs) && !this.closed) {
+          const now = this.pending;
+          this.pending = { core: false, jobs: false };
           try {
-            await this.listNow();
+            await this.listNow(now);
           } catch (err) {
             this.fail(err);
           }
-        } while (this.listAgain && !this.closed);
+        }
       } finally {
         this.listing = undefined;
       }
@@ -139,24 +145,27 @@ export class ApiStateSource extends SnapshotPublisher {
     return this.listing;
   }
 
-  /** listNow lists once and publishes; it throws when the host does not answer. */
-  private async listNow(): Promise<void> {
+  /** listNow lists once (agents and tasks, the jobs, or both) and publishes; it throws when the host does not answer. */
+  private async listNow(what: { core: boolean; jobs: boolean } = { core: true, jobs: true }): Promise<void> {
     const call = { timeoutMs: this.opts.timeoutMs, signal: this.ac.signal };
     const [agents, tasks] = await Promise.all([
-      this.client.getJson<{ rev: number; agents: AgentRecord[] }>('/v1/agents', call),
-      this.client.getJson<{ rev: number; tasks: TaskRecord[] }>('/v1/tasks', call),
+      what.core ? this.client.getJson<{ rev: number; agents: AgentRecord[] }>('/v1/agents', call) : undefined,
+      what.core ? this.client.getJson<{ rev: number; tasks: TaskRecord[] }>('/v1/tasks', call) : undefined,
+      what.jobs ? this.jobs.list(call) : undefined,
     ]);
     if (this.closed) return;
-    // the two answers may be a commit apart: events after the older one make the document stale
-    this.listedRev = Math.min(agents.rev, tasks.rev);
-    this.data = {
-      version: 2,
-      rev: Math.max(agents.rev, tasks.rev),
-      agents: Object.fromEntries(agents.agents.map((a) => [a.name, a])),
-      tasks: Object.fromEntries(tasks.tasks.map((t) => [t.task, t])),
-      plans: {},
-      events: this.events,
-    };
+    if (agents && tasks) {
+      // the two answers may be a commit apart: events after the older one make the document stale
+      this.listedRev = Math.min(agents.rev, tasks.rev);
+      this.data = {
+        version: 2,
+        rev: Math.max(agents.rev, tasks.rev),
+        agents: Object.fromEntries(agents.agents.map((a) => [a.name, a])),
+        tasks: Object.fromEntries(tasks.tasks.map((t) => [t.task, t])),
+        plans: {},
+        events: this.events,
+      };
+    }
     this.error = undefined;
     this.publish();
   }
@@ -181,13 +190,15 @@ export class ApiStateSource extends SnapshotPublisher {
           onEvent: (e) => {
             failures = 0;
             this.streamRev = e.revision;
-            if (isEventRecord(e.data)) this.addEvent(e.data);
-            this.schedule(e.revision > this.listedRev);
+            const record = isEventRecord(e.data) ? e.data : undefined;
+            if (record) this.addEvent(record);
+            this.schedule(e.revision > this.listedRev, record ? this.jobs.note(record) : false);
           },
           onReset: (r) => {
             failures = 0;
             if (r.revision !== undefined) this.streamRev = r.revision;
-            this.schedule(true);
+            this.jobs.invalidate();
+            this.schedule(true, true);
           },
         });
         if (this.closed) return;
@@ -197,6 +208,7 @@ export class ApiStateSource extends SnapshotPublisher {
         this.fail(err);
       }
       // reconnect: wait (bounded backoff), list again (it clears the error once the host answers), then resume the stream
+      this.jobs.invalidate();
       for (;;) {
         failures++;
         const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** Math.min(failures - 1, 16));
@@ -222,16 +234,18 @@ export class ApiStateSource extends SnapshotPublisher {
     if (this.events.length > this.opts.maxEvents) this.events.splice(0, this.events.length - this.opts.maxEvents);
   }
 
-  /** schedule publishes (list: lists first) once a burst of events has settled. */
-  private schedule(list: boolean): void {
+  /** schedule publishes (list: lists agents and tasks first; jobs: lists the jobs first) once a burst of events has settled. */
+  private schedule(list: boolean, jobs: boolean): void {
     if (this.closed) return;
     this.needList ||= list;
+    this.needJobs ||= jobs;
     if (this.debounce) return; // a batch: the first event starts the timer, later ones ride along
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      const relist = this.needList;
+      const what = { core: this.needList, jobs: this.needJobs };
       this.needList = false;
-      if (relist) void this.list();
+      this.needJobs = false;
+      if (what.core || what.jobs) void this.list(what);
       else {
         this.data = { ...this.data, events: this.events };
         this.publish();
@@ -250,7 +264,7 @@ export class ApiStateSource extends SnapshotPublisher {
     if (this.closed) return;
     // a new events array each time: the dashboard builds its model per document
     this.data = { ...this.data, events: this.events.slice() };
-    this.emit({ data: this.data, version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) });
+    this.emit({ data: this.data, jobs: this.jobs.current(), version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) });
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * ApiStateSource against the real HTTP API: buildApp over a MemoryBackend (a fake ControlApi behind
  * it), listening on 127.0.0.1 port 0, and a real ApiClient with a read token. Commits to the backend
- * show up in the source's snapshots; a reset of the event stream lists again; a host that goes away
- * leaves the last document with an error line, and its return clears it.
+ * show up in the source's snapshots (jobs and runs included); a reset of the event stream lists
+ * again; a host that goes away leaves the last document with an error line, and its return clears it.
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -15,8 +15,11 @@ import type { StateData } from '../../src/state/types.js';
 import { apiActions } from '../../src/tui/api-actions.js';
 import { ApiStateSource, type ApiStateSourceOptions } from '../../src/tui/api-source.js';
 import type { StateSnapshot } from '../../src/tui/state-source.js';
+import { FactoryError } from '../../src/errors.js';
+import { JOB_TABLES } from '../../src/tui/jobs-model.js';
 import { FakeControl, publish, seeded, task } from '../api/helpers.js';
 import { waitFor } from '../helpers/cli.js';
+import { sampleJobTables } from './fixtures.js';
 
 const FAST: ApiStateSourceOptions = { debounceMs: 50, heartbeatMs: 100, minBackoffMs: 50, maxBackoffMs: 200, timeoutMs: 2_000 };
 
@@ -157,6 +160,62 @@ describe('ApiStateSource', () => {
     // and it follows again
     await commit(backend, [{ table: 'tasks', key: 'db/db/0', value: { ...task('db/db/0', 'beta'), pid: 888 } }], [{ topic: 'task', kind: 'task-restarted', message: 'db', task: 'db/db/0', project: 'beta' }]);
     expect(await waitFor(() => data().tasks['db/db/0']?.pid === 888, 3_000, 20)).toBe(true);
+  });
+
+  test('carries the jobs and their runs; a job event lists the jobs again and the runs of that job only', async () => {
+    const backend = await seeded();
+    const tables = sampleJobTables();
+    await commit(backend, JOB_TABLES.flatMap((t) => Object.entries(tables[t]!).map(([key, value]) => ({ table: t, key, value }) as never)));
+    const { port } = await serve(backend);
+    const client = await clientFor(backend, port);
+    const getJson = vi.spyOn(client, 'getJson');
+    const { source } = await open(client);
+    const jobs = () => source.current().jobs!;
+    expect(jobs().jobs.map((j) => `${j.id}:${j.running}`)).toEqual(['etl/nightly:0', 'etl/report:0', 'web/backup:0', 'web/tick:1']);
+    expect(jobs().jobs[2]).toMatchObject({ suspended: true });
+    expect(jobs().runs['etl/nightly']?.map((r) => r.state)).toEqual(['failed', 'succeeded', 'missed']);
+    expect(jobs().runs['etl/report']).toEqual([]);
+    const paths = () => getJson.mock.calls.map((c) => c[0]);
+    expect(paths().filter((p) => p.endsWith('/runs')).sort()).toEqual(['/v1/jobs/etl/nightly/runs', '/v1/jobs/etl/report/runs', '/v1/jobs/web/backup/runs', '/v1/jobs/web/tick/runs']);
+
+    // a task event lists agents and tasks, not the jobs
+    await new Promise((r) => setTimeout(r, 200)); // the replayed events settle
+    getJson.mockClear();
+    await commit(backend, [{ table: 'tasks', key: 'web/web/0', value: { ...task('web/web/0', 'alpha'), pid: 4343 } }], [{ topic: 'task', kind: 'task-restarted', message: 'web', task: 'web/web/0', project: 'alpha' }]);
+    expect(await waitFor(() => source.current().data!.tasks['web/web/0']?.pid === 4343, 3_000, 20)).toBe(true);
+    expect(paths().filter((p) => p.startsWith('/v1/jobs'))).toEqual([]);
+
+    // a run of web/tick ends (a job event): the jobs are listed again, and only web/tick's runs
+    getJson.mockClear();
+    const id = 'web/tick/2026-01-01T00:00:29.000Z';
+    const ended = { ...tables.runs![id]!, state: 'succeeded' as const, exitCode: 0, finishedAt: '2026-01-01T00:00:30.000Z' };
+    await commit(backend, [{ table: 'runs', key: id, value: ended }], [{ topic: 'job', kind: 'job-run-succeeded', message: `${id} succeeded`, job: 'web/tick', run: id, plan: 'web', project: 'acme' }]);
+    expect(await waitFor(() => jobs().runs['web/tick']?.[0]?.state === 'succeeded', 3_000, 20), JSON.stringify(jobs().runs['web/tick'])).toBe(true);
+    expect(jobs().jobs.find((j) => j.id === 'web/tick')?.running).toBe(0);
+    expect(paths().filter((p) => p.startsWith('/v1/jobs'))).toEqual(['/v1/jobs', '/v1/jobs/web/tick/runs']);
+    expect(jobs().runs['etl/nightly']).toHaveLength(3); // kept from the listing before
+
+    // refresh() lists the jobs too; a job removed from the host leaves the view
+    await commit(backend, [{ table: 'jobs', key: 'web/backup' }]);
+    await source.refresh();
+    expect(jobs().jobs.map((j) => j.id)).toEqual(['etl/nightly', 'etl/report', 'web/tick']);
+    expect(jobs().runs['web/backup']).toBeUndefined();
+  });
+
+  test('a host without job routes (an older release) shows no jobs, and is not asked again', async () => {
+    const backend = await seeded();
+    const { port } = await serve(backend);
+    const client = await clientFor(backend, port);
+    const getJson = client.getJson.bind(client);
+    const spy = vi.spyOn(client, 'getJson').mockImplementation(async (p, o) => {
+      if (p.startsWith('/v1/jobs')) throw new FactoryError(`no such endpoint: GET ${p}`, { code: 'E_NOT_FOUND' });
+      return getJson(p, o) as never;
+    });
+    const { source } = await open(client);
+    expect(source.current().jobs).toEqual({ jobs: [], runs: {} });
+    expect(source.current().error).toBeUndefined();
+    await source.refresh();
+    expect(spy.mock.calls.filter((c) => c[0].startsWith('/v1/jobs'))).toHaveLength(1);
   });
 
   test('a host that cannot be reached at all fails open() (the command reports it)', async () => {
