@@ -188,6 +188,8 @@ async function measure(file: string): Promise<void> {
     restartTask: async (task) => `restarted ${task}`,
     drain: async (agent) => `drained ${agent}`,
     logs: async () => undefined,
+    runJob: async (job) => `ran ${job}`,
+    suspendJob: async (job) => `suspended ${job}`,
   };
   t = performance.now();
   let firstFrameMs = 0;

@@ -92,7 +92,8 @@ export default class DashboardCommand extends FactoryCommand<typeof DashboardCom
     const source = await StateFileWatcher.open(this.flags.state, { declared });
     return {
       source,
-      actions: controlActions({ stateDir: this.flags.state, inventoryPath: this.flags.inventory }),
+      // a run now goes to the control host serving this state, found as `jobs run` finds it
+      actions: controlActions({ stateDir: this.flags.state, inventoryPath: this.flags.inventory, host: async () => (await this.hostTarget())?.control }),
       declared,
       stateLabel: source.dir,
       refresh: async () => {

@@ -4,9 +4,13 @@
  * tests pass fakes.
  */
 import { drainAgent } from '../control/drain.js';
+import { setSuspended } from '../control/jobs.js';
 import { logs } from '../control/status.js';
 import { restartTask } from '../control/tasks.js';
 import { vmAction } from '../control/vms.js';
+import { FactoryError } from '../errors.js';
+import type { RunRecord } from '../jobs/types.js';
+import { runNowOutcome, suspendOutcome } from './jobs-model.js';
 
 /** VmPowerAction is a VM power action the dashboard offers. */
 export type VmPowerAction = 'start' | 'stop' | 'reboot';
@@ -19,10 +23,23 @@ export interface DashboardActions {
   vm?: (task: string, action: VmPowerAction) => Promise<string>;
   /** logs streams a task's recent output and follows it until the signal aborts. */
   logs(task: string, onData: (stream: 'stdout' | 'stderr', chunk: string) => void, signal: AbortSignal): Promise<void>;
+  /** runJob starts a run of a job now, outside its schedule (its concurrency applies); the control host's scheduler of runs claims it. */
+  runJob(job: string): Promise<string>;
+  /** suspendJob suspends a job (its slots are skipped), or resumes it. */
+  suspendJob(job: string, suspend: boolean): Promise<string>;
 }
 
-/** controlActions returns DashboardActions that act through src/control on the given state and inventory. */
-export function controlActions(opts: { stateDir: string; inventoryPath?: string }): DashboardActions {
+/** JobsHost is the control host serving a local state, as far as running a job now needs it. */
+export interface JobsHost {
+  runJob(job: string, force: boolean): Promise<RunRecord>;
+}
+
+/**
+ * controlActions returns DashboardActions that act through src/control on the given state and
+ * inventory. A run now needs the control host that serves the state (`host`, found as `jobs run`
+ * finds it); without one it says so.
+ */
+export function controlActions(opts: { stateDir: string; inventoryPath?: string; host?: () => Promise<JobsHost | undefined> }): DashboardActions {
   const base = { stateDir: opts.stateDir, inventoryPath: opts.inventoryPath };
   return {
     async restartTask(task) {
@@ -41,6 +58,16 @@ export function controlActions(opts: { stateDir: string; inventoryPath?: string 
     },
     async logs(task, onData, signal) {
       await logs({ ...base, task, follow: true, tail: 200, stream: 'both', onData, signal });
+    },
+    async runJob(job) {
+      const host = await opts.host?.();
+      if (!host) {
+        throw new FactoryError(`jobs run on a control host, and none serves this state (start one: factory control serve --state ${opts.stateDir})`, { code: 'E_NO_CONTROL' });
+      }
+      return runNowOutcome(await host.runJob(job, false));
+    },
+    async suspendJob(job, suspend) {
+      return suspendOutcome(await setSuspended(opts.stateDir, job, suspend, undefined));
     },
   };
 }

@@ -6,7 +6,10 @@
  */
 import type { ApiClient } from '../client/http.js';
 import { FactoryError } from '../errors.js';
+import type { RunRecord } from '../jobs/types.js';
 import type { DashboardActions } from './actions.js';
+import { jobPath } from './api-jobs.js';
+import { runNowOutcome, suspendOutcome, type JobView } from './jobs-model.js';
 
 /** taskPath is a task id as one URL segment (its slashes encoded, as the API asks). */
 const taskPath = (task: string) => encodeURIComponent(task);
@@ -66,6 +69,12 @@ export function apiActions(client: ApiClient): DashboardActions {
         if (signal.aborted && (err as FactoryError).code === 'E_ABORTED') return;
         throw err;
       }
+    },
+    async runJob(job) {
+      return runNowOutcome((await client.postJson<{ run: RunRecord }>(`${jobPath(job)}/run`, undefined)).run);
+    },
+    async suspendJob(job, suspend) {
+      return suspendOutcome((await client.postJson<{ job: JobView }>(`${jobPath(job)}/${suspend ? 'suspend' : 'resume'}`, undefined)).job);
     },
   };
 }

@@ -263,4 +263,34 @@ describe('apiActions', () => {
     const reader = apiActions(await clientFor(backend, port, 'read'));
     await expect(reader.restartTask('web/web/0')).rejects.toThrow(/write token/);
   });
+
+  test('run now and suspend/resume of a job are the host\'s job routes, made with the client\'s token', async () => {
+    const backend = await seeded();
+    const tables = sampleJobTables();
+    await commit(backend, JOB_TABLES.flatMap((t) => Object.entries(tables[t]!).map(([key, value]) => ({ table: t, key, value }) as never)));
+    const control = new FakeControl();
+    // the answers of the real operations (the fake's are shorter)
+    control.runJob = async (job, o, ctx) => {
+      control.calls.push({ op: 'job-run', arg: job, by: ctx.by } as never);
+      return { ...tables.runs!['web/tick/2026-01-01T00:00:29.000Z']!, id: `${job}/2026-01-01T00:00:31.000Z`, job, state: 'claimed', agent: 'a1', force: o.force } as never;
+    };
+    const suspendJob = control.suspendJob.bind(control);
+    control.suspendJob = async (job, suspend, ctx) => ({ ...((await suspendJob(job, suspend, ctx)) as object), next: suspend ? undefined : '2026-01-01T00:15:00.000Z' }) as never;
+    const { port } = await serve(backend, 0, control);
+    const client = await clientFor(backend, port, 'write');
+    const postJson = vi.spyOn(client, 'postJson');
+    const actions = apiActions(client);
+
+    expect(await actions.runJob('etl/nightly')).toBe('etl/nightly/2026-01-01T00:00:31.000Z: started on a1');
+    expect(await actions.suspendJob('etl/nightly', true)).toBe('etl/nightly suspended');
+    expect(await actions.suspendJob('web/backup', false)).toBe('web/backup resumed; next slot 2026-01-01T00:15:00.000Z');
+    expect(postJson.mock.calls.map((c) => c[0])).toEqual(['/v1/jobs/etl/nightly/run', '/v1/jobs/etl/nightly/suspend', '/v1/jobs/web/backup/resume']);
+    expect(control.calls.map((c) => [c.op, c.arg, c.by])).toEqual([
+      ['job-run', 'etl/nightly', client.tokenId],
+      ['job-suspend', 'etl/nightly', client.tokenId],
+      ['job-resume', 'web/backup', client.tokenId],
+    ]);
+    // a job the host does not know is the action's failure, with the host's message
+    await expect(actions.runJob('etl/gone')).rejects.toThrow(/no job 'etl\/gone'/);
+  });
 });

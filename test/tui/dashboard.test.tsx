@@ -24,6 +24,8 @@ function fakeActions(over: Partial<DashboardActions> = {}): DashboardActions {
     drain: vi.fn(async (a: string, undo: boolean) => (undo ? `${a} accepts new tasks again` : `${a} draining: 1 task moved, none left`)),
     vm: vi.fn(async (t: string, action: string) => `${t}: ${action} done`),
     logs: vi.fn(async (_t: string, onData: (s: 'stdout' | 'stderr', c: string) => void) => onData('stdout', 'hello from the task\n')),
+    runJob: vi.fn(async (j: string) => `${j}/2026-01-01T00:00:31.000Z: started on h1`),
+    suspendJob: vi.fn(async (j: string, suspend: boolean) => `${j} ${suspend ? 'suspended' : 'resumed'}`),
     ...over,
   };
 }
