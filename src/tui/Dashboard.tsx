@@ -13,11 +13,14 @@ import { EventsPane } from './components/EventsPane.js';
 import { HeaderBar } from './components/HeaderBar.js';
 import { HelpBar } from './components/HelpBar.js';
 import { HelpOverlay } from './components/HelpOverlay.js';
+import { JobRuns, jobRunsHeight } from './components/JobRuns.js';
+import { JobsTable } from './components/JobsTable.js';
 import { LogsPane } from './components/LogsPane.js';
 import { OverviewPane } from './components/OverviewPane.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TaskDetail, TASK_DETAIL_HEIGHT } from './components/TaskDetail.js';
 import { TasksTable } from './components/TasksTable.js';
+import { jobsMatching, jobsTotals, NO_JOBS } from './jobs-model.js';
 import { LogBuffer } from './log-buffer.js';
 import { agentsInScope, buildModel, eventsMatching, filterRows, modelOf, tasksInScope, type DeclaredAgent } from './model.js';
 import { clampCursor, initialUi, reduceKey, scrollTop, type Effect, type KeyContext, type PendingAction, type UiState, type View } from './navigation.js';
@@ -87,6 +90,9 @@ export function Dashboard(props: DashboardProps) {
   const agents = useMemo(() => agentsInScope(model, ui.scope, ui.view === 'agents' ? ui.filter : ''), [model, ui.scope, ui.view, ui.filter]);
   const tasks = useMemo(() => tasksInScope(model, ui.scope, ui.view === 'tasks' ? ui.filter : ''), [model, ui.scope, ui.view, ui.filter]);
   const events = useMemo(() => eventsMatching(model, ui.view === 'events' ? ui.filter : ''), [model, ui.view, ui.filter]);
+  const jobsData = snap.jobs ?? NO_JOBS;
+  const jobs = useMemo(() => jobsMatching(jobsData.jobs, ui.view === 'jobs' ? ui.filter : ''), [jobsData, ui.view, ui.filter]);
+  const jobCounts = useMemo(() => jobsTotals(jobsData.jobs), [jobsData]);
 
   // Layout: header (2) + body + status line (1) + help bar (1) = rows − 1.
   const width = Math.max(20, columns);
@@ -94,10 +100,13 @@ export function Dashboard(props: DashboardProps) {
   const showEventsUnderOverview = ui.view === 'overview' && bodyHeight >= 14;
   const eventsPaneHeight = showEventsUnderOverview ? Math.min(7, Math.floor(bodyHeight / 3)) : 0;
   const detailOpen = ui.view === 'tasks' && ui.detail;
+  // the jobs view keeps the selected job's runs under its table
+  const runsHeight = ui.view === 'jobs' ? jobRunsHeight(bodyHeight) : 0;
   const listHeight =
-    ui.view === 'overview' ? bodyHeight - eventsPaneHeight : ui.view === 'events' ? bodyHeight : bodyHeight - 1 - (detailOpen ? TASK_DETAIL_HEIGHT : 0);
+    ui.view === 'overview' ? bodyHeight - eventsPaneHeight : ui.view === 'events' ? bodyHeight : bodyHeight - 1 - (detailOpen ? TASK_DETAIL_HEIGHT : 0) - runsHeight;
 
-  const count = ui.view === 'overview' ? overview.length : ui.view === 'agents' ? agents.length : ui.view === 'tasks' ? tasks.length : events.length;
+  const count =
+    ui.view === 'overview' ? overview.length : ui.view === 'agents' ? agents.length : ui.view === 'tasks' ? tasks.length : ui.view === 'jobs' ? jobs.length : events.length;
   const cursor = clampCursor(ui.cursor[ui.view], count);
   const top = scrollTop(ui.top[ui.view], cursor, Math.max(1, listHeight), count);
 
@@ -108,6 +117,7 @@ export function Dashboard(props: DashboardProps) {
     selectedAgent: ui.view === 'agents' ? agents.at(cursor) : undefined,
     selectedTask: ui.view === 'tasks' ? tasks.at(cursor) : undefined,
     selectedEvent: ui.view === 'events' ? events[cursor] : undefined,
+    selectedJob: ui.view === 'jobs' ? jobs[cursor] : undefined,
     vmActions: Boolean(actions.vm),
   };
 
@@ -128,6 +138,13 @@ export function Dashboard(props: DashboardProps) {
         case 'drain':
         case 'undrain':
           p = actions.drain(action.target, action.kind === 'undrain', (line) => setBusy(line));
+          break;
+        case 'job-run':
+          p = actions.runJob(action.target);
+          break;
+        case 'job-suspend':
+        case 'job-resume':
+          p = actions.suspendJob(action.target, action.kind === 'job-suspend');
           break;
         default:
           p = vm ? vm(action.target, action.kind === 'vm-start' ? 'start' : action.kind === 'vm-stop' ? 'stop' : 'reboot') : Promise.reject(new Error('VM actions are unavailable'));
@@ -230,13 +247,23 @@ export function Dashboard(props: DashboardProps) {
         {detailOpen && selected ? <TaskDetail task={selected} width={width} /> : null}
       </Box>
     );
+  } else if (ui.view === 'jobs') {
+    const selected = jobs[cursor];
+    body = (
+      <Box flexDirection="column">
+        <Box height={listHeight + 1} flexDirection="column">
+          <JobsTable rows={jobs.slice(top, top + listHeight)} selected={sel} width={width} />
+        </Box>
+        <JobRuns job={selected} runs={(selected && jobsData.runs[selected.id]) || []} width={width} height={runsHeight} />
+      </Box>
+    );
   } else {
     body = <EventsPane events={events.slice(top, top + listHeight)} selected={sel} width={width} />;
   }
 
   return (
     <Box flexDirection="column" width={width} height={rows - 1}>
-      <HeaderBar view={ui.view} totals={model.totals} stateLabel={stateLabel} readAt={snap.readAt} width={width} />
+      <HeaderBar view={ui.view} totals={model.totals} jobs={jobCounts} stateLabel={stateLabel} readAt={snap.readAt} width={width} />
       <Box height={bodyHeight} flexDirection="column" overflow="hidden">
         {body}
       </Box>

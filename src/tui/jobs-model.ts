@@ -84,6 +84,29 @@ export function jobsMatching(jobs: JobView[], query: string): JobView[] {
   });
 }
 
+/** JobsTotals are the header's job counts: jobs, those with runs going, those suspended. */
+export interface JobsTotals {
+  jobs: number;
+  going: number;
+  suspended: number;
+}
+
+/** jobsTotals counts the jobs for the header. */
+export function jobsTotals(jobs: JobView[]): JobsTotals {
+  let going = 0;
+  let suspended = 0;
+  for (const j of jobs) {
+    if (j.running) going++;
+    if (j.suspended) suspended++;
+  }
+  return { jobs: jobs.length, going, suspended };
+}
+
+/** slotText shows a slot (or any UTC ISO time) briefly: `2026-01-02 01:00:00Z` (milliseconds dropped). */
+export function slotText(iso: string | undefined): string {
+  return iso ? iso.replace('T', ' ').replace(/\.\d{3}Z$/, 'Z') : '-';
+}
+
 /** runNowOutcome is the status line after a run now: where it started, or why it waits (as `jobs run` says). */
 export function runNowOutcome(run: Pick<RunRecord, 'id' | 'agent' | 'reason'>): string {
   return `${run.id}: ${run.agent ? `started on ${run.agent}` : `waiting: ${run.reason ?? ''}`}`;

@@ -4,18 +4,19 @@
  * (quit, an action after confirmation, following a task's logs). No React, no terminal.
  */
 import { isVmDriver } from '../protocol/drivers.js';
+import type { JobView } from './jobs-model.js';
 import type { AgentRow, OverviewLine, Scope, TaskRow } from './model.js';
 
 /** View is one of the dashboard's screens. */
-export type View = 'overview' | 'agents' | 'tasks' | 'events';
+export type View = 'overview' | 'agents' | 'tasks' | 'events' | 'jobs';
 
-/** VIEWS lists the views in tab order (keys 1–4). */
-export const VIEWS: readonly View[] = ['overview', 'agents', 'tasks', 'events'];
+/** VIEWS lists the views in tab order (keys 1–5). */
+export const VIEWS: readonly View[] = ['overview', 'agents', 'tasks', 'events', 'jobs'];
 
 /** ActionKind is an operator action that needs a confirmation. */
-export type ActionKind = 'restart' | 'drain' | 'undrain' | 'vm-start' | 'vm-stop' | 'vm-reboot';
+export type ActionKind = 'restart' | 'drain' | 'undrain' | 'vm-start' | 'vm-stop' | 'vm-reboot' | 'job-run' | 'job-suspend' | 'job-resume';
 
-/** PendingAction is an action waiting for `y`: what, on which task or agent, and the question asked. */
+/** PendingAction is an action waiting for `y`: what, on which task, agent or job, and the question asked. */
 export interface PendingAction {
   kind: ActionKind;
   target: string;
@@ -70,7 +71,8 @@ export interface KeyContext {
   selectedOverview?: OverviewLine;
   selectedAgent?: AgentRow;
   selectedTask?: TaskRow;
-  selectedEvent?: { task?: string; agent?: string };
+  selectedEvent?: { task?: string; agent?: string; job?: string };
+  selectedJob?: JobView;
   /** vmActions is false when this build has no VM power control. */
   vmActions: boolean;
 }
@@ -85,8 +87,8 @@ export const VM_UNAVAILABLE = 'VM power actions are unavailable: this build has 
 export function initialUi(view: View = 'overview'): UiState {
   return {
     view,
-    cursor: { overview: 0, agents: 0, tasks: 0, events: 0 },
-    top: { overview: 0, agents: 0, tasks: 0, events: 0 },
+    cursor: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0 },
+    top: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0 },
     filter: '',
     editingFilter: false,
     scope: {},
@@ -136,6 +138,23 @@ function vmAction(ui: UiState, ctx: KeyContext, kind: 'vm-start' | 'vm-stop' | '
   return ask(ui, { kind, target: t.task, prompt: `${verb} VM ${t.task} on ${t.agent}?` });
 }
 
+/** CONCURRENCY_NOTE says what a job's concurrency does to a run now while others are going. */
+const CONCURRENCY_NOTE: Record<string, string> = {
+  forbid: ' A run is going: its concurrency (forbid) refuses another.',
+  replace: ' Its run going is stopped (concurrency replace).',
+};
+
+/** jobAction asks to run the selected job now, or to suspend (resume, when suspended) it. */
+function jobAction(ui: UiState, ctx: KeyContext, kind: 'job-run' | 'job-suspend'): { ui: UiState; effect?: Effect } {
+  const j = ctx.selectedJob;
+  if (!j) return { ui, effect: { kind: 'message', text: 'no job selected (jobs come from applied plans with a jobs: section)' } };
+  if (kind === 'job-run') {
+    return ask(ui, { kind, target: j.id, prompt: `Run ${j.id} now, outside its schedule?${j.running ? (CONCURRENCY_NOTE[j.concurrency] ?? '') : ''}` });
+  }
+  if (j.suspended) return ask(ui, { kind: 'job-resume', target: j.id, prompt: `Resume ${j.id} (its next slots run again)?` });
+  return ask(ui, { kind, target: j.id, prompt: `Suspend ${j.id}? Its slots are skipped until it is resumed.` });
+}
+
 /** reduceKey turns one key press into the next UI state and, maybe, an effect. */
 export function reduceKey(ui: UiState, input: string, key: Key, ctx: KeyContext): { ui: UiState; effect?: Effect } {
   if (key.ctrl && input === 'c') return { ui, effect: { kind: 'quit' } };
@@ -183,7 +202,7 @@ export function reduceKey(ui: UiState, input: string, key: Key, ctx: KeyContext)
   const idx = VIEWS.indexOf(ui.view);
   if (key.tab || key.rightArrow) return { ui: switchView(ui, VIEWS[(idx + (key.shift ? VIEWS.length - 1 : 1)) % VIEWS.length]!) };
   if (key.leftArrow) return { ui: switchView(ui, VIEWS[(idx + VIEWS.length - 1) % VIEWS.length]!) };
-  if (/^[1-4]$/.test(input)) return { ui: switchView(ui, VIEWS[Number(input) - 1]!) };
+  if (/^[1-9]$/.test(input) && Number(input) <= VIEWS.length) return { ui: switchView(ui, VIEWS[Number(input) - 1]!) };
 
   if (key.escape) {
     if (ui.detail) return { ui: { ...ui, detail: false } };
@@ -200,6 +219,7 @@ export function reduceKey(ui: UiState, input: string, key: Key, ctx: KeyContext)
     if (ui.view !== 'tasks' || !ctx.selectedTask) return { ui, effect: { kind: 'message', text: 'select a task in the tasks view to see its logs' } };
     return { ui: { ...ui, logsTask: ctx.selectedTask.task } };
   }
+  if (ui.view === 'jobs' && (input === 'r' || input === 's')) return jobAction(ui, ctx, input === 'r' ? 'job-run' : 'job-suspend');
   if (input === 'r') {
     const t = ctx.selectedTask;
     if (ui.view !== 'tasks' || !t) return { ui, effect: { kind: 'message', text: 'select a task in the tasks view to restart it' } };
@@ -251,8 +271,11 @@ function drillIn(ui: UiState, ctx: KeyContext): { ui: UiState; effect?: Effect }
     case 'events': {
       const e = ctx.selectedEvent;
       if (e?.task) return { ui: { ...scoped(ui, 'tasks', {}), filter: e.task } };
+      if (e?.job) return { ui: { ...scoped(ui, 'jobs', {}), filter: e.job } };
       if (e?.agent) return { ui: { ...scoped(ui, 'agents', {}), filter: e.agent } };
       return { ui };
     }
+    case 'jobs':
+      return { ui };
   }
 }

@@ -3,13 +3,14 @@
  * is over. Terminals without colour still show the words.
  */
 
-/** stateColor returns the ink colour name for an agent, task, power or health state. */
+/** stateColor returns the ink colour name for an agent, task, power or health state, or a job run's. */
 export function stateColor(state: string | undefined): string | undefined {
   switch (state) {
     case 'ready':
     case 'running':
     case 'healthy':
     case 'finished':
+    case 'succeeded':
       return 'green';
     case 'draining':
     case 'pending':
@@ -17,6 +18,10 @@ export function stateColor(state: string | undefined): string | undefined {
     case 'paused':
     case 'imaging':
     case 'unknown':
+    case 'claimed':
+    case 'waiting':
+    case 'missed':
+    case 'suspended':
       return 'yellow';
     case 'lost':
     case 'down':

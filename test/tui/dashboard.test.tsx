@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { DashboardActions } from '../../src/tui/actions.js';
 import { Dashboard } from '../../src/tui/Dashboard.js';
 import { MemoryStateSource } from '../../src/tui/state-source.js';
-import { sampleState, task } from './fixtures.js';
+import { sampleState, sampleStateWithJobs, task } from './fixtures.js';
 
 const NOW = Date.parse('2026-01-01T00:00:30Z');
 const tick = () => new Promise((r) => setTimeout(r, 50));
@@ -157,17 +157,99 @@ describe('<Dashboard>', () => {
     expect(frame()).toContain('1/7');
   });
 
+  test('5 opens the jobs view: schedule, next slot, last result, runs going, counts; the selected job\'s runs below', async () => {
+    const { press, frame } = mount({ columns: 120, source: new MemoryStateSource(sampleStateWithJobs(), NOW) });
+    expect(frame()).toMatch(/tasks 6 \(.*\) · jobs 4 \(1 going, 1 suspended\)/);
+    await press('5');
+    const f = frame();
+    expect(f).toContain('5 Jobs');
+    expect(f).toMatch(/JOB\s+SCHEDULE\s+NEXT\s+LAST RUN\s+GOING\s+OK\s+FAIL\s+MISS\s+SKIP/);
+    expect(f).toMatch(/etl\/nightly\s+0 2 \* \* \* Europe\/Paris\s+2026-01-02 01:00:00Z\s+failed\s+0\s+5\s+1\s+1\s+2/);
+    expect(f).toMatch(/etl\/report\s+after nightly\s+-\s+-\s+0\s+0\s+0\s+0\s+0/);
+    expect(f).toMatch(/web\/backup\s+\*\/15 \* \* \* \*\s+suspended\s+succeeded\s+0\s+10\s+0\s+0\s+3/);
+    expect(f).toMatch(/web\/tick\s+\* \* \* \* \* \*\s+2026-01-01 00:00:30Z\s+-\s+1\s+29/);
+    // the first job is selected: its runs, newest first
+    expect(f).toContain('Runs of etl/nightly');
+    expect(f).toMatch(/SLOT\s+TRIGGER\s+STATE\s+ATTEMPT\s+AGENT\s+EXIT\s+REASON/);
+    expect(f).toMatch(/2026-01-01 01:00:00Z\s+schedule\s+failed\s+2\s+h1\s+3\s+exit code 3/);
+    expect(f).toMatch(/2025-12-31 01:00:00Z\s+schedule\s+succeeded\s+1\s+h2\s+0/);
+    expect(f).toMatch(/2025-12-30 01:00:00Z\s+schedule\s+missed\s+1\s+-\s+-\s+no agent fits: cpus/);
+    expect(f).toMatch(/r\s+run now.*s\s+suspend\/resume/);
+    expect(f.split('\n').length).toBeLessThanOrEqual(29);
+    await press('G');
+    expect(frame()).toContain('Runs of web/tick');
+    expect(frame()).toMatch(/2026-01-01 00:00:29Z\s+schedule\s+running\s+1\s+h1/);
+    expect(frame()).toContain('4/4');
+    await press('k');
+    expect(frame()).toContain('Runs of web/backup');
+    expect(frame()).toContain('No runs kept.');
+  });
+
+  test('jobs view: r runs the selected job now and s suspends or resumes it, each after a confirmation', async () => {
+    const actions = fakeActions();
+    const { press, frame } = mount({ actions, source: new MemoryStateSource(sampleStateWithJobs(), NOW) });
+    await press('5', 'r');
+    expect(frame()).toContain('Run etl/nightly now, outside its schedule? [y/N]');
+    await press('y');
+    await settle(() => frame().includes('started on h1'));
+    expect(actions.runJob).toHaveBeenCalledWith('etl/nightly');
+    expect(frame()).toContain('etl/nightly/2026-01-01T00:00:31.000Z: started on h1');
+    expect(actions.restartTask).not.toHaveBeenCalled();
+
+    await press('s');
+    expect(frame()).toContain('Suspend etl/nightly? Its slots are skipped until it is resumed. [y/N]');
+    await press('n');
+    expect(actions.suspendJob).not.toHaveBeenCalled();
+    await press('j', 'j', 's'); // web/backup is suspended: s resumes it
+    expect(frame()).toContain('Resume web/backup (its next slots run again)? [y/N]');
+    await press('y');
+    await settle(() => frame().includes('web/backup resumed'));
+    expect(actions.suspendJob).toHaveBeenCalledWith('web/backup', false);
+    expect(actions.vm).not.toHaveBeenCalled();
+
+    // a failure says why, on the status line
+    const failing = fakeActions({ runJob: vi.fn(async () => Promise.reject(new Error('web/tick: not started: a run is going (concurrency forbid)'))) });
+    const second = mount({ actions: failing, source: new MemoryStateSource(sampleStateWithJobs(), NOW) });
+    await second.press('5', '/', 't', 'i', 'c', 'k', '\r', 'r', 'y');
+    await settle(() => second.frame().includes('job-run failed'));
+    expect(second.frame()).toContain('job-run failed: web/tick: not started: a run is going (concurrency forbid)');
+  });
+
+  test('a job event opens its job in the jobs view; without jobs the view says where they come from', async () => {
+    const data = sampleStateWithJobs();
+    data.events.push({ rev: 4, topic: 'job', at: '2026-01-01T00:00:03.000Z', kind: 'job-run-failed', job: 'etl/nightly', run: 'etl/nightly/2026-01-01T01:00:00.000Z', agent: 'h1', message: 'etl/nightly/2026-01-01T01:00:00.000Z failed (exit code 3)' });
+    const { press, frame } = mount({ source: new MemoryStateSource(data, NOW) });
+    await press('4', '\r');
+    expect(frame()).toContain('filter "etl/nightly"');
+    expect(frame()).toContain('Runs of etl/nightly');
+    expect(frame()).toContain('1/1');
+
+    const empty = mount();
+    await empty.press('5');
+    expect(empty.frame()).toContain('No jobs (apply a plan with a jobs: section; they run on the control host).');
+    await empty.press('r');
+    expect(empty.frame()).toContain('no job selected');
+  });
+
   test('80×24 and 40×12: degrades without breaking (frame fits, key columns stay)', async () => {
     for (const [columns, rows] of [
       [80, 24],
       [40, 12],
     ] as const) {
-      const { press, frame, app } = mount({ columns, rows });
+      const { press, frame, app } = mount({ columns, rows, source: new MemoryStateSource(sampleStateWithJobs(), NOW) });
       await press('3');
       const lines = frame().split('\n');
       expect(lines.length).toBeLessThanOrEqual(rows - 1);
       for (const l of lines) expect(l.replace(/\u001b\[[0-9;]*m/g, '').length).toBeLessThanOrEqual(columns);
       expect(frame()).toContain('farm/render/0');
+      await press('5');
+      const jobLines = frame().split('\n');
+      expect(jobLines.length).toBeLessThanOrEqual(rows - 1);
+      for (const l of jobLines) expect(l.replace(/\u001b\[[0-9;]*m/g, '').length).toBeLessThanOrEqual(columns);
+      expect(frame()).toContain('etl/nightly');
+      expect(frame()).toContain('Runs of etl/nightly');
+      // at 80 columns the id and schedule shrink; every count stays
+      if (columns === 80) expect(frame()).toMatch(/etl\/nightly\s+0 2 .*2026-01-02 01:00:00Z\s+failed\s+0\s+5\s+1\s+1\s+2/);
       app.unmount();
     }
   });

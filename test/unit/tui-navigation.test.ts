@@ -1,9 +1,12 @@
 import { describe, expect, test } from 'vitest';
+import { jobsOfTables } from '../../src/tui/jobs-model.js';
 import { buildModel } from '../../src/tui/model.js';
-import { initialUi, reduceKey, scrollTop, VM_UNAVAILABLE, type KeyContext } from '../../src/tui/navigation.js';
-import { sampleState } from '../tui/fixtures.js';
+import { initialUi, reduceKey, scrollTop, VIEWS, VM_UNAVAILABLE, type KeyContext } from '../../src/tui/navigation.js';
+import { sampleJobTables, sampleState } from '../tui/fixtures.js';
 
 const m = buildModel(sampleState());
+const { jobs } = jobsOfTables(sampleJobTables());
+const jobNamed = (id: string) => jobs.find((j) => j.id === id)!;
 const ctx = (over: Partial<KeyContext> = {}): KeyContext => ({ count: 10, pageSize: 4, vmActions: true, ...over });
 
 describe('reduceKey', () => {
@@ -78,5 +81,46 @@ describe('reduceKey', () => {
     expect(reduceKey(initialUi(), '?', {}, ctx()).ui.help).toBe(true);
     expect(reduceKey(initialUi('tasks'), 'l', {}, ctx({ selectedTask: m.tasks.at(0) })).ui.logsTask).toBe(m.tasks.at(0)!.task);
     expect(reduceKey(initialUi('agents'), 'l', {}, ctx()).effect?.kind).toBe('message');
+  });
+
+  test('5 and tab reach the jobs view; 6 is no view', () => {
+    expect(VIEWS).toEqual(['overview', 'agents', 'tasks', 'events', 'jobs']);
+    expect(reduceKey(initialUi(), '5', {}, ctx()).ui.view).toBe('jobs');
+    expect(reduceKey(initialUi('events'), '', { tab: true }, ctx()).ui.view).toBe('jobs');
+    expect(reduceKey(initialUi('jobs'), '', { tab: true }, ctx()).ui.view).toBe('overview');
+    expect(reduceKey(initialUi('overview'), '', { leftArrow: true }, ctx()).ui.view).toBe('jobs');
+    expect(reduceKey(initialUi('tasks'), '6', {}, ctx()).ui.view).toBe('tasks');
+    let ui = reduceKey(initialUi(), '5', {}, ctx()).ui;
+    ui = reduceKey(ui, 'j', {}, ctx({ count: 4 })).ui;
+    expect(ui.cursor.jobs).toBe(1);
+    expect(ui.cursor.tasks).toBe(0);
+  });
+
+  test('in the jobs view r asks to run the job now and s to suspend or resume it; elsewhere they keep their meaning', () => {
+    const nightly = jobNamed('etl/nightly');
+    const run = reduceKey(initialUi('jobs'), 'r', {}, ctx({ selectedJob: nightly }));
+    expect(run.ui.confirm).toEqual({ kind: 'job-run', target: 'etl/nightly', prompt: 'Run etl/nightly now, outside its schedule?' });
+    expect(reduceKey(run.ui, 'y', {}, ctx()).effect).toEqual({ kind: 'run', action: run.ui.confirm });
+    expect(reduceKey(initialUi('jobs'), 's', {}, ctx({ selectedJob: nightly })).ui.confirm).toMatchObject({ kind: 'job-suspend', target: 'etl/nightly' });
+    expect(reduceKey(initialUi('jobs'), 's', {}, ctx({ selectedJob: jobNamed('web/backup') })).ui.confirm).toMatchObject({ kind: 'job-resume', target: 'web/backup' });
+    // a run going: the prompt says what the job's concurrency does to another
+    const forbid = { ...jobNamed('web/tick'), concurrency: 'forbid' };
+    expect(reduceKey(initialUi('jobs'), 'r', {}, ctx({ selectedJob: forbid })).ui.confirm?.prompt).toMatch(/its concurrency \(forbid\) refuses another/);
+    const replace = { ...jobNamed('web/tick'), concurrency: 'replace' };
+    expect(reduceKey(initialUi('jobs'), 'r', {}, ctx({ selectedJob: replace })).ui.confirm?.prompt).toMatch(/run going is stopped/);
+    expect(reduceKey(initialUi('jobs'), 'r', {}, ctx()).effect).toMatchObject({ kind: 'message', text: expect.stringMatching(/no job selected/) });
+    // elsewhere: restart a task, start a VM, as before
+    const vm = m.tasks.find((t) => t.driver === 'libvirt')!;
+    expect(reduceKey(initialUi('tasks'), 'r', {}, ctx({ selectedTask: vm, selectedJob: nightly })).ui.confirm?.kind).toBe('restart');
+    expect(reduceKey(initialUi('tasks'), 's', {}, ctx({ selectedTask: vm, selectedJob: nightly })).ui.confirm?.kind).toBe('vm-start');
+  });
+
+  test('Enter on a job event opens the jobs view filtered to its job (a task event still opens the task)', () => {
+    const ui = reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { job: 'etl/nightly', agent: 'h1' } })).ui;
+    expect(ui).toMatchObject({ view: 'jobs', filter: 'etl/nightly', scopeFrom: 'events' });
+    expect(reduceKey(ui, '', { escape: true }, ctx()).ui.filter).toBe('');
+    expect(reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { task: 'web/api/2', agent: 'h1' } })).ui).toMatchObject({ view: 'tasks', filter: 'web/api/2' });
+    expect(reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { agent: 'h1' } })).ui).toMatchObject({ view: 'agents', filter: 'h1' });
+    expect(reduceKey(initialUi('jobs'), '', { return: true }, ctx({ selectedJob: jobNamed('etl/nightly') })).ui.view).toBe('jobs');
   });
 });

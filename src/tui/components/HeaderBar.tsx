@@ -1,18 +1,21 @@
 import { Box, Text } from 'ink';
 import { memo } from 'react';
+import type { JobsTotals } from '../jobs-model.js';
 import type { DashboardModel } from '../model.js';
 import { VIEWS, type View } from '../navigation.js';
 
-/** HeaderBarProps: the current view, the model's totals, where the state comes from and when it was read. */
+/** HeaderBarProps: the current view, the model's totals (and the jobs'), where the state comes from and when it was read. */
 export interface HeaderBarProps {
   view: View;
   totals: DashboardModel['totals'];
+  /** jobs counts the scheduled jobs (shown when there are any). */
+  jobs?: JobsTotals;
   stateLabel: string;
   readAt: number;
   width: number;
 }
 
-const TITLES: Record<View, string> = { overview: 'Overview', agents: 'Agents', tasks: 'Tasks', events: 'Events' };
+const TITLES: Record<View, string> = { overview: 'Overview', agents: 'Agents', tasks: 'Tasks', events: 'Events', jobs: 'Jobs' };
 
 function counts(by: Record<string, number>, order: string[]): string {
   const keys = [...order.filter((k) => by[k]), ...Object.keys(by).filter((k) => !order.includes(k)).sort()];
@@ -20,9 +23,10 @@ function counts(by: Record<string, number>, order: string[]): string {
 }
 
 /** HeaderBar is the top two lines: the view tabs, then agent and task counts and the state's read time. */
-export const HeaderBar = memo(function HeaderBar({ view, totals, stateLabel, readAt, width }: HeaderBarProps) {
+export const HeaderBar = memo(function HeaderBar({ view, totals, jobs, stateLabel, readAt, width }: HeaderBarProps) {
   const time = new Date(readAt).toTimeString().slice(0, 8);
-  const summary = `agents ${totals.agents}${totals.agents ? ` (${counts(totals.agentsByState, ['ready', 'draining', 'lost', 'down', 'unknown'])})` : ''} · tasks ${totals.tasks}${totals.tasks ? ` (${counts(totals.tasksByState, ['running', 'pending', 'failed', 'exited', 'lost'])})` : ''}`;
+  const jobsSummary = jobs?.jobs ? ` · jobs ${jobs.jobs}${jobs.going || jobs.suspended ? ` (${counts({ going: jobs.going, suspended: jobs.suspended }, ['going', 'suspended'])})` : ''}` : '';
+  const summary = `agents ${totals.agents}${totals.agents ? ` (${counts(totals.agentsByState, ['ready', 'draining', 'lost', 'down', 'unknown'])})` : ''} · tasks ${totals.tasks}${totals.tasks ? ` (${counts(totals.tasksByState, ['running', 'pending', 'failed', 'exited', 'lost'])})` : ''}${jobsSummary}`;
   return (
     <Box flexDirection="column" width={width}>
       <Text wrap="truncate">

@@ -20,6 +20,7 @@ export function helpBarKeys(view: View, mode?: HelpBarProps['mode']): [string, s
     agents: [['⏎', 'tasks'], ['d', 'drain']],
     tasks: [['⏎', 'detail'], ['l', 'logs'], ['r', 'restart'], ['s/x/b', 'vm']],
     events: [['⏎', 'open']],
+    jobs: [['r', 'run now'], ['s', 'suspend/resume']],
   };
   return [['q', 'quit'], ['?', 'help'], ['↑↓', 'move'], ...own[view], ['/', 'filter'], ['tab', 'view'], ['Esc', 'back']];
 }

@@ -10,14 +10,16 @@ export interface HelpOverlayProps {
 /** HELP_LINES are the dashboard's keys, one per line. */
 export const HELP_LINES: [string, string][] = [
   ['↑ ↓  j k', 'move; PgUp PgDn / space page; g G first / last'],
-  ['tab ← →  1-4', 'switch view: overview, agents, tasks, events'],
-  ['Enter', 'drill in: cluster → its agents → an agent\'s tasks → task detail'],
+  ['tab ← →  1-5', 'switch view: overview, agents, tasks, events, jobs'],
+  ['Enter', 'drill in: cluster → its agents → an agent\'s tasks → task detail; an event → its task, job or agent'],
   ['Esc', 'back: close a panel, clear the filter, leave a drill-in'],
   ['/', 'filter: words must all match; key:value works (state:failed agent:h1 driver:libvirt)'],
   ['l', 'follow the selected task\'s logs'],
   ['r', 'restart the selected task (asks first)'],
   ['d', 'drain / undrain the selected agent: its tasks move elsewhere (asks first)'],
   ['s x b', 'start / stop / reboot the selected VM (asks first)'],
+  ['r  (jobs)', 'run the selected job now, outside its schedule (asks first)'],
+  ['s  (jobs)', 'suspend / resume the selected job (asks first)'],
   ['?', 'this help'],
   ['q  Ctrl-C', 'quit'],
 ];
