@@ -4,8 +4,9 @@
  * tmux (a private server, 100×30) against the host's HTTPS address, pinned by the fingerprint the
  * host printed, with the root token. A second client (this test) kills a task: the host's
  * supervision starts it again and the dashboard shows the new pid, from the event stream. Then the
- * dashboard's own restart key runs through the API. Skipped with a reason when tmux is missing on a
- * dev machine; fails in CI (CI is set).
+ * dashboard's own restart key runs through the API. Then a plan with a job every 2 s: the jobs view
+ * shows its runs as the host runs them (from job events), and its keys suspend it and run it now
+ * on the host. Skipped with a reason when tmux is missing on a dev machine; fails in CI (CI is set).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,15 @@ const PLAN = tickerPlan('rdash');
 const scratch = scratchDir('factory-rdash-');
 const state = path.join(scratch.dir, 'state');
 const plan = path.join(scratch.dir, 'rdash.yaml');
+const jobsPlan = path.join(scratch.dir, 'rjobs.yaml');
+/** JOBS_PLAN is a job that succeeds every 2 s. */
+const JOBS_PLAN = `name: rjobs
+project: e2e
+jobs:
+  - name: tick
+    schedule: "*/2 * * * * *"
+    command: ["true"]
+`;
 const { tmux, capture, kill } = tmuxServer('rdash');
 /** env keeps the user's client config (a current context) out of every run */
 const env = { XDG_CONFIG_HOME: path.join(scratch.dir, 'config') };
@@ -38,6 +48,7 @@ afterAll(async () => {
     await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
   }
   await runCli(['plan', 'destroy', plan, '--state', state], { cwd: scratch.dir, env: { ...env, FACTORY_CONTROL: 'off' } }).catch(() => undefined);
+  await runCli(['plan', 'destroy', jobsPlan, '--state', state], { cwd: scratch.dir, env: { ...env, FACTORY_CONTROL: 'off' } }).catch(() => undefined);
   for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   scratch.cleanup();
 });
@@ -58,7 +69,7 @@ async function tasks(): Promise<Map<string, { state: string; pid?: number }>> {
 const rowOf = (screen: string, task: string) => screen.split('\n').find((l) => l.includes(task)) ?? '';
 
 describe.skipIf(!hasTmux)(`factory dashboard --control under tmux${!hasTmux ? ' (skipped: tmux is not installed)' : ''}`, () => {
-  test('driven from a remote host, it shows a task that a second client kills and sees restarted', async () => {
+  test('driven from a remote host, it shows a task that a second client kills and sees restarted, and runs and suspends a job', async () => {
     writeFileSync(plan, PLAN);
     host = spawn(BIN, ['control', 'serve', '--state', state, '--listen', '127.0.0.1:0', '--reconcile-interval', '1'], {
       cwd: scratch.dir,
@@ -132,6 +143,28 @@ describe.skipIf(!hasTmux)(`factory dashboard --control under tmux${!hasTmux ? ' 
     const ev = await runCli(['events', '--control', url, '--fingerprint', fingerprint!, '--token-file', path.join(state, 'tokens', 'root'), '--since', '0', '--topic', 'task', '--json'], { cwd: scratch.dir, env });
     expect(ev.code, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(new RegExp(`"kind":"task-restart-requested".*"by":"${tokenId}"`));
+
+    // a job every 2 s: the jobs view follows its runs from the job events (no refresh interval)
+    writeFileSync(jobsPlan, JOBS_PLAN);
+    const jobsApplied = await runCli(['plan', 'apply', jobsPlan, '--state', state], { cwd: scratch.dir, env });
+    expect(jobsApplied.code, `${jobsApplied.stderr}\n${hostLog}`).toBe(0);
+    tmux('send-keys', '-t', 'rdash', '5');
+    const ran = await waitFor(() => /rjobs\/tick\s+\*\/2 \* \* \* \* \*\s+\S+ \S+Z\s+succeeded\s+\d+\s+[1-9]/.test(capture()), 20_000, 200);
+    screen = capture();
+    expect(ran, `${screen}\n${hostLog}`).toBe(true);
+    expect(screen).toContain('Runs of rjobs/tick');
+    expect(screen).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+schedule\s+succeeded\s+1\s+local\s+0/);
+    // s suspends it on the host
+    tmux('send-keys', '-t', 'rdash', 's');
+    expect(await waitFor(() => /Suspend rjobs\/tick\?/.test(capture()), 5_000, 100), capture()).toBe(true);
+    tmux('send-keys', '-t', 'rdash', 'y');
+    expect(await waitFor(() => /rjobs\/tick suspended/.test(capture()) && /rjobs\/tick\s+\S.*\s+suspended\s/.test(capture()), 10_000, 100), capture()).toBe(true);
+    // r runs it now on the host (a manual run, shown in its runs)
+    tmux('send-keys', '-t', 'rdash', 'r');
+    expect(await waitFor(() => /Run rjobs\/tick now/.test(capture()), 5_000, 100), capture()).toBe(true);
+    tmux('send-keys', '-t', 'rdash', 'y');
+    expect(await waitFor(() => /rjobs\/tick\/\S+: started on local/.test(capture()), 10_000, 100), `${capture()}\n${hostLog}`).toBe(true);
+    expect(await waitFor(() => /\s+manual\s+succeeded\s+1\s+local\s+0/.test(capture()), 10_000, 100), capture()).toBe(true);
 
     tmux('send-keys', '-t', 'rdash', 'q');
     expect(await waitFor(() => !/q\s+quit/.test(capture()), 5_000, 100), capture()).toBe(true);
