@@ -25,6 +25,8 @@ export interface PlacementView {
   agents: AgentSnapshot[];
   actual: ActualTask[];
   projects?: Record<string, ProjectPolicy>;
+  /** placement is the plan's own restriction (idcs, cluster), which its jobs' runs keep too. */
+  placement?: { idcs?: string[]; cluster?: string };
 }
 
 /** RunAgents is how the scheduler of runs reaches agents (a fake in unit tests, JobAgents for real). */
@@ -61,7 +63,8 @@ export class JobAgents implements RunAgents {
   async view(plan: string): Promise<PlacementView> {
     const inv = await this.inventoryOf(plan);
     const { agents, actual } = snapshotOf(inv, new StateWork(this.state), { offline: false });
-    return { agents, actual, projects: inv.projects };
+    const placement = this.state.view().get('plans', plan)?.spec?.placement;
+    return { agents, actual, projects: inv.projects, ...(placement ? { placement } : {}) };
   }
 
   async executor(plan: string, agent: string): Promise<RunExecutor> {

@@ -189,7 +189,7 @@ export class Dispatcher {
       for (const [i, p] of placements.entries()) {
         const x = list[i]!;
         if (p.agent !== undefined) x.run = { ...x.run, agent: p.agent, task: runTaskName(x.run, 1) };
-        else x.run = { ...x.run, state: 'waiting', reason: `no agent fits: ${'reason' in p ? p.reason : ''}`, retryAt: new Date(now + 1000).toISOString() };
+        else x.run = { ...x.run, state: 'waiting', reason: 'reason' in p ? p.reason : 'no agent fits', retryAt: new Date(now + 1000).toISOString() };
       }
     }
     for (const { run, job } of runs) {

@@ -42,6 +42,7 @@ export function placeRuns(view: PlacementView, runs: { run: RunRecord; job: JobR
     specHash: runSpecHash(job),
     strategy: 'binpack',
     restart: 'never',
+    ...(view.placement ? { placement: view.placement } : {}),
   }));
   const plan = schedule({ agents: view.agents, groups, actual: view.actual, plans: [NEW_RUNS], seed, projects: view.projects });
   const out: RunPlacement[] = [];

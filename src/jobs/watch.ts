@@ -197,6 +197,12 @@ export class RunWatcher {
 
   /** retry claims the next attempt of a waiting run (a new task name) and starts it. */
   private async retry(r: RunRecord, job: JobRecord, dispatcher: Dispatcher): Promise<void> {
+    // a run no agent could take yet: missed once its slot is too late to start
+    const deadline = r.task === undefined ? this.startDeadline(r, job, dispatcher) : undefined;
+    if (deadline !== undefined && this.o.now() > deadline) {
+      this.tooLate(r, job, `not started before its deadline: ${r.reason ?? 'no agent fits'}`, `not started before its deadline: ${r.reason ?? 'no agent fits'}`);
+      return;
+    }
     const placed = r.agent !== undefined && r.attempts.length < r.attempt;
     const attempt = placed || r.task === undefined ? r.attempt : r.attempt + 1;
     let agent: string | undefined;
@@ -205,7 +211,7 @@ export class RunWatcher {
       const [p] = placeRuns(view, [{ run: r, job }]);
       agent = p?.agent;
       if (!agent) {
-        this.o.writer.putRun({ ...r, reason: `no agent fits: ${p && 'reason' in p ? p.reason : 'none'}`, retryAt: new Date(this.o.now() + 1000).toISOString() });
+        this.o.writer.putRun({ ...r, reason: p && 'reason' in p ? p.reason : 'no agent fits', retryAt: new Date(this.o.now() + 1000).toISOString() });
         return;
       }
     } catch (err) {
@@ -255,18 +261,28 @@ export class RunWatcher {
     );
   }
 
+  /** startDeadline is the last moment a run's first attempt may start: startingDeadline, else the job's next slot (schedule runs). */
+  private startDeadline(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): number | undefined {
+    const slot = Date.parse(run.slot);
+    if (job.spec.startingDeadlineMs !== undefined) return slot + job.spec.startingDeadlineMs;
+    return run.trigger === 'schedule' || run.trigger === 'catch-up' ? nextSlotAfter(dispatcher, job, slot) : undefined;
+  }
+
+  /** tooLate records a run whose first attempt cannot start any more as missed (its slot is accounted for as missed). */
+  private tooLate(run: RunRecord, job: JobRecord, reason: string, message: string): void {
+    const next: RunRecord = { ...run, state: 'missed', reason, finishedAt: new Date(this.o.now()).toISOString(), retryAt: undefined };
+    const cur = this.o.writer.cursorOf(job);
+    this.o.writer.putRun(next, jobEvent(job, 'job-slot-missed', `${run.id}: ${message}`, { run: next }));
+    this.o.writer.putCursor({ ...cur, counts: { ...cur.counts, runs: cur.counts.runs - 1, missed: cur.counts.missed + 1 } });
+  }
+
   /** neverStarted handles a claimed run whose task its agent does not have: start it, unless too late. */
   private neverStarted(run: RunRecord, dispatcher: Dispatcher): void {
     const job = this.job(run.job);
     if (!job) return;
-    const now = this.o.now();
-    const slot = Date.parse(run.slot);
-    const deadline = job.spec.startingDeadlineMs !== undefined ? slot + job.spec.startingDeadlineMs : run.trigger === 'schedule' || run.trigger === 'catch-up' ? nextSlotAfter(dispatcher, job, slot) : undefined;
-    if (deadline !== undefined && now > deadline) {
-      const next: RunRecord = { ...run, state: 'missed', reason: 'claimed, never started, and too late to start now', finishedAt: new Date(now).toISOString() };
-      const cur = this.o.writer.cursorOf(job);
-      this.o.writer.putRun(next, jobEvent(job, 'job-slot-missed', `${run.id}: claimed by a host that stopped before starting it; too late to start now`, { run: next }));
-      this.o.writer.putCursor({ ...cur, counts: { ...cur.counts, runs: cur.counts.runs - 1, missed: cur.counts.missed + 1 } });
+    const deadline = this.startDeadline(run, job, dispatcher);
+    if (deadline !== undefined && this.o.now() > deadline) {
+      this.tooLate(run, job, 'claimed, never started, and too late to start now', 'claimed by a host that stopped before starting it; too late to start now');
       return;
     }
     dispatcher.start(run, job);

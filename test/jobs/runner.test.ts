@@ -196,6 +196,22 @@ describe('JobRunner with a fake clock and agent', () => {
     expect(events('job-run-adopted')).toHaveLength(1);
   });
 
+  it('a run no agent can take waits, then is recorded missed once its next slot came due', async () => {
+    await putJobs(spec('big', { schedule: '*/5 * * * * *', resources: { cpus: 100, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] } }));
+    const r = runner();
+    await tick(r, 4800); // slot 5 s
+    expect(runs()[0]).toMatchObject({ state: 'waiting', reason: expect.stringMatching(/^no agent fits: cpus/) });
+    await tick(r, 2000);
+    expect(runs()[0]!.state).toBe('waiting');
+    await tick(r, 3300); // past slot 10 s: the first one is too late now
+    await r.stop();
+    const [first, second] = runs();
+    expect(first).toMatchObject({ state: 'missed', reason: expect.stringMatching(/^not started before its deadline: no agent fits/) });
+    expect(second!.state).toBe('waiting');
+    expect(agents.started).toEqual([]);
+    expect(state.view().get('cursors', 'p/big')!.counts).toMatchObject({ runs: 1, missed: 1 });
+  });
+
   it('slots that came due while no host ran are missed (catchUp: none) and counted, never silent', async () => {
     await putJobs(spec('m'));
     clock.advance(5000);
