@@ -210,6 +210,8 @@ export class EtcdBackend implements StateBackend {
     });
     // a canceled watch (its revision compacted away) or a broken one: read everything again
     w.on('error', () => this.scheduleReload());
+    // etcd answers again: refresh asks it again
+    w.on('connected', () => (this.quietUntil = 0));
   }
 
   /** onWatch applies the changes of a watch response, one etcd revision (one transaction) at a time. */
@@ -234,6 +236,7 @@ export class EtcdBackend implements StateBackend {
 
   private applyGroup(rev: number, kvs: IKeyValue[], types: string[]): void {
     if (kvs.some((kv) => kv.key.equals(this.keys.lock))) this.lockKey.wake();
+    this.quietUntil = 0;
     if (rev <= this.applied) return; // this handle's own commit, applied when etcd answered it
     const ops: JournalEntry['ops'] = [];
     const events: EventRecord[] = [];
@@ -337,7 +340,8 @@ export class EtcdBackend implements StateBackend {
       const r = await this.client.kv.range({ key: this.keys.counter, keys_only: true });
       await this.caughtUp(Number(r.kvs[0]?.mod_revision ?? 0), this.settings.timeoutMs);
     } catch {
-      // etcd unreachable: the last known state, and no more waiting on etcd for a while
+      // etcd unreachable: the last known state, and no more waiting on etcd until it answers the
+      // watch again (or 5 s passed)
       this.quietUntil = Date.now() + 5_000;
     }
   }

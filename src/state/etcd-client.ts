@@ -107,7 +107,7 @@ export async function etcdClientOptions(loc: EtcdLocation, settings: EtcdSetting
   if (cert && !ca) throw new StateError('FACTORY_ETCD_CERT needs FACTORY_ETCD_CA (the CA that signed the etcd members)', { code: 'E_STATE_BACKEND' });
   const user = env.FACTORY_ETCD_USER;
   if (user && env.FACTORY_ETCD_PASSWORD === undefined) throw new StateError('FACTORY_ETCD_USER needs FACTORY_ETCD_PASSWORD', { code: 'E_STATE_BACKEND' });
-  const { handleWhen, retry, ConstantBackoff, noop } = await import('cockatiel');
+  const { handleWhen, retry, ConstantBackoff, ExponentialBackoff, noop } = await import('cockatiel');
   const { isRecoverableError } = await import('etcd3');
   const scheme = ca ? 'https' : 'http';
   return {
@@ -118,10 +118,12 @@ export async function etcdClientOptions(loc: EtcdLocation, settings: EtcdSetting
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + settings.timeoutMs }),
     // a watch response may carry many revisions of large transactions (gRPC's default is 4 MiB)
     grpcOptions: { 'grpc.max_receive_message_length': -1, 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': settings.timeoutMs },
-    // every retry goes to another member; no circuit breaker keeps a member that came back shut out
+    // every retry goes to another member; no circuit breaker keeps a member that came back shut out,
+    // and a broken watch tries again within a second (the client's default waits up to 30 s)
     faultHandling: {
       host: () => noop,
       global: retry(handleWhen(isRecoverableError), { maxAttempts: Math.max(1, loc.endpoints.length - 1), backoff: new ConstantBackoff(50) }),
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }).next(),
     },
   };
 }
