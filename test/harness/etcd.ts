@@ -85,6 +85,17 @@ export function memberHealthy(endpoint: string, timeoutMs = 1000): Promise<boole
 /** EtcdCluster is a running test cluster. */
 export class EtcdCluster {
   private readonly procs = new Map<number, ChildProcess>();
+  /** killOnExit kills the members and deletes their data if the test process ends without stop() (a crash, a thrown test). */
+  private readonly killOnExit = () => {
+    for (const m of this.members) {
+      try {
+        if (m.pid) process.kill(m.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  };
 
   private constructor(
     /** dir holds every member's data directory and log. */
@@ -111,6 +122,7 @@ export class EtcdCluster {
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
     const args = ['--max-txn-ops', String(opts.maxTxnOps ?? 4096), '--logger', 'zap', '--log-level', 'warn', ...(opts.extraArgs ?? [])];
     const cluster = new EtcdCluster(dir, members, binary, args, initialCluster, `factory-test-${path.basename(dir)}`);
+    process.on('exit', cluster.killOnExit);
     try {
       for (let i = 0; i < n; i++) cluster.spawnMember(i, 'new');
       await cluster.waitHealthy(opts.readyTimeoutMs ?? 20_000);
@@ -207,6 +219,7 @@ export class EtcdCluster {
 
   /** stop kills every member by pid and deletes the folder (a graceful stop of a member waits for its peers, seconds). */
   async stop(): Promise<void> {
+    process.off('exit', this.killOnExit);
     await Promise.all(this.members.map((_, i) => this.kill(i, 'SIGKILL')));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
