@@ -7,7 +7,8 @@
 //
 // Left in node_modules: ink and react (the dashboard loads them when it starts) and the libraries
 // loaded only on the paths that need them — dockerode (image push), ssh2 (SSH agents),
-// @unraid/libvirt (VM images). The dashboard's state worker is its own entry (dist/tui/state-worker.js,
+// @unraid/libvirt (VM images), etcd3 and cockatiel (an etcd:// state; etcd3 reads its .proto files
+// from its own folder). The dashboard's state worker is its own entry (dist/tui/state-worker.js,
 // found from dist/chunks/ as ../tui/state-worker.js), since a worker thread loads it by file.
 import { build } from 'esbuild';
 import fs from 'node:fs';
@@ -50,7 +51,7 @@ const result = await build({
   sourcemap: 'linked',
   // loaded lazily on the paths that need them; native parts cannot be bundled. oclif reaches for
   // typescript / ts-node / tsx only when it runs .ts sources (development), never from dist/.
-  external: ['dockerode', 'ssh2', '@unraid/libvirt', 'cpu-features', 'ink', 'react', 'typescript', 'ts-node', 'tsx'],
+  external: ['dockerode', 'ssh2', '@unraid/libvirt', 'cpu-features', 'etcd3', 'cockatiel', 'ink', 'react', 'typescript', 'ts-node', 'tsx'],
   // CommonJS dependencies (oclif, yaml, proper-lockfile) call require() for Node's own modules
   banner: { js: "import { createRequire as __factoryCreateRequire } from 'node:module'; const require = __factoryCreateRequire(import.meta.url);" },
   legalComments: 'none',

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { LockOptions, StateBackend } from '../state/backend.js';
 import { StateWork } from '../state/work.js';
-import { openState, stateDirOf } from '../state/open.js';
+import { openStateDir, stateDirOf } from '../state/open.js';
 
 const handles = new Map<string, Promise<StateBackend & { dir: string }>>();
 
@@ -15,7 +15,7 @@ export async function stateOf(location: string, opts: { follow?: boolean } = {})
   const key = path.resolve(stateDirOf(location));
   let h = handles.get(key);
   if (!h) {
-    h = openState(key, opts);
+    h = openStateDir(key, opts);
     handles.set(key, h);
     h.catch(() => handles.delete(key));
     return h;

@@ -2,7 +2,7 @@
  * The state interface. Every caller outside src/state reads and writes the state through a
  * StateBackend: a view of committed records, atomic transactions of puts and deletes with the
  * events they publish, a revision per event, and a watch from a revision. The file backend
- * (file-backend.ts) is the embedded default; an etcd backend takes the same shape (next issues).
+ * (file-backend.ts) is the embedded default; the etcd backend (etcd-backend.ts) keeps a state in etcd.
  */
 import type { JobCursor, JobRecord, RunRecord } from '../jobs/types.js';
 import type { AgentRecord, PlanRecord, TaskRecord, TokenRecord } from './types.js';

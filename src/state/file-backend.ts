@@ -400,6 +400,36 @@ export class FileBackend implements StateBackend {
     return { ...this.counters };
   }
 
+  /** snapshot returns the committed state as a snapshot document (state migrate copies it). */
+  snapshot(): SnapshotDoc {
+    return this.tables.document(this.idValue, SNAPSHOT_VERSION);
+  }
+
+  /**
+   * create writes a new state into a directory from a snapshot document (its id, records, events
+   * and revision): refused when the directory already holds a state.
+   */
+  static async create(dir: string, doc: SnapshotDoc): Promise<void> {
+    const abs = path.resolve(dir);
+    try {
+      await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new StateError(`state directory ${abs} is not usable: ${errMessage(err)}`, { code: 'E_STATE_DIR', cause: err });
+    }
+    const file = path.join(abs, STATE_FILE);
+    const exists = new StateError(`${abs} already holds a state (${STATE_FILE}): a state is copied only into a directory without one`, {
+      code: 'E_STATE_EXISTS',
+      hint: 'pick another directory, or move that one away first',
+    });
+    if (await fsp.stat(file).then(() => true, () => false)) throw exists;
+    try {
+      await writeFileAtomic(file, JSON.stringify({ ...doc, version: SNAPSHOT_VERSION }) + '\n', { exclusive: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw exists;
+      throw err;
+    }
+  }
+
   private startFollowing(): void {
     const kick = () => void this.refresh().catch(() => undefined);
     try {

@@ -60,7 +60,8 @@ describe('shell completion', () => {
     expect(completeBash(setup, ['factory', ''])).toEqual(expect.arrayContaining(['agents', 'dashboard', 'plan', 'status', 'vm']));
     expect(completeBash(setup, ['factory', 'pl'])).toEqual(['plan']);
     expect(completeBash(setup, ['factory', 'plan', ''])).toEqual(['apply', 'destroy', 'diff']);
-    expect(completeBash(setup, ['factory', 'st'])).toEqual(['status']);
+    expect(completeBash(setup, ['factory', 'st'])).toEqual(['state', 'status']);
+    expect(completeBash(setup, ['factory', 'state', ''])).toEqual(['migrate']);
     expect(completeBash(setup, ['factory', 'plan', 'apply', '--se'])).toEqual(['--seed']);
   });
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { FileBackend, STATE_FILE } from '../../src/state/file-backend.js';
 import { journalName } from '../../src/state/journal.js';
 import { StateWork } from '../../src/state/work.js';
-import { openState } from '../../src/state/open.js';
+import { openState, openStateDir } from '../../src/state/open.js';
 import { STATE_ID_RE } from '../../src/state/state-id.js';
 import { StateError } from '../../src/errors.js';
 import type { PlanRecord, TaskRecord } from '../../src/state/types.js';
@@ -204,10 +204,12 @@ describe('FileBackend', () => {
     await b.unlock();
   });
 
-  test('openState takes a directory or file:// and refuses etcd:// by name', async () => {
+  test('openState takes a directory or file://; the commands’ openStateDir refuses etcd:// by name', async () => {
     const b = await openState(`file://${dir}`);
-    expect(b.dir).toBe(dir);
-    await expect(openState('etcd://127.0.0.1:2379')).rejects.toMatchObject({ code: 'E_STATE_BACKEND' });
+    expect(b).toBeInstanceOf(FileBackend);
+    expect(b.location).toBe(dir);
+    await expect(openStateDir('etcd://127.0.0.1:2379/factory')).rejects.toMatchObject({ code: 'E_STATE_BACKEND', hint: expect.stringMatching(/state migrate/) });
+    await expect(openState('etcd://127.0.0.1:2379/a b')).rejects.toMatchObject({ code: 'E_STATE_BACKEND', message: expect.stringMatching(/bad etcd state location/) });
   });
 });
 
