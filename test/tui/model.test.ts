@@ -8,7 +8,7 @@ import type { JournalEntry } from '../../src/state/tables.js';
 import { jobsMatching, jobsOfTables, runNowOutcome, suspendOutcome } from '../../src/tui/jobs-model.js';
 import { coreFromStateBuffer, coreFromStateFile } from '../../src/tui/state-reader.js';
 import { MemoryStateSource } from '../../src/tui/state-source.js';
-import { sampleJobTables, sampleState, sampleStateWithJobs } from '../tui/fixtures.js';
+import { sampleJobTables, sampleState, sampleStateWithJobs } from './fixtures.js';
 
 const GiB = 1024 ** 3;
 

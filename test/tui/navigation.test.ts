@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { jobsOfTables } from '../../src/tui/jobs-model.js';
 import { buildModel } from '../../src/tui/model.js';
 import { initialUi, reduceKey, scrollTop, VIEWS, VM_UNAVAILABLE, type KeyContext } from '../../src/tui/navigation.js';
-import { sampleJobTables, sampleState } from '../tui/fixtures.js';
+import { sampleJobTables, sampleState } from './fixtures.js';
 
 const m = buildModel(sampleState());
 const { jobs } = jobsOfTables(sampleJobTables());

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { schedule } from '../../src/scheduler/index.js';
 import type { ActualTask, AgentSnapshot, DesiredGroup, SchedulePlan, TaskState } from '../../src/scheduler/index.js';
-import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './scheduler-mocks.js';
+import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './mocks.js';
 
 /** summary reduces a plan to comparable strings: `task@agent:reason`. */
 function summary(plan: SchedulePlan) {

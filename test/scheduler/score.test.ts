@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schedule } from '../../src/scheduler/index.js';
-import { GiB, mockAgent, mockGroup, mockInput, mockResources, mockTask } from './scheduler-mocks.js';
+import { GiB, mockAgent, mockGroup, mockInput, mockResources, mockTask } from './mocks.js';
 
 const filler = mockGroup({ plan: 'other', group: 'filler' });
 const agents = [mockAgent({ name: 'a1' }), mockAgent({ name: 'a2' }), mockAgent({ name: 'a3' })];

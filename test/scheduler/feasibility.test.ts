@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { schedule } from '../../src/scheduler/index.js';
 import type { AgentSnapshot, DesiredGroup } from '../../src/scheduler/index.js';
-import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './scheduler-mocks.js';
+import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './mocks.js';
 
 /** placeOne schedules a single-task group and returns the agent it landed on, or the unplaced causes. */
 function placeOne(agents: AgentSnapshot[], g: DesiredGroup, others: ReturnType<typeof mockTask>[] = []) {

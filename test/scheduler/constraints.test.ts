@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { matchConstraint } from '../../src/scheduler/index.js';
 import type { ConstraintOp } from '../../src/scheduler/index.js';
-import { mockConstraint } from './scheduler-mocks.js';
+import { mockConstraint } from './mocks.js';
 
 const attrs = { rack: 'r1', cores: '48', ver: '10', zone: 'a', model: 'Xeon-6248', name: 'b' };
 

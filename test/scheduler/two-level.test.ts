@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { schedule } from '../../src/scheduler/index.js';
 import { splitTotal } from '../../src/scheduler/split.js';
 import type { AgentSnapshot, DesiredGroup, SchedulePlan } from '../../src/scheduler/index.js';
-import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './scheduler-mocks.js';
+import { GiB, mockAgent, mockConstraint, mockGroup, mockInput, mockResources, mockTask } from './mocks.js';
 
 function agent(name: string, cpus: number, memGiB: number, a: Partial<AgentSnapshot> = {}): AgentSnapshot {
   return mockAgent({ name, capacity: { cpus, mem: memGiB * GiB, disk: 0, gpus: 0, scalars: {} }, ...a });
