@@ -143,7 +143,7 @@ export interface AgentRegistration {
  * Calls is the executor protocol as one map: each call's request fields and what its result carries.
  * The request union, the client's typed `call()` and the executor's handler table are derived from
  * it, so a new call is one entry here, one handler and one client method (a missing handler fails
- * to compile, and test/executor/protocol-map.test.ts checks the table at run time).
+ * to compile, and test/executors/protocol-map.test.ts checks the table at run time).
  */
 export interface Calls {
   /** hello: `state` is the control side's state id (STATE_ID_RE); the tasks this session starts record it. Answered by `register`. */

@@ -9,7 +9,7 @@ import { pushToAgent, saveImage, type SavedImage } from '../../src/control/image
 import { ExecutorClient } from '../../src/transport/client.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
-import { tempDir } from '../executor/helpers.js';
+import { tempDir } from '../executors/helpers.js';
 
 const [a, b] = await Promise.all([startDockerd(), startDockerd()]);
 const skip = 'skip' in a! ? a.skip : 'skip' in b! ? b.skip : undefined;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import type Docker from 'dockerode';
 import type { TaskRunSpec } from '../../src/protocol/messages.js';
 import { TEST_IMAGE, buildTestImage, startDockerd, type Dockerd } from '../harness/dockerd.js';
-import { makeSpec, tempDir } from '../executor/helpers.js';
+import { makeSpec, tempDir } from '../executors/helpers.js';
 
 /** dockerTaskSpec is a docker task running command in TEST_IMAGE (makeSpec's resources and grace); over replaces fields. */
 export function dockerTaskSpec(task: string, command: string[], over: Partial<TaskRunSpec> = {}): TaskRunSpec {

@@ -10,7 +10,7 @@ import { readVmImageSource, type VmImageSource } from '../../src/control/vm-imag
 import { ExecutorClient, type ConnectOptions } from '../../src/transport/client.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { acquireLibvirtd, makeGuestImageSource, testWorkDir, type LibvirtAvailability } from '../harness/libvirtd.js';
-import { makeSpec } from '../executor/helpers.js';
+import { makeSpec } from '../executors/helpers.js';
 
 /** VmTaskOptions change a vmTaskSpec: memMiB sets the memory, the rest replaces fields of the spec. */
 export type VmTaskOptions = Partial<Omit<TaskRunSpec, 'task'>> & { memMiB?: number };

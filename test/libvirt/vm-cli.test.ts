@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli, scratchDir } from '../helpers/cli.js';
 import { acquireLibvirtd, consoleOf, makeGuestImageSource } from '../harness/libvirtd.js';
-import { waitFor } from '../executor/helpers.js';
+import { waitFor } from '../executors/helpers.js';
 
 const lv = await acquireLibvirtd();
 // a 0700 temp folder, like a real state dir: the driver must put the VM store where QEMU can read it

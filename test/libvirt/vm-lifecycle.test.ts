@@ -12,7 +12,7 @@ import type { TaskRunSpec, TaskStatus } from '../../src/protocol/messages.js';
 import type { ExecutorClient } from '../../src/transport/client.js';
 import { uploadVmImage } from '../../src/control/vm-images.js';
 import { consoleOf } from '../harness/libvirtd.js';
-import { waitFor } from '../executor/helpers.js';
+import { waitFor } from '../executors/helpers.js';
 import { libvirtTestAgent, vmTaskSpec } from '../helpers/libvirt-agent.js';
 
 const libvirt = await libvirtTestAgent('vm-lifecycle-');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { acquireLibvirtd, consoleOf, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
-import { waitFor } from '../executor/helpers.js';
+import { waitFor } from '../executors/helpers.js';
 import { oneCluster } from '../helpers/inventory.js';
 import { sshTestFleet } from '../helpers/ssh-fleet.js';
 

@@ -1,7 +1,7 @@
 /**
  * What only some drivers do, beyond the Driver interface: each capability is an interface of methods
  * and a type guard. A driver declares its capabilities on its registry entry (registry.ts); the
- * guards read that declaration, and test/executor/driver-registry.test.ts checks that a driver's
+ * guards read that declaration, and test/executors/driver-registry.test.ts checks that a driver's
  * class has the methods of every capability it declares, and declares every capability it has.
  * The executor answers a call that needs a capability with the first open driver that declares it.
  */

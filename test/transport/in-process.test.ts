@@ -6,7 +6,7 @@ import type { AgentSpec } from '../../src/spec/model.js';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { executorBundlePath, InProcessTransport } from '../../src/transport/in-process.js';
 import { findPackageRoot, LocalTransport } from '../../src/transport/local.js';
-import { makeSpec, Reaper, tempDir, waitFor } from './helpers.js';
+import { makeSpec, Reaper, tempDir, waitFor } from '../executors/helpers.js';
 
 const reaper = new Reaper();
 let workDir: string;

@@ -7,7 +7,7 @@ import { AgentError } from '../../src/errors.js';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { executorPath, findPackageRoot, LocalTransport } from '../../src/transport/local.js';
 import type { Transport, TransportChannel } from '../../src/transport/transport.js';
-import { makeSpec, Reaper, tempDir, waitFor } from './helpers.js';
+import { makeSpec, Reaper, tempDir, waitFor } from '../executors/helpers.js';
 
 const reaper = new Reaper();
 let workDir: string;
