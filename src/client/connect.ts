@@ -89,9 +89,10 @@ export function connectEndpoint(ep: Endpoint, trust: TlsTrust, timeoutMs: number
       resolve(socket);
     };
     const onAbort = () => fail(new FactoryError('interrupted', { code: 'E_ABORTED' }));
+    // the timer exists before anything can fail: fail() clears it, a signal aborted already included
+    const timer = setTimeout(() => fail(new ConnectError(ep.url, `did not answer within ${seconds(timeoutMs)} (while connecting)`, true, { code: 'E_CONTROL_TIMEOUT' })), timeoutMs);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => fail(new ConnectError(ep.url, `did not answer within ${seconds(timeoutMs)} (while connecting)`, true, { code: 'E_CONTROL_TIMEOUT' })), timeoutMs);
     const onError = (err: NodeJS.ErrnoException) => {
       const code = err.code;
       if (ep.kind === 'https' && (isTlsError(code) || !RETRIABLE_CODES.has(code ?? ''))) {

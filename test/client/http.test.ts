@@ -261,4 +261,15 @@ describe('answers', () => {
     await expect(client.stream('POST', '/v1/op', {})).rejects.toMatchObject({ code: 'E_AGENT_UNREACHABLE', message: 'agent a1: unreachable', hint: 'check ssh' });
     await expect(client.stream('POST', '/v1/cut', {})).rejects.toMatchObject({ code: 'E_CONTROL_GONE' });
   });
+
+  it('a call whose signal was aborted before it started rejects with E_ABORTED and sends nothing', async () => {
+    const seen: http.IncomingMessage[] = [];
+    const s = await start(unixServer(dir, answering('a', seen), 'aborted.sock'));
+    const client = new ApiClient({ endpoints: [s.url] });
+    const ac = new AbortController();
+    ac.abort();
+    await expect(client.stream('GET', '/v1/tasks/x/logs', undefined, { signal: ac.signal })).rejects.toMatchObject({ code: 'E_ABORTED' });
+    await expect(client.getJson('/v1/status', { signal: ac.signal })).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(seen).toEqual([]);
+  });
 });
