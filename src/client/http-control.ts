@@ -34,6 +34,17 @@ export interface PlanRequest {
   progress?: (line: string) => void;
 }
 
+/** LogStreamRequest is how to stream a task's or a run's output: which streams, how much, whether to follow, and where it goes. */
+export interface LogStreamRequest {
+  follow: boolean;
+  /** tail is the last N lines of each stream to start with (absent: all). */
+  tail?: number;
+  stream: 'stdout' | 'stderr' | 'both';
+  onData: (stream: 'stdout' | 'stderr', chunk: string) => void;
+  /** signal ends a followed stream (the call then resolves). */
+  signal?: AbortSignal;
+}
+
 /** TokenView is a token's record as the API lists it (never its secret). */
 export interface TokenView {
   id: string;
@@ -157,21 +168,8 @@ export class HttpControl {
    * logs is GET /v1/tasks/:id/logs, streamed: each chunk goes to onData; with follow it runs until
    * signal aborts (then it resolves).
    */
-  async logs(req: { task: string; follow: boolean; tail?: number; stream: 'stdout' | 'stderr' | 'both'; onData: (stream: 'stdout' | 'stderr', chunk: string) => void; signal?: AbortSignal }): Promise<void> {
-    const q = new URLSearchParams({ follow: String(req.follow), stream: req.stream });
-    if (req.tail !== undefined) q.set('tail', String(req.tail));
-    try {
-      await this.client.stream(`GET`, `/v1/tasks/${encodeURIComponent(req.task)}/logs?${q}`, undefined, {
-        signal: req.signal,
-        onLine: (obj) => {
-          if (typeof obj.stdout === 'string') req.onData('stdout', obj.stdout);
-          if (typeof obj.stderr === 'string') req.onData('stderr', obj.stderr);
-        },
-      });
-    } catch (err) {
-      if (req.signal?.aborted && err instanceof FactoryError && err.code === 'E_ABORTED') return;
-      throw err;
-    }
+  async logs(req: LogStreamRequest & { task: string }): Promise<void> {
+    await this.streamLogs(`/v1/tasks/${encodeURIComponent(req.task)}/logs`, req);
   }
 
   /** jobs lists the jobs (GET /v1/jobs). */
@@ -204,17 +202,25 @@ export class HttpControl {
   }
 
   /** runLogs streams a run's output: a run id, or a job for its newest run. */
-  async runLogs(req: { run: string; follow: boolean; tail?: number; stream: 'stdout' | 'stderr' | 'both'; onData: (stream: 'stdout' | 'stderr', chunk: string) => void; signal?: AbortSignal }): Promise<void> {
+  async runLogs(req: LogStreamRequest & { run: string }): Promise<void> {
     let run = req.run;
     if (!/\/\d{4}-\d\d-\d\dT[^/]+Z$/.test(run)) {
       const { runs } = await this.jobRuns(run);
       if (!runs[0]) throw new FactoryError(`job ${run} has no runs kept`, { code: 'E_RUN_UNKNOWN' });
       run = runs[0].id;
     }
+    await this.streamLogs(`/v1/runs/${run.split('/').map(encodeURIComponent).join('/')}/logs`, req);
+  }
+
+  /**
+   * streamLogs is GET `route` (a task's or a run's logs), streamed: each chunk goes to onData; an abort
+   * through req.signal ends it quietly.
+   */
+  private async streamLogs(route: string, req: LogStreamRequest): Promise<void> {
     const q = new URLSearchParams({ follow: String(req.follow), stream: req.stream });
     if (req.tail !== undefined) q.set('tail', String(req.tail));
     try {
-      await this.client.stream('GET', `/v1/runs/${run.split('/').map(encodeURIComponent).join('/')}/logs?${q}`, undefined, {
+      await this.client.stream('GET', `${route}?${q}`, undefined, {
         signal: req.signal,
         onLine: (obj) => {
           if (typeof obj.stdout === 'string') req.onData('stdout', obj.stdout);
