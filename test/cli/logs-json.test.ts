@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { jsonLines } from '../../src/commands/logs.js';
+import { jsonLines } from '../../src/cli/log-output.js';
 
 it('logs --json prints a line split across chunks once, per stream, and the rest at the end', () => {
   const out: string[] = [];
