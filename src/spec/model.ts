@@ -4,6 +4,7 @@
  */
 import type { Constraint, Driver, GroupKind, ResourceVector, Strategy, TaskResources } from '../scheduler/types.js';
 import type { SpecIssue } from '../errors.js';
+import type { SshTarget } from '../transport/ssh/index.js';
 import type { JobSpec } from '../jobs/types.js';
 
 /** HealthSpec is a task health check (used by drivers that support it). */
@@ -65,20 +66,6 @@ export interface PlanSpec {
   jobs?: JobSpec[];
   /** warnings are valid but not-yet-acted-on parts of the plan. */
   warnings: SpecIssue[];
-}
-
-/** SshTarget is how to reach an agent over SSH. */
-export interface SshTarget {
-  /** host is an address, a DNS name or a ~/.ssh/config Host alias. */
-  host: string;
-  /** port defaults to ~/.ssh/config's, else 22. */
-  port?: number;
-  user?: string;
-  identityFile?: string;
-  /** nodePath is the Node binary on the agent (default `node` on the login PATH). */
-  nodePath?: string;
-  knownHostsFile?: string;
-  hostKeyPolicy?: 'strict' | 'accept-new';
 }
 
 /** InventorySettings tunes how agents are reached (all optional; see schema for defaults). */

@@ -14,4 +14,4 @@ export {
   type LauncherOptions,
 } from './launcher.js';
 export { SshTransport } from './ssh-transport.js';
-export { resolveSshTarget, type ResolvedSshTarget, type SshTransportOptions } from './target.js';
+export { resolveSshTarget, type ResolvedSshTarget, type SshTarget, type SshTransportOptions } from './target.js';

@@ -9,10 +9,11 @@ import { DEFAULT_KNOWN_HOSTS, type HostKeyPolicy } from '../known-hosts.js';
 import { DEFAULT_SSH_CONFIG, resolveSshConfig } from '../ssh-config.js';
 import type { ExecutorBundle } from './bundle.js';
 
-/** SshTransportOptions is everything needed to reach one agent over SSH. */
-export interface SshTransportOptions {
+/** SshTarget is how to reach an agent over SSH, as an inventory gives it (spec/model.ts: `transport: {kind: ssh, …}`). */
+export interface SshTarget {
   /** host is an address, a DNS name or a `~/.ssh/config` Host alias. */
   host: string;
+  /** port defaults to ~/.ssh/config's, else 22. */
   port?: number;
   user?: string;
   identityFile?: string;
@@ -21,6 +22,10 @@ export interface SshTransportOptions {
   knownHostsFile?: string;
   /** hostKeyPolicy: `strict` (default) refuses unknown hosts, `accept-new` records them. */
   hostKeyPolicy?: HostKeyPolicy;
+}
+
+/** SshTransportOptions is everything needed to reach one agent over SSH: its target and how the connection behaves. */
+export interface SshTransportOptions extends SshTarget {
   /** sshConfigFile is the OpenSSH client config to read aliases from (default ~/.ssh/config). */
   sshConfigFile?: string;
   /** connectTimeoutMs bounds TCP connect + handshake + auth, and each bootstrap step (default 10000). */
