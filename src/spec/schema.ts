@@ -62,6 +62,17 @@ function parsedWith<I, O>(parse: (v: I) => O): (v: I, ctx: z.core.$RefinementCtx
   };
 }
 
+/** checkedWith makes a value check (a schedule, a time zone) a zod refinement: what it throws becomes the value's issue. */
+function checkedWith<I>(check: (v: I) => unknown): (v: I, ctx: z.core.$RefinementCtx<I>) => void {
+  return (v, ctx) => {
+    try {
+      check(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: valueError(e), input: v });
+    }
+  };
+}
+
 /** nameSchema is a validated name: lowercase letters, digits and '-', at most 63 characters. */
 export const nameSchema = z
   .string()
@@ -216,24 +227,12 @@ export const vmGroupSchema = strictObject({
  */
 const jobScheduleSchema = z
   .string()
-  .superRefine((v, ctx) => {
-    try {
-      parseSchedule(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message, input: v });
-    }
-  })
+  .superRefine(checkedWith(parseSchedule))
   .meta({ description: 'cron ("0 2 * * *"; 6 fields with seconds first; @hourly, @daily…) or an ISO 8601 repeating interval (R/2026-12-01T02:00:00Z/PT6H, R5/…/P1D)' });
 
 const timeZoneSchema = z
   .string()
-  .superRefine((v, ctx) => {
-    try {
-      checkZone(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message, input: v });
-    }
-  })
+  .superRefine(checkedWith(checkZone))
   .meta({ description: 'IANA time zone the schedule is read in; default UTC' });
 
 /** jobSchema is one entry of `jobs` (run by the control host: factory control serve). */
