@@ -13,23 +13,21 @@ export const DEFERRED_ENV = { NODE_EXTRA_CA_CERTS: 'FACTORY_NODE_EXTRA_CA_CERTS'
 
 /** restoreDeferredEnv moves each deferred variable back to its own name (in place) and returns env. */
 export function restoreDeferredEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  for (const [name, carrier] of Object.entries(DEFERRED_ENV)) {
-    const v = env[carrier];
-    if (v === undefined) continue;
-    delete env[carrier];
-    env[name] = v;
-  }
-  return env;
+  return moveVariables(env, Object.entries(DEFERRED_ENV).map(([name, carrier]) => [carrier, name]));
 }
 
 /** deferEnv returns a copy of env for starting a Node process, with the deferred variables moved to their carriers. */
 export function deferEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const [name, carrier] of Object.entries(DEFERRED_ENV)) {
-    const v = out[name];
+  return moveVariables({ ...env }, Object.entries(DEFERRED_ENV));
+}
+
+/** moveVariables renames each variable of `moves` (from, to) that env sets, in place, and returns env. */
+function moveVariables(env: NodeJS.ProcessEnv, moves: [from: string, to: string][]): NodeJS.ProcessEnv {
+  for (const [from, to] of moves) {
+    const v = env[from];
     if (v === undefined) continue;
-    delete out[name];
-    out[carrier] = v;
+    delete env[from];
+    env[to] = v;
   }
-  return out;
+  return env;
 }
