@@ -17,6 +17,11 @@ export interface EventStreamOptions {
   res: ServerResponse;
   /** since is the revision after which events are sent. */
   since: number;
+  /**
+   * listing is set for a reader that resumes nothing (`factory events` without -f): it gets the kept
+   * events after since even when some were dropped, instead of a reset.
+   */
+  listing?: boolean;
   topics?: ReadonlySet<EventTopic>;
   /** project limits the stream to one project's events. */
   project?: string;
@@ -90,7 +95,7 @@ export function streamEvents(opts: EventStreamOptions): void {
   });
   res.flushHeaders();
   const page = backend.eventsSince(o.since, filter);
-  if (page.reset) {
+  if (page.reset && !o.listing) {
     write(`event: reset\nid: ${page.latest}\ndata: ${JSON.stringify({ reason: `events after revision ${o.since} are no longer kept: list again, then follow from ${page.latest}`, since: o.since, oldest: page.oldest, latest: page.latest })}\n\n`);
     last = Math.max(last, page.latest);
     goLive();

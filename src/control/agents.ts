@@ -204,6 +204,8 @@ export const WARM_MAX_AGE_MS = 5 * 60_000;
  */
 export class WarmAgents {
   private readonly sessions = new Map<string, { key: string; conn: ConnectedAgent; at: number; used: number }>();
+  /** lending holds each agent's lend in progress (settled), which the next lend of that agent waits for. */
+  private readonly lending = new Map<string, Promise<void>>();
 
   constructor(private readonly maxAgeMs = WARM_MAX_AGE_MS) {}
 
@@ -227,7 +229,22 @@ export class WarmAgents {
     return pool;
   }
 
-  private async lendOne(pool: AgentPool, spec: AgentSpec, opts: AgentPoolOptions): Promise<void> {
+  /**
+   * lendOne lends one agent's session, one lend at a time per agent: two commands (or two job runs'
+   * starts) borrowing an agent that has no session yet would each open one, and the second would
+   * replace the first in the map and leave it open for good (its executor child keeps the host alive).
+   */
+  private lendOne(pool: AgentPool, spec: AgentSpec, opts: AgentPoolOptions): Promise<void> {
+    const next = (this.lending.get(spec.name) ?? Promise.resolve()).then(() => this.lendOneNow(pool, spec, opts));
+    const settled = next.catch(() => undefined);
+    this.lending.set(spec.name, settled);
+    void settled.then(() => {
+      if (this.lending.get(spec.name) === settled) this.lending.delete(spec.name);
+    });
+    return next;
+  }
+
+  private async lendOneNow(pool: AgentPool, spec: AgentSpec, opts: AgentPoolOptions): Promise<void> {
     const key = JSON.stringify([spec, path.resolve(opts.stateDir), opts.stateId, opts.settings ?? {}, opts.timeoutMs ?? null]);
     const held = this.sessions.get(spec.name);
     if (held) {

@@ -42,6 +42,7 @@ export interface RunAgents {
 export class JobAgents implements RunAgents {
   private readonly inventories = new Map<string, { at: number; inv: Promise<InventorySpec> }>();
   private readonly sessions = new Map<string, { client: RunExecutor & { closed: boolean }; close?: () => Promise<void> }>();
+  private closed = false;
 
   constructor(
     private readonly state: StateBackend & { dir: string },
@@ -68,6 +69,9 @@ export class JobAgents implements RunAgents {
   }
 
   async executor(plan: string, agent: string): Promise<RunExecutor> {
+    // after close (the host stops), a run stopped or removed in the background must not open a
+    // session: its executor child would be closed by nobody, and keep the host from exiting
+    if (this.closed) throw new AgentError(agent, 'the control host is stopping: no new session', { code: 'E_AGENT_CLOSED' });
     const held = this.sessions.get(agent);
     if (held && !held.client.closed) return held.client;
     const inv = await this.inventoryOf(plan);
@@ -87,6 +91,7 @@ export class JobAgents implements RunAgents {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const all = [...this.sessions.values()];
     this.sessions.clear();
     await Promise.all(all.map((s) => s.close?.().catch(() => undefined)));

@@ -13,7 +13,7 @@ import { parseSchedule, slotId, type JobSchedule } from './schedule.js';
 import { jobEvent } from './store.js';
 import { RUN_ENDED, runId, runTaskName, type JobCursor, type JobRecord, type RunRecord, type RunTrigger } from './types.js';
 import type { RunWatcher } from './watch.js';
-import type { RunWriter } from './writer.js';
+import type { CursorMove, RunWriter } from './writer.js';
 
 /** MAX_SLOT_EVENTS bounds the one-by-one missed or skipped events of one job in one pass (the rest are counted in one event). */
 const MAX_SLOT_EVENTS = 20;
@@ -75,7 +75,7 @@ export class Dispatcher {
     const jobs = this.jobs();
     const active = activeByJob(w.allRuns());
     const runs: { run: RunRecord; job: JobRecord }[] = [];
-    const cursors: JobCursor[] = [];
+    const moves: CursorMove[] = [];
     const events: EventInput[] = [];
     const replace: { run: RunRecord; by: string }[] = [];
     let wake = now + 60_000;
@@ -84,7 +84,7 @@ export class Dispatcher {
       const cur = w.cursorOf(job);
       if (job.spec.after?.length) {
         const slot = this.afterSlot(job, jobs, cur);
-        if (slot !== undefined) this.take(job, cur, decideAfter(job, slot, active.get(job.id) ?? []), now, runs, cursors, events, replace, 'after');
+        if (slot !== undefined) this.take(job, decideAfter(job, slot, active.get(job.id) ?? []), now, runs, moves, events, replace, 'after');
         continue;
       }
       if (!schedule) continue;
@@ -102,14 +102,14 @@ export class Dispatcher {
         hostStartedAt: this.o.hostStartedAt,
         active: (active.get(job.id) ?? []).map((r) => ({ id: r.id, slot: Date.parse(r.slot) })),
       });
-      this.take(job, cur, d, now, runs, cursors, events, replace, 'schedule');
+      this.take(job, d, now, runs, moves, events, replace, 'schedule');
       if (d.next !== undefined) {
         this.nextAt.set(job.id, d.next);
         wake = Math.min(wake, d.next);
       } else this.nextAt.set(job.id, Number.POSITIVE_INFINITY);
     }
-    if (runs.length === 0 && cursors.length === 0 && events.length === 0) return wake;
-    await this.claimAndStart(runs, cursors, events, replace);
+    if (runs.length === 0 && moves.length === 0 && events.length === 0) return wake;
+    await this.claimAndStart(runs, moves, events, replace);
     return wake;
   }
 
@@ -124,9 +124,9 @@ export class Dispatcher {
     return afterTrigger(parents, Date.parse(cur.cursor));
   }
 
-  /** take turns one job's decision into claims, cursor moves and events. */
-  private take(job: JobRecord, cur: JobCursor, d: SlotDecision, now: number, runs: { run: RunRecord; job: JobRecord }[], cursors: JobCursor[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
-    const counts = { ...cur.counts };
+  /** take turns one job's decision into claims, a cursor move and events. */
+  private take(job: JobRecord, d: SlotDecision, now: number, runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
+    const add = { runs: 0, missed: 0, skipped: 0 };
     const say = (list: { slot: number; reason: string }[], kind: 'job-slot-missed' | 'job-slot-skipped', what: string) => {
       for (const [i, m] of list.entries()) {
         if (i < MAX_SLOT_EVENTS) events.push(jobEvent(job, kind, `${job.id}: slot ${slotId(m.slot)} ${what}: ${m.reason}`, { slot: slotId(m.slot) }));
@@ -137,11 +137,11 @@ export class Dispatcher {
     };
     say(d.missed, 'job-slot-missed', 'missed');
     say(d.skipped, 'job-slot-skipped', 'skipped');
-    counts.missed += d.missed.length;
-    counts.skipped += d.skipped.length;
+    add.missed += d.missed.length;
+    add.skipped += d.skipped.length;
     if (d.missedRange) {
       const r = d.missedRange;
-      counts.missed += r.count;
+      add.missed += r.count;
       events.push(jobEvent(job, 'job-slot-missed', `${job.id}: ${r.exact ? '' : 'at least '}${r.count} slots missed from ${slotId(r.from)} to before ${slotId(r.until)}: no control host ran`, { slot: slotId(r.from) }));
     }
     const going = this.o.writer.allRuns().filter((r) => r.job === job.id && !RUN_ENDED.includes(r.state));
@@ -152,9 +152,9 @@ export class Dispatcher {
     for (const r of d.run) {
       const run = newRun(job, r.slot, trigger === 'after' ? 'after' : r.catchUp ? 'catch-up' : 'schedule', now);
       runs.push({ run, job });
-      counts.runs += 1;
+      add.runs += 1;
     }
-    cursors.push({ ...cur, cursor: new Date(d.cursor).toISOString(), ...(d.next !== undefined ? { next: slotId(d.next) } : { next: undefined }), counts });
+    moves.push({ job, to: { cursor: new Date(d.cursor).toISOString(), ...(d.next !== undefined ? { next: slotId(d.next) } : {}) }, add });
   }
 
   /** runNow claims and starts a run outside the schedule (concurrency applies unless force). */
@@ -168,14 +168,13 @@ export class Dispatcher {
     let slot = this.o.now();
     while (this.o.writer.run(runId(job.id, slot))) slot += 1; // two manual runs in the same millisecond
     const run = { ...newRun(job, slot, 'manual', slot), ...(opts.by ? { by: opts.by } : {}) };
-    const cur = this.o.writer.cursorOf(job);
     const replace = d.replace.map((id) => ({ run: going.find((r) => r.id === id)!, by: run.slot }));
-    await this.claimAndStart([{ run, job }], [{ ...cur, counts: { ...cur.counts, runs: cur.counts.runs + 1 } }], [], replace);
+    await this.claimAndStart([{ run, job }], [{ job, add: { runs: 1, missed: 0, skipped: 0 } }], [], replace);
     return this.o.writer.run(run.id) ?? run;
   }
 
   /** claimAndStart places the runs, commits the claims, then sends the starts (not waited for). */
-  private async claimAndStart(runs: { run: RunRecord; job: JobRecord }[], cursors: JobCursor[], events: EventInput[], replace: { run: RunRecord; by: string }[]): Promise<void> {
+  private async claimAndStart(runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[]): Promise<void> {
     const now = this.o.now();
     const byPlan = new Map<string, { run: RunRecord; job: JobRecord }[]>();
     for (const x of runs) byPlan.set(x.job.plan, [...(byPlan.get(x.job.plan) ?? []), x]);
@@ -195,7 +194,7 @@ export class Dispatcher {
     for (const { run, job } of runs) {
       events.push(jobEvent(job, 'job-run-scheduled', run.agent ? `${run.id}: scheduled on ${run.agent}` : `${run.id}: waiting: ${run.reason}`, { run }));
     }
-    await this.o.writer.claim(runs.map((x) => x.run), cursors, events);
+    await this.o.writer.claim(runs.map((x) => x.run), moves, events);
     for (const { run, by } of replace) void this.o.watcher.stopRun(run, `replaced by the run of ${by}`, 'stopped');
     for (const { run, job } of runs) if (run.agent) this.start(run, job);
   }

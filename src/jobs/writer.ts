@@ -7,7 +7,23 @@
 import { FactoryError } from '../errors.js';
 import type { EventInput, StateBackend, StateGuard, StateOp } from '../state/backend.js';
 import { commitShared, newCursor } from './store.js';
-import type { JobCursor, JobRecord, RunRecord } from './types.js';
+import type { JobCounts, JobCursor, JobRecord, RunRecord } from './types.js';
+
+/**
+ * CursorMove is what a claim changes of a job's cursor: where it stands (past the slots the pass
+ * decided; absent for a manual run) and the slots it counted, added to the counts it finds.
+ */
+export interface CursorMove {
+  job: JobRecord;
+  to?: { cursor: string; next?: string };
+  add: Pick<JobCounts, 'runs' | 'missed' | 'skipped'>;
+}
+
+/** movedCursor is a cursor with a move applied. */
+export function movedCursor(cur: JobCursor, m: CursorMove): JobCursor {
+  const counts = { ...cur.counts, runs: cur.counts.runs + m.add.runs, missed: cur.counts.missed + m.add.missed, skipped: cur.counts.skipped + m.add.skipped };
+  return { ...cur, ...(m.to ? { cursor: m.to.cursor, next: m.to.next } : {}), counts };
+}
 
 /** RunWriter is the in-memory copy of cursors and runs, written through to the state. */
 export class RunWriter {
@@ -53,14 +69,20 @@ export class RunWriter {
   }
 
   /**
-   * claim commits new runs (guarded: each must not exist yet) with cursor moves and events, and waits
-   * for it: nothing of these runs starts before this returns. Pending updates go in the same commit.
+   * claim commits new runs (guarded: each must not exist yet) with their jobs' cursor moves and
+   * events, and waits for it: nothing of these runs starts before this returns. Pending updates go in
+   * the same commit. Each move is applied to its cursor as it stands now, not as it stood when the
+   * pass read it: a run that ended meanwhile (its count, lastRun, lastSuccessAt) is kept. The moved
+   * cursors are what later changes build on while the commit is in flight; a failed claim undoes its
+   * moves and nothing else.
    */
-  async claim(runs: RunRecord[], cursors: JobCursor[], events: EventInput[]): Promise<void> {
-    await this.inflight?.catch(() => undefined);
+  async claim(runs: RunRecord[], moves: CursorMove[], events: EventInput[]): Promise<void> {
+    while (this.inflight) await this.inflight.catch(() => undefined);
     const guards: StateGuard[] = runs.map((r) => ({ table: 'runs', key: r.id, rev: 0 }));
+    const before = new Map(moves.map((m) => [m.job.id, this.cursors.get(m.job.id)]));
+    const cursors = moves.map((m) => movedCursor(this.cursorOf(m.job), m));
     const taken = [...this.pending.values()];
-    const before = this.events;
+    const earlier = this.events;
     this.pending.clear();
     this.events = [];
     const ops: StateOp[] = [
@@ -68,14 +90,42 @@ export class RunWriter {
       ...runs.map((r) => ({ table: 'runs' as const, key: r.id, value: r })),
       ...cursors.map((c) => ({ table: 'cursors' as const, key: c.id, value: c })),
     ];
+    for (const c of cursors) this.cursors.set(c.id, c);
+    // no other write starts meanwhile: it would take the moved cursors before the claim is known to hold
+    let release = () => {};
+    this.inflight = new Promise<void>((resolve) => (release = resolve));
     try {
-      if (ops.length > 0 || before.length + events.length > 0) await commitShared(this.state, { ops, events: [...before, ...events], guards });
+      if (ops.length > 0 || earlier.length + events.length > 0) await commitShared(this.state, { ops, events: [...earlier, ...events], guards });
     } catch (err) {
-      this.putBack(taken, before);
+      for (const [i, m] of moves.entries()) this.unmove(m, cursors[i]!, before.get(m.job.id));
+      this.putBack(taken, earlier);
       throw err;
+    } finally {
+      this.inflight = undefined;
+      release();
+      if (this.pending.size > 0 || this.events.length > 0) this.kick();
     }
     for (const r of runs) this.runs.set(r.id, r);
-    for (const c of cursors) this.cursors.set(c.id, c);
+  }
+
+  /** unmove takes back a move that was not written, keeping what changed on the cursor since. */
+  private unmove(m: CursorMove, moved: JobCursor, prev: JobCursor | undefined): void {
+    const now = this.cursors.get(m.job.id);
+    if (now === moved) {
+      if (prev) this.cursors.set(m.job.id, prev);
+      else this.cursors.delete(m.job.id);
+      return;
+    }
+    if (!now) return;
+    const base = prev ?? newCursor(m.job);
+    const back: JobCursor = {
+      ...now,
+      cursor: base.cursor,
+      next: base.next,
+      counts: { ...now.counts, runs: now.counts.runs - m.add.runs, missed: now.counts.missed - m.add.missed, skipped: now.counts.skipped - m.add.skipped },
+    };
+    this.cursors.set(back.id, back);
+    if (this.pending.has(`cursors/${back.id}`)) this.pending.set(`cursors/${back.id}`, { table: 'cursors', key: back.id, value: back });
   }
 
   private putBack(ops: StateOp[], events: EventInput[]): void {

@@ -245,6 +245,32 @@ describe('event stream', () => {
     expect(JSON.parse(c.events[0]!.data!).latest).toBe(latest);
   });
 
+  it('a listing (follow=false, no since: `factory events`) gets every event kept, even after drops, without a reset', async () => {
+    await publish(backend, Array.from({ length: 60 }, (_, i) => ({ topic: 'state' as const, kind: 'filler', message: `l${i}` })));
+    const kept = backend.eventsSince(0);
+    expect(kept.reset).toBe(true); // some were dropped: a reader resuming from 0 would be told to reset
+    const c = new SseClient('/v1/events?follow=false');
+    try {
+      await c.open();
+      await c.until(() => c.ids().at(-1) === kept.latest);
+    } finally {
+      c.close();
+    }
+    expect(c.events.some((e) => e.event === 'reset')).toBe(false);
+    expect(c.ids()).toEqual(kept.events.map((e) => e.rev));
+    // a follower with no revision starts from now; one resuming from a dropped revision still gets the reset
+    const now = new SseClient('/v1/events');
+    await now.open();
+    await now.until(() => now.comments >= 1);
+    now.close();
+    expect(now.ids()).toEqual([]);
+    const resumed = new SseClient('/v1/events?follow=false&since=1');
+    await resumed.open();
+    await resumed.until(() => resumed.events.length >= 1);
+    resumed.close();
+    expect(resumed.events[0]!.event).toBe('reset');
+  });
+
   it('sends heartbeats and filters by topic and project', async () => {
     const [h, port] = host.address!.split(':');
     void h;

@@ -219,6 +219,18 @@ describe('WarmAgents', () => {
     expect(listeners()).toBe(before - 1);
   });
 
+  it('pools connecting at once share one new session: none is opened twice and left open (the host would not exit)', async () => {
+    const warm = new WarmAgents();
+    AgentPool.warm = warm;
+    // two starts of job runs in one scheduler pass borrow the agent before it has a session
+    const pools = await Promise.all([0, 1, 2].map(() => AgentPool.connect([local], { stateDir: state, stateId: STATE_ID })));
+    const clients = pools.map((p) => p.connected.get('local')!.client);
+    expect(new Set(clients).size).toBe(1);
+    expect(warm.size).toBe(1);
+    await warm.close();
+    expect(clients.every((c) => c.closed)).toBe(true);
+  });
+
   it('an old session is renewed', async () => {
     const warm = new WarmAgents(0);
     AgentPool.warm = warm;

@@ -222,4 +222,46 @@ describe('JobRunner with a fake clock and agent', () => {
     expect(events('job-slot-missed')).toHaveLength(5);
     expect(state.view().get('cursors', 'p/m')!.counts.missed).toBe(5);
   });
+
+  it('a run that ends while the next pass places its runs keeps its count and last run (the claim does not write an older cursor)', async () => {
+    await putJobs(spec('quick'));
+    // the first run's start is answered only while the next pass waits for its placement view, and
+    // then as already ended: the watcher records the success between the pass reading the cursor and
+    // its claim being written (on a real host, a short run's start answer often lands there)
+    let answer: (() => void) | undefined;
+    const answered = new Promise<void>((res) => (answer = res));
+    let gate: Promise<void> | undefined = answered;
+    const exec = await agents.executor();
+    agents.executor = async () => ({
+      ...exec,
+      run: async (spec) => {
+        const held = gate;
+        gate = undefined;
+        const status = await exec.run(spec);
+        if (!held) return status;
+        await held;
+        agents.exit(spec.task, 0);
+        return agents.tasks.get(spec.task)!.status;
+      },
+    });
+    const view = agents.view.bind(agents);
+    let passes = 0;
+    agents.view = async () => {
+      if (++passes === 2) {
+        answer!();
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      return view();
+    };
+    const r = runner();
+    await tick(r); // slot 1: claimed, its start waits
+    await tick(r); // slot 2: while it is placed, slot 1's run is recorded succeeded
+    await r.stop();
+    const [first] = runs();
+    expect(first).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    const cur = state.view().get('cursors', 'p/quick')!;
+    expect(cur.counts).toMatchObject({ runs: 2, succeeded: 1 });
+    expect(cur.lastRun).toMatchObject({ id: first!.id, state: 'succeeded' });
+    expect(cur.lastSuccessAt).toBe(first!.finishedAt);
+  });
 });

@@ -8,7 +8,10 @@ import { streamEvents } from '../events.js';
 import { errorResponses, idHeaders } from '../schemas.js';
 import { READ, type ApiRoutes } from './context.js';
 
-/** eventsRoutes serve the event stream: from a revision (Last-Event-ID or since), of some topics, of the caller's project. */
+/**
+ * eventsRoutes serve the event stream: from a revision (Last-Event-ID or since; else from now, or
+ * every event kept with follow=false), of some topics, of the caller's project.
+ */
 export const eventsRoutes: ApiRoutes = (r, { backend, metrics, log, sseHeartbeatMs, sseMaxBuffer }) => {
   r.get(
     '/v1/events',
@@ -18,7 +21,11 @@ export const eventsRoutes: ApiRoutes = (r, { backend, metrics, log, sseHeartbeat
         summary: 'Server-sent events: id is the revision; Last-Event-ID resumes; `event: reset` when the revision is no longer kept',
         tags: ['events'],
         headers: idHeaders.extend({ 'last-event-id': z.string().optional() }),
-        querystring: z.object({ since: z.coerce.number().int().min(0).optional(), topic: z.string().max(200).optional() }),
+        querystring: z.object({
+          since: z.coerce.number().int().min(0).optional(),
+          topic: z.string().max(200).optional(),
+          follow: z.enum(['true', 'false']).optional().meta({ description: 'false with no since nor Last-Event-ID: every event kept (a listing), then `: caught up`' }),
+        }),
         response: errorResponses,
       },
     },
@@ -31,7 +38,9 @@ export const eventsRoutes: ApiRoutes = (r, { backend, metrics, log, sseHeartbeat
         since = Number(lastId);
       }
       const latest = backend.view().rev;
-      if (since === undefined) since = latest;
+      // a listing (`factory events` without -f) resumes nothing: it gets every event kept, holes and all
+      const listing = since === undefined && req.query.follow === 'false';
+      if (since === undefined) since = listing ? 0 : latest;
       if (since > latest) throw new ApiError(400, 'E_BAD_REQUEST', `revision ${since} is in the future (the newest is ${latest})`, 'resume from a revision this host sent');
       let topics: Set<EventTopic> | undefined;
       if (req.query.topic) {
@@ -46,6 +55,7 @@ export const eventsRoutes: ApiRoutes = (r, { backend, metrics, log, sseHeartbeat
         backend,
         res: reply.raw as ServerResponse,
         since,
+        ...(listing ? { listing } : {}),
         ...(topics ? { topics } : {}),
         ...(caller.project !== undefined ? { project: caller.project } : {}),
         heartbeatMs: sseHeartbeatMs,

@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JOB_DEFAULTS, type JobRecord, type RunRecord } from '../../src/jobs/types.js';
+import { RunWriter, type CursorMove } from '../../src/jobs/writer.js';
+import { FileBackend } from '../../src/state/file-backend.js';
+import type { StateTxn } from '../../src/state/backend.js';
+import { StateWork } from '../../src/state/work.js';
+
+let dir: string;
+let state: FileBackend;
+const T0 = '2026-12-01T00:00:00.000Z';
+const job: JobRecord = {
+  id: 'p/x',
+  plan: 'p',
+  name: 'x',
+  project: 'default',
+  createdAt: T0,
+  updatedAt: T0,
+  suspended: false,
+  spec: {
+    ...JOB_DEFAULTS,
+    history: { ...JOB_DEFAULTS.history },
+    name: 'x',
+    schedule: '* * * * * *',
+    driver: 'process',
+    command: ['true'],
+    env: {},
+    resources: { cpus: 0.01, mem: 1 << 20, disk: 0, gpus: 0, scalars: {}, ports: [] },
+    constraints: [],
+    stopGraceMs: 1000,
+    line: 1,
+    col: 1,
+  },
+};
+const SLOT = '2026-12-01T00:00:01.000Z';
+const run: RunRecord = { id: `p/x/${SLOT}`, job: 'p/x', plan: 'p', project: 'default', slot: SLOT, trigger: 'schedule', state: 'claimed', attempt: 1, claimedAt: SLOT, attempts: [] };
+const move: CursorMove = { job, to: { cursor: '2026-12-01T00:00:01.100Z', next: '2026-12-01T00:00:02.000Z' }, add: { runs: 1, missed: 2, skipped: 0 } };
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'factory-writer-'));
+  state = await FileBackend.open(dir);
+});
+afterEach(async () => {
+  await state.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** putRunBehind records a run the writer does not know of (another writer's), so a claim of it fails its guard. */
+async function putRunBehind(r: RunRecord): Promise<void> {
+  await state.lock();
+  try {
+    const w = new StateWork(state);
+    w.runs.put(r);
+    await w.flush();
+  } finally {
+    await state.unlock();
+  }
+}
+
+describe('RunWriter claims', () => {
+  it('apply their cursor moves to the cursor as it is when written, keeping a run that ended while the claim waited', async () => {
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    // the pass read the cursor; a run ends (the watcher) before the claim is written
+    w.putCursor({ ...w.cursorOf(job), counts: { runs: 1, succeeded: 1, failed: 0, missed: 0, skipped: 0 }, lastSuccessAt: T0 });
+    await w.claim([run], [move], []);
+    await w.flush();
+    expect(state.view().get('cursors', 'p/x')).toMatchObject({ cursor: move.to!.cursor, next: move.to!.next, counts: { runs: 2, succeeded: 1, missed: 2, skipped: 0 }, lastSuccessAt: T0 });
+  });
+
+  it('a claim that fails undoes its move only: what changed on the cursor meanwhile stays, and is written', async () => {
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    w.putCursor({ ...w.cursorOf(job), counts: { runs: 3, succeeded: 2, failed: 0, missed: 1, skipped: 0 } });
+    await w.flush();
+    const before = w.cursorOf(job);
+    await putRunBehind(run);
+    // while the claim's commit is under way, a run ends and builds on the moved cursor
+    const commit = state.commit.bind(state);
+    state.commit = (txn: StateTxn) => {
+      if (txn.guards?.length) w.putCursor({ ...w.cursorOf(job), counts: { ...w.cursorOf(job).counts, succeeded: 3 }, lastSuccessAt: SLOT });
+      return commit(txn);
+    };
+    await expect(w.claim([run], [move], [])).rejects.toThrow();
+    await w.flush();
+    const after = { ...before, counts: { ...before.counts, succeeded: 3 }, lastSuccessAt: SLOT };
+    expect(w.cursorOf(job)).toEqual(after);
+    expect(state.view().get('cursors', 'p/x')).toEqual(after);
+    expect(w.run(run.id)).toBeUndefined();
+  });
+});
