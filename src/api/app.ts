@@ -17,7 +17,7 @@ import type { TokenScope } from '../state/types.js';
 import { authenticate } from './auth.js';
 import type { Caller, ControlApi } from './contract.js';
 import { checkDeadline, readDeadline } from './deadline.js';
-import { errorAnswer } from './errors.js';
+import { ApiError, errorAnswer } from './errors.js';
 import { DEFAULT_SSE_HEARTBEAT_MS, DEFAULT_SSE_MAX_BUFFER } from './events.js';
 import { ApiMetrics } from './metrics.js';
 import { answerNdjson, NDJSON_KEEPALIVE_MS } from './ndjson.js';
@@ -64,6 +64,12 @@ export interface ApiAppOptions {
    * (default true). Turn it off once the control operations record their own events with `by`.
    */
   auditEvents?: boolean;
+  /**
+   * writeGate, when it returns an error, refuses every request that is not a read (not GET or HEAD)
+   * with it before anything runs: a follower control host on etcd answers E_NOT_LEADER with the
+   * leader's URL, and the client sends the write there.
+   */
+  writeGate?: () => ApiError | undefined;
 }
 
 declare module 'fastify' {
@@ -122,6 +128,10 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
     readDeadline(req);
     checkDeadline(req);
     req.caller = authenticate(req, tokens, localUser);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const refused = opts.writeGate?.();
+      if (refused) throw refused;
+    }
   });
   app.addHook('preHandler', async (req) => checkDeadline(req)); // reading a large body took time
   app.addHook('onResponse', async (req, reply) => {

@@ -6,14 +6,15 @@ import { FactoryError, SpecError, type SpecIssue } from '../errors.js';
 
 /** ApiError is a failure of the HTTP layer itself (auth, limits, bad input), with its status. */
 export class ApiError extends FactoryError {
-  constructor(readonly status: number, code: string, message: string, hint?: string) {
+  constructor(readonly status: number, code: string, message: string, hint?: string, readonly extra?: { leader?: string }) {
     super(message, { code, hint });
   }
 }
 
 /** ErrorBody is what an error answer carries. */
 export interface ErrorBody {
-  error: { code: string; message: string; hint?: string; issues?: SpecIssue[] };
+  /** leader is the URL of the leading control host (E_NOT_LEADER: a follower was sent a write). */
+  error: { code: string; message: string; hint?: string; issues?: SpecIssue[]; leader?: string };
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -61,7 +62,7 @@ export function statusOfCode(code: string): number {
 
 /** errorAnswer turns anything thrown into a status and a body without a stack. */
 export function errorAnswer(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } } };
+  if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...err.extra } } };
   if (err instanceof SpecError) return { status: 422, body: { error: { code: err.code, message: err.message, issues: err.issues } } };
   if (err instanceof FactoryError) return { status: statusOfCode(err.code), body: { error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } } };
   const e = err as { statusCode?: number; code?: string; message?: string; validation?: unknown };

@@ -24,6 +24,21 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 /** DEFAULT_CONNECT_TIMEOUT_MS bounds one connection attempt, so a dead endpoint leaves time for the next. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
+/** NOT_LEADER_PAUSE_MS is the wait before asking the hosts again when none of them leads yet. */
+const NOT_LEADER_PAUSE_MS = 250;
+/** MAX_NOT_LEADER_HOPS bounds how often one call is sent on after E_NOT_LEADER (about 10 s of an election). */
+const MAX_NOT_LEADER_HOPS = 40;
+
+/** leaderOf reads the leader's URL from an E_NOT_LEADER answer. */
+function leaderOf(text: string): string | undefined {
+  try {
+    const leader = (JSON.parse(text) as { error?: { leader?: unknown } }).error?.leader;
+    return typeof leader === 'string' ? leader : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** ApiClientOptions configure an ApiClient. */
 export interface ApiClientOptions {
   /** endpoints are tried in turn: `https://host:port`, `http://host:port` (loopback tests) or `unix:/path`. */
@@ -143,8 +158,15 @@ export class ApiClient {
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const failures: ConnectError[] = [];
     const n = this.endpoints.length;
-    for (let i = 0; i < n; i++) {
-      const idx = (this.preferred + i) % n;
+    // a follower control host (HA on etcd) refuses a write with E_NOT_LEADER and the leader's URL: go
+    // there next when it is one of ours, else to the next endpoint; nothing ran, so sending it again is safe
+    let notLeader: FactoryError | undefined;
+    let next: number | undefined;
+    let hops = 0;
+    for (let i = 0; i < n || next !== undefined; i++) {
+      const idx = next ?? (this.preferred + i) % n;
+      if (next !== undefined) i--;
+      next = undefined;
       const ep = this.endpoints[idx]!;
       const left = deadline - Date.now();
       if (left <= 0) break;
@@ -179,10 +201,23 @@ export class ApiClient {
       if (status < 200 || status >= 300) {
         const text = await readBody(opened, Math.max(1000, deadline - Date.now()), requestId).catch(() => '');
         opened.close();
-        throw errorFromText(text, status, ep.url, requestId);
+        const err = errorFromText(text, status, ep.url, requestId);
+        if (err.code === 'E_NOT_LEADER' && hops++ < MAX_NOT_LEADER_HOPS) {
+          notLeader = err;
+          const at = this.endpointOf(leaderOf(text));
+          if (at !== undefined && at !== idx) next = at;
+          else if (i === n - 1 && deadline - Date.now() > NOT_LEADER_PAUSE_MS) {
+            // every host is a follower (an election under way): ask them all again shortly
+            await new Promise((r) => setTimeout(r, NOT_LEADER_PAUSE_MS));
+            i = -1;
+          }
+          continue;
+        }
+        throw err;
       }
       return opened;
     }
+    if (notLeader) throw notLeader;
     if (failures.length === 0) {
       throw new FactoryError(`no control host answered within ${seconds(timeoutMs)}`, { code: 'E_CONTROL_TIMEOUT' });
     }
@@ -191,6 +226,18 @@ export class ApiClient {
       code: 'E_CONTROL_UNREACHABLE',
       hint: failures.find((f) => f.hint)?.hint ?? 'check that `factory control serve` runs there and the URLs are right',
     });
+  }
+
+  /** endpointOf is the index of a URL among the endpoints (undefined: not one of them). */
+  private endpointOf(url: string | undefined): number | undefined {
+    if (!url) return undefined;
+    try {
+      const want = parseEndpoint(url).url;
+      const at = this.endpoints.findIndex((e) => e.url === want);
+      return at >= 0 ? at : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async jsonCall<T>(method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {

@@ -25,6 +25,17 @@ export async function stateOf(location: string, opts: { follow?: boolean } = {})
   return state;
 }
 
+/**
+ * adoptState makes stateOf(dir) answer with an open backend (a control host on etcd: its local files
+ * live in dir, its state in etcd), so the control operations, which locate the state by directory,
+ * work on it unchanged.
+ */
+export function adoptState(dir: string, backend: StateBackend): StateBackend & { dir: string } {
+  const state = Object.assign(backend, { dir: path.resolve(dir) });
+  handles.set(path.resolve(dir), Promise.resolve(state));
+  return state;
+}
+
 /** closeStates closes every handle this process opened (a host on shutdown, tests). */
 export async function closeStates(): Promise<void> {
   const all = [...handles.values()];

@@ -18,6 +18,7 @@ import { detectLimits, discoverHost, EXECUTOR_VERSION } from './discovery.js';
 import { hasContainerImages, hasVmImages, hasVmPower, type Capability, type VmPower } from './drivers/capabilities.js';
 import type { Driver, DriverContext } from './drivers/driver.js';
 import { openDrivers, unavailableMessage } from './drivers/registry.js';
+import { EpochFence } from './epoch-fence.js';
 import { ImageUploads } from './images.js';
 import { STATE_ID_RE } from '../state/state-id.js';
 
@@ -54,6 +55,8 @@ export class Executor {
   private images?: ImageUploads;
   /** state is the control side's state id from hello: the tasks this session starts carry it. */
   private state?: string;
+  /** fence checks the calls' leadership epochs (set by hello). */
+  private fence?: EpochFence;
 
   constructor(private readonly io: ExecutorIO) {}
 
@@ -232,6 +235,7 @@ export class Executor {
       if (typeof req.type !== 'string' || !Object.hasOwn(this.handlers, req.type)) {
         throw new FactoryError(`protocol: unknown request type ${JSON.stringify((req as { type: unknown }).type)}`, { code: 'E_PROTOCOL' });
       }
+      if (req.epoch !== undefined && req.type !== 'hello') this.fence?.admit(req.epoch, req.type);
       const handler = this.handlers[req.type] as (r: Request) => Promise<unknown>;
       const out = await handler(req);
       if (out !== ANSWERED) this.ok(id, out);
@@ -255,6 +259,9 @@ export class Executor {
         code: 'E_WORKDIR',
       });
     }
+    const fence = new EpochFence(workDir, state, (m) => this.io.log(m));
+    if (req.epoch !== undefined) fence.admit(req.epoch, 'hello');
+    this.fence = fence;
     const ctx: DriverContext = { workDir, limits: detectLimits(), log: (m) => this.io.log(m), agent: typeof req.agent === 'string' ? req.agent : undefined, state };
     // discovery and the drivers' probes wait on different things (nvidia-smi, an engine, libvirtd): ask all at once
     const [found, drivers] = await Promise.all([discoverHost(workDir), openDrivers(ctx, this.drivers)]);

@@ -183,8 +183,12 @@ export const CALL_NAMES = Object.keys(EVERY_CALL) as CallName[];
 /** RequestBody is a call as the control side writes it: its type and its fields. */
 export type RequestBody<K extends CallName = CallName> = { [N in K]: { type: N } & Calls[N]['req'] }[K];
 
-/** RequestOf is one call's request message. */
-export type RequestOf<K extends CallName> = { v: number; id: number } & RequestBody<K>;
+/**
+ * RequestOf is one call's request message. `epoch` is the leadership epoch of a control host on etcd
+ * (its leader key's create revision): an executor refuses a call whose epoch is older than the newest
+ * it has seen for the session's state (E_FENCED, executors/epoch-fence.ts); absent, nothing is checked.
+ */
+export type RequestOf<K extends CallName> = { v: number; id: number; epoch?: number } & RequestBody<K>;
 
 /** Request is a message from the control side. */
 export type Request = RequestOf<CallName>;

@@ -26,6 +26,7 @@ import {
   type EtcdLocation,
   type EtcdSettings,
 } from './etcd-client.js';
+import { EtcdLeader, type EtcdLeaderOptions } from './etcd-leader.js';
 import { EtcdLock } from './etcd-lock.js';
 import type { EventRetention } from './event-log.js';
 import { newStateId } from './state-id.js';
@@ -73,6 +74,8 @@ export class EtcdBackend implements StateBackend {
   /** quietUntil: refresh answers from the mirror without asking etcd until then (etcd did not answer). */
   private quietUntil = 0;
   private readonly counters: StateStats = { commits: 0, bytesWritten: 0, compactions: 0 };
+  /** leaderEpoch, when set, is compared by every commit: the leader key is still the one of this epoch. */
+  private leaderEpoch?: number;
   readonly keys: EtcdKeys;
 
   private constructor(
@@ -120,6 +123,21 @@ export class EtcdBackend implements StateBackend {
 
   view(): StateView {
     return this.tables;
+  }
+
+  /** election makes the leader election of the control hosts on this state (etcd-leader.ts). */
+  election(opts: EtcdLeaderOptions): EtcdLeader {
+    return new EtcdLeader(this.client, this.keys.leader, this.loc, opts);
+  }
+
+  /**
+   * fenceByLeader makes every commit from now on also compare the leader key's create revision with
+   * epoch (a host that no longer leads writes nothing), and lets the writers' lock take over at once
+   * from a holder of an older epoch.
+   */
+  fenceByLeader(epoch: number): void {
+    this.leaderEpoch = epoch;
+    this.lockKey.epoch = epoch;
   }
 
   private modKey(table: TableName, key: string): string {
@@ -359,6 +377,7 @@ export class EtcdBackend implements StateBackend {
     const { events, rev } = this.tables.stamp(txn.events);
     const txnId = randomBytes(6).toString('hex');
     const compare: ICompare[] = [this.lockKey.fence(), { key: this.keys.counter, target: 'Mod', result: 'Equal', mod_revision: this.counterMod }];
+    if (this.leaderEpoch !== undefined) compare.push({ key: this.keys.leader, target: 'Create', result: 'Equal', create_revision: this.leaderEpoch });
     for (const g of txn.guards ?? []) {
       const mod = this.tables.get(g.table, g.key) === undefined ? 0 : (this.mods.get(this.modKey(g.table, g.key)) ?? 0);
       compare.push(
@@ -397,7 +416,11 @@ export class EtcdBackend implements StateBackend {
     }
     let res;
     try {
-      res = await this.client.kv.txn({ compare, success, failure: [{ request_range: { key: this.keys.lock } }, { request_range: { key: this.keys.counter } }] });
+      res = await this.client.kv.txn({
+        compare,
+        success,
+        failure: [{ request_range: { key: this.keys.lock } }, { request_range: { key: this.keys.counter } }, { request_range: { key: this.keys.leader } }],
+      });
     } catch (err) {
       throw etcdError(err, 'the commit', this.loc, { unknownOutcome: true });
     }
@@ -405,9 +428,15 @@ export class EtcdBackend implements StateBackend {
     if (!res.succeeded) {
       const lockKv = res.responses[0]?.response_range.kvs[0];
       const counterKv = res.responses[1]?.response_range.kvs[0];
+      const leaderKv = res.responses[2]?.response_range.kvs[0];
       if (parseCounter(counterKv).txn === txnId) {
         // an attempt whose answer was lost did commit (the client retried on another member)
         etcdRev = Number(counterKv!.mod_revision);
+      } else if (this.leaderEpoch !== undefined && Number(leaderKv?.create_revision ?? 0) !== this.leaderEpoch) {
+        throw new StateError(`this control host no longer leads state ${this.location} (its epoch ${this.leaderEpoch}; ${leaderKv ? `epoch ${Number(leaderKv.create_revision)} leads now` : 'nobody leads now'}): the commit was refused and nothing was written`, {
+          code: 'E_STATE_FENCED',
+          hint: 'the leader does the writes: send them to it',
+        });
       } else if (!lockKv || Number(lockKv.create_revision) !== Number(this.lockKey.fence().create_revision)) {
         throw this.lockKey.fencedError(lockKv);
       } else if (Number(counterKv?.mod_revision ?? 0) !== this.counterMod) {

@@ -192,7 +192,7 @@ const REV_DIGITS = 12;
 
 /**
  * EtcdKeys is the key layout of one state: `<prefix>/<table>/<key>` per record,
- * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`.
+ * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`, `<prefix>/leader`.
  */
 export class EtcdKeys {
   readonly all: Buffer;
@@ -201,6 +201,8 @@ export class EtcdKeys {
   readonly counter: Buffer;
   readonly dropped: Buffer;
   readonly lock: Buffer;
+  /** leader is the control hosts' election key (etcd-leader.ts). */
+  readonly leader: Buffer;
   readonly events: Buffer;
   readonly eventsEnd: Buffer;
   private readonly head: string;
@@ -213,6 +215,7 @@ export class EtcdKeys {
     this.counter = Buffer.from(`${prefix}/meta/rev`);
     this.dropped = Buffer.from(`${prefix}/meta/dropped`);
     this.lock = Buffer.from(`${prefix}/lock`);
+    this.leader = Buffer.from(`${prefix}/leader`);
     this.events = Buffer.from(`${prefix}/events/`);
     this.eventsEnd = prefixEnd(this.events);
   }

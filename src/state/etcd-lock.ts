@@ -15,6 +15,8 @@ import { describeOwner, pidAlive, type LockOwner } from './lock.js';
 /** EtcdLockOwner is the lock key's value: who holds it, and on which lease. */
 export interface EtcdLockOwner extends LockOwner {
   lease: string;
+  /** epoch is the leadership epoch of the control host that holds it (hosts on etcd only). */
+  epoch?: number;
 }
 
 /** AcquiredLock is what taking the lock tells: the counter's mod revision then (the mirror must reach it). */
@@ -42,6 +44,8 @@ export class EtcdLock {
   /** stale is the create revision of a lock key of ours whose release etcd did not answer. */
   private stale = 0;
   private wakers: (() => void)[] = [];
+  /** epoch is this process's leadership epoch: a holder of an older one was deposed and is taken over at once. */
+  epoch?: number;
 
   constructor(
     private readonly client: Etcd3,
@@ -109,7 +113,7 @@ export class EtcdLock {
     let told = false;
     for (let attempt = 0; ; attempt++) {
       const leaseId = await this.ensureLease();
-      const me: EtcdLockOwner = { pid: process.pid, host: os.hostname(), purpose: opts.purpose ?? 'factory', since: new Date().toISOString(), lease: leaseId };
+      const me: EtcdLockOwner = { pid: process.pid, host: os.hostname(), purpose: opts.purpose ?? 'factory', since: new Date().toISOString(), lease: leaseId, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) };
       let res;
       try {
         res = await this.client.kv.txn({
@@ -143,6 +147,13 @@ export class EtcdLock {
       }
       if (kv && owner && owner.host === os.hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) {
         if (await this.takeOver(kv, owner)) continue;
+      }
+      // a control host that led before this one: it was deposed, its commits are fenced; do not wait for its lease
+      if (kv && owner && owner.epoch !== undefined && this.epoch !== undefined && owner.epoch < this.epoch) {
+        if (await this.takeOver(kv)) {
+          process.stderr.write(`factory: note: took over the state lock of ${describeOwner(owner)}: it led in epoch ${owner.epoch}, this host leads in epoch ${this.epoch}\n`);
+          continue;
+        }
       }
       if (Date.now() >= deadline) {
         throw new StateError(

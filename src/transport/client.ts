@@ -59,6 +59,11 @@ const STDERR_TAIL = 4096;
 
 /** ExecutorClient talks to one executor over one transport channel. */
 export class ExecutorClient {
+  /**
+   * fencingEpoch, when set, gives the leadership epoch every request of this process carries (a
+   * control host on etcd sets it while it leads; executors refuse older epochs). Unset: no epoch sent.
+   */
+  static fencingEpoch: (() => number | undefined) | undefined;
   /** registration is what the executor reported on hello (resources, attributes, adopted tasks). */
   registration!: AgentRegistration;
   private nextId = 1;
@@ -187,7 +192,8 @@ export class ExecutorClient {
       this.pending.set(id, p);
       onId?.(id);
       try {
-        this.channel.stdin.write(encode({ v: PROTOCOL_VERSION, id, ...body } as Request), (err) => {
+        const epoch = ExecutorClient.fencingEpoch?.();
+        this.channel.stdin.write(encode({ v: PROTOCOL_VERSION, id, ...(epoch !== undefined ? { epoch } : {}), ...body } as Request), (err) => {
           if (err) this.die(`cannot write to the executor: ${err.message}`);
         });
       } catch (err) {

@@ -1,13 +1,27 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { FactoryCommand } from '../../cli/base.js';
 import { AgentPool, WarmAgents } from '../../control/agents.js';
-import { closeStates, stateOf } from '../../control/state-handle.js';
+import { adoptState, closeStates, stateOf } from '../../control/state-handle.js';
 import { Supervisor } from '../../control/supervisor.js';
 import { FactoryError } from '../../errors.js';
 import { JobAgents } from '../../jobs/agents.js';
 import { JobRunner, jobsRunner } from '../../jobs/runner.js';
+import type { EtcdBackend } from '../../state/etcd-backend.js';
+import { isEtcdLocation, parseEtcdLocation } from '../../state/etcd-client.js';
+import type { EtcdLeader } from '../../state/etcd-leader.js';
+import { ExecutorClient } from '../../transport/client.js';
+
+/** EXIT_NOT_LEADER is the exit code of a leader that could not renew its lease in time (EX_TEMPFAIL). */
+export const EXIT_NOT_LEADER = 75;
+
+/** defaultDataDir is where a host on etcd keeps its local files when --data-dir is not given: one folder per prefix. */
+export function defaultDataDir(location: string): string {
+  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'factory', `etcd${parseEtcdLocation(location).prefix.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
+}
 
 /** ControlServe is `factory control serve`: the control host of a state, serving the HTTP API. */
 export default class ControlServe extends FactoryCommand<typeof ControlServe> {
@@ -28,19 +42,44 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     listen: Flags.string({ summary: 'Also serve on TCP with TLS at HOST:PORT (port 0 picks one; the address is printed).' }),
     'tls-cert': Flags.string({ summary: 'TLS certificate (PEM) for --listen; default: a self-signed one under <state>/tls/.' }),
     'tls-key': Flags.string({ summary: 'TLS private key (PEM) for --tls-cert.' }),
+    'data-dir': Flags.string({ summary: 'With --state etcd://…: the folder of this host\'s local files (socket, tokens, TLS); default ~/.local/state/factory/etcd_<prefix>.' }),
+    'lease-ttl': Flags.integer({ summary: 'With --state etcd://…: seconds of the leader lease; the leader stops and exits when it cannot renew it within half of that.', default: 5, min: 1 }),
   };
 
   static override examples = [
     '<%= config.bin %> control serve --state /var/lib/factory',
     '<%= config.bin %> control serve --state /var/lib/factory --listen 0.0.0.0:8443',
+    '<%= config.bin %> control serve --state etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379/factory --data-dir /var/lib/factory-host --listen 0.0.0.0:8443',
   ];
 
   protected async execute(): Promise<undefined> {
     if (this.flags.json) throw new FactoryError('control serve runs until stopped and has no --json output', { code: 'E_USAGE' });
     const log = (line: string) => process.stderr.write(`control host: ${line}\n`);
-    // absolute: the supervision pass and the services resolve it once
-    const stateDir = path.resolve(this.flags.state);
+    const onEtcd = isEtcdLocation(this.flags.state);
+    // absolute: the supervision pass and the services resolve it once. On etcd it is the host's own
+    // folder (socket, tokens, TLS, sent inventories); the state itself is in etcd
+    const stateDir = path.resolve(onEtcd ? (this.flags['data-dir'] ?? defaultDataDir(this.flags.state)) : this.flags.state);
+    let etcd: EtcdBackend | undefined;
+    if (onEtcd) {
+      const { EtcdBackend } = await import('../../state/etcd-backend.js');
+      fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      etcd = await EtcdBackend.open(this.flags.state);
+      adoptState(stateDir, etcd);
+    }
     const backend = await stateOf(stateDir, { follow: true });
+    let leader: EtcdLeader | undefined;
+    const { ApiError } = await import('../../api/errors.js');
+    const writeGate = () => {
+      if (!leader || leader.epoch !== undefined) return undefined;
+      const url = leader.current?.record.url;
+      return new ApiError(
+        421,
+        'E_NOT_LEADER',
+        `this control host follows (state ${backend.location}); ${leader.current ? `pid ${leader.current.record.pid} on ${leader.current.record.host} leads (epoch ${leader.current.epoch})${url ? ` at ${url}` : ''}` : 'no host leads yet (an election is under way)'}`,
+        url ? `send writes to ${url} (give every host with --control: the client follows the leader)` : 'try again in a few seconds',
+        url ? { leader: url } : undefined,
+      );
+    };
     const { ApiHost } = await import('../../api/host.js');
     const { createControlServices } = await import('../../api/services.js');
     // the local agent's executor runs in a child process here (a one-shot CLI runs it in process): its
@@ -59,8 +98,46 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
       log,
-      app: { health: () => ({ pid: process.pid, agents: warm.size, reconcileIntervalMs: every * 1000, reconcilePasses: supervisor?.passes ?? 0, jobPasses: jobsRunner.current?.passes ?? 0, stateId: backend.id }) },
+      app: {
+        writeGate,
+        health: () => ({
+          pid: process.pid,
+          agents: warm.size,
+          reconcileIntervalMs: every * 1000,
+          reconcilePasses: supervisor?.passes ?? 0,
+          jobPasses: jobsRunner.current?.passes ?? 0,
+          stateId: backend.id,
+          ...(leader ? { role: leader.epoch !== undefined ? 'leader' : 'follower', epoch: leader.epoch ?? null, leader: leader.current ? { epoch: leader.current.epoch, ...leader.current.record } : null } : {}),
+        }),
+      },
     });
+    if (etcd) {
+      const ttl = this.flags['lease-ttl'];
+      const election = etcd.election({
+        ttlSec: ttl,
+        url: host.address ? `https://${host.address}` : undefined,
+        onLost: (why) => {
+          // stop acting at once: no more calls to executors, no more commits; a supervisor may start it again
+          ExecutorClient.fencingEpoch = () => 0;
+          log(`lost the leadership of ${backend.location}: ${why}; exiting (${EXIT_NOT_LEADER})`);
+          fs.rmSync(host.socket, { force: true });
+          process.exit(EXIT_NOT_LEADER);
+        },
+      });
+      leader = election;
+      log(`state ${backend.location} (id ${backend.id}) on etcd, files in ${stateDir}, pid ${process.pid}: standing for leader (lease ${ttl} s, renew deadline ${election.deadlineMs} ms)`);
+      const epoch = await election.campaign((now) => log(now ? `following pid ${now.record.pid} on ${now.record.host} (epoch ${now.epoch}${now.record.url ? `, ${now.record.url}` : ''})` : 'no leader: standing'));
+      etcd.fenceByLeader(epoch);
+      ExecutorClient.fencingEpoch = () => election.epoch;
+      // the first write of a new leader: an event that says so (clients following events see the change)
+      await backend.lock({ purpose: 'leader', timeoutMs: 30_000 });
+      try {
+        await backend.commit({ ops: [], events: [{ topic: 'state', kind: 'leader-elected', message: `pid ${process.pid} on ${os.hostname()} leads (epoch ${epoch})${election.current?.record.url ? ` at ${election.current.record.url}` : ''}`, by: 'control-host' }] });
+      } finally {
+        await backend.unlock();
+      }
+      log(`leading ${backend.location} (epoch ${epoch})`);
+    }
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     supervisor.start();
     // the plans' scheduled jobs run here, and only here (a one-shot command schedules nothing)
@@ -68,7 +145,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     const jobs = new JobRunner({ state: backend, agents: jobAgents, log, observe: (m) => host.metrics.observeJobRun(m) });
     jobsRunner.current = jobs;
     jobs.start();
-    log(`state ${stateDir} (id ${backend.id}), pid ${process.pid}; ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
+    log(`state ${onEtcd ? backend.location : stateDir} (id ${backend.id}), pid ${process.pid}; ${every > 0 ? `supervising the applied plans every ${every} s` : 'no supervision'}`);
     // executors run in this process: a stray rejection in a driver is logged, not fatal; an exception
     // nobody caught leaves the process in an unknown state, so the host stops (its socket goes) and a
     // supervisor may start it again
@@ -96,6 +173,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     });
     await supervisor.stop();
     await jobs.stop();
+    await leader?.resign();
     jobsRunner.current = undefined;
     await jobAgents.close();
     await host.close();

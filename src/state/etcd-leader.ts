@@ -1,0 +1,218 @@
+/**
+ * EtcdLeader elects one control host among those on one etcd state: the key `<prefix>/leader`,
+ * created only when absent, on a lease of its own (`--lease-ttl`, 5 s by default). The leader's epoch
+ * is that key's create revision: it grows with every new leader, commits compare it, and executors
+ * refuse calls that carry an older one.
+ *
+ * The leader renews its lease itself, never through the client's automatic keep-alive: one renewal
+ * every ttl/4, each bounded by its own timer. When no renewal sent in the last `deadlineMs` (ttl/2 by
+ * default, so before etcd can expire the lease and elect another) has been answered, or etcd says
+ * the lease or the key is gone, it calls onLost once with why: the host stops acting at once and
+ * exits. A half-open connection never holds it: the watchdog runs on wall-clock time, whatever the
+ * calls do.
+ */
+import os from 'node:os';
+import type { Etcd3, Lease } from 'etcd3';
+import { StateError } from '../errors.js';
+import { etcdError, type EtcdLocation } from './etcd-client.js';
+
+/** LeaderRecord is the leader key's value: who leads and where clients reach it. */
+export interface LeaderRecord {
+  pid: number;
+  host: string;
+  since: string;
+  lease: string;
+  /** url is the leader's API on TCP (its --listen), told to clients that wrote to a follower. */
+  url?: string;
+}
+
+/** LeaderView is who leads, as last read: the record and the epoch (the key's create revision). */
+export interface LeaderView {
+  epoch: number;
+  record: LeaderRecord;
+}
+
+/** EtcdLeaderOptions tune an election. */
+export interface EtcdLeaderOptions {
+  /** ttlSec is the leader lease's time to live in seconds. */
+  ttlSec: number;
+  /** deadlineMs is how long the leader may go without a renewal answered (default ttl/2). */
+  deadlineMs?: number;
+  /** url is this host's API URL, published in the leader key. */
+  url?: string;
+  /** pollMs is how often a standby reads the leader key (default 100 ms). */
+  pollMs?: number;
+  /** onLost is called once when the leader can no longer prove its lease holds. */
+  onLost: (why: string) => void;
+}
+
+function parseRecord(value: Buffer | undefined): LeaderRecord | undefined {
+  if (!value) return undefined;
+  try {
+    const r = JSON.parse(value.toString('utf8')) as LeaderRecord;
+    return typeof r.pid === 'number' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** withTimeout rejects when p has not settled within ms (the call itself may go on, unheard). */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+/** EtcdLeader campaigns for, holds and watches over the leadership of one etcd state. */
+export class EtcdLeader {
+  /** epoch is this host's epoch while it leads (undefined: it does not). */
+  epoch?: number;
+  /** current is who leads as last read (a standby's hint for clients). */
+  current?: LeaderView;
+  private lease?: Lease;
+  private leaseId?: string;
+  private lastRenewSent = 0;
+  private lastError = '';
+  private timers: NodeJS.Timeout[] = [];
+  private lostOnce = false;
+  private stopped = false;
+  readonly deadlineMs: number;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly key: Buffer,
+    private readonly loc: EtcdLocation,
+    private readonly opts: EtcdLeaderOptions,
+  ) {
+    this.deadlineMs = opts.deadlineMs ?? Math.max(200, Math.floor((opts.ttlSec * 1000) / 2));
+  }
+
+  /** read reads who leads now (undefined: nobody). */
+  async read(): Promise<LeaderView | undefined> {
+    const r = await withTimeout(this.client.kv.range({ key: this.key }), this.deadlineMs, 'reading the leader key');
+    const kv = r.kvs[0];
+    const record = parseRecord(kv?.value);
+    this.current = kv && record ? { epoch: Number(kv.create_revision), record } : undefined;
+    return this.current;
+  }
+
+  /** campaign waits until this host leads (polling the key while another one does) and returns its epoch. */
+  async campaign(onWaiting?: (leader: LeaderView | undefined) => void): Promise<number> {
+    let told = -1;
+    while (!this.stopped) {
+      let view: LeaderView | undefined;
+      try {
+        view = await this.read();
+        if (!view) {
+          const epoch = await this.tryLead();
+          if (epoch !== undefined) return epoch;
+          view = await this.read();
+        }
+      } catch (err) {
+        this.lastError = (err as Error).message;
+      }
+      if ((view?.epoch ?? 0) !== told) {
+        told = view?.epoch ?? 0;
+        onWaiting?.(view);
+      }
+      await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 100));
+    }
+    throw new StateError('the election was stopped', { code: 'E_STOPPED' });
+  }
+
+  /** tryLead takes a lease and creates the key if it is still absent; the epoch when it did. */
+  private async tryLead(): Promise<number | undefined> {
+    const lease = this.client.lease(this.opts.ttlSec, { autoKeepAlive: false });
+    lease.on('lost', () => undefined); // renewals are ours; their failures are handled below
+    const sent = Date.now();
+    const leaseId = String(await withTimeout(lease.grant(), this.deadlineMs, 'granting the leader lease'));
+    const record: LeaderRecord = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), lease: leaseId, ...(this.opts.url ? { url: this.opts.url } : {}) };
+    let res;
+    try {
+      res = await withTimeout(
+        this.client.kv.txn({
+          compare: [{ key: this.key, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [{ request_put: { key: this.key, value: Buffer.from(JSON.stringify(record)), lease: leaseId } }],
+          failure: [],
+        }),
+        this.deadlineMs,
+        'creating the leader key',
+      );
+    } catch (err) {
+      void lease.revoke().catch(() => undefined);
+      throw etcdError(err, 'the leader election', this.loc);
+    }
+    if (!res.succeeded) {
+      void lease.revoke().catch(() => undefined);
+      return undefined;
+    }
+    this.lease = lease;
+    this.leaseId = leaseId;
+    this.lastRenewSent = sent;
+    this.epoch = Number(res.header.revision);
+    this.current = { epoch: this.epoch, record };
+    this.startRenewing();
+    return this.epoch;
+  }
+
+  private startRenewing(): void {
+    const ttlMs = this.opts.ttlSec * 1000;
+    const every = Math.max(50, Math.floor(Math.min(ttlMs / 4, this.deadlineMs / 2)));
+    let renewing = false;
+    this.timers.push(
+      setInterval(() => {
+        if (renewing || this.stopped) return;
+        renewing = true;
+        const sent = Date.now();
+        withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease')
+          .then((res) => {
+            if (Number(res.TTL) <= 0) return this.lose(`etcd says the leader lease ${this.leaseId} expired`);
+            if (sent > this.lastRenewSent) this.lastRenewSent = sent;
+          })
+          .catch((err: unknown) => {
+            this.lastError = (err as Error).message.split('\n')[0]!;
+            if (/lease.*(not found|expired|invalid)|EtcdLeaseInvalid/i.test(this.lastError)) this.lose(`etcd says the leader lease ${this.leaseId} is gone (${this.lastError})`);
+          })
+          .finally(() => {
+            renewing = false;
+          });
+      }, every),
+    );
+    // the watchdog: wall-clock time since the newest renewal that etcd answered was sent
+    this.timers.push(
+      setInterval(() => {
+        const since = Date.now() - this.lastRenewSent;
+        if (since > this.deadlineMs) this.lose(`no renewal of the leader lease was answered within its deadline of ${this.deadlineMs} ms (the last one answered was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
+      }, Math.max(20, Math.floor(this.deadlineMs / 10))),
+    );
+    for (const t of this.timers) t.unref();
+  }
+
+  private lose(why: string): void {
+    if (this.lostOnce || this.stopped) return;
+    this.lostOnce = true;
+    this.epoch = undefined;
+    for (const t of this.timers) clearInterval(t);
+    this.opts.onLost(why);
+  }
+
+  /** resign stops renewing and deletes the key (a clean stop: a standby leads at once). */
+  async resign(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    const lease = this.lease;
+    this.lease = undefined;
+    this.epoch = undefined;
+    if (lease) await withTimeout(lease.revoke(), this.deadlineMs, 'revoking the leader lease').catch(() => undefined);
+  }
+}
