@@ -105,7 +105,6 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
           agents: warm.size,
           reconcileIntervalMs: every * 1000,
           reconcilePasses: supervisor?.passes ?? 0,
-          jobPasses: jobsRunner.current?.passes ?? 0,
           stateId: backend.id,
           ...(leader ? { role: leader.epoch !== undefined ? 'leader' : 'follower', epoch: leader.epoch ?? null, leader: leader.current ? { epoch: leader.current.epoch, ...leader.current.record } : null } : {}),
         }),
