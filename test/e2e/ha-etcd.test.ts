@@ -92,7 +92,7 @@ afterAll(async () => {
   scratch.cleanup();
 }, 90_000);
 
-describe.skipIf(skip)('three control hosts on a 3-member etcd cluster', () => {
+describe.skipIf(skip !== undefined)(`three control hosts on a 3-member etcd cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('one leads; a follower refuses a write naming the leader, and the client follows it', async () => {
     const leaders = hosts.filter((h) => leading(h));
     expect(leaders).toHaveLength(1);
