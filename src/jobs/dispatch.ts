@@ -9,7 +9,7 @@ import type { EventInput, StateBackend } from '../state/backend.js';
 import type { RunAgents } from './agents.js';
 import { placeRuns, runSpecHash, type RunPlacement } from './place.js';
 import { afterTrigger, decideManualRun, decideSlots, type SlotDecision } from './policy.js';
-import { parseSchedule, slotId, type JobSchedule } from './schedule.js';
+import { memoNext, parseSchedule, slotId, type JobSchedule } from './schedule.js';
 import { jobEvent } from './store.js';
 import { RUN_ENDED, runId, runTaskName, type JobCursor, type JobRecord, type RunRecord, type RunTrigger } from './types.js';
 import type { RunWatcher } from './watch.js';
@@ -36,6 +36,8 @@ export interface DispatcherOptions {
 /** Dispatcher claims and starts runs. */
 export class Dispatcher {
   private readonly schedules = new Map<string, { key: string; schedule: JobSchedule | undefined; error?: string }>();
+  /** parsed are the schedules by text and zone, shared by the jobs that have the same (their next() remembered). */
+  private readonly parsed = new Map<string, JobSchedule>();
   private readonly nextAt = new Map<string, number>();
   private readonly starting = new Set<Promise<void>>();
   private readonly limits = new Map<string, ReturnType<typeof pLimit>>();
@@ -52,7 +54,7 @@ export class Dispatcher {
     let schedule: JobSchedule | undefined;
     let error: string | undefined;
     try {
-      schedule = job.spec.schedule ? parseSchedule(job.spec.schedule, job.spec.timeZone) : undefined;
+      schedule = job.spec.schedule ? this.parsedSchedule(key, job.spec.schedule, job.spec.timeZone) : undefined;
     } catch (err) {
       error = (err as Error).message;
       this.o.log(`jobs: ${job.id}: ${error}; it is not scheduled`);
@@ -60,6 +62,21 @@ export class Dispatcher {
     this.schedules.set(job.id, { key, schedule, error });
     this.nextAt.delete(job.id);
     return schedule;
+  }
+
+  /** parsedSchedule is the shared schedule of a text and zone, parsed once (throws a ScheduleError). */
+  private parsedSchedule(key: string, text: string, zone: string): JobSchedule {
+    let s = this.parsed.get(key);
+    if (!s) {
+      // forget schedules no job uses any more before the cache outgrows the jobs
+      if (this.parsed.size > 2 * this.schedules.size + 16) {
+        const used = new Set([...this.schedules.values()].map((h) => h.key));
+        for (const k of this.parsed.keys()) if (!used.has(k)) this.parsed.delete(k);
+      }
+      s = memoNext(parseSchedule(text, zone));
+      this.parsed.set(key, s);
+    }
+    return s;
   }
 
   /** jobs lists the jobs as applied. */
