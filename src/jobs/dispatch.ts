@@ -101,7 +101,7 @@ export class Dispatcher {
       const cur = w.cursorOf(job);
       if (job.spec.after?.length) {
         const slot = this.afterSlot(job, jobs, cur);
-        if (slot !== undefined) this.take(job, decideAfter(job, slot, active.get(job.id) ?? []), now, runs, moves, events, replace, 'after');
+        if (slot !== undefined) this.take(job, decideAfter(job, slot, active.get(job.id) ?? []), now, active.get(job.id) ?? [], runs, moves, events, replace, 'after');
         continue;
       }
       if (!schedule) continue;
@@ -119,7 +119,7 @@ export class Dispatcher {
         hostStartedAt: this.o.hostStartedAt,
         active: (active.get(job.id) ?? []).map((r) => ({ id: r.id, slot: Date.parse(r.slot) })),
       });
-      this.take(job, d, now, runs, moves, events, replace, 'schedule');
+      this.take(job, d, now, active.get(job.id) ?? [], runs, moves, events, replace, 'schedule');
       if (d.next !== undefined) {
         this.nextAt.set(job.id, d.next);
         wake = Math.min(wake, d.next);
@@ -141,8 +141,8 @@ export class Dispatcher {
     return afterTrigger(parents, Date.parse(cur.cursor));
   }
 
-  /** take turns one job's decision into claims, a cursor move and events. */
-  private take(job: JobRecord, d: SlotDecision, now: number, runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
+  /** take turns one job's decision into claims, a cursor move and events; going are the job's runs that have not ended. */
+  private take(job: JobRecord, d: SlotDecision, now: number, going: RunRecord[], runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
     const add = { runs: 0, missed: 0, skipped: 0 };
     const say = (list: { slot: number; reason: string }[], kind: 'job-slot-missed' | 'job-slot-skipped', what: string) => {
       for (const [i, m] of list.entries()) {
@@ -161,7 +161,6 @@ export class Dispatcher {
       add.missed += r.count;
       events.push(jobEvent(job, 'job-slot-missed', `${job.id}: ${r.exact ? '' : 'at least '}${r.count} slots missed from ${slotId(r.from)} to before ${slotId(r.until)}: no control host ran`, { slot: slotId(r.from) }));
     }
-    const going = this.o.writer.allRuns().filter((r) => r.job === job.id && !RUN_ENDED.includes(r.state));
     for (const id of d.replace) {
       const old = going.find((r) => r.id === id);
       if (old) replace.push({ run: old, by: d.run.at(-1) ? slotId(d.run.at(-1)!.slot) : 'a new run' });
@@ -179,7 +178,7 @@ export class Dispatcher {
     this.o.writer.load();
     const job = this.o.state.view().get('jobs', jobIdText);
     if (!job) throw new FactoryError(`no job '${jobIdText}'`, { code: 'E_JOB_UNKNOWN', hint: 'factory jobs list names the jobs of the applied plans' });
-    const going = this.o.writer.allRuns().filter((r) => r.job === job.id && !RUN_ENDED.includes(r.state));
+    const going = this.o.writer.runsOf(job.id).filter((r) => !RUN_ENDED.includes(r.state));
     const d = decideManualRun(job.spec, going.map((r) => ({ id: r.id, slot: Date.parse(r.slot) })), Boolean(opts.force));
     if (!d.start) throw new FactoryError(`${job.id}: not started: ${d.reason}`, { code: 'E_JOB_BUSY' });
     let slot = this.o.now();

@@ -104,7 +104,7 @@ export class RunWatcher {
 
   /** prune drops a job's ended runs beyond its history limits and removes their task folders. */
   private prune(job: JobRecord): void {
-    const ended = this.o.writer.allRuns().filter((r) => r.job === job.id && RUN_ENDED.includes(r.state));
+    const ended = this.o.writer.runsOf(job.id).filter((r) => RUN_ENDED.includes(r.state));
     const drop = pruneHistory(ended.map((r) => ({ id: r.id, slot: Date.parse(r.slot), succeeded: r.state === 'succeeded' })), job.spec.history);
     for (const id of drop) {
       const r = this.o.writer.run(id)!;

@@ -28,6 +28,8 @@ export function movedCursor(cur: JobCursor, m: CursorMove): JobCursor {
 /** RunWriter is the in-memory copy of cursors and runs, written through to the state. */
 export class RunWriter {
   private readonly runs = new Map<string, RunRecord>();
+  /** byJob indexes the runs by job: a job's history is read without scanning every job's runs. */
+  private readonly byJob = new Map<string, Map<string, RunRecord>>();
   private readonly cursors = new Map<string, JobCursor>();
   private readonly pending = new Map<string, StateOp>();
   private events: EventInput[] = [];
@@ -43,7 +45,7 @@ export class RunWriter {
   load(): void {
     if (this.loaded) return;
     const v = this.state.view();
-    for (const r of v.list('runs')) this.runs.set(r.id, r);
+    for (const r of v.list('runs')) this.setRun(r);
     for (const c of v.list('cursors')) this.cursors.set(c.id, c);
     this.loaded = true;
   }
@@ -51,6 +53,19 @@ export class RunWriter {
   /** run is a run as last written. */
   run(id: string): RunRecord | undefined {
     return this.runs.get(id);
+  }
+
+  /** runsOf lists a job's runs (those kept and those going). */
+  runsOf(job: string): RunRecord[] {
+    const held = this.byJob.get(job);
+    return held ? [...held.values()] : [];
+  }
+
+  private setRun(r: RunRecord): void {
+    this.runs.set(r.id, r);
+    let held = this.byJob.get(r.job);
+    if (!held) this.byJob.set(r.job, (held = new Map()));
+    held.set(r.id, r);
   }
 
   /** allRuns lists the runs. */
@@ -105,7 +120,7 @@ export class RunWriter {
       release();
       if (this.pending.size > 0 || this.events.length > 0) this.kick();
     }
-    for (const r of runs) this.runs.set(r.id, r);
+    for (const r of runs) this.setRun(r);
   }
 
   /** unmove takes back a move that was not written, keeping what changed on the cursor since. */
@@ -135,7 +150,7 @@ export class RunWriter {
 
   /** putRun records a change of a run (coalesced; flush() or the next claim writes it). */
   putRun(r: RunRecord, ...events: EventInput[]): void {
-    this.runs.set(r.id, r);
+    this.setRun(r);
     this.pending.set(`runs/${r.id}`, { table: 'runs', key: r.id, value: r });
     this.events.push(...events);
     this.kick();
@@ -143,7 +158,13 @@ export class RunWriter {
 
   /** deleteRun forgets a run (pruned from history, or its job is gone). */
   deleteRun(id: string): void {
+    const r = this.runs.get(id);
     this.runs.delete(id);
+    const held = r && this.byJob.get(r.job);
+    if (held) {
+      held.delete(id);
+      if (held.size === 0) this.byJob.delete(r.job);
+    }
     this.pending.set(`runs/${id}`, { table: 'runs', key: id });
     this.kick();
   }

@@ -91,3 +91,26 @@ describe('RunWriter claims', () => {
     expect(w.run(run.id)).toBeUndefined();
   });
 });
+
+const mkRun = (job: string, slot: number, over: Partial<RunRecord> = {}): RunRecord => {
+  const at = new Date(Date.UTC(2026, 11, 1, 0, 0, slot)).toISOString();
+  return { id: `p/${job}/${at}`, job: `p/${job}`, plan: 'p', project: 'default', slot: at, trigger: 'schedule', state: 'claimed', attempt: 1, claimedAt: at, attempts: [], ...over };
+};
+
+describe('RunWriter', () => {
+  it('keeps each job\'s runs apart (runsOf), through claims, changes and deletes', async () => {
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    await w.claim([mkRun('a', 1), mkRun('a', 2), mkRun('b', 1)], [], []);
+    w.putRun({ ...mkRun('a', 2), state: 'running' });
+    w.deleteRun(mkRun('a', 1).id);
+    expect(w.runsOf('p/a').map((r) => [r.slot.slice(17, 19), r.state])).toEqual([['02', 'running']]);
+    expect(w.runsOf('p/b')).toHaveLength(1);
+    w.deleteRun(mkRun('b', 1).id);
+    expect(w.runsOf('p/b')).toEqual([]);
+    await w.flush();
+    const again = new RunWriter(state, () => undefined);
+    again.load();
+    expect(again.runsOf('p/a').map((r) => r.id)).toEqual([mkRun('a', 2).id]);
+  });
+});
