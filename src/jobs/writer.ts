@@ -5,7 +5,7 @@
  * next, so a thousand starts cost a handful of journal writes, not a thousand.
  */
 import { FactoryError } from '../errors.js';
-import type { EventInput, StateBackend, StateGuard, StateOp } from '../state/backend.js';
+import type { EventInput, StateBackend, StateGuard, StateOp, StateTxn } from '../state/backend.js';
 import { commitShared, newCursor } from './store.js';
 import type { JobCounts, JobCursor, JobRecord, RunRecord } from './types.js';
 
@@ -33,7 +33,13 @@ export class RunWriter {
   private readonly cursors = new Map<string, JobCursor>();
   private readonly pending = new Map<string, StateOp>();
   private events: EventInput[] = [];
-  private inflight: Promise<void> | undefined;
+  /** draining is the loop writing the pending changes, when one runs; kicked: one is about to start. */
+  private draining?: Promise<void>;
+  private kicked = false;
+  /** committing chains this writer's commits: one at a time, in the order they were taken. */
+  private committing: Promise<unknown> = Promise.resolve();
+  /** claiming is the claim being committed: no coalesced write starts until it holds (or is undone). */
+  private claiming?: Promise<void>;
   private loaded = false;
 
   constructor(
@@ -92,7 +98,7 @@ export class RunWriter {
    * moves and nothing else.
    */
   async claim(runs: RunRecord[], moves: CursorMove[], events: EventInput[]): Promise<void> {
-    while (this.inflight) await this.inflight.catch(() => undefined);
+    while (this.claiming) await this.claiming;
     const guards: StateGuard[] = runs.map((r) => ({ table: 'runs', key: r.id, rev: 0 }));
     const before = new Map(moves.map((m) => [m.job.id, this.cursors.get(m.job.id)]));
     const cursors = moves.map((m) => movedCursor(this.cursorOf(m.job), m));
@@ -108,15 +114,15 @@ export class RunWriter {
     for (const c of cursors) this.cursors.set(c.id, c);
     // no other write starts meanwhile: it would take the moved cursors before the claim is known to hold
     let release = () => {};
-    this.inflight = new Promise<void>((resolve) => (release = resolve));
+    this.claiming = new Promise<void>((resolve) => (release = resolve));
     try {
-      if (ops.length > 0 || earlier.length + events.length > 0) await commitShared(this.state, { ops, events: [...earlier, ...events], guards });
+      if (ops.length > 0 || earlier.length + events.length > 0) await this.commit({ ops, events: [...earlier, ...events], guards });
     } catch (err) {
       for (const [i, m] of moves.entries()) this.unmove(m, cursors[i]!, before.get(m.job.id));
       this.putBack(taken, earlier);
       throw err;
     } finally {
-      this.inflight = undefined;
+      this.claiming = undefined;
       release();
       if (this.pending.size > 0 || this.events.length > 0) this.kick();
     }
@@ -141,6 +147,17 @@ export class RunWriter {
     };
     this.cursors.set(back.id, back);
     if (this.pending.has(`cursors/${back.id}`)) this.pending.set(`cursors/${back.id}`, { table: 'cursors', key: back.id, value: back });
+  }
+
+  /**
+   * commit commits after this writer's earlier commits. Two of them in flight at once would have the
+   * second go in beside the first one's lock, and the first one's unlock close the journal under it.
+   */
+  private commit(txn: StateTxn): Promise<number> {
+    const run = () => commitShared(this.state, txn);
+    const next = this.committing.then(run, run);
+    this.committing = next.catch(() => undefined);
+    return next;
   }
 
   private putBack(ops: StateOp[], events: EventInput[]): void {
@@ -191,38 +208,51 @@ export class RunWriter {
   }
 
   private kick(): void {
-    if (this.inflight) return;
-    this.inflight = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.write());
-    void this.inflight.catch(() => undefined);
+    if (this.draining || this.kicked) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.drain();
+    });
   }
 
-  private async write(): Promise<void> {
-    try {
-      while (this.pending.size > 0 || this.events.length > 0) {
-        const ops = [...this.pending.values()];
-        const events = this.events;
-        this.pending.clear();
-        this.events = [];
-        try {
-          await commitShared(this.state, { ops, events });
-        } catch (err) {
-          // put back what was not written, unless written again meanwhile; retried by the next flush
-          this.putBack(ops, events);
-          this.log(`jobs: cannot record run changes (will retry): ${(err as FactoryError).message}`);
-          return;
+  /**
+   * drain writes what is pending, one commit after another, until nothing is (or a commit fails: what
+   * it held is put back for the next flush). One drain at a time: a second caller joins the first,
+   * whose loop picks up what was added meanwhile.
+   */
+  private drain(): Promise<void> {
+    this.draining ??= (async () => {
+      await Promise.resolve(); // `draining` is set before the loop can end and clear it
+      try {
+        while (this.pending.size > 0 || this.events.length > 0) {
+          if (this.claiming) {
+            await this.claiming;
+            continue;
+          }
+          const ops = [...this.pending.values()];
+          const events = this.events;
+          this.pending.clear();
+          this.events = [];
+          try {
+            await this.commit({ ops, events });
+          } catch (err) {
+            // put back what was not written, unless written again meanwhile; retried by the next flush
+            this.putBack(ops, events);
+            this.log(`jobs: cannot record run changes (will retry): ${(err as FactoryError).message}`);
+            return;
+          }
         }
+      } finally {
+        this.draining = undefined;
       }
-    } finally {
-      this.inflight = undefined;
-    }
+    })();
+    return this.draining;
   }
 
-  /** flush writes what is pending and waits for it. */
+  /** flush writes what is pending and waits for it, and for every commit of this writer still in flight. */
   async flush(): Promise<void> {
-    await this.inflight?.catch(() => undefined);
-    if (this.pending.size > 0 || this.events.length > 0) {
-      this.inflight = this.write();
-      await this.inflight;
-    }
+    await this.drain();
+    await this.committing;
   }
 }

@@ -98,6 +98,34 @@ const mkRun = (job: string, slot: number, over: Partial<RunRecord> = {}): RunRec
 };
 
 describe('RunWriter', () => {
+  it('commits one at a time: a change recorded while a claim commits waits for it, and flush waits for both', async () => {
+    // count the writer's commits in flight at the backend
+    let inFlight = 0;
+    let most = 0;
+    const commit = state.commit.bind(state);
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    const first = mkRun('a', 1);
+    state.commit = async (txn: StateTxn) => {
+      most = Math.max(most, ++inFlight);
+      // a start answered while the claim is being written: recorded (coalesced) at once
+      if (txn.guards?.length) w.putRun({ ...first, state: 'running', pid: 42 });
+      try {
+        return await commit(txn);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    for (let i = 0; i < 5; i++) {
+      await w.claim([mkRun('b', 10 + i)], [], []);
+      await new Promise((r) => setImmediate(r));
+    }
+    await w.flush();
+    expect(most).toBe(1);
+    expect(state.view().get('runs', first.id)).toMatchObject({ state: 'running', pid: 42 });
+    expect(state.view().list('runs')).toHaveLength(6);
+  });
+
   it('keeps each job\'s runs apart (runsOf), through claims, changes and deletes', async () => {
     const w = new RunWriter(state, () => undefined);
     w.load();
