@@ -29,6 +29,8 @@ const DEAD: readonly string[] = ['exited', 'failed', 'finished', 'stopped'];
 /** RunWatcher follows runs to their end. */
 export class RunWatcher {
   private lastPoll = 0;
+  /** polling is the poll of the agents in flight (one at a time). */
+  private polling?: Promise<void>;
   /** stopping are runs being stopped (replace, timeout), not to be recorded ended twice. */
   private readonly stopping = new Set<string>();
 
@@ -186,13 +188,23 @@ export class RunWatcher {
     }
     const watched = runs.filter((r) => (r.state === 'running' || r.state === 'claimed') && r.agent && !dispatcher.inflight.has(r.id));
     if (watched.length > 0) {
-      if (now - this.lastPoll >= poll) {
+      if (now - this.lastPoll >= poll && !this.polling) {
         this.lastPoll = now;
-        await this.look(watched, dispatcher, false);
+        // not waited for: an agent slow to answer (busy starting a thousand runs) must not hold up the
+        // next slot's pass; what it answers is applied against the runs as they are by then
+        this.polling = this.look(watched, dispatcher, false)
+          .catch((err: Error) => this.o.log(`jobs: polling the agents failed: ${err.message}`))
+          .finally(() => (this.polling = undefined));
       }
-      wake = Math.min(wake, this.lastPoll + poll);
+      // while a poll waits for its answer, the next one is due a poll interval from now, not at once
+      wake = Math.min(wake, this.polling ? now + poll : this.lastPoll + poll);
     }
     return wake;
+  }
+
+  /** settle waits for the poll of the agents in flight. */
+  async settle(): Promise<void> {
+    await this.polling;
   }
 
   /** retry claims the next attempt of a waiting run (a new task name) and starts it. */

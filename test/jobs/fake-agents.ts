@@ -28,6 +28,8 @@ export class FakeAgents implements RunAgents {
   down = false;
   /** starts counts run calls that started a task (not the answered-as-is ones). */
   started: string[] = [];
+  /** inspectGate, while set, holds every inspect until it resolves (an agent slow to answer). */
+  private inspectGate?: Promise<void>;
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -65,6 +67,7 @@ export class FakeAgents implements RunAgents {
       },
       inspect: async () => {
         this.check();
+        await this.inspectGate;
         return [...this.tasks.values()].map((t) => t.status);
       },
     };
@@ -75,6 +78,16 @@ export class FakeAgents implements RunAgents {
     const t = this.tasks.get(task);
     if (!t) throw new Error(`no task ${task}`);
     t.status = { ...t.status, state: 'exited', exitCode: code, finishedAt: new Date(this.clock.now()).toISOString() };
+  }
+
+  /** holdInspect makes inspect calls wait until the returned function is called. */
+  holdInspect(): () => void {
+    let release!: () => void;
+    this.inspectGate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.inspectGate = undefined;
+      release();
+    };
   }
 
   /** running lists the tasks that run. */

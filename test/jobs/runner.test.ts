@@ -63,12 +63,13 @@ function runner(): JobRunner {
   return new JobRunner({ state, agents, log: (l) => logs.push(l), now: clock.now, pollMs: 0 });
 }
 
-/** tick moves the clock and runs one pass (and lets the starts answer). */
+/** tick moves the clock and runs one pass (and lets the starts and the polls of the agent answer). */
 async function tick(r: JobRunner, ms = 1000): Promise<void> {
   clock.advance(ms);
   await r.pass();
   await new Promise((res) => setTimeout(res, 5));
   await r.pass();
+  await r.settle();
 }
 
 const runs = (): RunRecord[] => state.view().list('runs').sort((a, b) => a.slot.localeCompare(b.slot));
@@ -190,6 +191,7 @@ describe('JobRunner with a fake clock and agent', () => {
     await b.pass();
     await new Promise((res) => setTimeout(res, 5));
     await b.pass();
+    await b.settle();
     await b.stop();
     expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running']);
     expect(agents.started).toEqual([runs()[0]!.task, runs()[1]!.task]);
@@ -210,6 +212,26 @@ describe('JobRunner with a fake clock and agent', () => {
     expect(second!.state).toBe('waiting');
     expect(agents.started).toEqual([]);
     expect(state.view().get('cursors', 'p/big')!.counts).toMatchObject({ runs: 1, missed: 1 });
+  });
+
+  it('an agent slow to answer a poll does not hold up the next slots', async () => {
+    await putJobs(spec('tick'));
+    const r = runner();
+    await tick(r); // slot 1 s runs
+    const release = agents.holdInspect();
+    clock.advance(1000);
+    await r.pass(); // slot 2 s; the poll of slot 1's run waits for the agent
+    await new Promise((res) => setTimeout(res, 5));
+    clock.advance(1000);
+    await r.pass(); // slot 3 s is claimed and started all the same
+    await new Promise((res) => setTimeout(res, 5));
+    expect(runs().map((x) => x.slot.slice(17, 19))).toEqual(['01', '02', '03']);
+    expect(agents.started).toHaveLength(3);
+    release();
+    agents.exit(runs()[0]!.task!, 0);
+    await tick(r, 0);
+    await r.stop();
+    expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running', 'running']);
   });
 
   it('slots that came due while no host ran are missed (catchUp: none) and counted, never silent', async () => {
