@@ -18,8 +18,8 @@ import type { CursorMove, RunWriter } from './writer.js';
 /** MAX_SLOT_EVENTS bounds the one-by-one missed or skipped events of one job in one pass (the rest are counted in one event). */
 const MAX_SLOT_EVENTS = 20;
 
-/** START_CONCURRENCY bounds the starts in flight per agent. */
-const START_CONCURRENCY = 64;
+/** START_CONCURRENCY bounds the starts in flight per agent; the others wait in the host, in order. */
+export const START_CONCURRENCY = 64;
 
 /** DispatcherOptions wire a Dispatcher. */
 export interface DispatcherOptions {
@@ -222,6 +222,11 @@ export class Dispatcher {
     if (!limit) this.limits.set(agent, (limit = pLimit(START_CONCURRENCY)));
     this.inflight.add(run.id);
     const p = limit(async () => {
+      // a start that waited behind others past its deadline is not sent: its slot is missed, not run late
+      if (this.o.watcher.missedIfLate(run, job, this)) {
+        this.inflight.delete(run.id);
+        return;
+      }
       const sentAt = this.o.now();
       try {
         const exec = await this.o.agents.executor(job.plan, agent);

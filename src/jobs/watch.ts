@@ -273,6 +273,21 @@ export class RunWatcher {
     );
   }
 
+  /**
+   * missedIfLate records a claimed run as missed when its first attempt's start would go out past its
+   * deadline (it waited behind earlier starts to a busy agent); true when it did, and the start is not sent.
+   */
+  missedIfLate(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): boolean {
+    if (run.attempt !== 1) return false;
+    const deadline = this.startDeadline(run, job, dispatcher);
+    if (deadline === undefined || this.o.now() <= deadline) return false;
+    const cur = this.o.writer.run(run.id);
+    if (!cur || cur.state !== 'claimed') return false;
+    const why = `not started before its deadline: ${cur.agent} was still busy with earlier starts`;
+    this.tooLate(cur, job, why, why);
+    return true;
+  }
+
   /** startDeadline is the last moment a run's first attempt may start: startingDeadline, else the job's next slot (schedule runs). */
   private startDeadline(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): number | undefined {
     const slot = Date.parse(run.slot);

@@ -30,6 +30,8 @@ export class FakeAgents implements RunAgents {
   started: string[] = [];
   /** inspectGate, while set, holds every inspect until it resolves (an agent slow to answer). */
   private inspectGate?: Promise<void>;
+  /** runGate, while set, holds every run until it resolves (an agent slow to start). */
+  private runGate?: Promise<void>;
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -50,6 +52,7 @@ export class FakeAgents implements RunAgents {
     return {
       run: async (spec) => {
         this.check();
+        await this.runGate;
         const held = this.tasks.get(spec.task);
         if (held && spec.once) return held.status;
         const status: TaskStatus = { task: spec.task, driver: spec.driver, state: 'running', specHash: spec.specHash, labels: spec.labels, pid: 1000 + this.tasks.size, startedAt: now() };
@@ -86,6 +89,16 @@ export class FakeAgents implements RunAgents {
     this.inspectGate = new Promise<void>((resolve) => (release = resolve));
     return () => {
       this.inspectGate = undefined;
+      release();
+    };
+  }
+
+  /** holdRuns makes run calls wait until the returned function is called. */
+  holdRuns(): () => void {
+    let release!: () => void;
+    this.runGate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.runGate = undefined;
       release();
     };
   }

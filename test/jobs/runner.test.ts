@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { START_CONCURRENCY } from '../../src/jobs/dispatch.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { JOB_DEFAULTS, type JobRecord, type JobSpec, type RunRecord } from '../../src/jobs/types.js';
 import { FileBackend } from '../../src/state/file-backend.js';
@@ -232,6 +233,26 @@ describe('JobRunner with a fake clock and agent', () => {
     await tick(r, 0);
     await r.stop();
     expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running', 'running']);
+  });
+
+  it('a start that waited behind others past its next slot is not sent: its slot is missed, not run late', async () => {
+    const n = START_CONCURRENCY + 1;
+    await putJobs(...Array.from({ length: n }, (_, i) => spec(`j${i}`)));
+    const r = runner();
+    const release = agents.holdRuns();
+    clock.advance(1000);
+    await r.pass(); // slot 1 s: n runs claimed, START_CONCURRENCY starts sent (held by the agent), one waits
+    clock.advance(1500); // the agent answers after slot 2 s came due
+    release();
+    await r.settle();
+    await r.stop();
+    const missed = runs().filter((x) => x.state === 'missed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]!.reason).toBe('not started before its deadline: local was still busy with earlier starts');
+    expect(agents.started).toHaveLength(n - 1);
+    expect(agents.started).not.toContain(missed[0]!.task);
+    expect(state.view().get('cursors', missed[0]!.job)!.counts).toMatchObject({ runs: 0, missed: 1 });
+    expect(events('job-slot-missed').map((e) => e.run)).toEqual([missed[0]!.id]);
   });
 
   it('slots that came due while no host ran are missed (catchUp: none) and counted, never silent', async () => {
