@@ -107,6 +107,46 @@ function executorPid(hostPid: number): number | undefined {
   return undefined;
 }
 
+/**
+ * removeTaskCgroups removes the cgroups of the process tasks under `root` (`<workDir>/tasks/*` at any
+ * depth below): the runs kept in history keep theirs, and a removed temp state would leave thousands
+ * behind, each making the next cgroup mkdir slower.
+ */
+async function removeTaskCgroups(root: string): Promise<number> {
+  let removed = 0;
+  const markers: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const sub = path.join(dir, e.name);
+      if (fs.existsSync(path.join(sub, 'task.json'))) markers.push(path.join(sub, 'task.json'));
+      else if (depth < 4) walk(sub, depth + 1);
+    }
+  };
+  if (fs.existsSync(root)) walk(root, 0);
+  for (const m of markers) {
+    let groups: string[] = [];
+    try {
+      groups = (JSON.parse(fs.readFileSync(m, 'utf8')) as { cgroups?: string[] }).cgroups ?? [];
+    } catch {
+      continue;
+    }
+    for (const g of groups) {
+      for (let i = 0; i < 20; i++) {
+        try {
+          fs.rmdirSync(g);
+          removed += 1;
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY') break; // gone already, or not ours to remove
+          await sleep(100); // its shim has not exited yet
+        }
+      }
+    }
+  }
+  return removed;
+}
+
 /** RunResult is what one run of a scenario measured. */
 interface RunResult {
   runs: number;
@@ -208,6 +248,7 @@ async function runScenario(s: Scenario, env: NodeJS.ProcessEnv): Promise<RunResu
     };
   } finally {
     await host?.stop();
+    await removeTaskCgroups(state);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -232,6 +273,7 @@ async function oneStart(cpus: number, n = 25): Promise<{ median: number; p90: nu
     }
   } finally {
     await client.close();
+    await removeTaskCgroups(workDir);
     fs.rmSync(workDir, { recursive: true, force: true });
   }
   return { median: median(times), p90: quantile(times, 0.9) };
