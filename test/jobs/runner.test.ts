@@ -297,7 +297,11 @@ describe('JobRunner with a fake clock and agent', () => {
       return view();
     };
     const r = runner();
-    await tick(r); // slot 1: claimed, its start waits
+    // slot 1: claimed, its start waits (not settled: the start answers only during the next pass)
+    clock.advance(1000);
+    await r.pass();
+    await new Promise((res) => setTimeout(res, 5));
+    await r.pass();
     await tick(r); // slot 2: while it is placed, slot 1's run is recorded succeeded
     await r.stop();
     const [first] = runs();
