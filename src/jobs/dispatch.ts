@@ -9,7 +9,7 @@ import type { EventInput, StateBackend } from '../state/backend.js';
 import type { RunAgents } from './agents.js';
 import { placeRuns, runSpecHash, type RunPlacement } from './place.js';
 import { afterTrigger, decideManualRun, decideSlots, type SlotDecision } from './policy.js';
-import { parseSchedule, slotId, type JobSchedule } from './schedule.js';
+import { memoNext, parseSchedule, slotId, type JobSchedule } from './schedule.js';
 import { jobEvent } from './store.js';
 import { RUN_ENDED, runId, runTaskName, type JobCursor, type JobRecord, type RunRecord, type RunTrigger } from './types.js';
 import type { RunWatcher } from './watch.js';
@@ -18,8 +18,8 @@ import type { CursorMove, RunWriter } from './writer.js';
 /** MAX_SLOT_EVENTS bounds the one-by-one missed or skipped events of one job in one pass (the rest are counted in one event). */
 const MAX_SLOT_EVENTS = 20;
 
-/** START_CONCURRENCY bounds the starts in flight per agent. */
-const START_CONCURRENCY = 64;
+/** START_CONCURRENCY bounds the starts in flight per agent; the others wait in the host, in order. */
+export const START_CONCURRENCY = 64;
 
 /** DispatcherOptions wire a Dispatcher. */
 export interface DispatcherOptions {
@@ -36,6 +36,8 @@ export interface DispatcherOptions {
 /** Dispatcher claims and starts runs. */
 export class Dispatcher {
   private readonly schedules = new Map<string, { key: string; schedule: JobSchedule | undefined; error?: string }>();
+  /** parsed are the schedules by text and zone, shared by the jobs that have the same (their next() remembered). */
+  private readonly parsed = new Map<string, JobSchedule>();
   private readonly nextAt = new Map<string, number>();
   private readonly starting = new Set<Promise<void>>();
   private readonly limits = new Map<string, ReturnType<typeof pLimit>>();
@@ -52,7 +54,7 @@ export class Dispatcher {
     let schedule: JobSchedule | undefined;
     let error: string | undefined;
     try {
-      schedule = job.spec.schedule ? parseSchedule(job.spec.schedule, job.spec.timeZone) : undefined;
+      schedule = job.spec.schedule ? this.parsedSchedule(key, job.spec.schedule, job.spec.timeZone) : undefined;
     } catch (err) {
       error = (err as Error).message;
       this.o.log(`jobs: ${job.id}: ${error}; it is not scheduled`);
@@ -60,6 +62,21 @@ export class Dispatcher {
     this.schedules.set(job.id, { key, schedule, error });
     this.nextAt.delete(job.id);
     return schedule;
+  }
+
+  /** parsedSchedule is the shared schedule of a text and zone, parsed once (throws a ScheduleError). */
+  private parsedSchedule(key: string, text: string, zone: string): JobSchedule {
+    let s = this.parsed.get(key);
+    if (!s) {
+      // forget schedules no job uses any more before the cache outgrows the jobs
+      if (this.parsed.size > 2 * this.schedules.size + 16) {
+        const used = new Set([...this.schedules.values()].map((h) => h.key));
+        for (const k of this.parsed.keys()) if (!used.has(k)) this.parsed.delete(k);
+      }
+      s = memoNext(parseSchedule(text, zone));
+      this.parsed.set(key, s);
+    }
+    return s;
   }
 
   /** jobs lists the jobs as applied. */
@@ -84,7 +101,7 @@ export class Dispatcher {
       const cur = w.cursorOf(job);
       if (job.spec.after?.length) {
         const slot = this.afterSlot(job, jobs, cur);
-        if (slot !== undefined) this.take(job, decideAfter(job, slot, active.get(job.id) ?? []), now, runs, moves, events, replace, 'after');
+        if (slot !== undefined) this.take(job, decideAfter(job, slot, active.get(job.id) ?? []), now, active.get(job.id) ?? [], runs, moves, events, replace, 'after');
         continue;
       }
       if (!schedule) continue;
@@ -102,7 +119,7 @@ export class Dispatcher {
         hostStartedAt: this.o.hostStartedAt,
         active: (active.get(job.id) ?? []).map((r) => ({ id: r.id, slot: Date.parse(r.slot) })),
       });
-      this.take(job, d, now, runs, moves, events, replace, 'schedule');
+      this.take(job, d, now, active.get(job.id) ?? [], runs, moves, events, replace, 'schedule');
       if (d.next !== undefined) {
         this.nextAt.set(job.id, d.next);
         wake = Math.min(wake, d.next);
@@ -124,8 +141,8 @@ export class Dispatcher {
     return afterTrigger(parents, Date.parse(cur.cursor));
   }
 
-  /** take turns one job's decision into claims, a cursor move and events. */
-  private take(job: JobRecord, d: SlotDecision, now: number, runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
+  /** take turns one job's decision into claims, a cursor move and events; going are the job's runs that have not ended. */
+  private take(job: JobRecord, d: SlotDecision, now: number, going: RunRecord[], runs: { run: RunRecord; job: JobRecord }[], moves: CursorMove[], events: EventInput[], replace: { run: RunRecord; by: string }[], trigger: RunTrigger): void {
     const add = { runs: 0, missed: 0, skipped: 0 };
     const say = (list: { slot: number; reason: string }[], kind: 'job-slot-missed' | 'job-slot-skipped', what: string) => {
       for (const [i, m] of list.entries()) {
@@ -144,7 +161,6 @@ export class Dispatcher {
       add.missed += r.count;
       events.push(jobEvent(job, 'job-slot-missed', `${job.id}: ${r.exact ? '' : 'at least '}${r.count} slots missed from ${slotId(r.from)} to before ${slotId(r.until)}: no control host ran`, { slot: slotId(r.from) }));
     }
-    const going = this.o.writer.allRuns().filter((r) => r.job === job.id && !RUN_ENDED.includes(r.state));
     for (const id of d.replace) {
       const old = going.find((r) => r.id === id);
       if (old) replace.push({ run: old, by: d.run.at(-1) ? slotId(d.run.at(-1)!.slot) : 'a new run' });
@@ -162,7 +178,7 @@ export class Dispatcher {
     this.o.writer.load();
     const job = this.o.state.view().get('jobs', jobIdText);
     if (!job) throw new FactoryError(`no job '${jobIdText}'`, { code: 'E_JOB_UNKNOWN', hint: 'factory jobs list names the jobs of the applied plans' });
-    const going = this.o.writer.allRuns().filter((r) => r.job === job.id && !RUN_ENDED.includes(r.state));
+    const going = this.o.writer.runsOf(job.id).filter((r) => !RUN_ENDED.includes(r.state));
     const d = decideManualRun(job.spec, going.map((r) => ({ id: r.id, slot: Date.parse(r.slot) })), Boolean(opts.force));
     if (!d.start) throw new FactoryError(`${job.id}: not started: ${d.reason}`, { code: 'E_JOB_BUSY' });
     let slot = this.o.now();
@@ -206,6 +222,11 @@ export class Dispatcher {
     if (!limit) this.limits.set(agent, (limit = pLimit(START_CONCURRENCY)));
     this.inflight.add(run.id);
     const p = limit(async () => {
+      // a start that waited behind others past its deadline is not sent: its slot is missed, not run late
+      if (this.o.watcher.missedIfLate(run, job, this)) {
+        this.inflight.delete(run.id);
+        return;
+      }
       const sentAt = this.o.now();
       try {
         const exec = await this.o.agents.executor(job.plan, agent);

@@ -90,13 +90,19 @@ export class JobRunner {
     return this.exclusive(() => this.dispatcher.runNow(job, opts));
   }
 
+  /** settle waits for what the passes left in flight: starts, polls of the agents, and the writes of their answers. */
+  async settle(): Promise<void> {
+    await this.dispatcher.settle();
+    await this.watcher.settle();
+    await this.writer.flush();
+  }
+
   /** stop ends the passes and waits for the one running and for every write; runs keep running. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.serial.catch(() => undefined);
-    await this.dispatcher.settle();
-    await this.writer.flush();
+    await this.settle();
   }
 
   /** exclusive runs fn after every earlier pass or manual run: one of them at a time. */

@@ -178,6 +178,30 @@ function placeWallTime(wall: DateTime, zone: string): number {
   return Math.floor(hi / 1000) * 1000; // transitions fall on whole seconds
 }
 
+/**
+ * memoNext wraps a schedule so that next(after) asked again with the same `after` is answered from
+ * memory (the last `size` answers). Jobs that share a schedule and a cursor (a thousand jobs applied
+ * together on `0 * * * *`) then cost one croner call per pass instead of one each: croner takes
+ * 25-100 µs per call (more in a zone), two per due job. The schedule is pure, so a remembered answer
+ * is the answer.
+ */
+export function memoNext(s: JobSchedule, size = 256): JobSchedule {
+  const memo = new Map<number, number | undefined>();
+  return {
+    kind: s.kind,
+    text: s.text,
+    zone: s.zone,
+    next(after) {
+      if (memo.has(after)) return memo.get(after);
+      const t = s.next(after);
+      if (memo.size >= size) memo.delete(memo.keys().next().value!);
+      memo.set(after, t);
+      return t;
+    },
+    prev: (atOrBefore) => s.prev(atOrBefore),
+  };
+}
+
 /** slotId is a slot's identity in a run id: its UTC ISO time (milliseconds always shown). */
 export function slotId(ms: number): string {
   return new Date(ms).toISOString();

@@ -29,6 +29,8 @@ const DEAD: readonly string[] = ['exited', 'failed', 'finished', 'stopped'];
 /** RunWatcher follows runs to their end. */
 export class RunWatcher {
   private lastPoll = 0;
+  /** polling is the poll of the agents in flight (one at a time). */
+  private polling?: Promise<void>;
   /** stopping are runs being stopped (replace, timeout), not to be recorded ended twice. */
   private readonly stopping = new Set<string>();
 
@@ -104,7 +106,7 @@ export class RunWatcher {
 
   /** prune drops a job's ended runs beyond its history limits and removes their task folders. */
   private prune(job: JobRecord): void {
-    const ended = this.o.writer.allRuns().filter((r) => r.job === job.id && RUN_ENDED.includes(r.state));
+    const ended = this.o.writer.runsOf(job.id).filter((r) => RUN_ENDED.includes(r.state));
     const drop = pruneHistory(ended.map((r) => ({ id: r.id, slot: Date.parse(r.slot), succeeded: r.state === 'succeeded' })), job.spec.history);
     for (const id of drop) {
       const r = this.o.writer.run(id)!;
@@ -186,13 +188,23 @@ export class RunWatcher {
     }
     const watched = runs.filter((r) => (r.state === 'running' || r.state === 'claimed') && r.agent && !dispatcher.inflight.has(r.id));
     if (watched.length > 0) {
-      if (now - this.lastPoll >= poll) {
+      if (now - this.lastPoll >= poll && !this.polling) {
         this.lastPoll = now;
-        await this.look(watched, dispatcher, false);
+        // not waited for: an agent slow to answer (busy starting a thousand runs) must not hold up the
+        // next slot's pass; what it answers is applied against the runs as they are by then
+        this.polling = this.look(watched, dispatcher, false)
+          .catch((err: Error) => this.o.log(`jobs: polling the agents failed: ${err.message}`))
+          .finally(() => (this.polling = undefined));
       }
-      wake = Math.min(wake, this.lastPoll + poll);
+      // while a poll waits for its answer, the next one is due a poll interval from now, not at once
+      wake = Math.min(wake, this.polling ? now + poll : this.lastPoll + poll);
     }
     return wake;
+  }
+
+  /** settle waits for the poll of the agents in flight. */
+  async settle(): Promise<void> {
+    await this.polling;
   }
 
   /** retry claims the next attempt of a waiting run (a new task name) and starts it. */
@@ -259,6 +271,21 @@ export class RunWatcher {
         }
       }),
     );
+  }
+
+  /**
+   * missedIfLate records a claimed run as missed when its first attempt's start would go out past its
+   * deadline (it waited behind earlier starts to a busy agent); true when it did, and the start is not sent.
+   */
+  missedIfLate(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): boolean {
+    if (run.attempt !== 1) return false;
+    const deadline = this.startDeadline(run, job, dispatcher);
+    if (deadline === undefined || this.o.now() <= deadline) return false;
+    const cur = this.o.writer.run(run.id);
+    if (!cur || cur.state !== 'claimed') return false;
+    const why = `not started before its deadline: ${cur.agent} was still busy with earlier starts`;
+    this.tooLate(cur, job, why, why);
+    return true;
   }
 
   /** startDeadline is the last moment a run's first attempt may start: startingDeadline, else the job's next slot (schedule runs). */

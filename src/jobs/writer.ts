@@ -5,7 +5,7 @@
  * next, so a thousand starts cost a handful of journal writes, not a thousand.
  */
 import { FactoryError } from '../errors.js';
-import type { EventInput, StateBackend, StateGuard, StateOp } from '../state/backend.js';
+import type { EventInput, StateBackend, StateGuard, StateOp, StateTxn } from '../state/backend.js';
 import { commitShared, newCursor } from './store.js';
 import type { JobCounts, JobCursor, JobRecord, RunRecord } from './types.js';
 
@@ -28,10 +28,18 @@ export function movedCursor(cur: JobCursor, m: CursorMove): JobCursor {
 /** RunWriter is the in-memory copy of cursors and runs, written through to the state. */
 export class RunWriter {
   private readonly runs = new Map<string, RunRecord>();
+  /** byJob indexes the runs by job: a job's history is read without scanning every job's runs. */
+  private readonly byJob = new Map<string, Map<string, RunRecord>>();
   private readonly cursors = new Map<string, JobCursor>();
   private readonly pending = new Map<string, StateOp>();
   private events: EventInput[] = [];
-  private inflight: Promise<void> | undefined;
+  /** draining is the loop writing the pending changes, when one runs; kicked: one is about to start. */
+  private draining?: Promise<void>;
+  private kicked = false;
+  /** committing chains this writer's commits: one at a time, in the order they were taken. */
+  private committing: Promise<unknown> = Promise.resolve();
+  /** claiming is the claim being committed: no coalesced write starts until it holds (or is undone). */
+  private claiming?: Promise<void>;
   private loaded = false;
 
   constructor(
@@ -43,7 +51,7 @@ export class RunWriter {
   load(): void {
     if (this.loaded) return;
     const v = this.state.view();
-    for (const r of v.list('runs')) this.runs.set(r.id, r);
+    for (const r of v.list('runs')) this.setRun(r);
     for (const c of v.list('cursors')) this.cursors.set(c.id, c);
     this.loaded = true;
   }
@@ -51,6 +59,19 @@ export class RunWriter {
   /** run is a run as last written. */
   run(id: string): RunRecord | undefined {
     return this.runs.get(id);
+  }
+
+  /** runsOf lists a job's runs (those kept and those going). */
+  runsOf(job: string): RunRecord[] {
+    const held = this.byJob.get(job);
+    return held ? [...held.values()] : [];
+  }
+
+  private setRun(r: RunRecord): void {
+    this.runs.set(r.id, r);
+    let held = this.byJob.get(r.job);
+    if (!held) this.byJob.set(r.job, (held = new Map()));
+    held.set(r.id, r);
   }
 
   /** allRuns lists the runs. */
@@ -77,7 +98,7 @@ export class RunWriter {
    * moves and nothing else.
    */
   async claim(runs: RunRecord[], moves: CursorMove[], events: EventInput[]): Promise<void> {
-    while (this.inflight) await this.inflight.catch(() => undefined);
+    while (this.claiming) await this.claiming;
     const guards: StateGuard[] = runs.map((r) => ({ table: 'runs', key: r.id, rev: 0 }));
     const before = new Map(moves.map((m) => [m.job.id, this.cursors.get(m.job.id)]));
     const cursors = moves.map((m) => movedCursor(this.cursorOf(m.job), m));
@@ -93,19 +114,19 @@ export class RunWriter {
     for (const c of cursors) this.cursors.set(c.id, c);
     // no other write starts meanwhile: it would take the moved cursors before the claim is known to hold
     let release = () => {};
-    this.inflight = new Promise<void>((resolve) => (release = resolve));
+    this.claiming = new Promise<void>((resolve) => (release = resolve));
     try {
-      if (ops.length > 0 || earlier.length + events.length > 0) await commitShared(this.state, { ops, events: [...earlier, ...events], guards });
+      if (ops.length > 0 || earlier.length + events.length > 0) await this.commit({ ops, events: [...earlier, ...events], guards });
     } catch (err) {
       for (const [i, m] of moves.entries()) this.unmove(m, cursors[i]!, before.get(m.job.id));
       this.putBack(taken, earlier);
       throw err;
     } finally {
-      this.inflight = undefined;
+      this.claiming = undefined;
       release();
       if (this.pending.size > 0 || this.events.length > 0) this.kick();
     }
-    for (const r of runs) this.runs.set(r.id, r);
+    for (const r of runs) this.setRun(r);
   }
 
   /** unmove takes back a move that was not written, keeping what changed on the cursor since. */
@@ -128,6 +149,17 @@ export class RunWriter {
     if (this.pending.has(`cursors/${back.id}`)) this.pending.set(`cursors/${back.id}`, { table: 'cursors', key: back.id, value: back });
   }
 
+  /**
+   * commit commits after this writer's earlier commits. Two of them in flight at once would have the
+   * second go in beside the first one's lock, and the first one's unlock close the journal under it.
+   */
+  private commit(txn: StateTxn): Promise<number> {
+    const run = () => commitShared(this.state, txn);
+    const next = this.committing.then(run, run);
+    this.committing = next.catch(() => undefined);
+    return next;
+  }
+
   private putBack(ops: StateOp[], events: EventInput[]): void {
     for (const op of ops) if (!this.pending.has(`${op.table}/${op.key}`)) this.pending.set(`${op.table}/${op.key}`, op);
     this.events = [...events, ...this.events];
@@ -135,7 +167,7 @@ export class RunWriter {
 
   /** putRun records a change of a run (coalesced; flush() or the next claim writes it). */
   putRun(r: RunRecord, ...events: EventInput[]): void {
-    this.runs.set(r.id, r);
+    this.setRun(r);
     this.pending.set(`runs/${r.id}`, { table: 'runs', key: r.id, value: r });
     this.events.push(...events);
     this.kick();
@@ -143,7 +175,13 @@ export class RunWriter {
 
   /** deleteRun forgets a run (pruned from history, or its job is gone). */
   deleteRun(id: string): void {
+    const r = this.runs.get(id);
     this.runs.delete(id);
+    const held = r && this.byJob.get(r.job);
+    if (held) {
+      held.delete(id);
+      if (held.size === 0) this.byJob.delete(r.job);
+    }
     this.pending.set(`runs/${id}`, { table: 'runs', key: id });
     this.kick();
   }
@@ -170,38 +208,51 @@ export class RunWriter {
   }
 
   private kick(): void {
-    if (this.inflight) return;
-    this.inflight = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.write());
-    void this.inflight.catch(() => undefined);
+    if (this.draining || this.kicked) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      void this.drain();
+    });
   }
 
-  private async write(): Promise<void> {
-    try {
-      while (this.pending.size > 0 || this.events.length > 0) {
-        const ops = [...this.pending.values()];
-        const events = this.events;
-        this.pending.clear();
-        this.events = [];
-        try {
-          await commitShared(this.state, { ops, events });
-        } catch (err) {
-          // put back what was not written, unless written again meanwhile; retried by the next flush
-          this.putBack(ops, events);
-          this.log(`jobs: cannot record run changes (will retry): ${(err as FactoryError).message}`);
-          return;
+  /**
+   * drain writes what is pending, one commit after another, until nothing is (or a commit fails: what
+   * it held is put back for the next flush). One drain at a time: a second caller joins the first,
+   * whose loop picks up what was added meanwhile.
+   */
+  private drain(): Promise<void> {
+    this.draining ??= (async () => {
+      await Promise.resolve(); // `draining` is set before the loop can end and clear it
+      try {
+        while (this.pending.size > 0 || this.events.length > 0) {
+          if (this.claiming) {
+            await this.claiming;
+            continue;
+          }
+          const ops = [...this.pending.values()];
+          const events = this.events;
+          this.pending.clear();
+          this.events = [];
+          try {
+            await this.commit({ ops, events });
+          } catch (err) {
+            // put back what was not written, unless written again meanwhile; retried by the next flush
+            this.putBack(ops, events);
+            this.log(`jobs: cannot record run changes (will retry): ${(err as FactoryError).message}`);
+            return;
+          }
         }
+      } finally {
+        this.draining = undefined;
       }
-    } finally {
-      this.inflight = undefined;
-    }
+    })();
+    return this.draining;
   }
 
-  /** flush writes what is pending and waits for it. */
+  /** flush writes what is pending and waits for it, and for every commit of this writer still in flight. */
   async flush(): Promise<void> {
-    await this.inflight?.catch(() => undefined);
-    if (this.pending.size > 0 || this.events.length > 0) {
-      this.inflight = this.write();
-      await this.inflight;
-    }
+    await this.drain();
+    await this.committing;
   }
 }

@@ -28,6 +28,10 @@ export class FakeAgents implements RunAgents {
   down = false;
   /** starts counts run calls that started a task (not the answered-as-is ones). */
   started: string[] = [];
+  /** inspectGate, while set, holds every inspect until it resolves (an agent slow to answer). */
+  private inspectGate?: Promise<void>;
+  /** runGate, while set, holds every run until it resolves (an agent slow to start). */
+  private runGate?: Promise<void>;
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -48,6 +52,7 @@ export class FakeAgents implements RunAgents {
     return {
       run: async (spec) => {
         this.check();
+        await this.runGate;
         const held = this.tasks.get(spec.task);
         if (held && spec.once) return held.status;
         const status: TaskStatus = { task: spec.task, driver: spec.driver, state: 'running', specHash: spec.specHash, labels: spec.labels, pid: 1000 + this.tasks.size, startedAt: now() };
@@ -65,6 +70,7 @@ export class FakeAgents implements RunAgents {
       },
       inspect: async () => {
         this.check();
+        await this.inspectGate;
         return [...this.tasks.values()].map((t) => t.status);
       },
     };
@@ -75,6 +81,26 @@ export class FakeAgents implements RunAgents {
     const t = this.tasks.get(task);
     if (!t) throw new Error(`no task ${task}`);
     t.status = { ...t.status, state: 'exited', exitCode: code, finishedAt: new Date(this.clock.now()).toISOString() };
+  }
+
+  /** holdInspect makes inspect calls wait until the returned function is called. */
+  holdInspect(): () => void {
+    let release!: () => void;
+    this.inspectGate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.inspectGate = undefined;
+      release();
+    };
+  }
+
+  /** holdRuns makes run calls wait until the returned function is called. */
+  holdRuns(): () => void {
+    let release!: () => void;
+    this.runGate = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.runGate = undefined;
+      release();
+    };
   }
 
   /** running lists the tasks that run. */

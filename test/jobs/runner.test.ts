@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { START_CONCURRENCY } from '../../src/jobs/dispatch.js';
 import { JobRunner } from '../../src/jobs/runner.js';
 import { JOB_DEFAULTS, type JobRecord, type JobSpec, type RunRecord } from '../../src/jobs/types.js';
 import { FileBackend } from '../../src/state/file-backend.js';
@@ -63,12 +64,13 @@ function runner(): JobRunner {
   return new JobRunner({ state, agents, log: (l) => logs.push(l), now: clock.now, pollMs: 0 });
 }
 
-/** tick moves the clock and runs one pass (and lets the starts answer). */
+/** tick moves the clock and runs one pass (and lets the starts and the polls of the agent answer). */
 async function tick(r: JobRunner, ms = 1000): Promise<void> {
   clock.advance(ms);
   await r.pass();
   await new Promise((res) => setTimeout(res, 5));
   await r.pass();
+  await r.settle();
 }
 
 const runs = (): RunRecord[] => state.view().list('runs').sort((a, b) => a.slot.localeCompare(b.slot));
@@ -190,6 +192,7 @@ describe('JobRunner with a fake clock and agent', () => {
     await b.pass();
     await new Promise((res) => setTimeout(res, 5));
     await b.pass();
+    await b.settle();
     await b.stop();
     expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running']);
     expect(agents.started).toEqual([runs()[0]!.task, runs()[1]!.task]);
@@ -210,6 +213,46 @@ describe('JobRunner with a fake clock and agent', () => {
     expect(second!.state).toBe('waiting');
     expect(agents.started).toEqual([]);
     expect(state.view().get('cursors', 'p/big')!.counts).toMatchObject({ runs: 1, missed: 1 });
+  });
+
+  it('an agent slow to answer a poll does not hold up the next slots', async () => {
+    await putJobs(spec('tick'));
+    const r = runner();
+    await tick(r); // slot 1 s runs
+    const release = agents.holdInspect();
+    clock.advance(1000);
+    await r.pass(); // slot 2 s; the poll of slot 1's run waits for the agent
+    await new Promise((res) => setTimeout(res, 5));
+    clock.advance(1000);
+    await r.pass(); // slot 3 s is claimed and started all the same
+    await new Promise((res) => setTimeout(res, 5));
+    expect(runs().map((x) => x.slot.slice(17, 19))).toEqual(['01', '02', '03']);
+    expect(agents.started).toHaveLength(3);
+    release();
+    agents.exit(runs()[0]!.task!, 0);
+    await tick(r, 0);
+    await r.stop();
+    expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running', 'running']);
+  });
+
+  it('a start that waited behind others past its next slot is not sent: its slot is missed, not run late', async () => {
+    const n = START_CONCURRENCY + 1;
+    await putJobs(...Array.from({ length: n }, (_, i) => spec(`j${i}`)));
+    const r = runner();
+    const release = agents.holdRuns();
+    clock.advance(1000);
+    await r.pass(); // slot 1 s: n runs claimed, START_CONCURRENCY starts sent (held by the agent), one waits
+    clock.advance(1500); // the agent answers after slot 2 s came due
+    release();
+    await r.settle();
+    await r.stop();
+    const missed = runs().filter((x) => x.state === 'missed');
+    expect(missed).toHaveLength(1);
+    expect(missed[0]!.reason).toBe('not started before its deadline: local was still busy with earlier starts');
+    expect(agents.started).toHaveLength(n - 1);
+    expect(agents.started).not.toContain(missed[0]!.task);
+    expect(state.view().get('cursors', missed[0]!.job)!.counts).toMatchObject({ runs: 0, missed: 1 });
+    expect(events('job-slot-missed').map((e) => e.run)).toEqual([missed[0]!.id]);
   });
 
   it('slots that came due while no host ran are missed (catchUp: none) and counted, never silent', async () => {
@@ -254,7 +297,11 @@ describe('JobRunner with a fake clock and agent', () => {
       return view();
     };
     const r = runner();
-    await tick(r); // slot 1: claimed, its start waits
+    // slot 1: claimed, its start waits (not settled: the start answers only during the next pass)
+    clock.advance(1000);
+    await r.pass();
+    await new Promise((res) => setTimeout(res, 5));
+    await r.pass();
     await tick(r); // slot 2: while it is placed, slot 1's run is recorded succeeded
     await r.stop();
     const [first] = runs();

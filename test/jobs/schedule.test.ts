@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countSlots, parseSchedule, ScheduleError, slotsBetween } from '../../src/jobs/schedule.js';
+import { countSlots, memoNext, parseSchedule, ScheduleError, slotsBetween } from '../../src/jobs/schedule.js';
 
 const ms = (iso: string) => Date.parse(iso);
 const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
@@ -76,5 +76,22 @@ describe('job slots: a pure function of schedule, zone, last slot and now', () =
     expect(cut.slots).toHaveLength(100);
     expect(cut.more).toBe(true);
     expect(countSlots(s, ms('2026-12-01T00:00:00Z'), ms('2026-12-01T01:00:00Z'))).toEqual({ count: 3600, exact: true });
+  });
+
+  it('memoNext answers as its schedule does, asking it once per instant (jobs that share a schedule)', () => {
+    const s = parseSchedule('*/20 * * * * *', 'Europe/Berlin');
+    let calls = 0;
+    const counted = { ...s, next: (t: number) => (calls++, s.next(t)) };
+    const m = memoNext(counted, 4);
+    const t0 = ms('2026-12-01T00:00:05Z');
+    for (let i = 0; i < 1000; i++) expect(iso(m.next(t0))).toBe('2026-12-01T00:00:20.000Z');
+    expect(calls).toBe(1);
+    // bounded: the oldest answers are forgotten, never wrong
+    for (let i = 1; i < 10; i++) expect(m.next(t0 + i * 7_000)).toBe(s.next(t0 + i * 7_000));
+    expect(calls).toBe(10);
+    expect(m.next(t0)).toBe(s.next(t0));
+    expect(calls).toBe(11);
+    expect(m.prev(t0)).toBe(s.prev(t0));
+    expect(memoNext(parseSchedule('R2/2026-12-01T02:00:00Z/P1D'), 2).next(ms('2026-12-02T02:00:00Z'))).toBeUndefined();
   });
 });

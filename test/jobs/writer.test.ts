@@ -91,3 +91,54 @@ describe('RunWriter claims', () => {
     expect(w.run(run.id)).toBeUndefined();
   });
 });
+
+const mkRun = (job: string, slot: number, over: Partial<RunRecord> = {}): RunRecord => {
+  const at = new Date(Date.UTC(2026, 11, 1, 0, 0, slot)).toISOString();
+  return { id: `p/${job}/${at}`, job: `p/${job}`, plan: 'p', project: 'default', slot: at, trigger: 'schedule', state: 'claimed', attempt: 1, claimedAt: at, attempts: [], ...over };
+};
+
+describe('RunWriter', () => {
+  it('commits one at a time: a change recorded while a claim commits waits for it, and flush waits for both', async () => {
+    // count the writer's commits in flight at the backend
+    let inFlight = 0;
+    let most = 0;
+    const commit = state.commit.bind(state);
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    const first = mkRun('a', 1);
+    state.commit = async (txn: StateTxn) => {
+      most = Math.max(most, ++inFlight);
+      // a start answered while the claim is being written: recorded (coalesced) at once
+      if (txn.guards?.length) w.putRun({ ...first, state: 'running', pid: 42 });
+      try {
+        return await commit(txn);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    for (let i = 0; i < 5; i++) {
+      await w.claim([mkRun('b', 10 + i)], [], []);
+      await new Promise((r) => setImmediate(r));
+    }
+    await w.flush();
+    expect(most).toBe(1);
+    expect(state.view().get('runs', first.id)).toMatchObject({ state: 'running', pid: 42 });
+    expect(state.view().list('runs')).toHaveLength(6);
+  });
+
+  it('keeps each job\'s runs apart (runsOf), through claims, changes and deletes', async () => {
+    const w = new RunWriter(state, () => undefined);
+    w.load();
+    await w.claim([mkRun('a', 1), mkRun('a', 2), mkRun('b', 1)], [], []);
+    w.putRun({ ...mkRun('a', 2), state: 'running' });
+    w.deleteRun(mkRun('a', 1).id);
+    expect(w.runsOf('p/a').map((r) => [r.slot.slice(17, 19), r.state])).toEqual([['02', 'running']]);
+    expect(w.runsOf('p/b')).toHaveLength(1);
+    w.deleteRun(mkRun('b', 1).id);
+    expect(w.runsOf('p/b')).toEqual([]);
+    await w.flush();
+    const again = new RunWriter(state, () => undefined);
+    again.load();
+    expect(again.runsOf('p/a').map((r) => r.id)).toEqual([mkRun('a', 2).id]);
+  });
+});
