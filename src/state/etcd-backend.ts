@@ -31,6 +31,7 @@ import { EtcdLock } from './etcd-lock.js';
 import type { EventRetention } from './event-log.js';
 import { newStateId } from './state-id.js';
 import { StateTables, type JournalEntry, type SnapshotDoc } from './tables.js';
+import { HolderQueue } from './holder-queue.js';
 import { Watchers } from './watchers.js';
 
 /** SNAPSHOT_VERSION is the version of the documents snapshot() returns (the file backend's). */
@@ -67,8 +68,7 @@ export class EtcdBackend implements StateBackend {
   private readonly watchers = new Watchers();
   private readonly lockKey: EtcdLock;
   private chain: Promise<unknown> = Promise.resolve();
-  private mutex: Promise<void> = Promise.resolve();
-  private releaseMutex?: () => void;
+  private readonly holders = new HolderQueue();
   private waiters: Waiter[] = [];
   private closed = false;
   /** quietUntil: refresh answers from the mirror without asking etcd until then (etcd did not answer). */
@@ -514,16 +514,7 @@ export class EtcdBackend implements StateBackend {
 
   async lock(opts: LockOptions = {}): Promise<void> {
     // one holder per handle at a time (a control host serves several requests), then etcd's lock
-    const prev = this.mutex;
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    this.mutex = prev.then(() => mine);
-    if (opts.timeoutMs === 0 && this.releaseMutex) {
-      release();
-      throw new StateError(`state ${this.location} is locked by another request of this process`, { code: 'E_STATE_LOCKED' });
-    }
-    await prev;
-    this.releaseMutex = release;
+    await this.holders.enter(this.location, opts.timeoutMs === 0);
     try {
       const { counterMod } = await this.lockKey.acquire(opts);
       // the mirror must hold every commit before this writer reads and guards against it
@@ -532,8 +523,7 @@ export class EtcdBackend implements StateBackend {
       }
     } catch (err) {
       await this.lockKey.release();
-      this.releaseMutex = undefined;
-      release();
+      this.holders.leave();
       throw err;
     }
   }
@@ -541,9 +531,7 @@ export class EtcdBackend implements StateBackend {
   async unlock(): Promise<void> {
     await this.chain;
     await this.lockKey.release();
-    const release = this.releaseMutex;
-    this.releaseMutex = undefined;
-    release?.();
+    this.holders.leave();
   }
 
   stats(): StateStats {

@@ -18,6 +18,7 @@ import { migrateV1, V1_BACKUP } from './migrate.js';
 import { corruptError, errMessage, syncDir, writeFileAtomic } from './snapshot-file.js';
 import { newStateId } from './state-id.js';
 import { StateTables, type SnapshotDoc } from './tables.js';
+import { HolderQueue } from './holder-queue.js';
 import { Watchers } from './watchers.js';
 
 /** STATE_FILE is the snapshot's name inside the state directory. */
@@ -92,8 +93,7 @@ export class FileBackend implements StateBackend {
   private snapRev = 0;
   private journalFh?: fsp.FileHandle;
   private chain: Promise<unknown> = Promise.resolve();
-  private mutex: Promise<void> = Promise.resolve();
-  private releaseMutex?: () => void;
+  private readonly holders = new HolderQueue();
   private watcher?: FSWatcher;
   private poll?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
@@ -362,16 +362,7 @@ export class FileBackend implements StateBackend {
 
   async lock(opts: LockOptions = {}): Promise<void> {
     // one holder per process at a time (a control host serves several requests), then the directory's lock
-    const prev = this.mutex;
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    this.mutex = prev.then(() => mine);
-    if (opts.timeoutMs === 0 && this.releaseMutex) {
-      release();
-      throw new StateError(`state ${this.dir} is locked by another request of this process`, { code: 'E_STATE_LOCKED' });
-    }
-    await prev;
-    this.releaseMutex = release;
+    await this.holders.enter(this.dir, opts.timeoutMs === 0);
     try {
       await this.fileLock.acquire(opts);
       // a catch-up started before the lock was ours finishes first; then one that sees every commit
@@ -380,8 +371,7 @@ export class FileBackend implements StateBackend {
       await this.removeStaleJournals();
     } catch (err) {
       await this.fileLock.releaseLock();
-      this.releaseMutex = undefined;
-      release();
+      this.holders.leave();
       throw err;
     }
   }
@@ -391,9 +381,7 @@ export class FileBackend implements StateBackend {
     await this.journalFh?.close().catch(() => undefined);
     this.journalFh = undefined;
     await this.fileLock.releaseLock();
-    const release = this.releaseMutex;
-    this.releaseMutex = undefined;
-    release?.();
+    this.holders.leave();
   }
 
   stats(): StateStats {

@@ -104,6 +104,28 @@ export function describeBackendContract(name: string, target: () => ContractTarg
       }
     });
 
+    test('requests of one process on one handle take the lock in turn; one that will not wait is refused at once', async () => {
+      const loc = t.location();
+      try {
+        const a = await open(loc);
+        await a.lock({ purpose: 'first' });
+        const err = await a.lock({ timeoutMs: 0 }).catch((e: unknown) => e);
+        expect((err as StateError).code).toBe('E_STATE_LOCKED');
+        expect((err as StateError).message).toMatch(/locked by another request of this process/);
+        const order: string[] = [];
+        const second = a.lock({ purpose: 'second' }).then(() => order.push('second in'));
+        await new Promise((r) => setTimeout(r, 100));
+        order.push('first out');
+        await a.unlock();
+        await second;
+        expect(order).toEqual(['first out', 'second in']);
+        expect(a.locked).toBe(true);
+        await a.unlock();
+      } finally {
+        await closeAll();
+      }
+    });
+
     test('a lock held by a process that was killed is taken over at once, with a note', async () => {
       const loc = t.location();
       const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
