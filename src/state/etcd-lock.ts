@@ -10,7 +10,7 @@ import type { Etcd3, ICompare, IKeyValue, Lease } from 'etcd3';
 import { StateError } from '../errors.js';
 import type { LockOptions } from './backend.js';
 import { etcdError, type EtcdKeys, type EtcdLocation, type EtcdSettings } from './etcd-client.js';
-import { describeOwner, pidAlive, type LockOwner } from './lock.js';
+import { describeOwner, LockWait, pidAlive, type LockOwner } from './lock.js';
 
 /** EtcdLockOwner is the lock key's value: who holds it, and on which lease. */
 export interface EtcdLockOwner extends LockOwner {
@@ -107,10 +107,7 @@ export class EtcdLock {
   /** acquire takes the lock, taking over from a dead holder on this host, waiting for a live one up to the timeout. */
   async acquire(opts: LockOptions = {}): Promise<AcquiredLock> {
     if (this.held) throw new StateError('the etcd state lock is already held by this handle', { code: 'E_STATE_LOCKED' });
-    const envTimeout = Number(process.env.FACTORY_LOCK_TIMEOUT);
-    const timeoutMs = opts.timeoutMs ?? (process.env.FACTORY_LOCK_TIMEOUT !== undefined && Number.isFinite(envTimeout) && envTimeout >= 0 ? envTimeout * 1000 : 60_000);
-    const deadline = Date.now() + timeoutMs;
-    let told = false;
+    const wait = new LockWait(`${this.loc.prefix} on etcd`, opts);
     for (let attempt = 0; ; attempt++) {
       const leaseId = await this.ensureLease();
       const me: EtcdLockOwner = { pid: process.pid, host: os.hostname(), purpose: opts.purpose ?? 'factory', since: new Date().toISOString(), lease: leaseId, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) };
@@ -155,25 +152,14 @@ export class EtcdLock {
           continue;
         }
       }
-      if (Date.now() >= deadline) {
-        throw new StateError(
-          `state ${this.loc.prefix} on etcd is locked by another factory process${owner ? ` (${describeOwner(owner)})` : ''}; gave up after ${Math.round(timeoutMs / 1000)} s`,
-          { code: 'E_STATE_LOCKED', hint: 'wait for it to finish, or raise FACTORY_LOCK_TIMEOUT (seconds)' },
-        );
-      }
-      if (!told) {
-        told = true;
-        const who = owner ? describeOwner(owner) : 'another factory process';
-        if (opts.onWait) opts.onWait(who);
-        else process.stderr.write(`factory: waiting for the state lock held by ${who}…\n`);
-      }
+      wait.check(owner);
       // the watch wakes us when the key goes; poll too, in case the watch is behind
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(t);
           resolve();
         };
-        const t = setTimeout(done, Math.min(250, Math.max(0, deadline - Date.now())));
+        const t = setTimeout(done, Math.min(250, Math.max(0, wait.deadline - Date.now())));
         this.wakers.push(done);
       });
     }
@@ -208,31 +194,24 @@ export class EtcdLock {
     } catch {
       // the key goes with the lease, or the next acquire deletes it; a new lease next time
       this.stale = createRev;
-      this.dropLease();
+      void this.dropLease();
     }
   }
 
-  private dropLease(): void {
+  /** dropLease forgets this lock's lease and revokes it (its keys go with it); the next acquire takes a new one. */
+  private async dropLease(): Promise<void> {
     const lease = this.lease;
     this.lease = undefined;
     this.leaseId = undefined;
-    if (lease) {
-      lease.removeAllListeners();
-      lease.on('lost', () => undefined);
-      void lease.revoke().catch(() => undefined);
-    }
+    if (!lease) return;
+    lease.removeAllListeners();
+    lease.on('lost', () => undefined);
+    await lease.revoke().catch(() => undefined);
   }
 
   /** close releases the lock and revokes the lease. */
   async close(): Promise<void> {
     await this.release();
-    const lease = this.lease;
-    this.lease = undefined;
-    this.leaseId = undefined;
-    if (lease) {
-      lease.removeAllListeners();
-      lease.on('lost', () => undefined);
-      await lease.revoke().catch(() => undefined);
-    }
+    await this.dropLease();
   }
 }

@@ -33,6 +33,42 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * LockWait is the patience of one acquire: its deadline (opts.timeoutMs, else FACTORY_LOCK_TIMEOUT
+ * seconds, else 60 s), the one note that it waits, and the error when it gives up. The directory
+ * lock and the etcd lock share it, so both say the same things.
+ */
+export class LockWait {
+  /** deadline is when the acquire gives up (ms since the epoch). */
+  readonly deadline: number;
+  private readonly timeoutMs: number;
+  private told = false;
+
+  constructor(
+    private readonly where: string,
+    private readonly opts: LockOptions,
+  ) {
+    const env = Number(process.env.FACTORY_LOCK_TIMEOUT);
+    this.timeoutMs = opts.timeoutMs ?? (process.env.FACTORY_LOCK_TIMEOUT !== undefined && Number.isFinite(env) && env >= 0 ? env * 1000 : 60_000);
+    this.deadline = Date.now() + this.timeoutMs;
+  }
+
+  /** check throws E_STATE_LOCKED past the deadline; before it, it says once (onWait, else stderr) who holds the lock. */
+  check(owner: LockOwner | undefined): void {
+    if (Date.now() >= this.deadline) {
+      throw new StateError(
+        `state ${this.where} is locked by another factory process${owner ? ` (${describeOwner(owner)})` : ''}; gave up after ${Math.round(this.timeoutMs / 1000)} s`,
+        { code: 'E_STATE_LOCKED', hint: 'wait for it to finish, or raise FACTORY_LOCK_TIMEOUT (seconds)' },
+      );
+    }
+    if (this.told) return;
+    this.told = true;
+    const who = owner ? describeOwner(owner) : 'another factory process';
+    if (this.opts.onWait) this.opts.onWait(who);
+    else process.stderr.write(`factory: waiting for the state lock held by ${who}…\n`);
+  }
+}
+
 function errMessage(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e?.code ? `${e.code}: ${e.message.replace(/^\w+: /, '')}` : String(e?.message ?? err);
@@ -68,10 +104,7 @@ export class FileLock {
   /** acquire takes the lock, taking over from a dead holder, waiting for a live one up to the timeout. */
   async acquire(opts: LockOptions = {}): Promise<void> {
     if (this.release) return;
-    const envTimeout = Number(process.env.FACTORY_LOCK_TIMEOUT);
-    const timeoutMs = opts.timeoutMs ?? (process.env.FACTORY_LOCK_TIMEOUT !== undefined && Number.isFinite(envTimeout) && envTimeout >= 0 ? envTimeout * 1000 : 60_000);
-    const deadline = Date.now() + timeoutMs;
-    let told = false;
+    const wait = new LockWait(this.dir, opts);
     for (;;) {
       try {
         this.release = await lockfile.lock(this.dir, {
@@ -91,18 +124,7 @@ export class FileLock {
       if (owner && owner.host === os.hostname() && owner.pid !== process.pid && !pidAlive(owner.pid)) {
         if (await this.takeOver(owner)) continue;
       }
-      if (Date.now() >= deadline) {
-        throw new StateError(
-          `state ${this.dir} is locked by another factory process${owner ? ` (${describeOwner(owner)})` : ''}; gave up after ${Math.round(timeoutMs / 1000)} s`,
-          { code: 'E_STATE_LOCKED', hint: 'wait for it to finish, or raise FACTORY_LOCK_TIMEOUT (seconds)' },
-        );
-      }
-      if (!told) {
-        told = true;
-        const who = owner ? describeOwner(owner) : 'another factory process';
-        if (opts.onWait) opts.onWait(who);
-        else process.stderr.write(`factory: waiting for the state lock held by ${who}…\n`);
-      }
+      wait.check(owner);
       await new Promise((r) => setTimeout(r, 100));
     }
     const me: LockOwner = { pid: process.pid, host: os.hostname(), purpose: opts.purpose ?? 'factory', since: new Date().toISOString() };
