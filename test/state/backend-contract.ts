@@ -12,8 +12,8 @@ import type { EventRetention } from '../../src/state/event-log.js';
 import { openState } from '../../src/state/open.js';
 import { STATE_ID_RE } from '../../src/state/state-id.js';
 import { StateWork } from '../../src/state/work.js';
+import { plan, put, task } from './records.js';
 import type { StateError } from '../../src/errors.js';
-import type { PlanRecord, TaskRecord } from '../../src/state/types.js';
 
 /** ContractTarget names the backend under test: a fresh location for each test, or why it is skipped. */
 export interface ContractTarget {
@@ -22,23 +22,6 @@ export interface ContractTarget {
   skip?: string;
 }
 
-const plan = (name: string): PlanRecord => ({ name, project: 'p', file: `${name}.yaml`, appliedAt: 'now' });
-const task = (id: string, state = 'running'): TaskRecord => ({
-  task: id, plan: 'a', group: 'g', project: 'p', agent: 'local', driver: 'process', specHash: 'h', state: state as TaskRecord['state'],
-  resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, updatedAt: 'now',
-});
-
-async function put(b: StateBackend, ...plans: string[]) {
-  await b.lock();
-  try {
-    const w = new StateWork(b);
-    for (const p of plans) w.plans.put(plan(p));
-    w.event({ kind: 'plan-applied', message: `applied ${plans.join(', ')}`, plan: plans[0] });
-    await w.flush();
-  } finally {
-    await b.unlock();
-  }
-}
 
 /** describeBackendContract runs the shared suite against one backend. */
 export function describeBackendContract(name: string, target: () => ContractTarget): void {

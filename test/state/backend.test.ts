@@ -6,10 +6,10 @@ import path from 'node:path';
 import { FileBackend, STATE_FILE } from '../../src/state/file-backend.js';
 import { journalName } from '../../src/state/journal.js';
 import { StateWork } from '../../src/state/work.js';
+import { plan, put, task } from './records.js';
 import { openState, openStateDir } from '../../src/state/open.js';
 import { STATE_ID_RE } from '../../src/state/state-id.js';
 import { StateError } from '../../src/errors.js';
-import type { PlanRecord, TaskRecord } from '../../src/state/types.js';
 
 let dir: string;
 beforeEach(() => {
@@ -19,23 +19,6 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const plan = (name: string): PlanRecord => ({ name, project: 'p', file: `${name}.yaml`, appliedAt: 'now' });
-const task = (id: string, state = 'running'): TaskRecord => ({
-  task: id, plan: 'a', group: 'g', project: 'p', agent: 'local', driver: 'process', specHash: 'h', state: state as TaskRecord['state'],
-  resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, updatedAt: 'now',
-});
-
-async function put(b: FileBackend, ...plans: string[]) {
-  await b.lock();
-  try {
-    const w = new StateWork(b);
-    for (const p of plans) w.plans.put(plan(p));
-    w.event({ kind: 'plan-applied', message: `applied ${plans.join(', ')}`, plan: plans[0] });
-    await w.flush();
-  } finally {
-    await b.unlock();
-  }
-}
 
 describe('FileBackend', () => {
   test('a new state gets an id and a snapshot (mode 0600); commits go to the journal and survive a reopen', async () => {
