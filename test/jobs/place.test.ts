@@ -1,16 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { PlacementView } from '../../src/jobs/agents.js';
 import { placeRuns } from '../../src/jobs/place.js';
-import { JOB_DEFAULTS, type JobRecord, type RunRecord } from '../../src/jobs/types.js';
+import type { JobRecord, RunRecord } from '../../src/jobs/types.js';
+import { jobRecord } from './specs.js';
 import type { AgentSnapshot } from '../../src/scheduler/types.js';
 
 const agent = (name: string, cluster: string, cpus: number, attributes: Record<string, string> = {}): AgentSnapshot => ({
   name, idc: 'dc', cluster, state: 'ready', capacity: { cpus, mem: 2 ** 34, disk: 2 ** 40, gpus: 0, scalars: {} }, attributes, drivers: ['process', 'docker'],
 });
-const job = (name: string, project: string, cpus: number, over: Partial<JobRecord['spec']> = {}): JobRecord => ({
-  id: `p/${name}`, plan: 'p', name, project, createdAt: '', suspended: false, updatedAt: '',
-  spec: { ...JOB_DEFAULTS, history: { ...JOB_DEFAULTS.history }, name, schedule: '* * * * *', driver: 'process', command: ['true'], env: {}, resources: { cpus, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, constraints: [], stopGraceMs: 0, line: 1, col: 1, ...over },
-});
+const job = (name: string, project: string, cpus: number, over: Partial<JobRecord['spec']> = {}): JobRecord =>
+  jobRecord(`p/${name}`, { schedule: '* * * * *', resources: { cpus, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, stopGraceMs: 0, ...over }, { project });
 const run = (j: JobRecord, i: number): RunRecord => ({ id: `${j.id}/${i}`, job: j.id, plan: 'p', project: j.project, slot: '', trigger: 'schedule', state: 'claimed', attempt: 1, claimedAt: '', attempts: [] });
 
 describe('placeRuns: runs are placed by the scheduler like any task', () => {

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { START_CONCURRENCY } from '../../src/jobs/dispatch.js';
 import { JobRunner } from '../../src/jobs/runner.js';
-import { JOB_DEFAULTS, type JobRecord, type JobSpec, type RunRecord } from '../../src/jobs/types.js';
+import type { JobRecord, JobSpec, RunRecord } from '../../src/jobs/types.js';
 import { FileBackend } from '../../src/state/file-backend.js';
 import { StateWork } from '../../src/state/work.js';
+import { jobSpec } from './specs.js';
 import { FakeAgents, FakeClock } from './fake-agents.js';
 
 let dir: string;
@@ -28,23 +29,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function spec(name: string, over: Partial<JobSpec> = {}): JobSpec {
-  return {
-    ...JOB_DEFAULTS,
-    history: { ...JOB_DEFAULTS.history },
-    name,
-    schedule: '* * * * * *',
-    driver: 'process',
-    command: ['true'],
-    env: {},
-    resources: { cpus: 0.01, mem: 1 << 20, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    constraints: [],
-    stopGraceMs: 1000,
-    line: 1,
-    col: 1,
-    ...over,
-  };
-}
+const spec = jobSpec;
 
 async function putJobs(...specs: JobSpec[]): Promise<void> {
   await state.lock();

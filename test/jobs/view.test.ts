@@ -1,16 +1,11 @@
 /** jobViewsOf: a job with its cursor and its runs going, as `jobs list`, the API and the dashboard show it. */
 import { describe, expect, test } from 'vitest';
-import { JOB_DEFAULTS, type JobCursor, type JobRecord, type RunRecord, type RunState } from '../../src/jobs/types.js';
+import type { JobCursor, JobRecord, RunRecord, RunState } from '../../src/jobs/types.js';
+import { jobRecord } from './specs.js';
 import { jobViewsOf } from '../../src/jobs/view.js';
 
-function job(id: string, over: Partial<JobRecord> = {}, spec: Partial<JobRecord['spec']> = {}): JobRecord {
-  const [plan, name] = id.split('/') as [string, string];
-  return {
-    id, plan, name, project: 'acme', createdAt: '2026-12-01T00:00:00.000Z', updatedAt: '2026-12-01T00:00:00.000Z', suspended: false,
-    spec: { ...JOB_DEFAULTS, history: { ...JOB_DEFAULTS.history }, name, schedule: '0 2 * * *', driver: 'process', command: ['true'], env: {}, resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, constraints: [], stopGraceMs: 1000, line: 1, col: 1, ...spec },
-    ...over,
-  };
-}
+const job = (id: string, over: Partial<JobRecord> = {}, spec: Partial<JobRecord['spec']> = {}): JobRecord =>
+  jobRecord(id, { schedule: '0 2 * * *', resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, ...spec }, { project: 'acme', ...over }, '2026-12-01T00:00:00.000Z');
 const run = (j: string, slot: string, state: RunState): RunRecord => ({ id: `${j}/${slot}`, job: j, plan: j.split('/')[0]!, project: 'acme', slot, trigger: 'schedule', state, attempt: 1, claimedAt: slot, attempts: [] });
 const cursor = (id: string, next: string): JobCursor => ({ id, cursor: '2026-12-02T02:00:00.000Z', next, counts: { runs: 4, succeeded: 2, failed: 1, missed: 1, skipped: 0 } });
 

@@ -2,38 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { JOB_DEFAULTS, type JobRecord, type RunRecord } from '../../src/jobs/types.js';
+import type { JobRecord, RunRecord } from '../../src/jobs/types.js';
 import { RunWriter, type CursorMove } from '../../src/jobs/writer.js';
 import { FileBackend } from '../../src/state/file-backend.js';
 import type { StateTxn } from '../../src/state/backend.js';
 import { StateWork } from '../../src/state/work.js';
+import { jobRecord } from './specs.js';
 
 let dir: string;
 let state: FileBackend;
 const T0 = '2026-12-01T00:00:00.000Z';
-const job: JobRecord = {
-  id: 'p/x',
-  plan: 'p',
-  name: 'x',
-  project: 'default',
-  createdAt: T0,
-  updatedAt: T0,
-  suspended: false,
-  spec: {
-    ...JOB_DEFAULTS,
-    history: { ...JOB_DEFAULTS.history },
-    name: 'x',
-    schedule: '* * * * * *',
-    driver: 'process',
-    command: ['true'],
-    env: {},
-    resources: { cpus: 0.01, mem: 1 << 20, disk: 0, gpus: 0, scalars: {}, ports: [] },
-    constraints: [],
-    stopGraceMs: 1000,
-    line: 1,
-    col: 1,
-  },
-};
+const job: JobRecord = jobRecord('p/x', {}, {}, T0);
 const SLOT = '2026-12-01T00:00:01.000Z';
 const run: RunRecord = { id: `p/x/${SLOT}`, job: 'p/x', plan: 'p', project: 'default', slot: SLOT, trigger: 'schedule', state: 'claimed', attempt: 1, claimedAt: SLOT, attempts: [] };
 const move: CursorMove = { job, to: { cursor: '2026-12-01T00:00:01.100Z', next: '2026-12-01T00:00:02.000Z' }, add: { runs: 1, missed: 2, skipped: 0 } };
