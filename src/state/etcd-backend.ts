@@ -127,7 +127,7 @@ export class EtcdBackend implements StateBackend {
 
   /** election makes the leader election of the control hosts on this state (etcd-leader.ts). */
   election(opts: EtcdLeaderOptions): EtcdLeader {
-    return new EtcdLeader(this.client, this.keys.leader, this.loc, opts);
+    return new EtcdLeader(this.client, { leader: this.keys.leader, beat: this.keys.leaderBeat }, this.loc, opts);
   }
 
   /**

@@ -192,7 +192,7 @@ const REV_DIGITS = 12;
 
 /**
  * EtcdKeys is the key layout of one state: `<prefix>/<table>/<key>` per record,
- * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`, `<prefix>/leader`.
+ * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`, `<prefix>/leader`, `<prefix>/leader-beat`.
  */
 export class EtcdKeys {
   readonly all: Buffer;
@@ -203,6 +203,8 @@ export class EtcdKeys {
   readonly lock: Buffer;
   /** leader is the control hosts' election key (etcd-leader.ts). */
   readonly leader: Buffer;
+  /** leaderBeat is the leader's heartbeat, rewritten every renewal: standbys watch its revision (etcd-leader.ts). */
+  readonly leaderBeat: Buffer;
   readonly events: Buffer;
   readonly eventsEnd: Buffer;
   private readonly head: string;
@@ -216,6 +218,7 @@ export class EtcdKeys {
     this.dropped = Buffer.from(`${prefix}/meta/dropped`);
     this.lock = Buffer.from(`${prefix}/lock`);
     this.leader = Buffer.from(`${prefix}/leader`);
+    this.leaderBeat = Buffer.from(`${prefix}/leader-beat`);
     this.events = Buffer.from(`${prefix}/events/`);
     this.eventsEnd = prefixEnd(this.events);
   }

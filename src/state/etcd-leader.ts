@@ -4,12 +4,20 @@
  * is that key's create revision: it grows with every new leader, commits compare it, and executors
  * refuse calls that carry an older one.
  *
- * The leader renews its lease itself, never through the client's automatic keep-alive: one renewal
- * every ttl/4, each bounded by its own timer. When no renewal sent in the last `deadlineMs` (ttl/2 by
- * default, so before etcd can expire the lease and elect another) has been answered, or etcd says
- * the lease or the key is gone, it calls onLost once with why: the host stops acting at once and
- * exits. A half-open connection never holds it: the watchdog runs on wall-clock time, whatever the
- * calls do.
+ * The leader renews itself, never through the client's automatic keep-alive: every renewal (each
+ * bounded by its own timer) keeps the lease alive and rewrites the heartbeat key
+ * `<prefix>/leader-beat` in a transaction that holds only while the leader key is still its own.
+ * When no heartbeat sent in the last `deadlineMs` (0.4 × ttl by default) has been written, or etcd
+ * says the lease or the key is gone, it calls onLost once with why: the host stops acting at once
+ * and exits. A half-open connection never holds it: the watchdog runs on wall-clock time, whatever
+ * the calls do.
+ *
+ * A standby does not wait for a dead leader's lease to expire (up to the whole TTL after its last
+ * renewal). It watches the heartbeat's revision; once the revision has not moved for deadlineMs plus
+ * a margin (graceMs), the leader has stopped acting by its own watchdog, whatever happened to it,
+ * and the standby deletes the leader key in a transaction that holds only if the heartbeat is still
+ * the one it saw. Then it stands. A leader that was merely slow loses nothing it acknowledged: its
+ * commits and executor calls are fenced by epoch, and it exits when its next heartbeat is refused.
  */
 import os from 'node:os';
 import type { Etcd3, Lease } from 'etcd3';
@@ -36,8 +44,10 @@ export interface LeaderView {
 export interface EtcdLeaderOptions {
   /** ttlSec is the leader lease's time to live in seconds. */
   ttlSec: number;
-  /** deadlineMs is how long the leader may go without a renewal answered (default ttl/2). */
+  /** deadlineMs is how long the leader may go without a heartbeat written (default 0.4 × ttl). */
   deadlineMs?: number;
+  /** graceMs is what a standby adds to deadlineMs before it deposes a silent leader (default deadlineMs/5, at least 200 ms). */
+  graceMs?: number;
   /** url is this host's API URL, published in the leader key. */
   url?: string;
   /** pollMs is how often a standby reads the leader key (default 100 ms). */
@@ -86,24 +96,68 @@ export class EtcdLeader {
   private timers: NodeJS.Timeout[] = [];
   private lostOnce = false;
   private stopped = false;
+  /** silent is the leader a standby watches: its epoch, its heartbeat's revision, and since when that has not moved. */
+  private silent?: { epoch: number; beat: number; since: number };
   readonly deadlineMs: number;
+  readonly graceMs: number;
+  /** deposed is the leader this host deposed before it led: its epoch and how long its heartbeat had not moved. */
+  deposed?: { epoch: number; silentMs: number };
 
   constructor(
     private readonly client: Etcd3,
-    private readonly key: Buffer,
+    private readonly keys: { leader: Buffer; beat: Buffer },
     private readonly loc: EtcdLocation,
     private readonly opts: EtcdLeaderOptions,
   ) {
-    this.deadlineMs = opts.deadlineMs ?? Math.max(200, Math.floor((opts.ttlSec * 1000) / 2));
+    this.deadlineMs = opts.deadlineMs ?? Math.max(200, Math.floor(opts.ttlSec * 1000 * 0.4));
+    this.graceMs = opts.graceMs ?? Math.max(200, Math.floor(this.deadlineMs / 5));
   }
 
-  /** read reads who leads now (undefined: nobody). */
+  /** read reads who leads now (undefined: nobody), and the revision of its heartbeat (0: none). */
   async read(): Promise<LeaderView | undefined> {
-    const r = await withTimeout(this.client.kv.range({ key: this.key }), this.deadlineMs, 'reading the leader key');
-    const kv = r.kvs[0];
+    return (await this.readBeat()).view;
+  }
+
+  private async readBeat(): Promise<{ view?: LeaderView; beat: number }> {
+    const r = await withTimeout(
+      this.client.kv.txn({ compare: [], success: [{ request_range: { key: this.keys.leader } }, { request_range: { key: this.keys.beat } }], failure: [] }),
+      this.deadlineMs,
+      'reading the leader key',
+    );
+    const kv = r.responses[0]?.response_range.kvs[0];
     const record = parseRecord(kv?.value);
     this.current = kv && record ? { epoch: Number(kv.create_revision), record } : undefined;
-    return this.current;
+    return { view: this.current, beat: Number(r.responses[1]?.response_range.kvs[0]?.mod_revision ?? 0) };
+  }
+
+  /**
+   * deposeIfSilent deletes the leader key when the leader's heartbeat has not moved for deadlineMs +
+   * graceMs as this standby saw it (so the leader's own watchdog has stopped it), and only if both the
+   * key and the heartbeat are still those it saw. True when it did.
+   */
+  private async deposeIfSilent(view: LeaderView, beat: number): Promise<boolean> {
+    const now = Date.now();
+    const s = this.silent;
+    if (!s || s.epoch !== view.epoch || s.beat !== beat) {
+      this.silent = { epoch: view.epoch, beat, since: now };
+      return false;
+    }
+    if (now - s.since < this.deadlineMs + this.graceMs) return false;
+    const res = await withTimeout(
+      this.client.kv.txn({
+        compare: [
+          { key: this.keys.leader, target: 'Create', result: 'Equal', create_revision: view.epoch },
+          { key: this.keys.beat, target: 'Mod', result: 'Equal', mod_revision: beat },
+        ],
+        success: [{ request_delete_range: { key: this.keys.leader } }, { request_delete_range: { key: this.keys.beat } }],
+        failure: [],
+      }),
+      this.deadlineMs,
+      'deposing a silent leader',
+    );
+    this.silent = undefined;
+    if (res.succeeded) this.deposed = { epoch: view.epoch, silentMs: now - s.since };
+    return res.succeeded;
   }
 
   /** campaign waits until this host leads (polling the key while another one does) and returns its epoch. */
@@ -112,7 +166,9 @@ export class EtcdLeader {
     while (!this.stopped) {
       let view: LeaderView | undefined;
       try {
-        view = await this.read();
+        const seen = await this.readBeat();
+        view = seen.view;
+        if (view && view.epoch !== this.epoch && (await this.deposeIfSilent(view, seen.beat))) view = undefined;
         if (!view) {
           const epoch = await this.tryLead();
           if (epoch !== undefined) return epoch;
@@ -141,8 +197,11 @@ export class EtcdLeader {
     try {
       res = await withTimeout(
         this.client.kv.txn({
-          compare: [{ key: this.key, target: 'Create', result: 'Equal', create_revision: 0 }],
-          success: [{ request_put: { key: this.key, value: Buffer.from(JSON.stringify(record)), lease: leaseId } }],
+          compare: [{ key: this.keys.leader, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [
+            { request_put: { key: this.keys.leader, value: Buffer.from(JSON.stringify(record)), lease: leaseId } },
+            { request_put: { key: this.keys.beat, value: Buffer.from(JSON.stringify({ pid: process.pid, at: new Date(sent).toISOString() })), lease: leaseId } },
+          ],
           failure: [],
         }),
         this.deadlineMs,
@@ -167,18 +226,32 @@ export class EtcdLeader {
 
   private startRenewing(): void {
     const ttlMs = this.opts.ttlSec * 1000;
-    const every = Math.max(50, Math.floor(Math.min(ttlMs / 4, this.deadlineMs / 2)));
+    const every = Math.max(50, Math.floor(Math.min(ttlMs / 10, this.deadlineMs / 4)));
     let renewing = false;
     this.timers.push(
       setInterval(() => {
         if (renewing || this.stopped) return;
         renewing = true;
         const sent = Date.now();
-        withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease')
-          .then((res) => {
-            if (Number(res.TTL) <= 0) return this.lose(`etcd says the leader lease ${this.leaseId} expired`);
-            if (sent > this.lastRenewSent) this.lastRenewSent = sent;
-          })
+        const epoch = this.epoch!;
+        // the heartbeat: written only while the leader key is still this host's (a standby that saw it
+        // stand still long enough has deleted the key, and this host's watchdog has stopped it by then)
+        const beat = withTimeout(
+          this.client.kv.txn({
+            compare: [{ key: this.keys.leader, target: 'Create', result: 'Equal', create_revision: epoch }],
+            success: [{ request_put: { key: this.keys.beat, value: Buffer.from(JSON.stringify({ pid: process.pid, at: new Date(sent).toISOString() })), lease: this.leaseId! } }],
+            failure: [],
+          }),
+          this.deadlineMs,
+          'writing the leader heartbeat',
+        ).then((res) => {
+          if (!res.succeeded) return this.lose(`the leader key of epoch ${epoch} is gone or another host's: this host was deposed`);
+          if (sent > this.lastRenewSent) this.lastRenewSent = sent;
+        });
+        const lease = withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease').then((res) => {
+          if (Number(res.TTL) <= 0) this.lose(`etcd says the leader lease ${this.leaseId} expired`);
+        });
+        Promise.all([beat, lease])
           .catch((err: unknown) => {
             this.lastError = (err as Error).message.split('\n')[0]!;
             if (/lease.*(not found|expired|invalid)|EtcdLeaseInvalid/i.test(this.lastError)) this.lose(`etcd says the leader lease ${this.leaseId} is gone (${this.lastError})`);
@@ -188,11 +261,11 @@ export class EtcdLeader {
           });
       }, every),
     );
-    // the watchdog: wall-clock time since the newest renewal that etcd answered was sent
+    // the watchdog: wall-clock time since the newest heartbeat that etcd wrote was sent
     this.timers.push(
       setInterval(() => {
         const since = Date.now() - this.lastRenewSent;
-        if (since > this.deadlineMs) this.lose(`no renewal of the leader lease was answered within its deadline of ${this.deadlineMs} ms (the last one answered was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
+        if (since > this.deadlineMs) this.lose(`no heartbeat of the leader was written within its deadline of ${this.deadlineMs} ms (the last one written was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
       }, Math.max(20, Math.floor(this.deadlineMs / 10))),
     );
     for (const t of this.timers) t.unref();

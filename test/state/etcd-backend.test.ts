@@ -4,8 +4,6 @@
  * one member and then its quorum, commits etcd would refuse, the retention's deletes, and a state
  * of 100k tasks. The figures (commit latency, 100k write and read) are printed on stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { StateError } from '../../src/errors.js';
@@ -13,9 +11,9 @@ import { EtcdBackend } from '../../src/state/etcd-backend.js';
 import { StateWork } from '../../src/state/work.js';
 import type { PlanRecord, TaskRecord } from '../../src/state/types.js';
 import { etcdSkipReason, EtcdCluster } from '../harness/etcd.js';
+import { etcdChild as child } from '../harness/etcd-child.js';
 
 const skip = etcdSkipReason();
-const OPEN = JSON.stringify(path.resolve('src/state/etcd-backend.ts'));
 
 const plan = (name: string, file = `${name}.yaml`): PlanRecord => ({ name, project: 'p', file, appliedAt: 'now' });
 const task = (id: string, state = 'running'): TaskRecord => ({
@@ -42,37 +40,6 @@ async function commitLatency(b: EtcdBackend, n: number): Promise<number> {
     await b.unlock();
   }
   return median(times);
-}
-
-/** child runs a script that opens the etcd state at url, with lines on stdout; resolves on the first line matching ready. */
-function child(script: string, env: Record<string, string> = {}): { proc: ChildProcess; lines: string[]; waitFor: (re: RegExp, ms?: number) => Promise<string> } {
-  const proc = spawn(process.execPath, ['--import', 'tsx', '-e', `const { EtcdBackend } = await import(${OPEN});\n${script}`], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const lines: string[] = [];
-  let buf = '';
-  const listeners = new Set<() => void>();
-  proc.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop()!;
-    lines.push(...parts);
-    for (const l of listeners) l();
-  });
-  const waitFor = (re: RegExp, ms = 30_000) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const hit = lines.find((l) => re.test(l));
-        if (hit) {
-          listeners.delete(check);
-          clearTimeout(timer);
-          resolve(hit);
-        }
-      };
-      const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${ms} ms; got: ${lines.join(' | ')}`)), ms);
-      listeners.add(check);
-      proc.once('exit', (code) => setTimeout(() => (listeners.has(check) ? reject(new Error(`child exited ${code} before ${re}; got: ${lines.join(' | ')}`)) : undefined), 50));
-      check();
-    });
-  return { proc, lines, waitFor };
 }
 
 describe.skipIf(skip !== undefined)(`etcd backend, one member${skip ? ` (skipped: ${skip})` : ''}`, () => {

@@ -43,7 +43,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     'tls-cert': Flags.string({ summary: 'TLS certificate (PEM) for --listen; default: a self-signed one under <state>/tls/.' }),
     'tls-key': Flags.string({ summary: 'TLS private key (PEM) for --tls-cert.' }),
     'data-dir': Flags.string({ summary: 'With --state etcd://…: the folder of this host\'s local files (socket, tokens, TLS); default ~/.local/state/factory/etcd_<prefix>.' }),
-    'lease-ttl': Flags.integer({ summary: 'With --state etcd://…: seconds of the leader lease; the leader stops and exits when it cannot renew it within half of that.', default: 5, min: 1 }),
+    'lease-ttl': Flags.integer({ summary: 'With --state etcd://…: seconds of the leader lease; the leader stops and exits when it cannot renew it within 0.4 of that, and a standby takes over once the leader\'s heartbeat has not moved for a little longer.', default: 5, min: 1 }),
   };
 
   static override examples = [
@@ -131,7 +131,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       // the first write of a new leader: an event that says so (clients following events see the change)
       await backend.lock({ purpose: 'leader', timeoutMs: 30_000 });
       try {
-        await backend.commit({ ops: [], events: [{ topic: 'state', kind: 'leader-elected', message: `pid ${process.pid} on ${os.hostname()} leads (epoch ${epoch})${election.current?.record.url ? ` at ${election.current.record.url}` : ''}`, by: 'control-host' }] });
+        await backend.commit({ ops: [], events: [{ topic: 'state', kind: 'leader-elected', message: `pid ${process.pid} on ${os.hostname()} leads (epoch ${epoch})${election.current?.record.url ? ` at ${election.current.record.url}` : ''}${election.deposed ? `; the leader of epoch ${election.deposed.epoch} had written no heartbeat for ${election.deposed.silentMs} ms` : ''}`, by: 'control-host' }] });
       } finally {
         await backend.unlock();
       }
