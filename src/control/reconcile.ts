@@ -21,13 +21,14 @@ export interface ReconcileResult {
  * reconcileRecorded converges the agents to the plans as they were last applied (recorded in the
  * state with their inventory), without reading any plan file: a dead or unhealthy task is restarted
  * per its restart policy, a task of a lost agent moves, a stray copy is stopped. It is the control
- * host's supervision pass. It never waits for the state lock: while another factory holds it, the
- * pass is skipped. The state is written only when something was done.
+ * host's supervision pass. It does not wait for the state lock (unless lockTimeoutMs says how long
+ * to): while another factory holds it, the pass is skipped. The state is written only when something
+ * was done.
  */
-export async function reconcileRecorded(opts: { stateDir: string; seed?: number; progress?: (line: string) => void }): Promise<ReconcileResult> {
+export async function reconcileRecorded(opts: { stateDir: string; seed?: number; lockTimeoutMs?: number; progress?: (line: string) => void }): Promise<ReconcileResult> {
   const state = await stateOf(opts.stateDir);
   try {
-    await state.lock({ purpose: 'reconcile (control host)', timeoutMs: 0 });
+    await state.lock({ purpose: 'reconcile (control host)', timeoutMs: opts.lockTimeoutMs ?? 0, ...(opts.lockTimeoutMs ? { onWait: (who: string) => opts.progress?.(`waiting for the state lock held by ${who}`) } : {}) });
   } catch (err) {
     if ((err as FactoryError).code === 'E_STATE_LOCKED') return { skipped: 'the state is locked by another factory command', passes: [] };
     throw err;

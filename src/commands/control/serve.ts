@@ -6,6 +6,7 @@ import { FactoryCommand } from '../../cli/base.js';
 import { AgentPool, WarmAgents } from '../../control/agents.js';
 import { adoptState, closeStates, stateOf } from '../../control/state-handle.js';
 import { Supervisor } from '../../control/supervisor.js';
+import { takeOver } from '../../control/takeover.js';
 import { FactoryError } from '../../errors.js';
 import { JobAgents } from '../../jobs/agents.js';
 import { JobRunner, jobsRunner } from '../../jobs/runner.js';
@@ -138,7 +139,8 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       log(`leading ${backend.location} (epoch ${epoch})`);
     }
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
-    supervisor.start();
+    // a new leader first asks every agent what runs (takeover.ts); its supervision passes follow
+    supervisor.start(leader ? () => takeOver({ stateDir, inventoryPath: this.flags.inventory, supervisor, log }) : undefined);
     // the plans' scheduled jobs run here, and only here (a one-shot command schedules nothing)
     const jobAgents = new JobAgents(backend);
     const jobs = new JobRunner({ state: backend, agents: jobAgents, log, observe: (m) => host.metrics.observeJobRun(m) });
