@@ -295,7 +295,7 @@ async function main(): Promise<void> {
       const r = await runScenario(s, env);
       results.push(r);
       const q = (xs: number[]) => `p50 ${quantile(xs, 0.5)} / p99 ${quantile(xs, 0.99)} / max ${Math.max(...xs)} ms`;
-      console.log(`  run ${i + 1}: ${r.runs} runs of ${r.expected} slots (${Object.entries(r.states).map(([k, n]) => `${n} ${k}`).join(', ')}), missed ${r.missed}, skipped ${r.skipped}, slots accounted ${r.accounted}; apply ${r.applyS.toFixed(1)} s`);
+      console.log(`  run ${i + 1}: ${r.runs} runs of ${r.expected} slots (${Object.entries(r.states).map(([k, n]) => `${n} ${k}`).join(', ')}), missed ${r.missed}, skipped ${r.skipped}, slots accounted ${r.accounted} (the cursors' counts, which include the ${r.outOfWindow} runs of slots outside the window); apply ${r.applyS.toFixed(1)} s`);
       console.log(`         dispatch skew ${q(r.dispatch)} (first start of a slot: ${q(r.firstDispatch)}); start skew ${q(r.start)}; started − dispatched p50 ${quantile(r.startCost, 0.5)} ms`);
       console.log(`         CPU over ${r.windowS.toFixed(1)} s: host ${r.hostCpuS.toFixed(2)} s, executor ${r.execCpuS.toFixed(2)} s (tasks reaped by it ${r.tasksCpuS.toFixed(2)} s); RSS host ${mib(r.host.rssKb)} (peak ${mib(r.host.hwmKb)}), executor ${r.exec ? `${mib(r.exec.rssKb)} (peak ${mib(r.exec.hwmKb)})` : '?'}${r.notConfirmed ? `; ${r.notConfirmed} starts not confirmed` : ''}${r.passFailed ? `; ${r.passFailed} passes failed` : ''}`);
     }
