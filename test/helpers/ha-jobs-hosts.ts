@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { expect } from 'vitest';
 import { BIN, waitFor } from './cli.js';
 
 /** HaHost is one started host: its process, its folder, its log, and where it serves once up. */
@@ -53,11 +52,11 @@ export class HaHosts {
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const h: HaHost = { slot, child, pid: child.pid!, dir, log: () => out };
     this.all.push(h);
-    expect(await waitFor(() => SERVING.test(out) || !this.alive(h), 30_000, 50), `host${slot} did not serve: ${out}`).toBe(true);
+    if (!(await waitFor(() => SERVING.test(out) || !this.alive(h), 30_000, 50))) throw new Error(`host${slot} did not serve within 30 s: ${out}`);
     const m = SERVING.exec(out);
-    expect(m, `host${slot} exited: ${out}`).not.toBeNull();
-    h.url = m![1];
-    h.fingerprint = m![2];
+    if (!m) throw new Error(`host${slot} exited: ${out}`);
+    h.url = m[1];
+    h.fingerprint = m[2];
     return h;
   }
 
@@ -84,7 +83,7 @@ export class HaHosts {
 
   /** waitLeader waits up to timeoutMs for a live host to lead. */
   async waitLeader(timeoutMs: number): Promise<HaHost> {
-    expect(await waitFor(() => this.leader() !== undefined, timeoutMs, 20), `no host leads:\n${this.live.map((h) => h.log()).join('\n----\n')}`).toBe(true);
+    if (!(await waitFor(() => this.leader() !== undefined, timeoutMs, 20))) throw new Error(`no host leads:\n${this.live.map((h) => h.log()).join('\n----\n')}`);
     return this.leader()!;
   }
 
