@@ -4,6 +4,7 @@
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ControlStatus } from '../../control/control-status.js';
 import type { StateBackend } from '../../state/backend.js';
 import type { ControlApi } from '../contract.js';
 import type { ApiMetrics } from '../metrics.js';
@@ -27,6 +28,8 @@ export interface RouteContext {
   ndjson: (req: FastifyRequest, reply: FastifyReply, run: NdjsonRun) => Promise<void>;
   /** health adds fields to GET /v1/health for local and authenticated callers. */
   health?: () => Record<string, unknown>;
+  /** controlStatus answers GET /v1/control (absent: this host is the single host of its state). */
+  controlStatus?: () => Promise<ControlStatus>;
   sseHeartbeatMs: number;
   sseMaxBuffer: number;
 }
