@@ -25,6 +25,17 @@ describe('predecessorOf', () => {
     );
   });
 
+  it('a leader this host deposed (its heartbeat stood still): how long, unless the log says it resigned', () => {
+    const p = predecessorOf(9, [elected(5)], { epoch: 5, pid: 50, host: 'h' }, { epoch: 5, silentMs: 1234 });
+    expect(p).toEqual({ epoch: 5, pid: 50, host: 'h', ended: 'deposed', silentMs: 1234 });
+    expect(leaderElectedEvent({ epoch: 9, pid: 90, host: 'g' }, p).message).toContain(
+      'took over from epoch 5 (pid 50 on h), which did not resign: this host deposed it, its heartbeat had not moved for 1234 ms',
+    );
+    // another epoch deposed (an earlier round), or a resignation in the log: not this one's end
+    expect(predecessorOf(9, [elected(5)], { epoch: 5, pid: 50, host: 'h' }, { epoch: 4, silentMs: 1 })?.ended).toBe('expired');
+    expect(predecessorOf(9, [elected(5), resigned(5)], undefined, { epoch: 5, silentMs: 1 })?.ended).toBe('resigned');
+  });
+
   it('a leader that resigned (its leader-resigned is in the log)', () => {
     const p = predecessorOf(9, [elected(5), resigned(5)], { epoch: 5, pid: 50, host: 'h' });
     expect(p?.ended).toBe('resigned');

@@ -145,7 +145,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       etcd.fenceByLeader(epoch);
       ExecutorClient.fencingEpoch = () => election.epoch;
       const { isLeaderEvent, leaderElectedEvent, predecessorOf } = await import('../../control/leader-events.js');
-      const before = predecessorOf(epoch, backend.eventsSince(0, isLeaderEvent).events, election.previous && identityOf(election.previous));
+      const before = predecessorOf(epoch, backend.eventsSince(0, isLeaderEvent).events, election.previous && identityOf(election.previous), election.deposed);
       // the first write of a new leader: an event that says so and whom it took over from (clients following events see the change)
       await backend.lock({ purpose: 'leader', timeoutMs: 30_000 });
       try {
@@ -154,7 +154,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
         await backend.unlock();
       }
       await registry.update({ role: 'leader', epoch });
-      log(`leading ${backend.location} (epoch ${epoch})${before ? `; took over from epoch ${before.epoch} (${before.ended === 'resigned' ? 'it resigned' : 'its lease expired'})` : ''}`);
+      log(`leading ${backend.location} (epoch ${epoch})${before ? `; took over from epoch ${before.epoch} (${before.ended === 'resigned' ? 'it resigned' : before.ended === 'deposed' ? `deposed: no heartbeat for ${before.silentMs} ms` : 'its lease expired'})` : ''}`);
     }
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     // a new leader first asks every agent what runs (takeover.ts); its supervision passes follow
