@@ -169,6 +169,7 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
     ndjson: (req, reply, run) => answerNdjson(req, reply, run, { keepAliveMs, metrics }),
     health: opts.health,
     controlStatus: opts.controlStatus,
+    writeGate: opts.writeGate,
     sseHeartbeatMs: opts.sseHeartbeatMs ?? (Number(process.env.FACTORY_SSE_HEARTBEAT_MS) > 0 ? Number(process.env.FACTORY_SSE_HEARTBEAT_MS) : DEFAULT_SSE_HEARTBEAT_MS),
     sseMaxBuffer: opts.sseMaxBuffer ?? DEFAULT_SSE_MAX_BUFFER,
   };

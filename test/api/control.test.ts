@@ -1,6 +1,6 @@
 /**
  * GET /v1/control (the control hosts) and what a follower on etcd answers: 421 E_NOT_LEADER with the
- * leader's URL for anything but a read (nothing runs).
+ * leader's URL for anything but a read (nothing runs), and a status that records nothing.
  */
 import os from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,5 +75,22 @@ describe('a follower on etcd', () => {
     expect(res.statusCode).toBe(421);
     expect(res.json()).toEqual({ error: { code: 'E_NOT_LEADER', message: 'this control host follows', hint: 'send writes to https://leader:8443', leader: 'https://leader:8443' } });
     expect(control.calls).toEqual([]);
+  });
+
+  it('answers reads; a status that asks the agents records nothing there and says why', async () => {
+    const { control, read } = await start({ writeGate: gate });
+    expect((await app!.inject({ url: '/v1/tasks', headers: read })).statusCode).toBe(200);
+    expect((await app!.inject({ url: '/v1/status?cached=true', headers: read })).statusCode).toBe(200);
+    expect((await app!.inject({ url: '/v1/status', headers: read })).statusCode).toBe(200);
+    expect(control.calls.map((c) => c.arg)).toEqual([
+      { cached: true },
+      { cached: false, readOnly: 'this control host follows; the leader records what the agents report (https://leader:8443)' },
+    ]);
+  });
+
+  it('a leader (no gate refusal) records what status sees, as before', async () => {
+    const { control, read } = await start({ writeGate: () => undefined });
+    expect((await app!.inject({ url: '/v1/status', headers: read })).statusCode).toBe(200);
+    expect(control.calls.map((c) => c.arg)).toEqual([{ cached: false }]);
   });
 });

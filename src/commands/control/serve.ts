@@ -107,6 +107,8 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
       log,
+      // on etcd only the leader writes the state: a host writes its root token once it leads
+      rootToken: onEtcd ? 'when-leading' : 'now',
       app: {
         writeGate,
         ...(etcd ? { controlStatus } : {}),
@@ -154,6 +156,8 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
         await backend.unlock();
       }
       await registry.update({ role: 'leader', epoch });
+      const rootFile = await host.tokens.ensureRoot(stateDir);
+      if (rootFile) log(`wrote the root admin token to ${rootFile} (mode 0600); use it as Authorization: Bearer <token>`);
       log(`leading ${backend.location} (epoch ${epoch})${before ? `; took over from epoch ${before.epoch} (${before.ended === 'resigned' ? 'it resigned' : before.ended === 'deposed' ? `deposed: no heartbeat for ${before.silentMs} ms` : 'its lease expired'})` : ''}`);
     }
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
