@@ -38,7 +38,7 @@ export function renderControlStatus(s: ControlStatus): string {
   const l = s.leader;
   out.push(
     l
-      ? `Leader: pid ${l.pid} on ${l.host}${l.url ? ` at ${l.url}` : ''}, epoch ${l.epoch}, since ${l.since}; lease ${l.lease.id} (${leaseText(l.lease)})`
+      ? `Leader: pid ${l.pid} on ${l.host}${l.url ? ` at ${l.url}` : ''}, epoch ${l.epoch}, since ${l.since}; lease ${l.lease.id} (${leaseText(l.lease)})${l.heartbeatAt ? `; last heartbeat ${l.heartbeatAt}` : ''}`
       : 'Leader: none (an election is under way, or no host runs)',
   );
   if (s.etcd) {

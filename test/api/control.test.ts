@@ -51,7 +51,7 @@ describe('GET /v1/control', () => {
         members: [{ id: 'a1', name: 'm0', clientUrls: ['http://127.0.0.1:2379'], peerUrls: ['http://127.0.0.1:2380'], learner: false, healthy: true, leader: true, raftTerm: 2, dbSizeBytes: 20480 }],
         leaderMember: 'm0',
       },
-      leader: { epoch: 12, pid: 11, host: 'a', url: 'https://a:1', since: '2026-01-01T00:00:00.000Z', lease: { id: '694d', ttlSec: 2, leftSec: 1 } },
+      leader: { epoch: 12, pid: 11, host: 'a', url: 'https://a:1', since: '2026-01-01T00:00:00.000Z', lease: { id: '694d', ttlSec: 2, leftSec: 1 }, heartbeatAt: '2026-01-01T00:00:01.000Z' },
       hosts: [
         { id: 'a-11', pid: 11, host: 'a', url: 'https://a:1', startedAt: 't', role: 'leader', epoch: 12, viewAt: 't', lease: { id: '1', ttlSec: 2, leftSec: 2 } },
         { id: 'b-12', pid: 12, host: 'b', startedAt: 't', role: 'follower', epoch: 12, leader: { epoch: 12, pid: 11, host: 'a', url: 'https://a:1' }, viewAt: 't', lease: { id: '2', expired: true } },

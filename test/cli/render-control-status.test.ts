@@ -14,7 +14,7 @@ const etcd: ControlStatus = {
     ],
     leaderMember: 'm0',
   },
-  leader: { epoch: 57, pid: 4242, host: 'box', url: 'https://127.0.0.1:40001', since: '2026-01-01T00:00:00.000Z', lease: { id: '694d', ttlSec: 2, leftSec: 1 } },
+  leader: { epoch: 57, pid: 4242, host: 'box', url: 'https://127.0.0.1:40001', since: '2026-01-01T00:00:00.000Z', lease: { id: '694d', ttlSec: 2, leftSec: 1 }, heartbeatAt: '2026-01-01T00:10:00.000Z' },
   hosts: [
     { id: 'box-4242', pid: 4242, host: 'box', url: 'https://127.0.0.1:40001', startedAt: 't', role: 'leader', epoch: 57, lease: { id: '1', ttlSec: 2, leftSec: 1 } },
     { id: 'box-4243', pid: 4243, host: 'box', url: 'https://127.0.0.1:40002', startedAt: 't', role: 'follower', epoch: 57, leader: { epoch: 57, pid: 4242, host: 'box' }, lease: { id: '2', ttlSec: 2, leftSec: 2 } },
@@ -29,7 +29,7 @@ describe('renderControlStatus', () => {
     expect(renderControlStatus(etcd)).toBe(
       [
         'State: etcd://127.0.0.1:2379,127.0.0.1:2381/ha (etcd, id st-000000000001, revision 42)',
-        'Leader: pid 4242 on box at https://127.0.0.1:40001, epoch 57, since 2026-01-01T00:00:00.000Z; lease 694d (TTL 2 s, 1 s left)',
+        'Leader: pid 4242 on box at https://127.0.0.1:40001, epoch 57, since 2026-01-01T00:00:00.000Z; lease 694d (TTL 2 s, 1 s left); last heartbeat 2026-01-01T00:10:00.000Z',
         '',
         'ETCD MEMBER  ID  CLIENT URLS            HEALTH     RAFT LEADER  TERM  DB SIZE  ERROR',
         'm0           a1  http://127.0.0.1:2379  healthy    yes          2     20KiB',

@@ -100,6 +100,7 @@ describe.skipIf(skip !== undefined)(`factory control status on 3 hosts and a 3-m
       expect(s.state, via).toMatchObject({ backend: 'etcd', location });
       expect(s.leader, via).toMatchObject({ epoch, pid: pidOf(leader), url: leader.url, lease: { ttlSec: TTL_S } });
       expect(s.leader!.lease.leftSec, via).toBeGreaterThan(0);
+      expect(Date.now() - Date.parse(s.leader!.heartbeatAt!), via).toBeLessThan(5_000);
       expect(s.hosts.map((h) => h.pid).sort(), via).toEqual(hosts.map(pidOf).sort());
       for (const h of s.hosts) {
         expect(h.epoch, `${via}: ${h.id}`).toBe(epoch);

@@ -76,7 +76,15 @@ export const controlStatusSchema = z
       .optional()
       .describe('absent on a file state'),
     leader: z
-      .object({ epoch: z.number(), pid: z.number(), host: z.string(), url: z.string().optional(), since: z.string(), lease })
+      .object({
+        epoch: z.number(),
+        pid: z.number(),
+        host: z.string(),
+        url: z.string().optional(),
+        since: z.string(),
+        lease,
+        heartbeatAt: z.string().optional().describe('when the leader sent its newest heartbeat that etcd wrote (it renews every ttl/10)'),
+      })
       .nullable()
       .describe('the leading control host (null: nobody leads, or a file state)'),
     hosts: z.array(host).describe('every registered host (etcd: the keys <prefix>/hosts/*; a file state: its host)'),
