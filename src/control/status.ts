@@ -70,6 +70,8 @@ export interface StatusResult {
   controlHost?: HostHealth;
   /** stateId is this state's id: the tasks it starts carry it, other states see them as foreign. */
   stateId?: string;
+  /** unrefreshed says why the agents' answers were not recorded, when it is not another writer's lock (a follower on etcd). */
+  unrefreshed?: string;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -80,6 +82,11 @@ export interface StatusOptions {
   events?: number;
   /** by is who asks (recorded on the events the observation publishes). */
   by?: string;
+  /**
+   * readOnly says why this process must not write the state nor act on agents (a follower control
+   * host on etcd: only the leader does): the agents are asked, nothing is recorded, no stray is stopped.
+   */
+  readOnly?: string;
 }
 
 function taskView(t: TaskRecord): StatusTask {
@@ -112,8 +119,10 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
     try {
       let locked = false;
       try {
-        await state.lock({ timeoutMs: 2_000, purpose: 'status', onWait: () => undefined });
-        locked = true;
+        if (!opts.readOnly) {
+          await state.lock({ timeoutMs: 2_000, purpose: 'status', onWait: () => undefined });
+          locked = true;
+        }
       } catch {
         // an apply is running: show what the agents say without writing it
       }
@@ -161,7 +170,7 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const n = opts.events ?? 20;
   const events = n > 0 ? state.eventsSince(0).events.slice(-n) : [];
   const controlHost = await controlHostOf(state.dir);
-  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id };
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id, ...(opts.readOnly && !opts.cached ? { unrefreshed: opts.readOnly } : {}) };
 }
 
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */

@@ -53,6 +53,8 @@ export interface EventInput {
   run?: string;
   /** slot is the slot time (UTC ISO) a job event is about. */
   slot?: string;
+  /** epoch is the leadership epoch a `leader-…` event is about (control hosts on etcd). */
+  epoch?: number;
   /** by is who caused it: a token id, `local:<user>`, or `control-host`. */
   by?: string;
 }

@@ -26,8 +26,10 @@ import {
   type EtcdLocation,
   type EtcdSettings,
 } from './etcd-client.js';
+import { EtcdHostRegistry, type EtcdHostRegistryOptions } from './etcd-hosts.js';
 import { EtcdLeader, type EtcdLeaderOptions } from './etcd-leader.js';
 import { EtcdLock } from './etcd-lock.js';
+import { EtcdStatusReader } from './etcd-status.js';
 import type { EventRetention } from './event-log.js';
 import { newStateId } from './state-id.js';
 import { StateTables, type JournalEntry, type SnapshotDoc } from './tables.js';
@@ -128,6 +130,16 @@ export class EtcdBackend implements StateBackend {
   /** election makes the leader election of the control hosts on this state (etcd-leader.ts). */
   election(opts: EtcdLeaderOptions): EtcdLeader {
     return new EtcdLeader(this.client, { leader: this.keys.leader, beat: this.keys.leaderBeat }, this.loc, opts);
+  }
+
+  /** hostRegistry makes this host's registration under `<prefix>/hosts/` (etcd-hosts.ts). */
+  hostRegistry(opts: EtcdHostRegistryOptions): EtcdHostRegistry {
+    return new EtcdHostRegistry(this.client, this.keys, this.loc, opts);
+  }
+
+  /** statusReader makes a reader of the members, the leader and the hosts on this handle's client (etcd-status.ts). */
+  statusReader(): EtcdStatusReader {
+    return new EtcdStatusReader(this.client, this.loc, this.settings);
   }
 
   /**

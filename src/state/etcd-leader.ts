@@ -89,6 +89,8 @@ export class EtcdLeader {
   epoch?: number;
   /** current is who leads as last read (a standby's hint for clients). */
   current?: LeaderView;
+  /** previous is the last other host this one saw leading (before it led itself: whom it took over from). */
+  previous?: LeaderView;
   private lease?: Lease;
   private leaseId?: string;
   private lastRenewSent = 0;
@@ -113,6 +115,11 @@ export class EtcdLeader {
     this.graceMs = opts.graceMs ?? Math.max(200, Math.floor(this.deadlineMs / 5));
   }
 
+  /** lastRenewal is when the newest heartbeat that etcd wrote was sent (ISO; undefined: not leading). */
+  get lastRenewal(): string | undefined {
+    return this.epoch !== undefined && this.lastRenewSent ? new Date(this.lastRenewSent).toISOString() : undefined;
+  }
+
   /** read reads who leads now (undefined: nobody), and the revision of its heartbeat (0: none). */
   async read(): Promise<LeaderView | undefined> {
     return (await this.readBeat()).view;
@@ -127,6 +134,7 @@ export class EtcdLeader {
     const kv = r.responses[0]?.response_range.kvs[0];
     const record = parseRecord(kv?.value);
     this.current = kv && record ? { epoch: Number(kv.create_revision), record } : undefined;
+    if (this.current && this.current.epoch !== this.epoch) this.previous = this.current;
     return { view: this.current, beat: Number(r.responses[1]?.response_range.kvs[0]?.mod_revision ?? 0) };
   }
 
