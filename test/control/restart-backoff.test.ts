@@ -13,6 +13,7 @@ import {
   stableAfterMs,
   STABLE_MIN_MS,
 } from '../../src/control/restart-backoff.js';
+import { renderStatus } from '../../src/cli/render-status.js';
 import { specHashOf } from '../../src/control/desired.js';
 import { recordTaskStatus } from '../../src/control/snapshot.js';
 import { loadPlanText } from '../../src/spec/index.js';
@@ -261,5 +262,32 @@ describe('fresh records of a task keep its backoff', () => {
     // a new spec (an update): a new task, no loop
     recordTaskStatus(work, 'a1', status(task, 'other', { state: 'running', pid: 10, startedAt: iso(T0 + 1000) }), iso(T0 + 1000));
     expect(work.tasks.get(task)?.backoff).toBeUndefined();
+  });
+});
+
+describe('status shows a crash loop', () => {
+  it('as the STATE crash-loop with its next restart, and the count of a task up again in its loop', () => {
+    const task = (t: string, over: object) => ({ task: t, group: 'crash', plan: 'p', project: 'default', agent: 'a1', driver: 'process', state: 'failed', ...over });
+    const out = renderStatus(
+      {
+        agents: [],
+        tasks: [
+          task('p/crash/0', { exitCode: 1, restarts: 5, crashLoop: true, nextRestartAt: iso(T0 + 8000), backoffMs: 8000 }),
+          task('p/crash/1', { exitCode: 1, restarts: 1, crashLoop: true }),
+          task('p/crash/2', { state: 'running', pid: 42, restarts: 3 }),
+          task('p/crash/3', { state: 'running', pid: 43 }),
+        ],
+        refreshed: true,
+      },
+      { cached: false, events: 0 },
+      T0 + 2500,
+    );
+    const rows = out.split('\n').filter((l) => l.startsWith('p/crash/'));
+    expect(rows.map((l) => l.replace(/\s+/g, ' '))).toEqual([
+      'p/crash/0 a1 process - crash-loop exit 1; restart 6 at 00:00:08Z (in 6s)',
+      'p/crash/1 a1 process - crash-loop exit 1; 1 restart, next at the next pass',
+      'p/crash/2 a1 process 42 running 3 restarts',
+      'p/crash/3 a1 process 43 running',
+    ]);
   });
 });
