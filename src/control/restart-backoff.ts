@@ -18,6 +18,7 @@
  */
 import type { PlanSpec, RestartBackoffSpec } from '../spec/model.js';
 import { DEFAULT_RESTART_BACKOFF } from '../spec/plan-build.js';
+import { formatDuration } from '../spec/units.js';
 import type { TaskState } from '../scheduler/types.js';
 import type { RestartBackoffRecord, TaskRecord } from '../state/types.js';
 import type { StateWork } from '../state/work.js';
@@ -91,15 +92,6 @@ export function isCrashLoop(t: Pick<TaskRecord, 'state' | 'backoff'>): boolean {
   return DEATHS.has(t.state) && (t.backoff?.restarts ?? 0) >= 1;
 }
 
-/** durationText renders milliseconds as an operator reads them: 800ms, 8s, 1m30s, 5m. */
-export function durationText(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  return s % 60 ? `${m}m${s % 60}s` : `${m}m`;
-}
-
 function howItEnded(t: TaskRecord): string {
   if (t.signal) return `killed by ${t.signal}`;
   if (t.exitCode !== undefined) return `exit code ${t.exitCode}`;
@@ -147,7 +139,7 @@ export function noteBackoffs(work: StateWork, plans: PlanSpec[], now: number): B
           kind: 'task-crash-loop',
           task: t.task,
           agent: t.agent,
-          message: `${t.task} crash loop on ${t.agent}: died again (${howItEnded(t)}) after ${b.restarts} restart${b.restarts === 1 ? '' : 's'} since ${b.since}; restart ${b.restarts + 1} at ${b.nextAt} (backoff ${durationText(b.delayMs ?? 0)})`,
+          message: `${t.task} crash loop on ${t.agent}: died again (${howItEnded(t)}) after ${b.restarts} restart${b.restarts === 1 ? '' : 's'} since ${b.since}; restart ${b.restarts + 1} at ${b.nextAt} (backoff ${formatDuration(b.delayMs ?? 0)})`,
         });
       } else if ((t.backoff?.restarts ?? 0) >= 1) {
         // it was up long enough that its loop was over before this death: told as a plain death

@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import { DRIVER_NAMES } from '../protocol/drivers.js';
 import { parseConstraint } from './constraints.js';
-import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
+import { DURATION_PATTERN, formatDuration, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
 import { checkZone, parseSchedule } from '../jobs/schedule.js';
 import { DEFAULT_RESTART_BACKOFF } from './plan-build.js';
 
@@ -180,10 +180,6 @@ const healthSchema = strictObject({
 /** MAX_BACKOFF_FACTOR is the largest `restartBackoff.factor` accepted (more is a typo: max is reached at the second step). */
 export const MAX_BACKOFF_FACTOR = 100;
 
-function durationText(ms: number): string {
-  return ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
 /** restartBackoffSchema is a group's `restartBackoff`: the delays between restarts of a task that keeps dying. */
 const restartBackoffSchema = strictObject({
   initial: durationSchema.optional().meta({ description: 'the wait before the second restart of a loop (the first is at once); default 1s; 0 turns the backoff off' }),
@@ -198,7 +194,7 @@ const restartBackoffSchema = strictObject({
   const initial = b.initial ?? DEFAULT_RESTART_BACKOFF.initialMs;
   const max = b.max ?? DEFAULT_RESTART_BACKOFF.maxMs;
   if (typeof initial !== 'number' || typeof max !== 'number' || max >= initial) return;
-  const said = (ms: number, given: boolean) => `${durationText(ms)}${given ? '' : ', the default'}`;
+  const said = (ms: number, given: boolean) => `${formatDuration(ms)}${given ? '' : ', the default'}`;
   ctx.addIssue({
     code: 'custom',
     message: `max (${said(max, b.max !== undefined)}) must not be less than initial (${said(initial, b.initial !== undefined)})`,
