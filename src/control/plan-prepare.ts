@@ -18,6 +18,7 @@ import { stopStrays } from './strays.js';
 import { localCapacities } from './local-capacity.js';
 import { movedOffDraining } from './drain-moves.js';
 import { diffView, type DiffResult } from './plan-view.js';
+import { noteBackoffs, type BackoffNotes } from './restart-backoff.js';
 
 /** PlanOptions are the inputs shared by diff, apply and destroy. */
 export interface PlanOptions {
@@ -45,6 +46,8 @@ export interface Prepared {
   state: StateBackend & { dir: string };
   work: StateWork;
   diff: DiffResult;
+  /** held are the dead tasks whose restart backoff has not run out, each with the time it does (kept this pass). */
+  held: BackoffNotes;
 }
 
 /** prepare loads the plans and the inventory and plans against the agents; for apply and destroy it takes the state lock (released on failure). */
@@ -93,18 +96,20 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     }
     const locals = offline ? await localCapacities(inventory, state.dir) : new Map();
     const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
+    // deaths are noted, and restarts not due yet held, before the scheduler (which has no clock) runs
+    const held: BackoffNotes = mode === 'destroy' ? new Map() : noteBackoffs(work, plans, Date.now());
     const { agents, actual } = snapshotOf(inventory, work, { offline, offlineDiscovery });
     const groups = mode === 'destroy' ? [] : desiredGroupsOf(plans);
     const plan = schedule({
       agents,
       groups,
-      actual: movedOffDraining(actual, agents, groups),
+      actual: movedOffDraining(held.size ? actual.map((t) => (held.has(t.task) ? { ...t, restartHeld: true } : t)) : actual, agents, groups),
       plans: plans.map((p) => p.name),
       seed: opts.seed ?? 1,
       projects: inventory.projects,
     });
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
-    return { plans, inventory, plan, pool, state, work, diff: diffView(inventory, plans, plan, offline, pool) };
+    return { plans, inventory, plan, pool, state, work, held, diff: diffView(inventory, plans, plan, offline, pool, held) };
   } catch (err) {
     await pool?.close();
     throw err;

@@ -15,6 +15,7 @@ import { compareTaskIds } from './task-order.js';
 import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 import { withAgentOfTask } from './session.js';
+import { isCrashLoop } from './restart-backoff.js';
 
 /** StatusAgent is one agent in `status --json`. */
 export interface StatusAgent {
@@ -57,6 +58,14 @@ export interface StatusTask {
   health?: string;
   /** image is a container task's image. */
   image?: string;
+  /** restarts counts the restarts of the task's current crash loop (absent: none since it last stayed up). */
+  restarts?: number;
+  /** crashLoop is set on a task that died again after a restart of its loop: its restarts wait for the backoff. */
+  crashLoop?: boolean;
+  /** nextRestartAt is when a crash-looping task's next restart is due (absent until a pass noted its death). */
+  nextRestartAt?: string;
+  /** backoffMs is the wait of its current step (the restart is due backoffMs after it died). */
+  backoffMs?: number;
 }
 
 /** StatusResult is the `status --json` document. */
@@ -97,7 +106,16 @@ function taskView(t: TaskRecord): StatusTask {
     ...(t.power ? { power: t.power } : {}),
     ...(t.health ? { health: t.health } : {}),
     ...(t.image ? { image: t.image } : {}),
+    ...backoffView(t),
   };
+}
+
+/** backoffView is what status shows of a task's restart backoff: its count, and for a crash-looping task its next restart. */
+function backoffView(t: TaskRecord): Pick<StatusTask, 'restarts' | 'crashLoop' | 'nextRestartAt' | 'backoffMs'> {
+  const b = t.backoff;
+  if (!b || b.restarts < 1) return {};
+  if (!isCrashLoop(t)) return { restarts: b.restarts };
+  return { restarts: b.restarts, crashLoop: true, ...(b.nextAt ? { nextRestartAt: b.nextAt } : {}), ...(b.delayMs !== undefined ? { backoffMs: b.delayMs } : {}) };
 }
 
 /** agentsToAsk is the agents status asks: the inventory's (tasks on agents no longer in it are shown as recorded). */

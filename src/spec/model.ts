@@ -16,6 +16,17 @@ export interface HealthSpec {
   intervalMs: number;
 }
 
+/**
+ * RestartBackoffSpec is how a group's dead tasks are restarted when they die again and again: the
+ * first restart of a loop is at once, the n-th waits initialMs × factor^(n-2), capped at maxMs
+ * (src/control/restart-backoff.ts does the arithmetic and the reset).
+ */
+export interface RestartBackoffSpec {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+}
+
 /** VmShape is one allowed VM size of a resource plan (`total` + `shapes`). */
 export interface VmShape {
   cpus: number;
@@ -43,6 +54,8 @@ export interface GroupSpec {
   /** stopGraceMs is how long to wait after SIGTERM before SIGKILL. */
   stopGraceMs: number;
   restart: 'always' | 'on-failure' | 'never';
+  /** restartBackoff spaces the restarts of a task that keeps dying (absent in plans recorded before it existed: the defaults). */
+  restartBackoff?: RestartBackoffSpec;
   health?: HealthSpec;
   /** total and shapes: a VM resource plan (split `total` into VMs of these shapes). */
   total?: { cpus: number };
