@@ -9,8 +9,8 @@
  * `<prefix>/leader-beat` in a transaction that holds only while the leader key is still its own.
  * When no heartbeat sent in the last `deadlineMs` (0.4 × ttl by default) has been written, or etcd
  * says the lease or the key is gone, it calls onLost once with why: the host stops acting at once
- * and exits. A half-open connection never holds it: the watchdog runs on wall-clock time, whatever
- * the calls do.
+ * and exits. A half-open connection never holds it: the watchdog is a timer due when the deadline of
+ * the newest written heartbeat passes (re-armed by each one), whatever the calls do.
  *
  * A standby does not wait for a dead leader's lease to expire (up to the whole TTL after its last
  * renewal). It watches the heartbeat's revision; once the revision has not moved for deadlineMs plus
@@ -96,6 +96,8 @@ export class EtcdLeader {
   private lastRenewSent = 0;
   private lastError = '';
   private timers: NodeJS.Timeout[] = [];
+  /** watchdog is due when the deadline of the newest written heartbeat passes. */
+  private watchdog?: NodeJS.Timeout;
   private lostOnce = false;
   private stopped = false;
   /** silent is the leader a standby watches: its epoch, its heartbeat's revision, and since when that has not moved. */
@@ -254,7 +256,10 @@ export class EtcdLeader {
           'writing the leader heartbeat',
         ).then((res) => {
           if (!res.succeeded) return this.lose(`the leader key of epoch ${epoch} is gone or another host's: this host was deposed`);
-          if (sent > this.lastRenewSent) this.lastRenewSent = sent;
+          if (sent > this.lastRenewSent) {
+            this.lastRenewSent = sent;
+            this.armWatchdog();
+          }
         });
         const lease = withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease').then((res) => {
           if (Number(res.TTL) <= 0) this.lose(`etcd says the leader lease ${this.leaseId} expired`);
@@ -269,14 +274,24 @@ export class EtcdLeader {
           });
       }, every),
     );
-    // the watchdog: wall-clock time since the newest heartbeat that etcd wrote was sent
-    this.timers.push(
-      setInterval(() => {
-        const since = Date.now() - this.lastRenewSent;
-        if (since > this.deadlineMs) this.lose(`no heartbeat of the leader was written within its deadline of ${this.deadlineMs} ms (the last one written was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
-      }, Math.max(20, Math.floor(this.deadlineMs / 10))),
-    );
     for (const t of this.timers) t.unref();
+    this.armWatchdog();
+  }
+
+  /**
+   * armWatchdog sets the watchdog to the deadline of the newest heartbeat that etcd wrote (its send
+   * time + deadlineMs): the leader stops when that passes, not at the next tick of a poll after it.
+   */
+  private armWatchdog(): void {
+    if (this.lostOnce || this.stopped) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      const since = Date.now() - this.lastRenewSent;
+      // a timer may come a millisecond early by the wall clock: then wait for the rest
+      if (since < this.deadlineMs) return this.armWatchdog();
+      this.lose(`no heartbeat of the leader was written within its deadline of ${this.deadlineMs} ms (the last one written was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
+    }, Math.max(0, this.lastRenewSent + this.deadlineMs - Date.now()));
+    this.watchdog.unref();
   }
 
   private lose(why: string): void {
@@ -284,6 +299,7 @@ export class EtcdLeader {
     this.lostOnce = true;
     this.epoch = undefined;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.watchdog);
     this.opts.onLost(why);
   }
 
@@ -291,6 +307,7 @@ export class EtcdLeader {
   async resign(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.watchdog);
     const lease = this.lease;
     this.lease = undefined;
     this.epoch = undefined;
