@@ -83,6 +83,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
+/** SLOW_READ_MS is how long a read of the leader key may wait before a follower says etcd does not answer it (a read takes milliseconds). */
+const SLOW_READ_MS = 250;
+
 /** EtcdLeader campaigns for, holds and watches over the leadership of one etcd state. */
 export class EtcdLeader {
   /** epoch is this host's epoch while it leads (undefined: it does not). */
@@ -95,6 +98,10 @@ export class EtcdLeader {
   private leaseId?: string;
   private lastRenewSent = 0;
   private lastError = '';
+  /** unreachable is since when, and with what error, this host's calls of the election fail (undefined: the last read was answered). */
+  private unreachable?: { since: number; error: string };
+  /** readSent is when the read of the leader key waiting for etcd's answer was sent (undefined: none waits). */
+  private readSent?: number;
   private timers: NodeJS.Timeout[] = [];
   /** watchdog is due when the deadline of the newest written heartbeat passes. */
   private watchdog?: NodeJS.Timeout;
@@ -122,17 +129,39 @@ export class EtcdLeader {
     return this.epoch !== undefined && this.lastRenewSent ? new Date(this.lastRenewSent).toISOString() : undefined;
   }
 
+  /**
+   * etcdTrouble says, while this host's reads of the leader key fail (etcd down, no quorum, a cut
+   * link), since when and with what error, or how long the one sent has waited when that is more
+   * than SLOW_READ_MS (before its own deadline fails it); undefined once a read is answered. Who
+   * leads then is not known here: `current` is only the last answer.
+   */
+  get etcdTrouble(): string | undefined {
+    const members = `etcd (members ${this.loc.endpoints.join(', ')})`;
+    const u = this.unreachable;
+    if (u) return `${members} has not answered this host since ${new Date(u.since).toISOString()} (${u.error}): who leads now is not known here`;
+    const waited = this.readSent === undefined ? 0 : Date.now() - this.readSent;
+    if (waited > SLOW_READ_MS) return `${members} has not answered this host's read of the leader key for ${waited} ms: who leads now is not known here`;
+    return undefined;
+  }
+
   /** read reads who leads now (undefined: nobody), and the revision of its heartbeat (0: none). */
   async read(): Promise<LeaderView | undefined> {
     return (await this.readBeat()).view;
   }
 
   private async readBeat(): Promise<{ view?: LeaderView; beat: number }> {
-    const r = await withTimeout(
-      this.client.kv.txn({ compare: [], success: [{ request_range: { key: this.keys.leader } }, { request_range: { key: this.keys.beat } }], failure: [] }),
-      this.deadlineMs,
-      'reading the leader key',
-    );
+    this.readSent = Date.now();
+    let r;
+    try {
+      r = await withTimeout(
+        this.client.kv.txn({ compare: [], success: [{ request_range: { key: this.keys.leader } }, { request_range: { key: this.keys.beat } }], failure: [] }),
+        this.deadlineMs,
+        'reading the leader key',
+      );
+    } finally {
+      this.readSent = undefined;
+    }
+    this.unreachable = undefined;
     const kv = r.responses[0]?.response_range.kvs[0];
     const record = parseRecord(kv?.value);
     this.current = kv && record ? { epoch: Number(kv.create_revision), record } : undefined;
@@ -185,7 +214,8 @@ export class EtcdLeader {
           view = await this.read();
         }
       } catch (err) {
-        this.lastError = (err as Error).message;
+        this.lastError = (err as Error).message.split('\n')[0]!;
+        this.unreachable = { since: this.unreachable?.since ?? Date.now(), error: this.lastError };
       }
       if ((view?.epoch ?? 0) !== told) {
         told = view?.epoch ?? 0;

@@ -1,7 +1,8 @@
 /**
  * EtcdLeader on a fake etcd client and fake timers, to the millisecond: the leader stops when the
  * deadline of the newest heartbeat etcd wrote passes (its send time + deadlineMs), not later, and
- * never while heartbeats are written. (etcd-leader.test.ts runs the election on a real member.)
+ * never while heartbeats are written; a standby whose reads of the leader key fail says since when
+ * and why. (etcd-leader.test.ts runs the election on a real member.)
  */
 import type { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, test, vi } from 'vitest';
@@ -87,5 +88,53 @@ describe('EtcdLeader on a fake etcd, fake timers', () => {
     await leader.resign();
     await vi.advanceTimersByTimeAsync(5_000);
     expect(lost).toEqual([]);
+  });
+
+  test('a standby whose reads of the leader key fail says since when and why, until one is answered', async () => {
+    vi.useFakeTimers({ now: Date.parse('2026-01-02T03:04:05.000Z') });
+    let how: 'up' | 'down' | 'hang' = 'up';
+    let beat = 100;
+    const other = { key: keys.leader, value: Buffer.from(JSON.stringify({ pid: 9, host: 'h9', since: 'then', lease: '1', url: 'https://h9:1' })), create_revision: '17' };
+    const client = {
+      kv: {
+        // the other leader's heartbeat moves at every read: nothing to depose
+        txn: async () => {
+          if (how === 'hang') return new Promise(() => undefined);
+          if (how === 'down') throw new Error('14 UNAVAILABLE: No connection established\nmore');
+          return { responses: [{ response_range: { kvs: [other] } }, { response_range: { kvs: [{ mod_revision: String(++beat) }] } }] };
+        },
+      },
+    } as unknown as Etcd3;
+    const leader = new EtcdLeader(client, keys, loc, { ttlSec: 2, onLost: () => undefined });
+    const campaign = leader.campaign().catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(leader.current?.epoch).toBe(17);
+    expect(leader.etcdTrouble).toBeUndefined();
+    how = 'down';
+    await vi.advanceTimersByTimeAsync(100);
+    const since = '2026-01-02T03:04:05.400Z';
+    expect(leader.etcdTrouble).toBe(`etcd (members 127.0.0.1:2379) has not answered this host since ${since} (14 UNAVAILABLE: No connection established): who leads now is not known here`);
+    await vi.advanceTimersByTimeAsync(1000);
+    // the first failure is the one dated; the leader last read is kept as a hint
+    expect(leader.etcdTrouble).toContain(`since ${since} `);
+    expect(leader.current?.epoch).toBe(17);
+    how = 'up';
+    await vi.advanceTimersByTimeAsync(200);
+    expect(leader.etcdTrouble).toBeUndefined();
+    // a read that etcd does not answer (no quorum): said once it waited past 250 ms, before its deadline fails it
+    how = 'hang';
+    await vi.advanceTimersByTimeAsync(100 + 250);
+    expect(leader.etcdTrouble).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(leader.etcdTrouble).toBe(`etcd (members 127.0.0.1:2379) has not answered this host's read of the leader key for 251 ms: who leads now is not known here`);
+    await vi.advanceTimersByTimeAsync(800);
+    expect(leader.etcdTrouble).toMatch(/has not answered this host since .* \(reading the leader key: no answer within 800 ms\)/);
+    // the read waiting then fails at its deadline; the next one is answered
+    how = 'up';
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(leader.etcdTrouble).toBeUndefined();
+    await leader.resign();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await campaign).toMatchObject({ code: 'E_STOPPED' });
   });
 });
