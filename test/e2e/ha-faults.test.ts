@@ -1,5 +1,5 @@
 /**
- * HA on etcd under faults (issue 13, test 2): a real 3-member etcd cluster on loopback, three
+ * HA on etcd under faults (issue 13, tests 2 and 3): a real 3-member etcd cluster on loopback, three
  * real `factory control serve` hosts, one agent behind a real sshd (127.0.71.1), real iptables.
  *
  * Every member also serves clients on 127.0.80.1-3 and host i reaches etcd through 127.0.80.<i+1>
@@ -10,6 +10,9 @@
  *    standby leads; the old process is gone when the link heals; no executor accepted a call of the
  *    old epoch once the new one began, and a call of the old epoch over a session opened while it led
  *    is refused and counted in the agent's fencing.log.
+ * 3. One member killed, then a second (quorum lost): writes fail with an error naming etcd, reads
+ *    answer from the last snapshot and say they may be stale, nothing is half-written; members back →
+ *    writes work again.
  *
  * Skipped without etcd, sshd or iptables on a dev machine; under CI each of them missing fails.
  */
@@ -118,6 +121,9 @@ interface StatusJson {
   refreshed: boolean;
   stale?: { since: string; reason: string };
 }
+
+/** taskKey is what a status row must keep across the outage: id, state, pid, agent. */
+const taskKey = (t: StatusJson['tasks'][number]) => `${t.task} ${t.state} ${t.pid ?? '-'} ${t.agent}`;
 
 /** statusOf runs `factory status --json` through list (cached unless extra says otherwise), timed. */
 async function statusOf(list: Host[], extra: string[] = ['--cached']): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
@@ -275,5 +281,101 @@ describe.skipIf(skip !== undefined)(`three control hosts on etcd, under faults${
     hosts[old.index] = back;
     expect(await waitFor(() => /following pid \d+ on .* \(epoch (\d+)/.test(back.log()), 15_000, 50), back.log()).toBe(true);
     expect(leadingEpoch(back)).toBeUndefined();
+  }, 120_000);
+
+  test('quorum lost: writes fail naming etcd, reads answer from the last snapshot and say it may be stale, nothing is half-written; quorum back: writes work', async () => {
+    // one member down: two of three are a quorum, writes work, the leader leads on. Not etcd's own
+    // leader: killing that costs an election in etcd, during which no heartbeat can be written, longer
+    // than the 800 ms renew deadline of a 2 s lease (the leader would exit 75 and a standby take over)
+    const raftLeader = await cluster!.raftLeader();
+    expect(raftLeader).toBeDefined();
+    const first = [0, 1, 2].find((i) => i !== raftLeader)!;
+    const second = [0, 1, 2].find((i) => i !== raftLeader && i !== first)!;
+    const leader = leaderOf(hosts)!;
+    await cluster!.kill(first);
+    writePlan(5);
+    const five = await runCli(['plan', 'apply', plan, ...remote(hosts), '--json'], { cwd: ssh.dir, timeoutMs: 60_000 });
+    expect(five.code, `${five.stderr}${five.stdout}\n${hostLogs()}`).toBe(0);
+    expect(await running(5), `${five.stdout}\n${hostLogs()}`).toBe(true);
+    const before = await statusOf(hosts);
+    expect(before.code, before.stderr).toBe(0);
+    const was = JSON.parse(before.stdout) as StatusJson;
+    expect(was.stale).toBeUndefined();
+    expect(was.tasks.filter((t) => t.state === 'running')).toHaveLength(5);
+    const runningBefore = sleepers();
+    expect(leaderOf(hosts)).toBe(leader);
+    const followers = hosts.filter((h) => h !== leader);
+
+    // a second one down: no quorum. The leader cannot renew its lease: it exits 75 by design (a
+    // supervisor would start it again, to follow); the followers stay, and serve reads
+    await cluster!.kill(second);
+    const lostAt = Date.now();
+    const exit = await Promise.race([leader.exited, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+    expect(exit?.code, leader.log()).toBe(75);
+    expect(leader.log()).toMatch(/lost the leadership of etcd:\/\/\S+: no heartbeat of the leader was written within its deadline/);
+
+    // writes fail, saying etcd does not answer, whole (no stack), non-zero, in bounded time
+    writePlan(6);
+    const writes: { code: number | null; out: string; ms: number }[] = [];
+    for (const json of [true, false]) {
+      const t0 = Date.now();
+      const w = await runCli(['plan', 'apply', plan, ...remote(hosts), ...(json ? ['--json'] : [])], { cwd: ssh.dir, timeoutMs: 60_000 });
+      writes.push({ code: w.code, out: w.stdout + w.stderr, ms: Date.now() - t0 });
+      expect(w.code, w.stdout + w.stderr).not.toBe(0);
+      const message = json ? (JSON.parse(w.stdout) as { error: { message: string; hint: string } }).error : { message: w.stderr, hint: w.stderr };
+      expect(message.message).toMatch(/etcd \(members [^)]+\) has not answered this host/);
+      expect(message.hint).toMatch(/quorum of the etcd members/);
+      expect(w.stdout + w.stderr).not.toMatch(/\n\s+at \S+ \(/);
+    }
+
+    // reads: every follower answers from the snapshot it holds, and says it may be stale; so does
+    // a live status (the agents asked, nothing recorded)
+    const reads: string[] = [];
+    for (const h of followers) {
+      expect(alive(h), h.log()).toBe(true);
+      for (const extra of [['--cached'], []]) {
+        const r = await statusOf([h], extra);
+        reads.push(`${extra.length ? 'cached' : 'live'} via host ${h.index}: ${r.ms} ms`);
+        expect(r.code, r.stderr + r.stdout).toBe(0);
+        expect(r.ms).toBeLessThan(10_000);
+        const s = JSON.parse(r.stdout) as StatusJson;
+        expect(s.stale, r.stdout.slice(0, 500)).toMatchObject({ since: expect.stringMatching(/^\d{4}-/), reason: expect.stringMatching(/^etcd did not answer a read \(members .*; this is the state as this host last saw it \(revision \d+\)$/) });
+        expect(Date.parse(s.stale!.since)).toBeGreaterThanOrEqual(lostAt - 1000);
+        expect(s.tasks.map(taskKey)).toEqual(was.tasks.map(taskKey));
+        if (extra.length) expect(s.events).toEqual(was.events);
+        else expect(s.refreshed).toBe(false);
+      }
+    }
+    const human = await runCli(['status', '--cached', ...remote(followers)], { cwd: ssh.dir, timeoutMs: 60_000 });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/\n\(the state may be stale: etcd did not answer a read \(members .*\); since \d{4}-\S+\)\n/);
+    // nothing was started for the refused writes
+    expect(sleepers()).toEqual(runningBefore);
+
+    // quorum back: a follower leads, the exited host is started again (its supervisor's job) and
+    // follows, the state is what it was, and the write goes through
+    await cluster!.restart(first);
+    const quorumAt = Date.now();
+    await cluster!.restart(second);
+    expect(await waitFor(() => leaderOf(followers) !== undefined, 30_000, 50), hostLogs()).toBe(true);
+    hosts[leader.index] = await startHost(leader.index);
+    const after = await statusOf(hosts);
+    expect(after.code, after.stderr).toBe(0);
+    const now = JSON.parse(after.stdout) as StatusJson;
+    expect(now.stale).toBeUndefined();
+    expect(now.tasks).toEqual(was.tasks);
+    // the events since are the new leader's own (its election, its root token when it first leads,
+    // its takeover): no write of the failed applies landed (no plan or task event), and the takeover
+    // found the agent as the state says
+    const newer = now.events.filter((e) => !was.events.some((x) => x.rev === e.rev));
+    expect(now.events.slice(0, was.events.length)).toEqual(was.events);
+    expect(newer.map((e) => e.kind), JSON.stringify(newer)).toContain('leader-elected');
+    const electedMs = Date.parse(newer.find((e) => e.kind === 'leader-elected')!.at) - quorumAt;
+    expect(newer.filter((e) => !['leader-elected', 'leader-takeover', 'token-created'].includes(e.kind)), JSON.stringify(newer)).toEqual([]);
+    expect(newer.find((e) => e.kind === 'leader-takeover')?.message ?? '', JSON.stringify(newer)).toMatch(/ 0 tasks adopted, 0 found ended or gone, 0 agents lost, 0 stray copies stopped/);
+    const again = await runCli(['plan', 'apply', plan, ...remote(hosts), '--json'], { cwd: ssh.dir, timeoutMs: 60_000 });
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(await running(6), `${again.stdout}\n${hostLogs()}`).toBe(true);
+    process.stderr.write(`HA quorum: leader exit ${exit!.code} ${exit!.at - lostAt} ms after the quorum was lost; writes failed in ${writes.map((w) => `${w.ms} ms`).join(', ')}; reads ${reads.join(', ')}; a follower's first write as leader ${electedMs} ms after the quorum was back\n`);
   }, 120_000);
 });

@@ -236,6 +236,25 @@ export class EtcdCluster {
     }
   }
 
+  /**
+   * raftLeader is the index of the member that leads the cluster (etcd's own raft leader), as the
+   * running members' status says; undefined when none says it leads. Killing it costs an election
+   * in etcd (1-2.5 s here, lease renewals wait for it); killing another member does not.
+   */
+  async raftLeader(): Promise<number | undefined> {
+    for (const [i, m] of this.members.entries()) {
+      if (m.pid === 0) continue;
+      try {
+        const res = await fetch(`http://${m.endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+        const st = (await res.json()) as { leader?: string; header?: { member_id?: string } };
+        if (st.leader && st.leader === st.header?.member_id) return i;
+      } catch {
+        /* down or busy: ask the next one */
+      }
+    }
+    return undefined;
+  }
+
   /** kill sends a signal to member i by pid (default SIGKILL) and waits for it to exit. */
   async kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const m = this.members[i]!;
