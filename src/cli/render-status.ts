@@ -51,7 +51,9 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
   if (r.events?.length && flags.events > 0) {
     out.push('', 'Recent events:', ...r.events.map((e) => `  ${e.at}  ${e.message}`));
   }
-  if (!r.refreshed && !flags.cached) out.push('', `(state not refreshed: ${r.unrefreshed ?? 'another factory holds the lock'})`);
+  if (!r.refreshed && !flags.cached && (r.unrefreshed || !r.stale)) out.push('', `(state not refreshed: ${r.unrefreshed ?? 'another factory holds the lock'})`);
+  // a store that does not answer (etcd without a quorum): what is shown is the last state this host saw
+  if (r.stale) out.push('', `(the state may be stale: ${r.stale.reason}; since ${r.stale.since})`);
   const h = r.controlHost;
   if (h) {
     const every = h.reconcileIntervalMs > 0 ? `supervising the applied plans every ${h.reconcileIntervalMs / 1000} s (${h.reconcilePasses} pass${h.reconcilePasses === 1 ? '' : 'es'})` : 'not supervising';

@@ -7,6 +7,7 @@ import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateWork } from '../state/work.js';
 import { stateOf } from './state-handle.js';
+import type { StateStaleness } from '../state/backend.js';
 import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
@@ -81,6 +82,8 @@ export interface StatusResult {
   stateId?: string;
   /** unrefreshed says why the agents' answers were not recorded, when it is not another writer's lock (a follower on etcd). */
   unrefreshed?: string;
+  /** stale is set when the store did not answer (etcd without a quorum, or out of reach): the records are the last ones seen. */
+  stale?: StateStaleness;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -188,7 +191,8 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const n = opts.events ?? 20;
   const events = n > 0 ? state.eventsSince(0).events.slice(-n) : [];
   const controlHost = await controlHostOf(state.dir);
-  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id, ...(opts.readOnly && !opts.cached ? { unrefreshed: opts.readOnly } : {}) };
+  const stale = state.staleness?.();
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id, ...(opts.readOnly && !opts.cached ? { unrefreshed: opts.readOnly } : {}), ...(stale ? { stale } : {}) };
 }
 
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */

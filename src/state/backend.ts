@@ -118,6 +118,14 @@ export interface StateStats {
   compactions: number;
 }
 
+/** StateStaleness says why view() may be behind the store, and since when (a remote store that stopped answering). */
+export interface StateStaleness {
+  /** since is when the store first failed to answer (ISO time). */
+  since: string;
+  /** reason names the store and its error, and the revision view() holds. */
+  reason: string;
+}
+
 /** StateBackend is the state as every caller outside src/state sees it. */
 export interface StateBackend {
   /** id names this state; the tasks it starts carry it, so two states never adopt each other's tasks. */
@@ -128,6 +136,11 @@ export interface StateBackend {
   view(): StateView;
   /** refresh catches up with commits made by other processes since the last read. */
   refresh(): Promise<void>;
+  /**
+   * staleness says why view() may be behind the store (undefined: as current as the last refresh
+   * could make it). Only a remote store has it: the etcd backend while etcd does not answer.
+   */
+  staleness?(): StateStaleness | undefined;
   /** commit applies a transaction atomically and durably; returns the newest revision. The caller holds the lock. */
   commit(txn: StateTxn): Promise<number>;
   /** eventsSince returns kept events after rev (optionally filtered); reset when some were dropped. */

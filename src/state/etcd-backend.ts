@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, IWatchResponse, Watcher } from 'etcd3';
 import { StateError } from '../errors.js';
-import { TABLES, type EventRecord, type EventsPage, type LockOptions, type StateBackend, type StateStats, type StateTxn, type StateView, type TableName } from './backend.js';
+import { TABLES, type EventRecord, type EventsPage, type LockOptions, type StateBackend, type StateStaleness, type StateStats, type StateTxn, type StateView, type TableName } from './backend.js';
 import {
   connectEtcd,
   etcdError,
@@ -75,6 +75,8 @@ export class EtcdBackend implements StateBackend {
   private closed = false;
   /** quietUntil: refresh answers from the mirror without asking etcd until then (etcd did not answer). */
   private quietUntil = 0;
+  /** unanswered is since when, and how, refresh could not bring the mirror up to etcd (cleared once it does). */
+  private unanswered?: { since: number; error: string };
   private readonly counters: StateStats = { commits: 0, bytesWritten: 0, compactions: 0 };
   /** leaderEpoch, when set, is compared by every commit: the leader key is still the one of this epoch. */
   private leaderEpoch?: number;
@@ -267,6 +269,7 @@ export class EtcdBackend implements StateBackend {
   private applyGroup(rev: number, kvs: IKeyValue[], types: string[]): void {
     if (kvs.some((kv) => kv.key.equals(this.keys.lock))) this.lockKey.wake();
     this.quietUntil = 0;
+    this.unanswered = undefined;
     if (rev <= this.applied) return; // this handle's own commit, applied when etcd answered it
     const ops: JournalEntry['ops'] = [];
     const events: EventRecord[] = [];
@@ -366,14 +369,26 @@ export class EtcdBackend implements StateBackend {
    */
   async refresh(): Promise<void> {
     if (this.lockKey.held || this.closed || Date.now() < this.quietUntil) return;
+    let mod: number;
     try {
       const r = await this.client.kv.range({ key: this.keys.counter, keys_only: true });
-      await this.caughtUp(Number(r.kvs[0]?.mod_revision ?? 0), this.settings.timeoutMs);
-    } catch {
+      mod = Number(r.kvs[0]?.mod_revision ?? 0);
+    } catch (err) {
       // etcd unreachable: the last known state, and no more waiting on etcd until it answers the
-      // watch again (or 5 s passed)
+      // watch again (or 5 s passed); staleness() says so meanwhile
       this.quietUntil = Date.now() + 5_000;
+      this.unanswered = { since: this.unanswered?.since ?? Date.now(), error: etcdError(err, 'a read', this.loc).message };
+      return;
     }
+    if (await this.caughtUp(mod, this.settings.timeoutMs)) this.unanswered = undefined;
+    else this.unanswered = { since: this.unanswered?.since ?? Date.now(), error: `the watch on etcd (members ${this.loc.endpoints.join(', ')}) did not bring etcd revision ${mod} within ${this.settings.timeoutMs} ms` };
+  }
+
+  /** staleness says, while etcd does not answer this handle's refresh, since when and why: reads answer from the mirror as it stands. */
+  staleness(): StateStaleness | undefined {
+    const u = this.unanswered;
+    if (!u) return undefined;
+    return { since: new Date(u.since).toISOString(), reason: `${u.error}; this is the state as this host last saw it (revision ${this.tables.rev})` };
   }
 
   async commit(txn: StateTxn): Promise<number> {

@@ -74,11 +74,13 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     const writeGate = () => {
       if (!leader || leader.epoch !== undefined) return undefined;
       const url = leader.current?.record.url;
+      // a follower that cannot read etcd says so: with no quorum, no host leads and nothing is written
+      const trouble = leader.etcdTrouble;
       return new ApiError(
         421,
         'E_NOT_LEADER',
-        `this control host follows (state ${backend.location}); ${leader.current ? `pid ${leader.current.record.pid} on ${leader.current.record.host} leads (epoch ${leader.current.epoch})${url ? ` at ${url}` : ''}` : 'no host leads yet (an election is under way)'}`,
-        url ? `send writes to ${url} (give every host with --control: the client follows the leader)` : 'try again in a few seconds',
+        `this control host follows (state ${backend.location}); ${leader.current ? `pid ${leader.current.record.pid} on ${leader.current.record.host} leads (epoch ${leader.current.epoch})${url ? ` at ${url}` : ''}` : 'no host leads yet (an election is under way)'}${trouble ? `; but ${trouble}` : ''}`,
+        trouble ? 'is a quorum of the etcd members up and reachable from the control hosts? (etcdctl endpoint health): a leader needs etcd, and writes need a leader' : url ? `send writes to ${url} (give every host with --control: the client follows the leader)` : 'try again in a few seconds',
         url ? { leader: url } : undefined,
       );
     };
