@@ -160,14 +160,19 @@ export class EtcdBackend implements StateBackend {
 
   /** ensureId reads the state id, or creates it (with the counter) when the prefix holds nothing. */
   private async ensureId(): Promise<void> {
-    const got = await this.client.kv.range({ key: this.keys.id });
-    const kv = got.kvs[0];
+    // the id and what else the prefix holds, read at one revision: a state another process creates
+    // meanwhile (hosts started together on a new prefix) is seen whole, its id with its keys, or not at all
+    const got = await this.client.kv.txn({
+      compare: [],
+      success: [{ request_range: { key: this.keys.id } }, { request_range: { key: this.keys.all, range_end: this.keys.allEnd, keys_only: true, limit: 2 } }],
+      failure: [],
+    });
+    const kv = got.responses[0]!.response_range.kvs[0];
     if (kv) {
       this.idValue = kv.value.toString('utf8');
       return;
     }
-    const any = await this.client.kv.range({ key: this.keys.all, range_end: this.keys.allEnd, keys_only: true, limit: 2 });
-    const foreign = any.kvs.filter((k) => !k.key.equals(this.keys.lock));
+    const foreign = got.responses[1]!.response_range.kvs.filter((k) => !k.key.equals(this.keys.lock));
     if (foreign.length > 0) {
       throw new StateError(`etcd prefix ${this.loc.prefix} holds keys (${foreign[0]!.key.toString('utf8')}) but no state id: an interrupted \`factory state migrate\`, or not a factory state`, {
         code: 'E_STATE_CORRUPT',

@@ -5,8 +5,10 @@
  * refuse calls that carry an older one.
  *
  * The leader renews itself, never through the client's automatic keep-alive: every renewal (each
- * bounded by its own timer) keeps the lease alive and rewrites the heartbeat key
- * `<prefix>/leader-beat` in a transaction that holds only while the leader key is still its own.
+ * bounded by its own timer, and never waiting for an earlier one that hangs: the client sends each
+ * call to a member of its choosing, and one cut off from its peers answers nothing) keeps the lease
+ * alive and rewrites the heartbeat key `<prefix>/leader-beat` in a transaction that holds only while
+ * the leader key is still its own.
  * When no heartbeat sent in the last `deadlineMs` (0.4 × ttl by default) has been written, or etcd
  * says the lease or the key is gone, it calls onLost once with why: the host stops acting at once
  * and exits. A half-open connection never holds it: the watchdog is a timer due when the deadline of
@@ -267,11 +269,16 @@ export class EtcdLeader {
   private startRenewing(): void {
     const ttlMs = this.opts.ttlSec * 1000;
     const every = Math.max(50, Math.floor(Math.min(ttlMs / 10, this.deadlineMs / 4)));
-    let renewing = false;
+    // renewals overlap: one that hangs (the client sent it to a member cut off from its peers, which
+    // answers nothing until the call's own deadline) must not hold up the next, which the client sends
+    // to a member of its choosing, likely another; each is bounded by the deadline, so no more than
+    // fit in it are ever in flight
+    const maxInFlight = Math.ceil(this.deadlineMs / every) + 1;
+    let inFlight = 0;
     this.timers.push(
       setInterval(() => {
-        if (renewing || this.stopped) return;
-        renewing = true;
+        if (inFlight >= maxInFlight || this.stopped) return;
+        inFlight += 1;
         const sent = Date.now();
         const epoch = this.epoch!;
         // the heartbeat: written only while the leader key is still this host's (a standby that saw it
@@ -294,14 +301,13 @@ export class EtcdLeader {
         const lease = withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease').then((res) => {
           if (Number(res.TTL) <= 0) this.lose(`etcd says the leader lease ${this.leaseId} expired`);
         });
-        Promise.all([beat, lease])
-          .catch((err: unknown) => {
-            this.lastError = (err as Error).message.split('\n')[0]!;
-            if (/lease.*(not found|expired|invalid)|EtcdLeaseInvalid/i.test(this.lastError)) this.lose(`etcd says the leader lease ${this.leaseId} is gone (${this.lastError})`);
-          })
-          .finally(() => {
-            renewing = false;
-          });
+        Promise.all([beat, lease]).catch((err: unknown) => {
+          this.lastError = (err as Error).message.split('\n')[0]!;
+          if (/lease.*(not found|expired|invalid)|EtcdLeaseInvalid/i.test(this.lastError)) this.lose(`etcd says the leader lease ${this.leaseId} is gone (${this.lastError})`);
+        });
+        void Promise.allSettled([beat, lease]).then(() => {
+          inFlight -= 1;
+        });
       }, every),
     );
     for (const t of this.timers) t.unref();

@@ -4,7 +4,7 @@
  * one member and then its quorum, commits etcd would refuse, the retention's deletes, and a state
  * of 100k tasks. The figures (commit latency, 100k write and read) are printed on stderr.
  */
-import { Etcd3 } from 'etcd3';
+import { Etcd3, KVClient } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { StateError } from '../../src/errors.js';
 import { EtcdBackend } from '../../src/state/etcd-backend.js';
@@ -80,6 +80,37 @@ describe.skipIf(skip !== undefined)(`etcd backend, one member${skip ? ` (skipped
     } finally {
       raw.close();
     }
+  });
+
+  test('two hosts open a fresh prefix at once: the one that finds the state created under it uses its id', async () => {
+    const loc = url();
+    // the first read of the prefix answers as it was, but only once another handle has created the
+    // state (three control hosts started together on a new prefix)
+    const range = KVClient.prototype.range;
+    const txn = KVClient.prototype.txn;
+    let other: Promise<EtcdBackend> | undefined;
+    const after = async <T>(p: Promise<T>): Promise<T> => {
+      const answer = await p;
+      if (!other) {
+        other = open(loc);
+        await other;
+      }
+      return answer;
+    };
+    KVClient.prototype.range = function (this: KVClient, ...args: Parameters<typeof range>) {
+      return after(range.apply(this, args));
+    };
+    KVClient.prototype.txn = function (this: KVClient, ...args: Parameters<typeof txn>) {
+      return after(txn.apply(this, args));
+    };
+    let b: EtcdBackend;
+    try {
+      b = await open(loc);
+    } finally {
+      KVClient.prototype.range = range;
+      KVClient.prototype.txn = txn;
+    }
+    expect(b.id).toBe((await other!).id);
   });
 
   test(`commit latency on one member (median of 40): one record and one event`, async () => {

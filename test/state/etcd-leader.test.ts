@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EtcdBackend } from '../../src/state/etcd-backend.js';
-import type { EtcdLeader } from '../../src/state/etcd-leader.js';
+import { connectEtcd, etcdSettingsFromEnv, parseEtcdLocation } from '../../src/state/etcd-client.js';
+import { EtcdLeader } from '../../src/state/etcd-leader.js';
 import { etcdChild } from '../harness/etcd-child.js';
 import { etcdSkipReason, EtcdCluster } from '../harness/etcd.js';
 
@@ -106,5 +107,30 @@ describe.skipIf(skip !== undefined)(`etcd leader election${skip ? ` (skipped: ${
     expect(ms).toBeLessThan(1000);
     expect(second.election.deposed).toBeUndefined();
     await second.election.resign();
+  }, 30_000);
+
+  test('a heartbeat that never answers (one the client sent to a member cut off from its peers) does not hold up the next: the leader keeps leading', async () => {
+    const loc = parseEtcdLocation(location());
+    const client = await connectEtcd(loc, etcdSettingsFromEnv());
+    try {
+      const keys = { leader: Buffer.from(`${loc.prefix}/leader`), beat: Buffer.from(`${loc.prefix}/leader-beat`) };
+      let lost: string | undefined;
+      const election = new EtcdLeader(client, keys, loc, { ttlSec: 2, onLost: (why) => (lost = why) });
+      await election.campaign();
+      // from now on every third transaction hangs, as a call sent to a member without a quorum does
+      // (the client picks a member per call: the next one goes elsewhere)
+      const kv = client.kv;
+      const txn = kv.txn.bind(kv);
+      let calls = 0;
+      kv.txn = ((...args: Parameters<typeof txn>) => (++calls % 3 === 0 ? new Promise(() => undefined) : txn(...args))) as typeof kv.txn;
+      await new Promise((r) => setTimeout(r, 4 * election.deadlineMs));
+      expect(lost).toBeUndefined();
+      expect(election.epoch).toBeDefined();
+      expect(calls).toBeGreaterThan(8); // the heartbeats went on, every renewal interval
+      kv.txn = txn;
+      await election.resign();
+    } finally {
+      client.close();
+    }
   }, 30_000);
 });
