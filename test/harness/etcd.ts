@@ -16,6 +16,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +52,13 @@ export interface EtcdMember {
   pid: number;
 }
 
+/** EtcdTestTls are PEM files: the CA, and a certificate (serverAuth and clientAuth, for 127.0.0.1) with its key. */
+export interface EtcdTestTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 /** EtcdClusterOptions configures startEtcd. */
 export interface EtcdClusterOptions {
   /** members is 1 or 3 (default 1). */
@@ -61,6 +69,8 @@ export interface EtcdClusterOptions {
   readyTimeoutMs?: number;
   /** extraArgs are more etcd flags for every member. */
   extraArgs?: string[];
+  /** tls serves clients on https with this CA, the members' certificate and key, asking clients for a certificate of that CA. */
+  tls?: EtcdTestTls;
   /**
    * clientAddresses are more loopback addresses (e.g. 127.0.80.1) on which every member also serves
    * clients, on its client port: endpointsOn(address) reaches the cluster through one of them only.
@@ -81,9 +91,11 @@ function freePort(): Promise<number> {
 }
 
 /** memberHealthy asks a member's /health (true once it has a leader and can serve a quorum read). */
-export function memberHealthy(endpoint: string, timeoutMs = 1000): Promise<boolean> {
+export function memberHealthy(endpoint: string, timeoutMs = 1000, tls?: EtcdTestTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get(`http://${endpoint}/health`, { timeout: timeoutMs }, (res) => {
+    const url = `${tls ? 'https' : 'http'}://${endpoint}/health`;
+    const opts = tls ? { timeout: timeoutMs, ca: fs.readFileSync(tls.ca), cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) } : { timeout: timeoutMs };
+    const req = (tls ? https : http).get(url, opts, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));
@@ -121,6 +133,8 @@ export class EtcdCluster {
     private readonly token: string,
     /** clientAddresses are the loopback addresses every member also serves clients on. */
     readonly clientAddresses: string[] = [],
+    /** tls, when set: clients are served on https only, with client certificates of its CA. */
+    readonly tls?: EtcdTestTls,
   ) {}
 
   /** start launches the members and waits until every one reports healthy. */
@@ -136,8 +150,9 @@ export class EtcdCluster {
       members.push({ name: `m${i}`, clientPort, peerPort, endpoint: `127.0.0.1:${clientPort}`, dataDir: path.join(dir, `m${i}.etcd`), logFile: path.join(dir, `m${i}.log`), pid: 0 });
     }
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
-    const args = ['--max-txn-ops', String(opts.maxTxnOps ?? 4096), '--logger', 'zap', '--log-level', 'warn', ...(opts.extraArgs ?? [])];
-    const cluster = new EtcdCluster(dir, members, binary, args, initialCluster, `factory-test-${path.basename(dir)}`, opts.clientAddresses ?? []);
+    const tlsArgs = opts.tls ? ['--cert-file', opts.tls.cert, '--key-file', opts.tls.key, '--trusted-ca-file', opts.tls.ca, '--client-cert-auth'] : [];
+    const args = ['--max-txn-ops', String(opts.maxTxnOps ?? 4096), '--logger', 'zap', '--log-level', 'warn', ...tlsArgs, ...(opts.extraArgs ?? [])];
+    const cluster = new EtcdCluster(dir, members, binary, args, initialCluster, `factory-test-${path.basename(dir)}`, opts.clientAddresses ?? [], opts.tls);
     process.on('exit', cluster.killOnExit);
     try {
       for (let i = 0; i < n; i++) cluster.spawnMember(i, 'new');
@@ -194,14 +209,15 @@ export class EtcdCluster {
   private spawnMember(i: number, state: 'new' | 'existing'): void {
     const m = this.members[i]!;
     const log = fs.openSync(m.logFile, 'a');
-    const clientUrls = [m.endpoint, ...this.clientAddresses.map((a) => `${a}:${m.clientPort}`)].map((e) => `http://${e}`).join(',');
+    const scheme = this.tls ? 'https' : 'http';
+    const clientUrls = [m.endpoint, ...this.clientAddresses.map((a) => `${a}:${m.clientPort}`)].map((e) => `${scheme}://${e}`).join(',');
     const child = spawn(
       this.binary,
       [
         '--name', m.name,
         '--data-dir', m.dataDir,
         '--listen-client-urls', clientUrls,
-        '--advertise-client-urls', `http://${m.endpoint}`,
+        '--advertise-client-urls', `${scheme}://${m.endpoint}`,
         '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-cluster', this.initialCluster,
@@ -226,7 +242,7 @@ export class EtcdCluster {
     for (;;) {
       const running = this.members.filter((m) => m.pid !== 0);
       if (running.length === 0) throw new Error('no etcd member is running');
-      const ok = await Promise.all(running.map((m) => memberHealthy(m.endpoint)));
+      const ok = await Promise.all(running.map((m) => memberHealthy(m.endpoint, 1000, this.tls)));
       if (ok.every(Boolean)) return;
       if (Date.now() > deadline) {
         const tails = running.map((m) => `${m.name}: ${fs.existsSync(m.logFile) ? fs.readFileSync(m.logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : ''}`);
