@@ -24,6 +24,7 @@ import { PROCESS_SPEC_CHECKS } from './command.js';
 import { awaitPid, startTask } from './start.js';
 import { taskStatusOf } from './status.js';
 import { terminate } from './stop.js';
+import { stopProber } from './health.js';
 import { forgetRun, fsError, readMarker, writeMarker, type TaskMarker } from './task-files.js';
 
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
@@ -132,6 +133,7 @@ export class ProcessDriver implements Driver {
     }
     const grace = Math.max(0, opts.graceMs ?? m.spec.stopGraceMs ?? 10000);
     await terminate(m, grace, this.ctx.log);
+    stopProber(m);
     await this.cgroups.remove(m.cgroups ?? []);
     m.cgroups = [];
     m.stoppedAt = new Date().toISOString();
