@@ -50,6 +50,21 @@ describe('process health checks', () => {
     expect(await waitFor(() => !isAlive(marker.proberPgid, marker.proberStart), 3000, 50)).toBe(true);
   });
 
+  it('run of an unhealthy task (an in-place restart) ends its command before it starts the new one', async () => {
+    const flag = path.join(workDir, 'ok2');
+    const spec = makeSpec('p/g/3', ['sleep', '60'], { health: { command: ['test', '-e', flag], intervalMs: 100 }, restart: 'always' });
+    const first = await driver.run(spec);
+    reaper.track(first, workDir);
+    expect(await waitFor(async () => (await status('p/g/3')).state === 'failed', 5000, 50)).toBe(true);
+    expect(isAlive(first.pid)).toBe(true);
+    fs.writeFileSync(flag, '');
+    const again = await driver.run(spec);
+    reaper.track(again, workDir);
+    expect(again.pid).not.toBe(first.pid);
+    expect(await waitFor(() => !isAlive(first.pid), 3000, 50)).toBe(true);
+    expect(await waitFor(async () => (await status('p/g/3')).health === 'healthy', 5000, 50)).toBe(true);
+  });
+
   it('restart never: an unhealthy task is reported unhealthy but left running', async () => {
     const s = await driver.run(makeSpec('p/g/1', ['sleep', '60'], { health: { command: ['false'], intervalMs: 100 }, restart: 'never' }));
     reaper.track(s, workDir);

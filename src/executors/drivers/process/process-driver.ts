@@ -26,6 +26,7 @@ import { taskStatusOf } from './status.js';
 import { terminate } from './stop.js';
 import { stopProber } from './health.js';
 import { forgetRun, fsError, readMarker, writeMarker, type TaskMarker } from './task-files.js';
+import { isAlive } from './procfs.js';
 
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
 export class ProcessDriver implements Driver {
@@ -104,6 +105,10 @@ export class ProcessDriver implements Driver {
             return cur;
           }
           this.ctx.log(`process driver: ${spec.task}: spec changed (${m.spec.specHash} → ${spec.specHash}), restarting`);
+          await this.stopDir(dir, spec.task, { remove: false });
+        } else if (cur.health === 'unhealthy' && cur.pid !== undefined && isAlive(cur.pid, m.pidStart)) {
+          // reported failed for its health check, but its command still runs: it ends before the new one starts
+          this.ctx.log(`process driver: ${spec.task}: unhealthy, restarting`);
           await this.stopDir(dir, spec.task, { remove: false });
         } else {
           await this.cleanup(dir, m);
