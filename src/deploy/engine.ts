@@ -127,7 +127,8 @@ export function step(input: StepInput): StepDecision {
     if (rec.state !== 'pending') continue;
     if (deadNow(t) || t.health === 'unhealthy') {
       rec.state = 'failed';
-      rec.error = t.health === 'unhealthy' && !deadNow(t) ? `unhealthy${t.error ? `: ${t.error}` : ''}` : `${t.state}${t.error ? `: ${t.error}` : ''}`;
+      // a driver reports an unhealthy task failed (so that supervision restarts it): say unhealthy
+      rec.error = t.health === 'unhealthy' ? (t.error?.startsWith('unhealthy') ? t.error : `unhealthy${t.error ? `: ${t.error}` : ''}`) : `${t.state}${t.error ? `: ${t.error}` : ''}`;
       newlyFailed.push(rec);
       continue;
     }
@@ -157,9 +158,10 @@ export function step(input: StepInput): StepDecision {
     if (changed) d.updatedAt = iso;
     return { deployment: changed ? d : before, changed, extra, replace, revert, events };
   };
+  // extra slots in use: new tasks from index N on (an old task there is simply above the count: it goes)
   const existingExtra = (): number => {
     let k = 0;
-    while (k < E && input.tasks.some((t) => t.index === N + k)) k++;
+    while (k < E && fresh.some((t) => t.index === N + k)) k++;
     return k;
   };
 

@@ -196,6 +196,17 @@ describe('rolling a group of 6', () => {
     expect(g2.tick().replace).toEqual(['p/web/2', 'p/web/0']);
   });
 
+  it('a revert: an old task above the count (the failed extra one) goes, it is not started again', () => {
+    const g = new FakeGroup(deployment({ maxParallel: 2, maxSurge: 1, minHealthyTimeMs: 0 }, { fromHash: 'new', toHash: 'old' }), 6, { bootMs: 0 });
+    g.tasks.set(6, { task: 'p/web/6', index: 6, specHash: 'new', state: 'failed', health: 'unhealthy', error: 'unhealthy: 3 failed checks' });
+    const first = g.tick();
+    expect(first).toMatchObject({ extra: 0, replace: [] });
+    expect(first.events.map((e) => e.kind)).not.toContain('deployment-task-failed');
+    g.runUntilFinal();
+    expect(g.d.status).toBe('succeeded');
+    expect(g.specs()).toBe('0:old 1:old 2:old 3:old 4:old 5:old');
+  });
+
   it('paused: what runs stays, nothing new starts', () => {
     const g = new FakeGroup(deployment({ maxParallel: 2, maxSurge: 1 }), 6, { bootMs: 100 });
     g.tick();
