@@ -65,6 +65,23 @@ describe('process health checks', () => {
     expect(await waitFor(async () => (await status('p/g/3')).health === 'healthy', 5000, 50)).toBe(true);
   });
 
+  it('a running task whose prober is gone (an executor killed mid-start) gets one again at the next inspect', async () => {
+    const s = await driver.run(makeSpec('p/g/4', ['sleep', '60'], { health: { command: ['true'], intervalMs: 100 } }));
+    reaper.track(s, workDir);
+    const file = path.join(workDir, 'tasks', 'p.g.4', 'task.json');
+    const before = JSON.parse(fs.readFileSync(file, 'utf8'));
+    process.kill(-before.proberPgid, 'SIGKILL');
+    expect(await waitFor(() => !isAlive(before.proberPgid, before.proberStart), 3000, 50)).toBe(true);
+    fs.rmSync(path.join(workDir, 'tasks', 'p.g.4', 'health'), { force: true });
+    expect((await status('p/g/4')).health).toBe('starting');
+    await driver.inspect();
+    expect(await waitFor(() => {
+      const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+      return m.proberPgid !== before.proberPgid && isAlive(m.proberPgid, m.proberStart);
+    }, 3000, 50)).toBe(true);
+    expect(await waitFor(async () => (await status('p/g/4')).health === 'healthy', 5000, 50)).toBe(true);
+  });
+
   it('restart never: an unhealthy task is reported unhealthy but left running', async () => {
     const s = await driver.run(makeSpec('p/g/1', ['sleep', '60'], { health: { command: ['false'], intervalMs: 100 }, restart: 'never' }));
     reaper.track(s, workDir);

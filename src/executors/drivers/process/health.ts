@@ -59,10 +59,10 @@ export function proberArgs(dir: string, pid: number, h: TaskHealthCheck, node: s
 }
 
 /** startProber starts the task's prober (when its spec has a health check) and records it in the marker. */
-export function startProber(dir: string, m: TaskMarker, pid: number, cmd: { cwd: string; env: Record<string, string> }, log: (msg: string) => void): void {
+export function startProber(dir: string, m: TaskMarker, pid: number, cmd: { cwd: string; env: Record<string, string> }, log: (msg: string) => void, opts: { keepHealth?: boolean } = {}): void {
   const h = m.spec.health;
   if (!h || (!h.command?.length && h.http === undefined && !h.tcp)) return;
-  fs.rmSync(path.join(dir, 'health'), { force: true });
+  if (!opts.keepHealth) fs.rmSync(path.join(dir, 'health'), { force: true });
   const child = spawn('/bin/sh', proberArgs(dir, pid, h, process.execPath), { cwd: cmd.cwd, env: cmd.env, detached: true, stdio: 'ignore' });
   child.on('error', (err) => log(`process driver: ${m.spec.task}: cannot start its health prober: ${err.message}`));
   child.unref();

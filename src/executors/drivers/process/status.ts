@@ -36,7 +36,7 @@ export async function taskStatusOf(dir: string, m: TaskMarker): Promise<TaskStat
   if (pid !== undefined) s.pid = pid;
   if (pid !== undefined && isAlive(pid, pidStart)) {
     s.state = 'running';
-    if (m.spec.health && m.proberPgid !== undefined) {
+    if (m.spec.health) {
       const h = readHealth(dir);
       s.health = h.health;
       if (h.health === 'unhealthy' && m.spec.restart !== 'never') {
