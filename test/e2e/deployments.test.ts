@@ -5,11 +5,15 @@
  * version that fails its health check stops at the first batch, the other old tasks keep running,
  * and autoRevert brings the first batch back.
  *
+ * Canary 1 waits for `factory deploy promote`; a control host killed -9 mid-deployment is replaced by a
+ * new one that carries the deployment on from where it stood.
+ *
  * Health is the group's check (`test -s ready`): a task writes its version to `ready` once up (the
  * bad version never does). The sampler reads each task folder of the local agent: a live pid and a
  * `ready` file is a healthy task of that version.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli, scratchDir, waitFor } from '../helpers/cli.js';
@@ -46,6 +50,8 @@ interface Sample {
   live: number;
   versions: Record<string, number>;
   pids: Record<string, number>;
+  /** ready is each healthy task's version, by task folder name (without the state's suffix). */
+  ready: Record<string, string>;
 }
 
 function pidAlive(pid: number): boolean {
@@ -60,7 +66,7 @@ function pidAlive(pid: number): boolean {
 
 /** sample reads the local agent's task folders: the truth on the host, not what the state says. */
 function sample(): Sample {
-  const out: Sample = { at: Date.now(), healthy: 0, live: 0, versions: {}, pids: {} };
+  const out: Sample = { at: Date.now(), healthy: 0, live: 0, versions: {}, pids: {}, ready: {} };
   const tasksDir = path.join(state, 'agents', 'local', 'tasks');
   let names: string[] = [];
   try {
@@ -88,6 +94,7 @@ function sample(): Sample {
     if (ready) {
       out.healthy++;
       out.versions[ready] = (out.versions[ready] ?? 0) + 1;
+      out.ready[n.replace(/_[0-9a-f]{8}$/, '')] = ready;
     }
   }
   return out;
@@ -104,6 +111,19 @@ async function apply(version: string, update: string, extra: string[] = []) {
   fs.writeFileSync(plan, planText(version, update));
   const r = await runCli(['plan', 'apply', plan, '--state', state, '--json', ...extra], { cwd: scratch.dir, env, timeoutMs: 120_000 });
   return { ...r, doc: r.stdout ? JSON.parse(r.stdout) : undefined };
+}
+
+/** deployment reads one deployment from the control host (its socket: trusted without a token). */
+function deployment(id: string): Promise<{ id: string; status: string; tasks: { task: string; state: string }[]; old: number; message?: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ socketPath: path.join(state, 'control.sock'), path: `/v1/deployments/${id}` }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body).deployment) : reject(new Error(`${res.statusCode}: ${body}`))));
+      })
+      .on('error', reject);
+  });
 }
 
 async function events(): Promise<{ kind: string; message: string; deployment?: string }[]> {
@@ -191,7 +211,8 @@ describe('maxSurge 0: batches of maxParallel replace in place', () => {
     expect(r.code).toBe(1);
     const [d] = r.doc.deployments;
     expect(d.status).toBe('reverted');
-    expect(d.message).toMatch(/^roll\/web\/0 unhealthy: \d+ failed checks; roll\/web\/1 unhealthy: \d+ failed checks$/);
+    // both of the batch fail; the step that sees the first one ends the deployment
+    expect(d.message).toMatch(/^roll\/web\/[01] unhealthy: \d+ failed checks(; roll\/web\/1 unhealthy: \d+ failed checks)?$/);
     const minHealthy = Math.min(...samples.map((x) => x.healthy));
     console.log(`bad version, no surge: ${samples.length} samples; healthy min ${minHealthy}, live max ${Math.max(...samples.map((x) => x.live))}`);
     // the batch of 2 stopped first: capacity dipped by 2, never more
@@ -206,5 +227,62 @@ describe('maxSurge 0: batches of maxParallel replace in place', () => {
     const st = await runCli(['status', '--json', '--state', state], { cwd: scratch.dir, env });
     const tasks = JSON.parse(st.stdout).tasks.filter((t: { group: string }) => t.group === 'web');
     expect(tasks.map((t: { state: string }) => t.state)).toEqual(Array(6).fill('running'));
+  }, 120_000);
+});
+
+describe('canaries and a control host that dies', () => {
+  test('canary 1: one new task beside the 6 old, waiting for promotion; deploy promote rolls the rest', async () => {
+    const s = sampling();
+    const r = await apply('3', `${SURGE}, canary: 1`);
+    expect(r.code, r.stderr).toBe(0);
+    const [d] = r.doc.deployments;
+    expect(d).toMatchObject({ status: 'running', started: true });
+    // without --wait through a host, apply returns at once with the id
+    expect(await waitFor(async () => (await deployment(d.id)).status === 'waiting-promotion', 30_000, 200)).toBe(true);
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(sample()).toMatchObject({ live: 7, versions: { '2': 6, '3': 1 } });
+    expect((await deployment(d.id)).status).toBe('waiting-promotion');
+    const p = await runCli(['deploy', 'promote', d.id, '--state', state], { cwd: scratch.dir, env });
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain(`${d.id} roll/web: promoted (running)`);
+    expect(await waitFor(async () => (await deployment(d.id)).status === 'succeeded', 60_000, 200)).toBe(true);
+    const samples = s.stop();
+    console.log(`canary 1 + promote: ${samples.length} samples; healthy min ${Math.min(...samples.map((x) => x.healthy))}, live max ${Math.max(...samples.map((x) => x.live))}`);
+    expect(Math.min(...samples.map((x) => x.healthy))).toBeGreaterThanOrEqual(6);
+    expect(await waitFor(() => sample().live === 6, 5000, 100)).toBe(true);
+    expect(sample()).toMatchObject({ healthy: 6, versions: { '3': 6 } });
+  }, 120_000);
+
+  test('kill -9 of the control host mid-deployment: a new host carries it on from where it stood', async () => {
+    const s = sampling();
+    const r = await apply('4', 'maxParallel: 1, maxSurge: 1, minHealthyTime: 1s, healthyDeadline: 20s');
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.doc.deployments[0].id;
+    const counted = async () => (await deployment(id)).tasks.filter((t) => t.state === 'healthy').length;
+    expect(await waitFor(async () => (await counted()) >= 2, 30_000, 100)).toBe(true);
+    const atKill = await deployment(id);
+    const doneBefore = sample();
+    process.kill(host.pid, 'SIGKILL');
+    await host.stop();
+    // nothing moves while no host runs
+    await new Promise((res) => setTimeout(res, 1500));
+    const during = sample();
+    host = await startControlHost(state, { cwd: scratch.dir, env: { ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '', ...env } });
+    const ok = await waitFor(async () => (await deployment(id)).status === 'succeeded', 60_000, 200);
+    expect(ok, `${JSON.stringify(await deployment(id), null, 1)}\n${host.log()}`).toBe(true);
+    const samples = s.stop();
+    const end = await deployment(id);
+    console.log(`kill -9 at ${atKill.tasks.filter((t) => t.state === 'healthy').length} new healthy, ${atKill.old} old: ${samples.length} samples; healthy min ${Math.min(...samples.map((x) => x.healthy))}, live max ${Math.max(...samples.map((x) => x.live))}`);
+    expect(Math.min(...samples.map((x) => x.healthy))).toBeGreaterThanOrEqual(6);
+    expect(during.versions['4'] ?? 0).toBeGreaterThanOrEqual(2);
+    // the tasks already on version 4 when the host died were kept, not started again
+    expect(await waitFor(() => sample().live === 6, 5000, 100)).toBe(true);
+    const after = sample();
+    const kept = Object.keys(doneBefore.ready).filter((t) => doneBefore.ready[t] === '4' && t !== 'roll.web.6');
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+    for (const t of kept) expect(after.pids[t]).toBe(doneBefore.pids[t]);
+    expect(end.tasks.filter((t) => t.state === 'failed')).toEqual([]);
+    expect(sample()).toMatchObject({ healthy: 6, versions: { '4': 6 } });
+    expect(host.log()).not.toMatch(/step failed/);
   }, 120_000);
 });
