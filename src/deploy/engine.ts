@@ -13,7 +13,9 @@
  * beside the old ones, stopped again once every index below N runs the new spec.
  *
  * Rules, in order:
- * 1. Progress: each new task's record is brought up to date (healthy since, counted, failed).
+ * 1. Progress: each new task's record is brought up to date (healthy since, counted, failed); a new
+ *    task found dead that started before the deployment (a failed deployment's, tried again) is not
+ *    held against it: the scheduler restarts it, and the restarted one counts.
  * 2. A failed new task fails the deployment (autoRevert: the caller starts the revert); so does the
  *    progress deadline passing with no new task counted healthy (not while paused or waiting).
  * 3. Canaries (canary C > 0, not yet promoted): the C first extra slots start at once; once all
@@ -118,6 +120,8 @@ export function step(input: StepInput): StepDecision {
   for (const t of fresh) {
     let rec = byTask.get(t.task);
     if (!rec) {
+      // dead from before this deployment (a failed one's, tried again): the scheduler restarts it, then it counts
+      if ((deadNow(t) || t.health === 'unhealthy') && (t.startedAt === undefined || Date.parse(t.startedAt) < Date.parse(d.createdAt))) continue;
       rec = { task: t.task, state: 'pending', startedAt: t.startedAt ?? iso, ...(!d.promoted && t.index >= N ? { canary: true } : {}) };
       byTask.set(t.task, rec);
       d.tasks.push(rec);

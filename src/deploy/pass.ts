@@ -18,6 +18,7 @@ import { parseTaskIndex } from '../scheduler/reconcile.js';
 import type { ActualTask, DesiredGroup, SchedulePlan } from '../scheduler/types.js';
 import type { GroupSpec, InventorySpec, PlanSpec, UpdatePolicy } from '../spec/model.js';
 import { resolveUpdatePolicy } from '../spec/update.js';
+import type { TaskRecord } from '../state/types.js';
 import type { StateWork } from '../state/work.js';
 import { step, type GroupTask, type StepEvent } from './engine.js';
 import { shapeInput, type GroupShape } from './shape.js';
@@ -113,7 +114,15 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
   const views: DeploymentView[] = [];
   const latest = latestByGroup(work.deployments.values());
   const inScope = new Set(plans.map((p) => p.name));
-  const tasksOf = (plan: string, group: string) => work.tasks.values().filter((t) => t.plan === plan && t.group === group);
+  const byGroup = new Map<string, TaskRecord[]>();
+  for (const t of work.tasks.values()) {
+    if (!inScope.has(t.plan)) continue;
+    const key = `${t.plan}/${t.group}`;
+    const list = byGroup.get(key);
+    if (list) list.push(t);
+    else byGroup.set(key, [t]);
+  }
+  const tasksOf = (plan: string, group: string) => byGroup.get(`${plan}/${group}`) ?? [];
   const emit = (d: DeploymentRecord, e: { kind: string; message: string; task?: string }) => {
     if (write) work.event({ at: iso, topic: 'deployment', kind: e.kind, message: e.message, deployment: d.id, plan: d.plan, project: d.project, ...(e.task ? { task: e.task } : {}) });
   };
