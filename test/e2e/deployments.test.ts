@@ -286,3 +286,32 @@ describe('canaries and a control host that dies', () => {
     expect(host.log()).not.toMatch(/step failed/);
   }, 120_000);
 });
+
+describe('without a control host', () => {
+  test('plan apply carries its deployment out itself: exit 0 once rolled, 1 when the version fails and is reverted', async () => {
+    const alone = path.join(scratch.dir, 'alone');
+    const file = path.join(scratch.dir, 'alone.yaml');
+    const text = (v: string) =>
+      planText(v, 'maxParallel: 1, minHealthyTime: 500ms, healthyDeadline: 20s, autoRevert: true').replace('name: roll', 'name: alone').replace('count: 6', 'count: 2');
+    const run = async (v: string) => {
+      fs.writeFileSync(file, text(v));
+      const r = await runCli(['plan', 'apply', file, '--state', alone, '--json'], { cwd: scratch.dir, env, timeoutMs: 120_000 });
+      return { ...r, doc: JSON.parse(r.stdout) };
+    };
+    try {
+      expect((await run('1')).code).toBe(0);
+      const t0 = Date.now();
+      const good = await run('2');
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.stderr).toMatch(/no control host serves .*: carrying out deployment dep-[0-9a-f]{10} here/);
+      expect(good.doc.deployments).toMatchObject([{ status: 'succeeded', healthy: 2, old: 0 }]);
+      console.log(`one-shot apply, 2 tasks one at a time (minHealthyTime 500ms): ${Date.now() - t0} ms`);
+      const bad = await run('bad');
+      expect(bad.code).toBe(1);
+      expect(bad.doc.deployments).toMatchObject([{ status: 'reverted' }]);
+      expect(bad.stderr).toMatch(/revert of dep-[0-9a-f]{10}: succeeded/);
+    } finally {
+      await runCli(['plan', 'destroy', file, '--state', alone], { cwd: scratch.dir, env, timeoutMs: 60_000 });
+    }
+  }, 180_000);
+});
