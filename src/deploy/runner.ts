@@ -14,6 +14,9 @@ import { isActive, type DeploymentRecord } from './types.js';
 /** DEPLOY_TICK_MS is the time between two steps of the deployments in progress (env FACTORY_DEPLOY_TICK_MS). */
 export const DEPLOY_TICK_MS = Number(process.env.FACTORY_DEPLOY_TICK_MS) > 0 ? Number(process.env.FACTORY_DEPLOY_TICK_MS) : 1000;
 
+/** SOON_MS is the wait before the next step when a step did something (the tasks it started may count already). */
+export const SOON_MS = 100;
+
 /** activePlans names the plans that have a deployment in progress. */
 export function activePlans(records: DeploymentRecord[]): Set<string> {
   return new Set(records.filter(isActive).map((d) => d.plan));
@@ -32,24 +35,28 @@ export class DeploymentRunner {
   /** start checks for deployments in progress every tick (a look at the state in memory) and steps them. */
   start(): void {
     const tick = async () => {
-      this.running = this.tick();
-      await this.running;
+      const step = this.tick();
+      this.running = step;
+      const acted = await step;
       this.running = undefined;
-      if (!this.stopped) this.timer = setTimeout(tick, this.opts.tickMs ?? DEPLOY_TICK_MS);
+      // a step that started or stopped tasks is followed soon: with minHealthyTime 0 the next batch may go at once
+      if (!this.stopped) this.timer = setTimeout(tick, acted ? SOON_MS : (this.opts.tickMs ?? DEPLOY_TICK_MS));
     };
     this.timer = setTimeout(tick, this.opts.tickMs ?? DEPLOY_TICK_MS);
   }
 
-  /** tick steps the deployments in progress once (skipped while another write holds the state lock). */
-  async tick(): Promise<void> {
+  /** tick steps the deployments in progress once (skipped while another write holds the state lock); true when it started or stopped tasks. */
+  async tick(): Promise<boolean> {
     const plans = activePlans(this.opts.backend.view().list('deployments'));
-    if (plans.size === 0) return;
+    if (plans.size === 0) return false;
     this.ticks += 1;
     try {
       const r = await reconcileRecorded({ stateDir: this.opts.stateDir, plans, progress: (line) => this.opts.log(`deploy: ${line}`) });
       for (const p of r.passes) if (p.error) this.opts.log(`deploy: ${p.plans.join(', ')}: ${p.error}`);
+      return r.passes.some((p) => p.results.length > 0);
     } catch (err) {
       this.opts.log(`deploy: step failed: ${(err as Error).message}`);
+      return false;
     }
   }
 
@@ -122,6 +129,7 @@ export async function driveDeployments(opts: { stateDir: string; ids: string[]; 
   const state = await stateOf(opts.stateDir);
   const own = AgentPool.warm ? undefined : new WarmAgents();
   if (own) AgentPool.warm = own;
+  let acted = true; // apply just started the first batch
   try {
     return await followDeployments(
       opts.ids,
@@ -133,9 +141,11 @@ export async function driveDeployments(opts: { stateDir: string; ids: string[]; 
       {
         progress: opts.progress,
         between: async () => {
-          await new Promise((r) => setTimeout(r, opts.tickMs ?? DEPLOY_TICK_MS));
+          await new Promise((r) => setTimeout(r, acted ? SOON_MS : (opts.tickMs ?? DEPLOY_TICK_MS)));
           const plans = activePlans(state.view().list('deployments'));
-          if (plans.size > 0) await reconcileRecorded({ stateDir: opts.stateDir, plans, lockTimeoutMs: 60_000, progress: (line) => opts.progress?.(line) });
+          if (plans.size === 0) return;
+          const r = await reconcileRecorded({ stateDir: opts.stateDir, plans, lockTimeoutMs: 60_000, progress: (line) => opts.progress?.(line) });
+          acted = r.passes.some((p) => p.results.length > 0);
         },
       },
     );
