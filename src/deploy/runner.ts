@@ -79,10 +79,10 @@ export function followChain(byId: (id: string) => DeploymentRecord | undefined, 
   return out;
 }
 
-/** chainDone says whether a deployment and its revert (if any) have ended. */
-export function chainDone(chain: DeploymentRecord[]): boolean {
+/** chainDone says whether a deployment and its revert (if any) have ended (or, with `waiting`, stand waiting for an operator: promotion, resume). */
+export function chainDone(chain: DeploymentRecord[], waiting = false): boolean {
   const last = chain.at(-1);
-  return last !== undefined && !isActive(last);
+  return last !== undefined && (!isActive(last) || (waiting && (last.status === 'waiting-promotion' || last.status === 'paused')));
 }
 
 /** chainOk says whether a followed deployment succeeded (a revert, even a successful one, is a failure of the deployment). */
@@ -102,7 +102,7 @@ export function progressLine(d: DeploymentRecord): string {
  * followDeployments waits until each deployment (and its revert) has ended, calling `progress` with a
  * line whenever one moved; `read` returns the records as they stand (from the state, or a control host).
  */
-export async function followDeployments(ids: string[], read: () => Promise<(id: string) => DeploymentRecord | undefined>, opts: { progress?: (line: string) => void; pollMs?: number; between?: () => Promise<void> }): Promise<DeploymentRecord[][]> {
+export async function followDeployments(ids: string[], read: () => Promise<(id: string) => DeploymentRecord | undefined>, opts: { progress?: (line: string) => void; pollMs?: number; between?: () => Promise<void>; untilWaiting?: boolean }): Promise<DeploymentRecord[][]> {
   const said = new Map<string, string>();
   for (;;) {
     const byId = await read();
@@ -114,7 +114,7 @@ export async function followDeployments(ids: string[], read: () => Promise<(id: 
         opts.progress?.(line);
       }
     }
-    if (chains.every((c) => c.length === 0 || chainDone(c))) return chains;
+    if (chains.every((c) => c.length === 0 || chainDone(c, opts.untilWaiting))) return chains;
     if (opts.between) await opts.between();
     else await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
   }
@@ -123,7 +123,8 @@ export async function followDeployments(ids: string[], read: () => Promise<(id: 
 /**
  * driveDeployments carries deployments out without a control host (a one-shot `plan apply`): it steps
  * the plans that have them every tick, on warm agent sessions (the executors keep checking health
- * between the steps), until each has ended.
+ * between the steps), until each has ended or waits for an operator (promotion, resume): nobody
+ * else would carry them out, and nobody could promote while this waited.
  */
 export async function driveDeployments(opts: { stateDir: string; ids: string[]; progress?: (line: string) => void; tickMs?: number }): Promise<DeploymentRecord[][]> {
   const state = await stateOf(opts.stateDir);
@@ -140,6 +141,7 @@ export async function driveDeployments(opts: { stateDir: string; ids: string[]; 
       },
       {
         progress: opts.progress,
+        untilWaiting: true,
         between: async () => {
           await new Promise((r) => setTimeout(r, acted ? SOON_MS : (opts.tickMs ?? DEPLOY_TICK_MS)));
           const plans = activePlans(state.view().list('deployments'));

@@ -52,7 +52,8 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
       process.stderr.write(`note: jobs are recorded in the state and run only while a control host serves it (none does now): factory control serve --state ${this.flags.state}\n`);
     }
     process.exitCode = applyExitCode(result);
-    const started = (result.deployments ?? []).filter((d) => d.started && d.id).map((d) => d.id!);
+    // the deployments this apply started, and those of its plans still in progress (an apply interrupted, applied again)
+    const started = (result.deployments ?? []).filter((d) => d.id && (d.started || d.status === 'running')).map((d) => d.id!);
     // without a control host nothing else would carry the deployments out: apply does, --wait or not
     if (started.length > 0 && (alone || this.flags.wait)) {
       const { driveDeployments, followDeployments, chainOk } = await import('../../deploy/runner.js');
@@ -78,8 +79,12 @@ export default class PlanApply extends FactoryCommand<typeof PlanApply> {
       for (const c of chains) {
         const last = c.at(-1);
         if (last) this.human(`Deployment ${c[0]!.id} ${c[0]!.plan}/${c[0]!.group}: ${c[0]!.status}${c.length > 1 ? ` (revert ${last.id}: ${last.status})` : ''}${c[0]!.message ? ` — ${c[0]!.message}` : ''}`);
+        if (alone && last && (last.status === 'waiting-promotion' || last.status === 'paused')) {
+          progress(`${last.id} waits (${last.status}): factory deploy promote ${last.id}, then plan apply again (or a control host) carries the rest out`);
+        }
       }
-      if (!chains.every(chainOk)) process.exitCode = EXIT.error;
+      const waiting = (c: DeploymentRecord[]) => alone && (c.at(-1)?.status === 'waiting-promotion' || c.at(-1)?.status === 'paused');
+      if (!chains.every((c) => chainOk(c) || waiting(c))) process.exitCode = EXIT.error;
     }
     return result;
   }
