@@ -12,6 +12,7 @@ import os from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ControlStatus } from '../control/control-status.js';
 import type { StateBackend } from '../state/backend.js';
 import type { TokenScope } from '../state/types.js';
 import { authenticate } from './auth.js';
@@ -21,8 +22,10 @@ import { ApiError, errorAnswer } from './errors.js';
 import { DEFAULT_SSE_HEARTBEAT_MS, DEFAULT_SSE_MAX_BUFFER } from './events.js';
 import { ApiMetrics } from './metrics.js';
 import { answerNdjson, NDJSON_KEEPALIVE_MS } from './ndjson.js';
+import { errorSchema } from './schemas.js';
 import { agentsRoutes } from './routes/agents.js';
 import type { ApiRoutes, RouteContext } from './routes/context.js';
+import { controlRoutes } from './routes/control.js';
 import { eventsRoutes } from './routes/events.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { deploymentsRoutes } from './routes/deployments.js';
@@ -40,7 +43,7 @@ import { WriteQueue } from './write-queue.js';
  * ROUTES are the API's resources, registered in this order (it is the order of the paths in
  * schema/openapi.json). A new resource is one file under routes/ and one line here.
  */
-const ROUTES: readonly ApiRoutes[] = [healthRoutes, metricsRoutes, statusRoutes, tasksRoutes, agentsRoutes, plansRoutes, vmsRoutes, jobsRoutes, deploymentsRoutes, eventsRoutes, tokensRoutes];
+const ROUTES: readonly ApiRoutes[] = [healthRoutes, controlRoutes, metricsRoutes, statusRoutes, tasksRoutes, agentsRoutes, plansRoutes, vmsRoutes, jobsRoutes, deploymentsRoutes, eventsRoutes, tokensRoutes];
 
 /** DEFAULT_BODY_LIMIT is the largest request body accepted (8 MiB); a larger one is answered 413. */
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
@@ -71,6 +74,8 @@ export interface ApiAppOptions {
    * leader's URL, and the client sends the write there.
    */
   writeGate?: () => ApiError | undefined;
+  /** controlStatus answers GET /v1/control: the control hosts of the state (absent: this host alone). */
+  controlStatus?: () => Promise<ControlStatus>;
 }
 
 declare module 'fastify' {
@@ -147,6 +152,13 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
     reply.code(404).send({ error: { code: 'E_NOT_FOUND', message: `no such endpoint: ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
+  // a follower on etcd answers every request but a read 421 E_NOT_LEADER (writeGate above): say so on each
+  app.addHook('onRoute', (route) => {
+    if ([route.method].flat().every((m) => m === 'GET' || m === 'HEAD')) return;
+    const schema = route.schema as { response?: Record<string, unknown> } | undefined;
+    if (schema?.response && !('421' in schema.response)) schema.response = { ...schema.response, 421: errorSchema };
+  });
+
   // ---- routes ----
   const ctx: RouteContext = {
     backend,
@@ -157,6 +169,8 @@ export async function buildApp(opts: ApiAppOptions): Promise<FastifyInstance> {
     writes: new WriteQueue({ backend, log, auditEvents: opts.auditEvents }),
     ndjson: (req, reply, run) => answerNdjson(req, reply, run, { keepAliveMs, metrics }),
     health: opts.health,
+    controlStatus: opts.controlStatus,
+    writeGate: opts.writeGate,
     sseHeartbeatMs: opts.sseHeartbeatMs ?? (Number(process.env.FACTORY_SSE_HEARTBEAT_MS) > 0 ? Number(process.env.FACTORY_SSE_HEARTBEAT_MS) : DEFAULT_SSE_HEARTBEAT_MS),
     sseMaxBuffer: opts.sseMaxBuffer ?? DEFAULT_SSE_MAX_BUFFER,
   };

@@ -72,8 +72,11 @@ export type VmPowerAction = 'start' | 'stop' | 'reboot' | 'force-off';
 
 /** ControlApi is every control operation the HTTP API runs. */
 export interface ControlApi {
-  /** status asks the agents (unless cached) and returns agents, tasks and recent events. */
-  status(opts: { cached: boolean; events?: number }, ctx: OpContext): Promise<StatusResult>;
+  /**
+   * status asks the agents (unless cached) and returns agents, tasks and recent events; with readOnly
+   * (why this host must not write: a follower on etcd) it records nothing and stops no stray.
+   */
+  status(opts: { cached: boolean; events?: number; readOnly?: string }, ctx: OpContext): Promise<StatusResult>;
   /** restartTask restarts one task (its full id) where it runs. */
   restartTask(task: string, ctx: OpContext): Promise<RestartTaskResult>;
   /** logs streams a task's output until it ends (follow: until ctx.signal aborts). */

@@ -33,6 +33,12 @@ export interface ApiHostOptions {
   tlsCert?: string;
   tlsKey?: string;
   log?: (line: string) => void;
+  /**
+   * rootToken is when `<state>/tokens/root` gets a valid admin token: `now` (default) at start;
+   * `when-leading` for a host on etcd, which writes the state only once it leads (serve.ts then
+   * calls tokens.ensureRoot under its fence): until then a missing token is only reported.
+   */
+  rootToken?: 'now' | 'when-leading';
   /** app passes further options to the app (limits, SSE tuning). */
   app?: Partial<Omit<ApiAppOptions, 'backend' | 'services' | 'tokens' | 'metrics' | 'log'>>;
 }
@@ -91,8 +97,11 @@ export class ApiHost {
     const tls = listen ? await tlsFor(stateDir, listen.host, opts.tlsCert, opts.tlsKey, log) : undefined;
 
     const tokens = new TokenStore(opts.backend);
-    const rootTokenFile = await tokens.ensureRoot(stateDir);
+    const rootTokenFile = opts.rootToken === 'when-leading' ? undefined : await tokens.ensureRoot(stateDir);
     if (rootTokenFile) log(`wrote the root admin token to ${rootTokenFile} (mode 0600); use it as Authorization: Bearer <token>`);
+    if (opts.rootToken === 'when-leading' && !tokens.hasRoot(stateDir)) {
+      log(`no root admin token in ${path.join(stateDir, 'tokens', 'root')} yet: this host writes one when it leads (only the leader writes the state); meanwhile any other host's root token works here`);
+    }
     const metrics = new ApiMetrics(opts.backend, { defaults: true });
     const startedAt = new Date().toISOString();
     let host: ApiHost | undefined;

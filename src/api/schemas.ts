@@ -25,7 +25,17 @@ export const fileName = z
 export const specDoc = z.object({ file: fileName, text: z.string().max(4 * 1024 * 1024) }).meta({ id: 'SpecDocument' });
 const issueSchema = z.object({ file: z.string(), line: z.number(), col: z.number(), path: z.string(), message: z.string() }).meta({ id: 'SpecIssue' });
 /** errorSchema is every error answer: `{"error": {code, message, hint?, issues?}}` (component Error). */
-export const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), issues: z.array(issueSchema).optional() }) }).meta({ id: 'Error' });
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      hint: z.string().optional(),
+      issues: z.array(issueSchema).optional(),
+      leader: z.string().optional().describe('E_NOT_LEADER (421): the URL of the leading control host, where the client sends the call (nothing ran on this one)'),
+    }),
+  })
+  .meta({ id: 'Error' });
 /** boolQuery is a query flag: `true`, `1` or present without a value. */
 export const boolQuery = z.enum(['true', 'false', '1', '0', '']).optional().transform((v) => v === 'true' || v === '1' || v === '');
 /** idHeaders are the request headers every route documents: request id, deadline, token. */

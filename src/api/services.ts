@@ -55,7 +55,7 @@ export function createControlServices(opts: ControlServicesOptions): ControlApi 
   });
 
   return {
-    status: (o, ctx) => status({ stateDir, inventoryPath: opts.inventoryPath, cached: o.cached, events: o.events, by: ctx.by }),
+    status: (o, ctx) => status({ stateDir, inventoryPath: opts.inventoryPath, cached: o.cached, events: o.events, by: ctx.by, readOnly: o.readOnly }),
     restartTask: (task, ctx) => restartTask({ stateDir, inventoryPath: opts.inventoryPath, task, by: ctx.by }),
     logs: (req, ctx) =>
       logs({ stateDir, inventoryPath: opts.inventoryPath, task: req.task, follow: req.follow, tail: req.tail, stream: req.stream, onData: req.onData, signal: ctx.signal }),

@@ -101,6 +101,15 @@ export class TokenStore {
     return found;
   }
 
+  /** hasRoot says whether `<state>/tokens/root` holds a valid admin token. */
+  hasRoot(stateDir: string): boolean {
+    try {
+      return this.verify(fs.readFileSync(path.join(stateDir, 'tokens', 'root'), 'utf8').trim())?.scope === 'admin';
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * ensureRoot makes sure `<state>/tokens/root` holds a valid admin token: on first start (or when the
    * file is gone or revoked) a new one is created and written there (mode 0600). Returns its path when
@@ -108,12 +117,7 @@ export class TokenStore {
    */
   async ensureRoot(stateDir: string): Promise<string | undefined> {
     const file = path.join(stateDir, 'tokens', 'root');
-    try {
-      const existing = fs.readFileSync(file, 'utf8').trim();
-      if (this.verify(existing)?.scope === 'admin') return undefined;
-    } catch {
-      // absent: made below
-    }
+    if (this.hasRoot(stateDir)) return undefined;
     const { token } = await this.create({ scope: 'admin', description: 'root token (written to <state>/tokens/root)', by: 'control-host' });
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     fs.writeFileSync(`${file}.tmp`, `${token}\n`, { mode: 0o600 });

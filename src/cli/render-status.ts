@@ -19,7 +19,7 @@ export function foreignCountText(foreign: ForeignTask[] | undefined): string {
 export type StatusView = Omit<StatusResult, 'refreshed' | 'events'> & Partial<StatusResult>;
 
 /** renderStatus prints a status result as `factory status` does, for the flags it ran with. */
-export function renderStatus(r: StatusView, flags: { cached: boolean; events: number }): string {
+export function renderStatus(r: StatusView, flags: { cached: boolean; events: number }, now = Date.now()): string {
   // a FOREIGN column (tasks other factory states run there) only when some agent has any
   const foreign = r.agents.some((a) => a.foreign?.length);
   const agentRows = r.agents.map((a) => [
@@ -38,9 +38,9 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
     t.agent,
     t.driver,
     t.pid !== undefined ? String(t.pid) : '-',
-    `${t.health ? `${t.state} (${t.health})` : t.state}${t.power ? ` [${t.power}]` : ''}`,
+    `${t.crashLoop ? 'crash-loop' : t.health ? `${t.state} (${t.health})` : t.state}${t.power ? ` [${t.power}]` : ''}`,
     t.limits ?? '',
-    t.error !== undefined ? firstLine(t.error) : (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''),
+    [t.error !== undefined ? firstLine(t.error) : (t.signal ? `killed by ${t.signal}` : t.exitCode !== undefined && t.state !== 'running' ? `exit ${t.exitCode}` : ''), restartText(t, now)].filter(Boolean).join('; '),
   ]);
   const out = [table(['AGENT', 'IDC', 'CLUSTER', 'STATE', 'RESOURCES', 'LIMITS', ...(foreign ? ['FOREIGN'] : []), 'ERROR'], agentRows), ''];
   out.push(taskRows.length ? table(['TASK', 'AGENT', 'DRIVER', 'PID', 'STATE', 'LIMITS', 'DETAIL'], taskRows) : 'No tasks.');
@@ -51,13 +51,29 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
   if (r.events?.length && flags.events > 0) {
     out.push('', 'Recent events:', ...r.events.map((e) => `  ${e.at}  ${e.message}`));
   }
-  if (!r.refreshed && !flags.cached) out.push('', '(state not refreshed: another factory holds the lock)');
+  if (!r.refreshed && !flags.cached && (r.unrefreshed || !r.stale)) out.push('', `(state not refreshed: ${r.unrefreshed ?? 'another factory holds the lock'})`);
+  // a store that does not answer (etcd without a quorum): what is shown is the last state this host saw
+  if (r.stale) out.push('', `(the state may be stale: ${r.stale.reason}; since ${r.stale.since})`);
   const h = r.controlHost;
   if (h) {
     const every = h.reconcileIntervalMs > 0 ? `supervising the applied plans every ${h.reconcileIntervalMs / 1000} s (${h.reconcilePasses} pass${h.reconcilePasses === 1 ? '' : 'es'})` : 'not supervising';
     out.push('', `Control host: pid ${h.pid} since ${h.startedAt}${h.listen ? `, listening on https://${h.listen}` : ''}, ${every}.`);
   }
   return out.join('\n');
+}
+
+/**
+ * restartText is a task's restart backoff for the DETAIL column: `3 restarts` for a task up again,
+ * `restart 4 at 12:00:08Z (in 8s)` for a crash-looping one ('' for none).
+ */
+export function restartText(t: StatusResult['tasks'][number], now: number): string {
+  if (!t.restarts) return '';
+  if (!t.crashLoop) return `${t.restarts} restart${t.restarts === 1 ? '' : 's'}`;
+  if (!t.nextRestartAt) return `${t.restarts} restart${t.restarts === 1 ? '' : 's'}, next at the next pass`;
+  const at = Date.parse(t.nextRestartAt);
+  const left = Math.ceil((at - now) / 1000);
+  const clock = new Date(at).toISOString().slice(11, 19);
+  return `restart ${t.restarts + 1} at ${clock}Z (${left > 0 ? `in ${left}s` : 'due'})`;
 }
 
 /** firstLine is a text's first line, with `…` when more followed ('' for none). */

@@ -53,7 +53,8 @@ export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would', did?:
   for (const w of d.warnings) out.push(`warning: ${w}`);
   const rows = d.placements.map((p) => [
     `${MARK[p.action] ?? '?'} ${p.task}`,
-    p.action,
+    // a dead task whose restart waits for its restart backoff
+    p.restartAt ? `${p.action} (backoff: restart at ${p.restartAt.slice(11, 19)}Z)` : p.action,
     `${p.agent} (${p.idc}/${p.cluster})`,
     p.driver,
     formatResources(p.resources),

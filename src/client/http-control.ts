@@ -12,6 +12,7 @@ import path from 'node:path';
 import { FactoryError, SpecError, type SpecIssue } from '../errors.js';
 import { expandPlanPaths, readSpecFile } from '../spec/read.js';
 import type { ApplyResult, DiffResult } from '../control/plan.js';
+import type { ControlStatus } from '../control/control-status.js';
 import type { StatusResult } from '../control/status.js';
 import type { RestartTaskResult } from '../control/tasks.js';
 import type { VmActionView } from '../control/vms.js';
@@ -247,6 +248,11 @@ export class HttpControl {
       if (req.signal?.aborted && err instanceof FactoryError && err.code === 'E_ABORTED') return;
       throw err;
     }
+  }
+
+  /** controlStatus asks who the control hosts are, who leads, and how each one sees it (GET /v1/control). */
+  async controlStatus(): Promise<ControlStatus> {
+    return this.client.getJson<ControlStatus>('/v1/control');
   }
 
   /** tokens lists the tokens (GET /v1/tokens). */

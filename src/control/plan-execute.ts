@@ -11,6 +11,8 @@ import { recordTaskStatus } from './snapshot.js';
 import type { Prepared, PlanOptions } from './plan-prepare.js';
 import type { OpResult } from './plan-view.js';
 import { compareTaskIds } from './task-order.js';
+import { noteRestart } from './restart-backoff.js';
+import type { RestartBackoffRecord } from '../state/types.js';
 
 type Op = { kind: 'stop'; stop: Stop } | { kind: 'start'; placement: Placement };
 
@@ -32,6 +34,12 @@ export async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[
   for (const s of p.plan.stop) push(s.task.agent, { kind: 'stop', stop: s });
   for (const c of p.plan.create) push(c.agent, { kind: 'start', placement: c });
   const index = new GroupIndex(p.plans);
+  // the restart backoff of each dead task restarted (read before the stops: a moved task's old record goes with them)
+  const backoffs = new Map<string, RestartBackoffRecord>();
+  for (const c of p.plan.create) {
+    const b = c.reason === 'restart' || c.reason === 'reschedule' ? p.work.tasks.get(c.task)?.backoff : undefined;
+    if (b?.nextAt !== undefined) backoffs.set(c.task, b);
+  }
   const results: OpResult[] = [];
   // Stops run before starts everywhere, so capacity freed on one agent is free before anything lands.
   // Within a phase, up to AGENT_FANOUT agents are worked on at once and up to PER_AGENT_CALLS calls are
@@ -50,7 +58,7 @@ export async function execute(p: Prepared, opts: PlanOptions): Promise<OpResult[
               .filter((op) => op.kind === kind)
               .map((op) =>
                 calls(async () => {
-                  const r = await runOp(p, agent, op, index);
+                  const r = await runOp(p, agent, op, index, backoffs);
                   results.push(r);
                   opts.progress?.(describe(r));
                   await p.work.flushThrottled(SAVE_INTERVAL_MS);
@@ -73,7 +81,7 @@ function describe(r: OpResult): string {
   return `${r.task} on ${r.agent}: ${verb}${r.pid ? ` (pid ${r.pid})` : ''}${r.state && r.state !== 'running' && r.action === 'start' ? ` — ${r.state}` : ''}`;
 }
 
-async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Promise<OpResult> {
+async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex, backoffs: ReadonlyMap<string, RestartBackoffRecord>): Promise<OpResult> {
   const work = p.work;
   const now = new Date().toISOString();
   const conn: ConnectedAgent | undefined = p.pool?.connected.get(agent);
@@ -104,6 +112,14 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
   const found = index.get(pl.plan, pl.group);
   if (!found) return { task, agent, action: 'start', ok: false, error: `no group ${pl.plan}/${pl.group}` };
   const spec = runSpecOf(pl, found.plan, found.group);
+  // a restart after a death the backoff noted counts one more restart of the task's loop; in a loop
+  // (restarted before) it adds no event: the task-crash-loop event of its death said when it would be
+  const backoff = backoffs.get(task);
+  const counted = () => {
+    const rec = work.tasks.get(task);
+    if (backoff && rec) work.tasks.put({ ...rec, backoff: noteRestart(backoff, now) });
+  };
+  const crashLoop = backoff !== undefined && backoff.restarts >= 1;
   let status: TaskStatus;
   try {
     status = await conn.client.run(spec);
@@ -113,12 +129,15 @@ async function runOp(p: Prepared, agent: string, op: Op, index: GroupIndex): Pro
       task, plan: pl.plan, group: pl.group, project: pl.project, agent, driver: pl.driver, specHash: pl.specHash,
       state: 'unknown', resources: pl.resources, error: messageOf(err), updatedAt: now,
     });
-    return { task, agent, action: 'start', ok: false, error: messageOf(err) };
+    counted();
+    return { task, agent, action: 'start', ok: false, error: messageOf(err), ...(crashLoop ? { crashLoop } : {}) };
   }
   recordTaskStatus(work, agent, { ...status, resources: status.resources ?? pl.resources }, now);
   const rec = work.tasks.get(task);
   if (rec && rec.resources !== pl.resources) work.tasks.put({ ...rec, resources: pl.resources });
+  counted();
   const ok = status.state === 'running' || status.state === 'finished';
+  if (crashLoop) return { task, agent, action: 'start', ok, state: status.state, pid: status.pid, error: ok ? undefined : status.error ?? `task ${status.state}`, crashLoop };
   work.event({
     at: now,
     kind: ok ? (pl.reason === 'restart' ? 'task-restarted' : pl.reason === 'reschedule' ? 'task-moved' : 'task-started') : 'task-failed',

@@ -19,6 +19,7 @@ import { localCapacities } from './local-capacity.js';
 import { movedOffDraining } from './drain-moves.js';
 import { diffView, type DiffResult } from './plan-view.js';
 import { deploymentPass } from '../deploy/pass.js';
+import { noteBackoffs, type BackoffNotes } from './restart-backoff.js';
 
 /** PlanOptions are the inputs shared by diff, apply and destroy. */
 export interface PlanOptions {
@@ -51,6 +52,8 @@ export interface Prepared {
   state: StateBackend & { dir: string };
   work: StateWork;
   diff: DiffResult;
+  /** held are the dead tasks whose restart backoff has not run out, each with the time it does (kept this pass). */
+  held: BackoffNotes;
 }
 
 /** prepare loads the plans and the inventory and plans against the agents; for apply and destroy it takes the state lock (released on failure). */
@@ -99,9 +102,11 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     }
     const locals = offline ? await localCapacities(inventory, state.dir) : new Map();
     const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
+    // deaths are noted, and restarts not due yet held, before the scheduler (which has no clock) runs
+    const held: BackoffNotes = mode === 'destroy' ? new Map() : noteBackoffs(work, plans, Date.now());
     const { agents, actual } = snapshotOf(inventory, work, { offline, offlineDiscovery });
     const groups = mode === 'destroy' ? [] : desiredGroupsOf(plans);
-    const observed = movedOffDraining(actual, agents, groups);
+    const observed = movedOffDraining(held.size ? actual.map((t) => (held.has(t.task) ? { ...t, restartHeld: true } : t)) : actual, agents, groups);
     // a changed group is rolled by a deployment: the scheduler sees it as the deployment's step presents it
     const deploy = deploymentPass({ work, plans, inventory, groups, actual: observed, mode, start: opts.startDeployments !== false, now: Date.now(), by: opts.by });
     const input = { agents, plans: plans.map((p) => p.name), seed: opts.seed ?? 1, projects: inventory.projects };
@@ -111,8 +116,8 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     const plan = deploy.shaped ? schedule({ ...input, groups: deploy.groups, actual: deploy.actual }) : converged;
     deploy.noteUnplaced(plan);
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
-    const diff = diffView(inventory, deploy.plans, converged, offline, pool);
-    return { plans: deploy.plans, inventory, plan, pool, state, work, diff: deploy.views.length > 0 ? { ...diff, deployments: deploy.views } : diff };
+    const diff = diffView(inventory, deploy.plans, converged, offline, pool, held);
+    return { plans: deploy.plans, inventory, plan, pool, state, work, held, diff: deploy.views.length > 0 ? { ...diff, deployments: deploy.views } : diff };
   } catch (err) {
     await pool?.close();
     throw err;

@@ -24,6 +24,8 @@ export interface PlacementView {
   resources: ResourcesView;
   /** action is what apply does with it: create, restart, update, reschedule, or keep. */
   action: 'create' | 'restart' | 'update' | 'reschedule' | 'keep';
+  /** restartAt is set on a kept dead task whose restart waits for its restart backoff: when it is due. */
+  restartAt?: string;
 }
 
 /** StopView is one task apply stops. */
@@ -77,6 +79,8 @@ export interface OpResult {
   state?: string;
   pid?: number;
   error?: string;
+  /** crashLoop marks the restart of a crash-looping task: told by its task-crash-loop events, not an event of its own. */
+  crashLoop?: boolean;
 }
 
 /** ApplyResult is the `plan apply --json` document. */
@@ -99,7 +103,7 @@ function agentSpec(inv: InventorySpec, name: string) {
 }
 
 /** diffView is the DiffResult of a schedule: what runs where, what stops, what fits nowhere, and each agent's state. */
-export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offline: boolean, pool?: AgentPool): DiffResult {
+export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offline: boolean, pool?: AgentPool, held?: ReadonlyMap<string, string>): DiffResult {
   const warnings = plans.flatMap((p) => p.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.path ? `${w.path}: ` : ''}${w.message}`));
   const placements: PlacementView[] = [];
   const applied = new Set(plans.map((p) => p.name));
@@ -110,6 +114,7 @@ export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePl
       task: k.task, group: k.group, plan: k.plan, project: k.project,
       idc: a?.idc ?? '', cluster: a?.cluster ?? '', agent: k.agent, driver: k.driver,
       resources: resourcesView(k.resources), action: 'keep',
+      ...(held?.has(k.task) ? { restartAt: held.get(k.task) } : {}),
     });
   }
   for (const c of plan.create) {

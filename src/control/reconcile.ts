@@ -62,9 +62,11 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
       try {
         const c = p.diff.changes;
         const results = c.create + c.update + c.destroy > 0 ? await execute(p, popts) : [];
-        if (results.length > 0) {
+        // restarts of crash-looping tasks are told by their task-crash-loop events, not one more event a pass
+        const told = results.filter((r) => !r.crashLoop).length;
+        if (told > 0) {
           const now = new Date().toISOString();
-          p.work.event({ at: now, topic: 'reconcile', kind: 'plan-reconciled', message: `reconciled ${plans.map((x) => x.name).join(', ')}: ${results.length} change${results.length === 1 ? '' : 's'}` });
+          p.work.event({ at: now, topic: 'reconcile', kind: 'plan-reconciled', message: `reconciled ${plans.map((x) => x.name).join(', ')}: ${told} change${told === 1 ? '' : 's'}` });
         }
         // observations (an agent lost or back, a task found exited) are recorded even when nothing was done
         await p.work.flush();

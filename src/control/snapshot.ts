@@ -45,6 +45,18 @@ export function sameTask(a: TaskRecord, b: TaskRecord): boolean {
   return true;
 }
 
+/**
+ * backoffCarried is the restart backoff a fresh record of a task keeps: the same spec's (a new spec
+ * starts with none), without the wait of a death once a new run has started.
+ */
+function backoffCarried(prev: TaskRecord | undefined, s: TaskStatus): Pick<TaskRecord, 'backoff'> {
+  const b = prev?.backoff;
+  if (!b || prev.specHash !== s.specHash) return {};
+  if (b.nextAt === undefined || s.startedAt === undefined || s.startedAt === prev.startedAt) return { backoff: b };
+  const { diedAt: _d, delayMs: _w, nextAt: _n, ...rest } = b;
+  return { backoff: rest };
+}
+
 function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefined, now: string): TaskRecord {
   return {
     task: s.task,
@@ -66,17 +78,22 @@ function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefin
     ...(s.power ? { power: s.power } : {}),
     ...(s.health ? { health: s.health } : {}),
     ...(s.image ? { image: s.image } : {}),
+    ...backoffCarried(prev, s),
     updatedAt: now,
   };
 }
 
-/** recordTaskStatus stores what an executor reported about one task; returns an event if it changed state. */
+/**
+ * recordTaskStatus stores what an executor reported about one task; returns an event if it changed
+ * state. The death of a task in a crash loop returns none: the pass that notes it tells it
+ * (`task-crash-loop`, restart-backoff.ts), one event per death rather than three.
+ */
 export function recordTaskStatus(work: StateWork, agent: string, s: TaskStatus, now: string): WorkEvent | undefined {
   const prev = work.tasks.get(s.task);
   const rec = taskRecordFrom(agent, s, prev, now);
   // only what changed is written: a status of 100k unchanged tasks writes nothing about them
   if (!prev || !sameTask(prev, rec)) work.tasks.put(rec);
-  if (prev && prev.state === 'running' && s.state !== 'running') {
+  if (prev && prev.state === 'running' && s.state !== 'running' && !(rec.backoff && rec.backoff.restarts >= 1)) {
     const how = s.signal ? `killed by ${s.signal}` : s.exitCode !== undefined ? `exit code ${s.exitCode}` : 'gone';
     return { at: now, kind: `task-${s.state}`, task: s.task, agent, message: `${s.task} ${s.state} on ${agent} (${how})` };
   }

@@ -7,6 +7,7 @@ import { resolveInventory } from '../spec/index.js';
 import type { AgentSpec } from '../spec/model.js';
 import { StateWork } from '../state/work.js';
 import { stateOf } from './state-handle.js';
+import type { StateStaleness } from '../state/backend.js';
 import type { AgentRecord, EventRecord, ForeignTask, TaskRecord } from '../state/types.js';
 import { AgentPool } from './agents.js';
 import { controlSocketPath } from './host-protocol.js';
@@ -15,6 +16,7 @@ import { compareTaskIds } from './task-order.js';
 import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 import { withAgentOfTask } from './session.js';
+import { isCrashLoop } from './restart-backoff.js';
 
 /** StatusAgent is one agent in `status --json`. */
 export interface StatusAgent {
@@ -57,6 +59,14 @@ export interface StatusTask {
   health?: string;
   /** image is a container task's image. */
   image?: string;
+  /** restarts counts the restarts of the task's current crash loop (absent: none since it last stayed up). */
+  restarts?: number;
+  /** crashLoop is set on a task that died again after a restart of its loop: its restarts wait for the backoff. */
+  crashLoop?: boolean;
+  /** nextRestartAt is when a crash-looping task's next restart is due (absent until a pass noted its death). */
+  nextRestartAt?: string;
+  /** backoffMs is the wait of its current step (the restart is due backoffMs after it died). */
+  backoffMs?: number;
 }
 
 /** StatusResult is the `status --json` document. */
@@ -70,6 +80,10 @@ export interface StatusResult {
   controlHost?: HostHealth;
   /** stateId is this state's id: the tasks it starts carry it, other states see them as foreign. */
   stateId?: string;
+  /** unrefreshed says why the agents' answers were not recorded, when it is not another writer's lock (a follower on etcd). */
+  unrefreshed?: string;
+  /** stale is set when the store did not answer (etcd without a quorum, or out of reach): the records are the last ones seen. */
+  stale?: StateStaleness;
 }
 
 /** StatusOptions select the state, the inventory and whether to ask the agents. */
@@ -80,6 +94,11 @@ export interface StatusOptions {
   events?: number;
   /** by is who asks (recorded on the events the observation publishes). */
   by?: string;
+  /**
+   * readOnly says why this process must not write the state nor act on agents (a follower control
+   * host on etcd: only the leader does): the agents are asked, nothing is recorded, no stray is stopped.
+   */
+  readOnly?: string;
 }
 
 function taskView(t: TaskRecord): StatusTask {
@@ -90,7 +109,16 @@ function taskView(t: TaskRecord): StatusTask {
     ...(t.power ? { power: t.power } : {}),
     ...(t.health ? { health: t.health } : {}),
     ...(t.image ? { image: t.image } : {}),
+    ...backoffView(t),
   };
+}
+
+/** backoffView is what status shows of a task's restart backoff: its count, and for a crash-looping task its next restart. */
+function backoffView(t: TaskRecord): Pick<StatusTask, 'restarts' | 'crashLoop' | 'nextRestartAt' | 'backoffMs'> {
+  const b = t.backoff;
+  if (!b || b.restarts < 1) return {};
+  if (!isCrashLoop(t)) return { restarts: b.restarts };
+  return { restarts: b.restarts, crashLoop: true, ...(b.nextAt ? { nextRestartAt: b.nextAt } : {}), ...(b.delayMs !== undefined ? { backoffMs: b.delayMs } : {}) };
 }
 
 /** agentsToAsk is the agents status asks: the inventory's (tasks on agents no longer in it are shown as recorded). */
@@ -112,8 +140,10 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
     try {
       let locked = false;
       try {
-        await state.lock({ timeoutMs: 2_000, purpose: 'status', onWait: () => undefined });
-        locked = true;
+        if (!opts.readOnly) {
+          await state.lock({ timeoutMs: 2_000, purpose: 'status', onWait: () => undefined });
+          locked = true;
+        }
       } catch {
         // an apply is running: show what the agents say without writing it
       }
@@ -161,7 +191,8 @@ export async function status(opts: StatusOptions): Promise<StatusResult> {
   const n = opts.events ?? 20;
   const events = n > 0 ? state.eventsSince(0).events.slice(-n) : [];
   const controlHost = await controlHostOf(state.dir);
-  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id };
+  const stale = state.staleness?.();
+  return { agents, tasks, events, refreshed, ...(controlHost ? { controlHost } : {}), stateId: state.id, ...(opts.readOnly && !opts.cached ? { unrefreshed: opts.readOnly } : {}), ...(stale ? { stale } : {}) };
 }
 
 /** controlHostOf asks the control host of a state directory who it is; undefined when none answers (a socket left by a dead host included). */

@@ -280,6 +280,7 @@ export class Executor {
       limits: found.limits,
       workDir,
       tasks: await this.allTasks(),
+      clock: Date.now(),
     };
     this.send({ v: PROTOCOL_VERSION, id: req.id, type: 'register', agent: registration });
     const every = typeof req.heartbeatMs === 'number' && req.heartbeatMs > 0 ? Math.max(50, req.heartbeatMs) : DEFAULT_HEARTBEAT_MS;

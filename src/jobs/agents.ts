@@ -18,6 +18,8 @@ export interface RunExecutor {
   run(spec: TaskRunSpec, timeoutMs?: number): Promise<TaskStatus>;
   stop(task: string, opts?: { graceMs?: number; remove?: boolean; timeoutMs?: number }): Promise<TaskStatus>;
   inspect(timeoutMs?: number): Promise<TaskStatus[]>;
+  /** clockOffsetMs is the agent's clock minus the host's (measured at hello; absent: 0). */
+  readonly clockOffsetMs?: number;
 }
 
 /** PlacementView is what placing a run needs: the agents of the plan's inventory, what runs, the tenants. */

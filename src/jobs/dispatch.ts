@@ -230,10 +230,18 @@ export class Dispatcher {
       const sentAt = this.o.now();
       try {
         const exec = await this.o.agents.executor(job.plan, agent);
-        const status = await exec.run(runSpecOf(run, job));
+        // the deadline goes with the start: a start held up in the agent's own queue past it is refused there
+        const deadline = run.attempt === 1 ? this.o.watcher.startDeadline(run, job, this) : undefined;
+        const spec = runSpecOf(run, job);
+        if (deadline !== undefined) spec.notAfter = deadline + (exec.clockOffsetMs ?? 0);
+        const status = await exec.run(spec);
         this.o.observe?.({ run: run.id, dispatchMs: sentAt - Date.parse(run.slot), startMs: status.startedAt ? Date.parse(status.startedAt) - Date.parse(run.slot) : undefined });
         this.o.watcher.started(run.id, status, new Date(sentAt).toISOString());
       } catch (err) {
+        if ((err as FactoryError).code === 'E_TOO_LATE') {
+          this.o.watcher.missedAtAgent(run, job, (err as Error).message);
+          return;
+        }
         // the start may or may not have reached the agent: the run stays claimed and the next watch
         // pass asks the agent (the executor never starts a run task twice)
         this.o.log(`jobs: ${run.id}: start on ${agent} not confirmed: ${(err as Error).message}`);

@@ -288,8 +288,18 @@ export class RunWatcher {
     return true;
   }
 
+  /**
+   * missedAtAgent records a claimed run as missed when its agent refused the start as too late
+   * (E_TOO_LATE: it reached the driver past its deadline, behind earlier starts): nothing was started.
+   */
+  missedAtAgent(run: RunRecord, job: JobRecord, message: string): void {
+    const cur = this.o.writer.run(run.id);
+    if (!cur || cur.state !== 'claimed') return;
+    this.tooLate(cur, job, `not started before its deadline: ${cur.agent} was still busy with earlier starts`, message);
+  }
+
   /** startDeadline is the last moment a run's first attempt may start: startingDeadline, else the job's next slot (schedule runs). */
-  private startDeadline(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): number | undefined {
+  startDeadline(run: RunRecord, job: JobRecord, dispatcher: Dispatcher): number | undefined {
     const slot = Date.parse(run.slot);
     if (job.spec.startingDeadlineMs !== undefined) return slot + job.spec.startingDeadlineMs;
     return run.trigger === 'schedule' || run.trigger === 'catch-up' ? nextSlotAfter(dispatcher, job, slot) : undefined;

@@ -77,6 +77,13 @@ export interface TaskRunSpec {
    * reported as it is and never started again, so a start sent twice runs it once.
    */
   once?: boolean;
+  /**
+   * notAfter (ms since the epoch, on the agent's clock: the control side adds the offset it measured
+   * at hello) is the last moment a run-once start may begin. A start that reaches its driver later,
+   * for a task that does not exist yet, is refused with E_TOO_LATE and nothing is started: a job's
+   * slot is then missed, never run late behind a queue of earlier starts.
+   */
+  notAfter?: number;
 }
 
 /** TaskStatus is what an executor observes of one task on its host. */
@@ -137,6 +144,8 @@ export interface AgentRegistration {
   limits: LimitsMode;
   workDir: string;
   tasks: TaskStatus[];
+  /** clock is the executor's Date.now() when it answered hello (the control side measures the agent's clock offset from it). */
+  clock?: number;
 }
 
 /**

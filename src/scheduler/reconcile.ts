@@ -168,7 +168,8 @@ function reconcileExisting(g: DesiredGroup, t: ActualTask, ledger: ClusterLedger
       });
     return;
   }
-  if (isLive(t.state) || !wantsRestart(g, t)) {
+  // a dead task whose restart backoff has not run out waits (kept, its resources held where it was)
+  if (isLive(t.state) || !wantsRestart(g, t) || t.restartHeld) {
     out.keep.push(t);
     return;
   }

@@ -143,6 +143,11 @@ export interface ActualTask {
   specHash: string;
   state: TaskState;
   resources: TaskResources;
+  /**
+   * restartHeld marks a dead task whose restart is not due yet (the control side's restart backoff,
+   * src/control/restart-backoff.ts): it is kept as it is, not restarted or moved, in this pass.
+   */
+  restartHeld?: boolean;
 }
 
 /** PlacementReason says why a create is in the plan. */

@@ -42,6 +42,17 @@ export interface UpdateSettings {
 /** UpdatePolicy is a group's update block with every default applied. */
 export type UpdatePolicy = Required<UpdateSettings>;
 
+/**
+ * RestartBackoffSpec is how a group's dead tasks are restarted when they die again and again: the
+ * first restart of a loop is at once, the n-th waits initialMs × factor^(n-2), capped at maxMs
+ * (src/control/restart-backoff.ts does the arithmetic and the reset).
+ */
+export interface RestartBackoffSpec {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+}
+
 /** VmShape is one allowed VM size of a resource plan (`total` + `shapes`). */
 export interface VmShape {
   cpus: number;
@@ -69,6 +80,8 @@ export interface GroupSpec {
   /** stopGraceMs is how long to wait after SIGTERM before SIGKILL. */
   stopGraceMs: number;
   restart: 'always' | 'on-failure' | 'never';
+  /** restartBackoff spaces the restarts of a task that keeps dying (absent in plans recorded before it existed: the defaults). */
+  restartBackoff?: RestartBackoffSpec;
   health?: HealthSpec;
   /** update is the group's own update block (the plan's and the inventory's defaults fill the rest). */
   update?: UpdateSettings;

@@ -3,7 +3,7 @@
  * out, and the `processes` / `containers` / `vms` sections as kinds and drivers.
  */
 import type { Driver, GroupKind, TaskResources } from '../scheduler/types.js';
-import type { GroupSpec } from './model.js';
+import type { GroupSpec, RestartBackoffSpec } from './model.js';
 import type { RawPlan } from './schema.js';
 import type { SpecSource } from './source.js';
 import { updateSettingsOf } from './update.js';
@@ -16,6 +16,9 @@ export const DEFAULT_PROCESS_MEM = 64 * 1024 * 1024;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 /** DEFAULT_HEALTH_INTERVAL_MS is the default `health.interval`: 10s. */
 export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
+
+/** DEFAULT_RESTART_BACKOFF is a group's `restartBackoff` when it says nothing: {initial: 1s, factor: 2, max: 5m}. */
+export const DEFAULT_RESTART_BACKOFF: Readonly<RestartBackoffSpec> = Object.freeze({ initialMs: 1000, factor: 2, maxMs: 300_000 });
 
 /** PLAN_SECTIONS are a plan's group sections, each with the kind and driver of its groups. */
 export const PLAN_SECTIONS = [
@@ -59,6 +62,11 @@ export function buildGroup(src: SpecSource, section: string, index: number, g: R
     env: g.env,
     stopGraceMs: g.stopGrace ?? DEFAULT_STOP_GRACE_MS,
     restart: g.restart,
+    restartBackoff: {
+      initialMs: g.restartBackoff?.initial ?? DEFAULT_RESTART_BACKOFF.initialMs,
+      factor: g.restartBackoff?.factor ?? DEFAULT_RESTART_BACKOFF.factor,
+      maxMs: g.restartBackoff?.max ?? DEFAULT_RESTART_BACKOFF.maxMs,
+    },
     line,
     col,
   };

@@ -6,8 +6,9 @@
 import * as z from 'zod';
 import { DRIVER_NAMES } from '../protocol/drivers.js';
 import { parseConstraint } from './constraints.js';
-import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
+import { DURATION_PATTERN, formatDuration, MEM_PATTERN, parseDuration, parseSize, SpecValueError } from './units.js';
 import { checkZone, parseSchedule } from '../jobs/schedule.js';
+import { DEFAULT_RESTART_BACKOFF } from './plan-build.js';
 
 /** NAME_RE is what names (plans, groups, projects, IDCs, clusters, agents, subnets, volumes) look like. */
 export const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
@@ -176,6 +177,32 @@ const healthSchema = strictObject({
   }
 });
 
+/** MAX_BACKOFF_FACTOR is the largest `restartBackoff.factor` accepted (more is a typo: max is reached at the second step). */
+export const MAX_BACKOFF_FACTOR = 100;
+
+/** restartBackoffSchema is a group's `restartBackoff`: the delays between restarts of a task that keeps dying. */
+const restartBackoffSchema = strictObject({
+  initial: durationSchema.optional().meta({ description: 'the wait before the second restart of a loop (the first is at once); default 1s; 0 turns the backoff off' }),
+  factor: z
+    .number()
+    .min(1, { error: (iss) => `factor must be at least 1: each wait is the last one times factor (got ${String(iss.input)})` })
+    .max(MAX_BACKOFF_FACTOR)
+    .optional()
+    .meta({ description: 'each next wait is the last one times this; default 2' }),
+  max: durationSchema.optional().meta({ description: 'the longest wait; default 5m' }),
+}).superRefine((b, ctx) => {
+  const initial = b.initial ?? DEFAULT_RESTART_BACKOFF.initialMs;
+  const max = b.max ?? DEFAULT_RESTART_BACKOFF.maxMs;
+  if (typeof initial !== 'number' || typeof max !== 'number' || max >= initial) return;
+  const said = (ms: number, given: boolean) => `${formatDuration(ms)}${given ? '' : ', the default'}`;
+  ctx.addIssue({
+    code: 'custom',
+    message: `max (${said(max, b.max !== undefined)}) must not be less than initial (${said(initial, b.initial !== undefined)})`,
+    path: [b.max !== undefined ? 'max' : 'initial'],
+    input: b,
+  });
+});
+
 /**
  * updateSchema is an `update` block: how a changed group is rolled out (a deployment, src/deploy).
  * Per group, as the plan's default (top-level `update`) and as the inventory's (`settings.update`).
@@ -203,6 +230,7 @@ const groupCommon = {
   workingDir: z.string().min(1).optional(),
   stopGrace: durationSchema.optional().meta({ description: 'wait this long after SIGTERM before SIGKILL; default 10s' }),
   restart: z.enum(['always', 'on-failure', 'never']).default('always'),
+  restartBackoff: restartBackoffSchema.optional().meta({ description: 'spacing of the restarts of a task that keeps dying: {initial: 1s, factor: 2, max: 5m} by default' }),
   health: healthSchema.optional(),
   update: updateSchema.optional(),
 };

@@ -128,3 +128,11 @@ export function parseDuration(v: string | number, where?: string): number {
   if (ms > MAX_DURATION_MS) throw new SpecValueError(`duration '${String(v)}' is too long (limit 365d)`, where);
   return Math.round(ms);
 }
+
+/** formatDuration renders milliseconds as a plan would say them: 800ms, 8s, 1m30s, 5m, 2h, 1h30m (whole seconds above 1 s). */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const total = Math.round(ms / 1000);
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}`;
+}

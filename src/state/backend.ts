@@ -58,6 +58,8 @@ export interface EventInput {
   slot?: string;
   /** deployment is the deployment an event is about (its id). */
   deployment?: string;
+  /** epoch is the leadership epoch a `leader-…` event is about (control hosts on etcd). */
+  epoch?: number;
   /** by is who caused it: a token id, `local:<user>`, or `control-host`. */
   by?: string;
 }
@@ -121,6 +123,14 @@ export interface StateStats {
   compactions: number;
 }
 
+/** StateStaleness says why view() may be behind the store, and since when (a remote store that stopped answering). */
+export interface StateStaleness {
+  /** since is when the store first failed to answer (ISO time). */
+  since: string;
+  /** reason names the store and its error, and the revision view() holds. */
+  reason: string;
+}
+
 /** StateBackend is the state as every caller outside src/state sees it. */
 export interface StateBackend {
   /** id names this state; the tasks it starts carry it, so two states never adopt each other's tasks. */
@@ -131,6 +141,11 @@ export interface StateBackend {
   view(): StateView;
   /** refresh catches up with commits made by other processes since the last read. */
   refresh(): Promise<void>;
+  /**
+   * staleness says why view() may be behind the store (undefined: as current as the last refresh
+   * could make it). Only a remote store has it: the etcd backend while etcd does not answer.
+   */
+  staleness?(): StateStaleness | undefined;
   /** commit applies a transaction atomically and durably; returns the newest revision. The caller holds the lock. */
   commit(txn: StateTxn): Promise<number>;
   /** eventsSince returns kept events after rev (optionally filtered); reset when some were dropped. */

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, IWatchResponse, Watcher } from 'etcd3';
 import { StateError } from '../errors.js';
-import { TABLES, type EventRecord, type EventsPage, type LockOptions, type StateBackend, type StateStats, type StateTxn, type StateView, type TableName } from './backend.js';
+import { TABLES, type EventRecord, type EventsPage, type LockOptions, type StateBackend, type StateStaleness, type StateStats, type StateTxn, type StateView, type TableName } from './backend.js';
 import {
   connectEtcd,
   etcdError,
@@ -26,8 +26,10 @@ import {
   type EtcdLocation,
   type EtcdSettings,
 } from './etcd-client.js';
+import { EtcdHostRegistry, type EtcdHostRegistryOptions } from './etcd-hosts.js';
 import { EtcdLeader, type EtcdLeaderOptions } from './etcd-leader.js';
 import { EtcdLock } from './etcd-lock.js';
+import { EtcdStatusReader } from './etcd-status.js';
 import type { EventRetention } from './event-log.js';
 import { newStateId } from './state-id.js';
 import { StateTables, type JournalEntry, type SnapshotDoc } from './tables.js';
@@ -73,6 +75,8 @@ export class EtcdBackend implements StateBackend {
   private closed = false;
   /** quietUntil: refresh answers from the mirror without asking etcd until then (etcd did not answer). */
   private quietUntil = 0;
+  /** unanswered is since when, and how, refresh could not bring the mirror up to etcd (cleared once it does). */
+  private unanswered?: { since: number; error: string };
   private readonly counters: StateStats = { commits: 0, bytesWritten: 0, compactions: 0 };
   /** leaderEpoch, when set, is compared by every commit: the leader key is still the one of this epoch. */
   private leaderEpoch?: number;
@@ -128,6 +132,16 @@ export class EtcdBackend implements StateBackend {
   /** election makes the leader election of the control hosts on this state (etcd-leader.ts). */
   election(opts: EtcdLeaderOptions): EtcdLeader {
     return new EtcdLeader(this.client, { leader: this.keys.leader, beat: this.keys.leaderBeat }, this.loc, opts);
+  }
+
+  /** hostRegistry makes this host's registration under `<prefix>/hosts/` (etcd-hosts.ts). */
+  hostRegistry(opts: EtcdHostRegistryOptions): EtcdHostRegistry {
+    return new EtcdHostRegistry(this.client, this.keys, this.loc, opts);
+  }
+
+  /** statusReader makes a reader of the members, the leader and the hosts on this handle's client (etcd-status.ts). */
+  statusReader(): EtcdStatusReader {
+    return new EtcdStatusReader(this.client, this.loc, this.settings);
   }
 
   /**
@@ -255,6 +269,7 @@ export class EtcdBackend implements StateBackend {
   private applyGroup(rev: number, kvs: IKeyValue[], types: string[]): void {
     if (kvs.some((kv) => kv.key.equals(this.keys.lock))) this.lockKey.wake();
     this.quietUntil = 0;
+    this.unanswered = undefined;
     if (rev <= this.applied) return; // this handle's own commit, applied when etcd answered it
     const ops: JournalEntry['ops'] = [];
     const events: EventRecord[] = [];
@@ -354,14 +369,26 @@ export class EtcdBackend implements StateBackend {
    */
   async refresh(): Promise<void> {
     if (this.lockKey.held || this.closed || Date.now() < this.quietUntil) return;
+    let mod: number;
     try {
       const r = await this.client.kv.range({ key: this.keys.counter, keys_only: true });
-      await this.caughtUp(Number(r.kvs[0]?.mod_revision ?? 0), this.settings.timeoutMs);
-    } catch {
+      mod = Number(r.kvs[0]?.mod_revision ?? 0);
+    } catch (err) {
       // etcd unreachable: the last known state, and no more waiting on etcd until it answers the
-      // watch again (or 5 s passed)
+      // watch again (or 5 s passed); staleness() says so meanwhile
       this.quietUntil = Date.now() + 5_000;
+      this.unanswered = { since: this.unanswered?.since ?? Date.now(), error: etcdError(err, 'a read', this.loc).message };
+      return;
     }
+    if (await this.caughtUp(mod, this.settings.timeoutMs)) this.unanswered = undefined;
+    else this.unanswered = { since: this.unanswered?.since ?? Date.now(), error: `the watch on etcd (members ${this.loc.endpoints.join(', ')}) did not bring etcd revision ${mod} within ${this.settings.timeoutMs} ms` };
+  }
+
+  /** staleness says, while etcd does not answer this handle's refresh, since when and why: reads answer from the mirror as it stands. */
+  staleness(): StateStaleness | undefined {
+    const u = this.unanswered;
+    if (!u) return undefined;
+    return { since: new Date(u.since).toISOString(), reason: `${u.error}; this is the state as this host last saw it (revision ${this.tables.rev})` };
   }
 
   async commit(txn: StateTxn): Promise<number> {

@@ -192,7 +192,8 @@ const REV_DIGITS = 12;
 
 /**
  * EtcdKeys is the key layout of one state: `<prefix>/<table>/<key>` per record,
- * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`, `<prefix>/leader`, `<prefix>/leader-beat`.
+ * `<prefix>/events/<rev>` per event, `<prefix>/meta/{id,rev,dropped}`, `<prefix>/lock`, `<prefix>/leader`, `<prefix>/leader-beat`,
+ * and `<prefix>/hosts/<id>` per running control host (not part of the state: parse ignores them).
  */
 export class EtcdKeys {
   readonly all: Buffer;
@@ -205,6 +206,9 @@ export class EtcdKeys {
   readonly leader: Buffer;
   /** leaderBeat is the leader's heartbeat, rewritten every renewal: standbys watch its revision (etcd-leader.ts). */
   readonly leaderBeat: Buffer;
+  /** hosts is the prefix of the control hosts' registrations (etcd-hosts.ts), hostsEnd its range end. */
+  readonly hosts: Buffer;
+  readonly hostsEnd: Buffer;
   readonly events: Buffer;
   readonly eventsEnd: Buffer;
   private readonly head: string;
@@ -219,12 +223,19 @@ export class EtcdKeys {
     this.lock = Buffer.from(`${prefix}/lock`);
     this.leader = Buffer.from(`${prefix}/leader`);
     this.leaderBeat = Buffer.from(`${prefix}/leader-beat`);
+    this.hosts = Buffer.from(`${prefix}/hosts/`);
+    this.hostsEnd = prefixEnd(this.hosts);
     this.events = Buffer.from(`${prefix}/events/`);
     this.eventsEnd = prefixEnd(this.events);
   }
 
   record(table: TableName, key: string): Buffer {
     return Buffer.from(`${this.head}${table}/${key}`);
+  }
+
+  /** host is the registration key of the control host with that id. */
+  host(id: string): Buffer {
+    return Buffer.from(`${this.head}hosts/${id}`);
   }
 
   event(rev: number): Buffer {

@@ -9,8 +9,8 @@
  * `<prefix>/leader-beat` in a transaction that holds only while the leader key is still its own.
  * When no heartbeat sent in the last `deadlineMs` (0.4 × ttl by default) has been written, or etcd
  * says the lease or the key is gone, it calls onLost once with why: the host stops acting at once
- * and exits. A half-open connection never holds it: the watchdog runs on wall-clock time, whatever
- * the calls do.
+ * and exits. A half-open connection never holds it: the watchdog is a timer due when the deadline of
+ * the newest written heartbeat passes (re-armed by each one), whatever the calls do.
  *
  * A standby does not wait for a dead leader's lease to expire (up to the whole TTL after its last
  * renewal). It watches the heartbeat's revision; once the revision has not moved for deadlineMs plus
@@ -83,17 +83,28 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
+/** SLOW_READ_MS is how long a read of the leader key may wait before a follower says etcd does not answer it (a read takes milliseconds). */
+const SLOW_READ_MS = 250;
+
 /** EtcdLeader campaigns for, holds and watches over the leadership of one etcd state. */
 export class EtcdLeader {
   /** epoch is this host's epoch while it leads (undefined: it does not). */
   epoch?: number;
   /** current is who leads as last read (a standby's hint for clients). */
   current?: LeaderView;
+  /** previous is the last other host this one saw leading (before it led itself: whom it took over from). */
+  previous?: LeaderView;
   private lease?: Lease;
   private leaseId?: string;
   private lastRenewSent = 0;
   private lastError = '';
+  /** unreachable is since when, and with what error, this host's calls of the election fail (undefined: the last read was answered). */
+  private unreachable?: { since: number; error: string };
+  /** readSent is when the read of the leader key waiting for etcd's answer was sent (undefined: none waits). */
+  private readSent?: number;
   private timers: NodeJS.Timeout[] = [];
+  /** watchdog is due when the deadline of the newest written heartbeat passes. */
+  private watchdog?: NodeJS.Timeout;
   private lostOnce = false;
   private stopped = false;
   /** silent is the leader a standby watches: its epoch, its heartbeat's revision, and since when that has not moved. */
@@ -113,20 +124,48 @@ export class EtcdLeader {
     this.graceMs = opts.graceMs ?? Math.max(200, Math.floor(this.deadlineMs / 5));
   }
 
+  /** lastRenewal is when the newest heartbeat that etcd wrote was sent (ISO; undefined: not leading). */
+  get lastRenewal(): string | undefined {
+    return this.epoch !== undefined && this.lastRenewSent ? new Date(this.lastRenewSent).toISOString() : undefined;
+  }
+
+  /**
+   * etcdTrouble says, while this host's reads of the leader key fail (etcd down, no quorum, a cut
+   * link), since when and with what error, or how long the one sent has waited when that is more
+   * than SLOW_READ_MS (before its own deadline fails it); undefined once a read is answered. Who
+   * leads then is not known here: `current` is only the last answer.
+   */
+  get etcdTrouble(): string | undefined {
+    const members = `etcd (members ${this.loc.endpoints.join(', ')})`;
+    const u = this.unreachable;
+    if (u) return `${members} has not answered this host since ${new Date(u.since).toISOString()} (${u.error}): who leads now is not known here`;
+    const waited = this.readSent === undefined ? 0 : Date.now() - this.readSent;
+    if (waited > SLOW_READ_MS) return `${members} has not answered this host's read of the leader key for ${waited} ms: who leads now is not known here`;
+    return undefined;
+  }
+
   /** read reads who leads now (undefined: nobody), and the revision of its heartbeat (0: none). */
   async read(): Promise<LeaderView | undefined> {
     return (await this.readBeat()).view;
   }
 
   private async readBeat(): Promise<{ view?: LeaderView; beat: number }> {
-    const r = await withTimeout(
-      this.client.kv.txn({ compare: [], success: [{ request_range: { key: this.keys.leader } }, { request_range: { key: this.keys.beat } }], failure: [] }),
-      this.deadlineMs,
-      'reading the leader key',
-    );
+    this.readSent = Date.now();
+    let r;
+    try {
+      r = await withTimeout(
+        this.client.kv.txn({ compare: [], success: [{ request_range: { key: this.keys.leader } }, { request_range: { key: this.keys.beat } }], failure: [] }),
+        this.deadlineMs,
+        'reading the leader key',
+      );
+    } finally {
+      this.readSent = undefined;
+    }
+    this.unreachable = undefined;
     const kv = r.responses[0]?.response_range.kvs[0];
     const record = parseRecord(kv?.value);
     this.current = kv && record ? { epoch: Number(kv.create_revision), record } : undefined;
+    if (this.current && this.current.epoch !== this.epoch) this.previous = this.current;
     return { view: this.current, beat: Number(r.responses[1]?.response_range.kvs[0]?.mod_revision ?? 0) };
   }
 
@@ -175,7 +214,8 @@ export class EtcdLeader {
           view = await this.read();
         }
       } catch (err) {
-        this.lastError = (err as Error).message;
+        this.lastError = (err as Error).message.split('\n')[0]!;
+        this.unreachable = { since: this.unreachable?.since ?? Date.now(), error: this.lastError };
       }
       if ((view?.epoch ?? 0) !== told) {
         told = view?.epoch ?? 0;
@@ -246,7 +286,10 @@ export class EtcdLeader {
           'writing the leader heartbeat',
         ).then((res) => {
           if (!res.succeeded) return this.lose(`the leader key of epoch ${epoch} is gone or another host's: this host was deposed`);
-          if (sent > this.lastRenewSent) this.lastRenewSent = sent;
+          if (sent > this.lastRenewSent) {
+            this.lastRenewSent = sent;
+            this.armWatchdog();
+          }
         });
         const lease = withTimeout(this.lease!.keepaliveOnce({ deadline: new Date(sent + this.deadlineMs) }), this.deadlineMs, 'renewing the leader lease').then((res) => {
           if (Number(res.TTL) <= 0) this.lose(`etcd says the leader lease ${this.leaseId} expired`);
@@ -261,14 +304,24 @@ export class EtcdLeader {
           });
       }, every),
     );
-    // the watchdog: wall-clock time since the newest heartbeat that etcd wrote was sent
-    this.timers.push(
-      setInterval(() => {
-        const since = Date.now() - this.lastRenewSent;
-        if (since > this.deadlineMs) this.lose(`no heartbeat of the leader was written within its deadline of ${this.deadlineMs} ms (the last one written was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
-      }, Math.max(20, Math.floor(this.deadlineMs / 10))),
-    );
     for (const t of this.timers) t.unref();
+    this.armWatchdog();
+  }
+
+  /**
+   * armWatchdog sets the watchdog to the deadline of the newest heartbeat that etcd wrote (its send
+   * time + deadlineMs): the leader stops when that passes, not at the next tick of a poll after it.
+   */
+  private armWatchdog(): void {
+    if (this.lostOnce || this.stopped) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      const since = Date.now() - this.lastRenewSent;
+      // a timer may come a millisecond early by the wall clock: then wait for the rest
+      if (since < this.deadlineMs) return this.armWatchdog();
+      this.lose(`no heartbeat of the leader was written within its deadline of ${this.deadlineMs} ms (the last one written was sent ${since} ms ago${this.lastError ? `; last error: ${this.lastError}` : ''})`);
+    }, Math.max(0, this.lastRenewSent + this.deadlineMs - Date.now()));
+    this.watchdog.unref();
   }
 
   private lose(why: string): void {
@@ -276,6 +329,7 @@ export class EtcdLeader {
     this.lostOnce = true;
     this.epoch = undefined;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.watchdog);
     this.opts.onLost(why);
   }
 
@@ -283,6 +337,7 @@ export class EtcdLeader {
   async resign(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.watchdog);
     const lease = this.lease;
     this.lease = undefined;
     this.epoch = undefined;

@@ -47,3 +47,25 @@ export function applyJournalSync(dir: string, doc: StateData): StateData {
   }
   return doc;
 }
+
+/**
+ * readStateHeadSync reads a file state's id and newest revision from its snapshot file (`state.json`
+ * in its directory) and journal, without opening a backend; undefined when there is no such file.
+ */
+export function readStateHeadSync(snapshotFile: string): { id: string; rev: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(snapshotFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StateError(`cannot read ${snapshotFile}: ${(err as Error).message}`, { code: 'E_STATE_DIR' });
+  }
+  let doc: StateData;
+  try {
+    doc = JSON.parse(text) as StateData;
+  } catch (err) {
+    throw new StateError(`${snapshotFile} is not JSON: ${(err as Error).message}`, { code: 'E_STATE_CORRUPT' });
+  }
+  applyJournalSync(path.dirname(snapshotFile), doc);
+  return { id: doc.id ?? '', rev: doc.rev ?? 0 };
+}

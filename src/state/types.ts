@@ -47,6 +47,25 @@ export interface ForeignTask {
   resources?: TaskResources;
 }
 
+/**
+ * RestartBackoffRecord is where a task stands in a crash loop (src/control/restart-backoff.ts): kept
+ * in the state so that a new control host goes on where the last one was.
+ */
+export interface RestartBackoffRecord {
+  /** restarts counts the control side's restarts of the task since it last stayed up long enough. */
+  restarts: number;
+  /** since is when the loop began (its first death was noted). */
+  since: string;
+  /** lastRestartAt is when the control side last restarted it. */
+  lastRestartAt?: string;
+  /** diedAt is when the death being waited on happened (set, with delayMs and nextAt, while the task is dead). */
+  diedAt?: string;
+  /** delayMs is this step's wait: the restart is due at diedAt + delayMs. */
+  delayMs?: number;
+  /** nextAt is when the next restart is due. */
+  nextAt?: string;
+}
+
 /** TaskRecord is what the state keeps about a task. */
 export interface TaskRecord {
   task: string;
@@ -71,6 +90,8 @@ export interface TaskRecord {
   health?: TaskHealth;
   /** image is a container task's image. */
   image?: string;
+  /** backoff is the task's restart backoff: absent until it dies, dropped once it stays up (or its spec changes). */
+  backoff?: RestartBackoffRecord;
   updatedAt: string;
 }
 

@@ -64,6 +64,9 @@ export class ExecutorClient {
    * control host on etcd sets it while it leads; executors refuse older epochs). Unset: no epoch sent.
    */
   static fencingEpoch: (() => number | undefined) | undefined;
+
+  /** clockOffsetMs is the agent's clock minus this process's, as measured at hello (0 when the executor did not say). */
+  clockOffsetMs = 0;
   /** registration is what the executor reported on hello (resources, attributes, adopted tasks). */
   registration!: AgentRegistration;
   private nextId = 1;
@@ -119,6 +122,9 @@ export class ExecutorClient {
         throw new AgentError(agent, `executor speaks protocol ${msg.agent.protocol}, this factory speaks ${PROTOCOL_VERSION}`, { code: 'E_PROTOCOL' });
       }
       client.registration = msg.agent;
+      // the register was sent right after its clock was read: the one-way delay is the error, and it
+      // makes deadlines on the agent's clock a little earlier than on ours, never later
+      if (typeof msg.agent.clock === 'number') client.clockOffsetMs = msg.agent.clock - Date.now();
       return client;
     } catch (err) {
       await client.close().catch(() => undefined);

@@ -146,12 +146,19 @@ describe.skipIf(skip !== undefined)(`docker driver (real dockerd)${skip !== unde
     const ended = await waitStatus('once/j/r1-1', (s) => s?.state === 'failed');
     expect(ended).toMatchObject({ state: 'failed', exitCode: 5 });
     const startedBefore = (await docker.getContainer(a.containerId!).inspect()).State.StartedAt;
-    const again = await driver.run(spec('once/j/r1-1', ['sh', '-c', 'exit 5'], { restart: 'never', once: true }));
+    // re-sent past its deadline: it exists, so it is reported, not refused
+    const again = await driver.run(spec('once/j/r1-1', ['sh', '-c', 'exit 5'], { restart: 'never', once: true, notAfter: Date.now() - 50 }));
     expect(again).toMatchObject({ state: 'failed', exitCode: 5, containerId: a.containerId });
     const info = await docker.getContainer(a.containerId!).inspect();
     expect(info.RestartCount).toBe(0);
     expect(info.State.StartedAt).toBe(startedBefore);
     await driver.stop('once/j/r1-1', { graceMs: 0, remove: true });
+  });
+
+  test('a run-once start past its notAfter is refused (E_TOO_LATE): no container is created', async () => {
+    const late = await driver.run(spec('once/j/r2-1', ['sh', '-c', 'exit 0'], { restart: 'never', once: true, notAfter: Date.now() - 50 })).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'E_TOO_LATE' });
+    expect(await driver.status('once/j/r2-1')).toBeUndefined();
   });
 
   test('a command that does not exist fails with the engine message', async () => {

@@ -4,11 +4,11 @@
  * and writes within 3 s of the kill (lease TTL 2 s), a re-run of the apply through the host list
  * converges, and exactly 50 processes run (counted in /proc). Skipped without etcd, failed under CI.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BIN, pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { HaHosts, type HaHost } from '../helpers/ha-jobs-hosts.js';
 import { oneCluster, writeInventory } from '../helpers/inventory.js';
 import { EtcdCluster, etcdSkipReason } from '../harness/etcd.js';
 
@@ -20,36 +20,10 @@ const workDir = path.join(scratch.dir, 'agent');
 const MARK = '6013'; // sleep's argument: the tasks' processes are the ones with this argv
 const started = new Set<number>();
 
-interface Host {
-  child: ChildProcess;
-  dir: string;
-  url?: string;
-  fingerprint?: string;
-  log: () => string;
-}
-
 let cluster: EtcdCluster | undefined;
-let hosts: Host[] = [];
-let location = '';
+let ha: HaHosts | undefined;
 
-function startHost(i: number): Host {
-  const dir = path.join(scratch.dir, `host${i}`);
-  const args = ['control', 'serve', '--state', location, '--data-dir', dir, '--listen', '127.0.0.1:0', '--lease-ttl', '2', '--reconcile-interval', '0', '--inventory', inv];
-  const child = spawn(BIN, args, { cwd: scratch.dir, env: { ...process.env, CI: '', FACTORY_STATE: '', FACTORY_INVENTORY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const h: Host = { child, dir, log: () => out };
-  return h;
-}
-
-const alive = (h: Host) => h.child.exitCode === null && h.child.signalCode === null;
-const leading = (h: Host) => /leading .* \(epoch (\d+)\)/.exec(h.log());
-
-/** remote is the client flags that reach every host (the client follows the leader among them). */
-function remote(list: Host[]): string[] {
-  return ['--control', list.map((h) => h.url!).join(','), '--fingerprint', list.map((h) => h.fingerprint!).join(','), '--token-file', path.join(list[0]!.dir, 'tokens', 'root'), '--state', path.join(scratch.dir, 'nowhere')];
-}
+const leading = (h: HaHost): boolean => ha!.epochOf(h) !== undefined;
 
 /** sleepers lists the pids of this test's task processes, from /proc. */
 function sleepers(): number[] {
@@ -71,22 +45,18 @@ beforeAll(async () => {
   writeInventory(inv, oneCluster('dc', 'c1', [{ name: 'a1', local: true, workDir, resources: { cpus: 64, mem: '64Gi' } }]));
   fs.writeFileSync(plan, `name: fifty\nprocesses:\n  - name: nap\n    count: 50\n    command: [sleep, "${MARK}"]\n    resources: {cpus: 0.01, mem: 1Mi}\n`);
   cluster = await EtcdCluster.start({ members: 3 });
-  location = `etcd://${cluster.members.map((m) => m.endpoint).join(',')}/ha`;
-  hosts = [0, 1, 2].map(startHost);
-  for (const h of hosts) {
-    const up = await waitFor(() => /serving (https:\/\/127\.0\.0\.1:\d+) \(TLS certificate .*, SHA-256 fingerprint ([0-9A-F:]+)\)/.test(h.log()), 20_000, 50);
-    expect(up, h.log()).toBe(true);
-    const m = /serving (https:\/\/127\.0\.0\.1:\d+) \(TLS certificate .*, SHA-256 fingerprint ([0-9A-F:]+)\)/.exec(h.log())!;
-    h.url = m[1];
-    h.fingerprint = m[2];
-  }
-  expect(await waitFor(() => hosts.some((h) => leading(h)), 20_000, 50), hosts.map((h) => h.log()).join('\n----\n')).toBe(true);
+  ha = new HaHosts({ dir: scratch.dir, location: `etcd://${cluster.members.map((m) => m.endpoint).join(',')}/ha`, inventory: inv, leaseTtlS: 2, reconcileS: 0 });
+  await Promise.all([0, 1, 2].map((i) => ha!.start(i)));
+  await ha.waitLeader(20_000);
 }, 90_000);
 
 afterAll(async () => {
-  const live = hosts.filter(alive);
-  if (live.length) await runCli(['plan', 'destroy', plan, ...remote(live)], { cwd: scratch.dir, timeoutMs: 60_000 }).catch(() => undefined);
-  for (const h of hosts) if (alive(h)) h.child.kill('SIGKILL');
+  try {
+    if (ha?.live.length) await runCli(['plan', 'destroy', plan, ...ha.remote()], { cwd: scratch.dir, timeoutMs: 60_000 });
+  } catch {
+    // no host ever led (no root token), or the destroy timed out: the cleanup below still runs
+  }
+  for (const h of ha?.live ?? []) await ha!.kill(h);
   for (const pid of [...started, ...sleepers()]) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   await cluster?.stop();
   scratch.cleanup();
@@ -94,35 +64,34 @@ afterAll(async () => {
 
 describe.skipIf(skip !== undefined)(`three control hosts on a 3-member etcd cluster${skip ? ` (skipped: ${skip})` : ''}`, () => {
   test('one leads; a follower refuses a write naming the leader, and the client follows it', async () => {
-    const leaders = hosts.filter((h) => leading(h));
-    expect(leaders).toHaveLength(1);
+    const hosts = ha!.live;
+    expect(hosts.filter(leading)).toHaveLength(1);
     const follower = hosts.find((h) => !leading(h))!;
     // the follower first in the list: the write lands on the leader all the same
     const order = [follower, ...hosts.filter((h) => h !== follower)];
-    const r = await runCli(['plan', 'diff', plan, ...remote(order), '--json'], { cwd: scratch.dir, timeoutMs: 60_000 });
+    const r = await runCli(['plan', 'diff', plan, ...ha!.remote(order), '--json'], { cwd: scratch.dir, timeoutMs: 60_000 });
     expect(r.code, r.stderr + r.stdout).toBe(0);
   }, 90_000);
 
   test('kill -9 of the leader during an apply of 50: a standby leads within 3 s, the re-run converges, exactly 50 run', async () => {
-    const old = hosts.find((h) => leading(h))!;
-    const oldEpoch = Number(leading(old)![1]);
-    const apply = runCli(['plan', 'apply', plan, ...remote(hosts), '--json'], { cwd: scratch.dir, timeoutMs: 120_000 });
+    const old = ha!.leader()!;
+    const oldEpoch = ha!.epochOf(old)!;
+    const apply = runCli(['plan', 'apply', plan, ...ha!.remote(), '--json'], { cwd: scratch.dir, timeoutMs: 120_000 });
     // kill it in the middle: once some of the 50 run
     expect(await waitFor(() => sleepers().length >= 5, 60_000, 20)).toBe(true);
-    old.child.kill('SIGKILL');
+    const killed = ha!.kill(old);
     const killedAt = Date.now();
     const during = sleepers().length;
-    const rest = hosts.filter((h) => h !== old);
-    expect(await waitFor(() => rest.some((h) => leading(h)), 15_000, 20), rest.map((h) => h.log()).join('\n----\n')).toBe(true);
-    const next = rest.find((h) => leading(h))!;
-    const epoch = Number(leading(next)![1]);
+    await killed;
+    const next = await ha!.waitLeader(15_000);
+    const epoch = ha!.epochOf(next)!;
     expect(epoch).toBeGreaterThan(oldEpoch);
     const first = await apply;
     // the first apply may fail (its host died under it) or have finished; either way, run it again
-    const again = await runCli(['plan', 'apply', plan, ...remote(rest), '--json'], { cwd: scratch.dir, timeoutMs: 120_000 });
+    const again = await runCli(['plan', 'apply', plan, ...ha!.remote(), '--json'], { cwd: scratch.dir, timeoutMs: 120_000 });
     expect(again.code, again.stderr + again.stdout).toBe(0);
     // the new leader's first write is its leader-elected event
-    const st = await runCli(['status', '--json', '--cached', '--events', '1000', ...remote(rest)], { cwd: scratch.dir, timeoutMs: 60_000 });
+    const st = await runCli(['status', '--json', '--cached', '--events', '1000', ...ha!.remote()], { cwd: scratch.dir, timeoutMs: 60_000 });
     expect(st.code, st.stderr).toBe(0);
     const s = JSON.parse(st.stdout) as { tasks: { task: string; state: string; pid?: number }[]; events: { kind: string; at: string; message: string }[] };
     const elected = s.events.find((e) => e.kind === 'leader-elected' && e.message.includes(`(epoch ${epoch})`));

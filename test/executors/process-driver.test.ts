@@ -113,6 +113,18 @@ describe('process driver', () => {
     expect(restarted.pid).not.toBe(a.pid);
   });
 
+  it('a run-once start past its notAfter is refused (E_TOO_LATE) and starts nothing; one for a task that started is reported as it is', async () => {
+    const late = await run(makeSpec('p/j/r2-1', ['sleep', '5'], { once: true, notAfter: Date.now() - 50 })).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'E_TOO_LATE' });
+    expect((late as Error).message).toMatch(/^run p\/j\/r2-1: not started: it reached the executor \d+ ms after its deadline/);
+    expect(await driver.status('p/j/r2-1')).toBeUndefined();
+    const a = await run(makeSpec('p/j/r3-1', ['sleep', '5'], { once: true, notAfter: Date.now() + 5000 }));
+    expect(a.state).toBe('running');
+    const again = await run(makeSpec('p/j/r3-1', ['sleep', '5'], { once: true, notAfter: Date.now() - 50 }));
+    expect(again).toMatchObject({ state: 'running', pid: a.pid });
+    await driver.stop('p/j/r3-1', { graceMs: 100 });
+  });
+
   it('does not spawn a missing command and reports the exec error', async () => {
     const s = await run(makeSpec('p/g/0', ['no-such-command-xyz', 'a']));
     expect(s.state).toBe('failed');

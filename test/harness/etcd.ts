@@ -4,10 +4,16 @@
  * (fsync on, as in production), stopped or killed by pid. A killed member can be started again on
  * its data directory.
  *
+ * Members may also serve clients on more loopback addresses (clientAddresses: 127.0.80.1, …, on the
+ * same client port): give each client its own address, and one iptables DROP to that address's
+ * client ports (cutClients) cuts that client off from etcd while every other one, and the members'
+ * peer links, stay up. healClients, stop() and the end of the test process remove the rules, each
+ * by its exact spec (never a flush).
+ *
  * When etcd is not installed, startEtcd() returns a skip reason on a dev machine and throws when CI
  * is set: in CI a test that needs etcd fails, it never silently skips.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -55,6 +61,11 @@ export interface EtcdClusterOptions {
   readyTimeoutMs?: number;
   /** extraArgs are more etcd flags for every member. */
   extraArgs?: string[];
+  /**
+   * clientAddresses are more loopback addresses (e.g. 127.0.80.1) on which every member also serves
+   * clients, on its client port: endpointsOn(address) reaches the cluster through one of them only.
+   */
+  clientAddresses?: string[];
 }
 
 /** freePort asks the kernel for a free loopback port. */
@@ -85,8 +96,11 @@ export function memberHealthy(endpoint: string, timeoutMs = 1000): Promise<boole
 /** EtcdCluster is a running test cluster. */
 export class EtcdCluster {
   private readonly procs = new Map<number, ChildProcess>();
+  /** cuts are the iptables rules cutClients added and healClients has not removed yet, by address. */
+  private readonly cuts = new Map<string, string[]>();
   /** killOnExit kills the members and deletes their data if the test process ends without stop() (a crash, a thrown test). */
   private readonly killOnExit = () => {
+    for (const address of [...this.cuts.keys()]) this.healClients(address);
     for (const m of this.members) {
       try {
         if (m.pid) process.kill(m.pid, 'SIGKILL');
@@ -105,6 +119,8 @@ export class EtcdCluster {
     private readonly args: string[],
     private readonly initialCluster: string,
     private readonly token: string,
+    /** clientAddresses are the loopback addresses every member also serves clients on. */
+    readonly clientAddresses: string[] = [],
   ) {}
 
   /** start launches the members and waits until every one reports healthy. */
@@ -121,7 +137,7 @@ export class EtcdCluster {
     }
     const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
     const args = ['--max-txn-ops', String(opts.maxTxnOps ?? 4096), '--logger', 'zap', '--log-level', 'warn', ...(opts.extraArgs ?? [])];
-    const cluster = new EtcdCluster(dir, members, binary, args, initialCluster, `factory-test-${path.basename(dir)}`);
+    const cluster = new EtcdCluster(dir, members, binary, args, initialCluster, `factory-test-${path.basename(dir)}`, opts.clientAddresses ?? []);
     process.on('exit', cluster.killOnExit);
     try {
       for (let i = 0; i < n; i++) cluster.spawnMember(i, 'new');
@@ -138,20 +154,53 @@ export class EtcdCluster {
     return this.members.map((m) => m.endpoint);
   }
 
-  /** url is the `--state` URL of a state under prefix on this cluster: `etcd://a,b,c/prefix`. */
-  url(prefix: string): string {
-    return `etcd://${this.endpoints.join(',')}/${prefix.replace(/^\/+/, '')}`;
+  /** endpointsOn lists `<address>:<port>` of every member: the cluster as reached through one of the clientAddresses. */
+  endpointsOn(address: string): string[] {
+    if (!this.clientAddresses.includes(address)) throw new Error(`the members do not serve clients on ${address} (clientAddresses: ${this.clientAddresses.join(', ') || 'none'})`);
+    return this.members.map((m) => `${address}:${m.clientPort}`);
+  }
+
+  /** url is the `--state` URL of a state under prefix on this cluster: `etcd://a,b,c/prefix` (through address, one of the clientAddresses, when given). */
+  url(prefix: string, address?: string): string {
+    return `etcd://${(address ? this.endpointsOn(address) : this.endpoints).join(',')}/${prefix.replace(/^\/+/, '')}`;
+  }
+
+  /** clientCutRule is the iptables rule that cuts address off: one DROP of TCP to every member's client port there (one rule: the cut is atomic). */
+  private clientCutRule(address: string): string[] {
+    this.endpointsOn(address);
+    return ['INPUT', '-d', address, '-p', 'tcp', '-m', 'multiport', '--dports', this.members.map((m) => m.clientPort).join(','), '-j', 'DROP'];
+  }
+
+  /**
+   * cutClients drops every packet to the members' client ports on address (one of clientAddresses):
+   * connections already open there go half-open, new ones never connect; the other addresses and
+   * the peer links are untouched. Needs root and iptables.
+   */
+  cutClients(address: string): void {
+    if (this.cuts.has(address)) return;
+    const rule = this.clientCutRule(address);
+    execFileSync('iptables', ['-w', '-I', ...rule]);
+    this.cuts.set(address, rule);
+  }
+
+  /** healClients removes the rule cutClients added for address, by its exact spec (never a flush). */
+  healClients(address: string): void {
+    const rule = this.cuts.get(address);
+    if (!rule) return;
+    spawnSync('iptables', ['-w', '-D', ...rule]);
+    this.cuts.delete(address);
   }
 
   private spawnMember(i: number, state: 'new' | 'existing'): void {
     const m = this.members[i]!;
     const log = fs.openSync(m.logFile, 'a');
+    const clientUrls = [m.endpoint, ...this.clientAddresses.map((a) => `${a}:${m.clientPort}`)].map((e) => `http://${e}`).join(',');
     const child = spawn(
       this.binary,
       [
         '--name', m.name,
         '--data-dir', m.dataDir,
-        '--listen-client-urls', `http://${m.endpoint}`,
+        '--listen-client-urls', clientUrls,
         '--advertise-client-urls', `http://${m.endpoint}`,
         '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
@@ -187,6 +236,25 @@ export class EtcdCluster {
     }
   }
 
+  /**
+   * raftLeader is the index of the member that leads the cluster (etcd's own raft leader), as the
+   * running members' status says; undefined when none says it leads. Killing it costs an election
+   * in etcd (1-2.5 s here, lease renewals wait for it); killing another member does not.
+   */
+  async raftLeader(): Promise<number | undefined> {
+    for (const [i, m] of this.members.entries()) {
+      if (m.pid === 0) continue;
+      try {
+        const res = await fetch(`http://${m.endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+        const st = (await res.json()) as { leader?: string; header?: { member_id?: string } };
+        if (st.leader && st.leader === st.header?.member_id) return i;
+      } catch {
+        /* down or busy: ask the next one */
+      }
+    }
+    return undefined;
+  }
+
   /** kill sends a signal to member i by pid (default SIGKILL) and waits for it to exit. */
   async kill(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const m = this.members[i]!;
@@ -217,9 +285,10 @@ export class EtcdCluster {
     await this.waitHealthy(timeoutMs);
   }
 
-  /** stop kills every member by pid and deletes the folder (a graceful stop of a member waits for its peers, seconds). */
+  /** stop removes the client cuts, kills every member by pid and deletes the folder (a graceful stop of a member waits for its peers, seconds). */
   async stop(): Promise<void> {
     process.off('exit', this.killOnExit);
+    for (const address of [...this.cuts.keys()]) this.healClients(address);
     await Promise.all(this.members.map((_, i) => this.kill(i, 'SIGKILL')));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

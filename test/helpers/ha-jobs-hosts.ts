@@ -2,9 +2,10 @@
  * HaHosts starts, finds and kills the `factory control serve` hosts of one etcd state (the built
  * CLI, each with its own data dir, on TCP with TLS), for the HA trials: which one leads (from its
  * log), the client flags that reach them all, a host killed by its pid and started again on its
- * folder. (test/e2e/ha-etcd.test.ts has the same few lines of its own; one helper should serve both.)
+ * folder. test/e2e/ha-etcd.test.ts, ha-jobs.test.ts, ha-status.test.ts and bench/ha.ts use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, waitFor } from './cli.js';
 
@@ -97,10 +98,16 @@ export class HaHosts {
     clearTimeout(t);
   }
 
-  /** remote is the client flags that reach every live host (the client follows the leader among them). */
-  remote(): string[] {
-    const list = this.live;
-    return ['--control', list.map((h) => h.url!).join(','), '--fingerprint', list.map((h) => h.fingerprint!).join(','), '--token-file', path.join(list[0]!.dir, 'tokens', 'root'), '--state', path.join(this.o.dir, 'nowhere')];
+  /** rootToken is the first root token file any started host wrote (killed ones' too: a token lives in the state). */
+  rootToken(): string {
+    const file = this.all.map((h) => path.join(h.dir, 'tokens', 'root')).find((f) => fs.existsSync(f));
+    if (!file) throw new Error(`no host wrote a root token yet (${this.all.map((h) => h.dir).join(', ')})`);
+    return file;
+  }
+
+  /** remote is the client flags that reach the hosts of list (default: every live one), in that order (the client follows the leader among them). */
+  remote(list: HaHost[] = this.live): string[] {
+    return ['--control', list.map((h) => h.url!).join(','), '--fingerprint', list.map((h) => h.fingerprint!).join(','), '--token-file', this.rootToken(), '--state', path.join(this.o.dir, 'nowhere')];
   }
 
   /** stop kills the followers, then stops the leader with SIGTERM (its last writes land), each by pid. */

@@ -2,6 +2,7 @@
  * FakeAgents is a RunAgents for unit tests of the scheduler of runs: one agent whose executor keeps
  * tasks in memory with the run-once rule of the real executors, and a clock the test moves.
  */
+import { AgentError } from '../../src/errors.js';
 import type { PlacementView, RunAgents, RunExecutor } from '../../src/jobs/agents.js';
 import type { TaskRunSpec, TaskStatus } from '../../src/protocol/messages.js';
 
@@ -28,6 +29,8 @@ export class FakeAgents implements RunAgents {
   down = false;
   /** starts counts run calls that started a task (not the answered-as-is ones). */
   started: string[] = [];
+  /** tooLate lists the run-once starts refused as past their notAfter (E_TOO_LATE), as the real drivers do. */
+  tooLate: string[] = [];
   /** inspectGate, while set, holds every inspect until it resolves (an agent slow to answer). */
   private inspectGate?: Promise<void>;
   /** runGate, while set, holds every run until it resolves (an agent slow to start). */
@@ -55,6 +58,10 @@ export class FakeAgents implements RunAgents {
         await this.runGate;
         const held = this.tasks.get(spec.task);
         if (held && spec.once) return held.status;
+        if (spec.notAfter !== undefined && this.clock.now() > spec.notAfter) {
+          this.tooLate.push(spec.task);
+          throw new AgentError('local', `run ${spec.task}: not started: it reached the executor ${this.clock.now() - spec.notAfter} ms after its deadline`, { code: 'E_TOO_LATE' });
+        }
         const status: TaskStatus = { task: spec.task, driver: spec.driver, state: 'running', specHash: spec.specHash, labels: spec.labels, pid: 1000 + this.tasks.size, startedAt: now() };
         this.tasks.set(spec.task, { spec, status, starts: (held?.starts ?? 0) + 1 });
         this.started.push(spec.task);

@@ -220,24 +220,47 @@ describe('JobRunner with a fake clock and agent', () => {
     expect(runs().map((x) => x.state)).toEqual(['succeeded', 'running', 'running']);
   });
 
-  it('a start that waited behind others past its next slot is not sent: its slot is missed, not run late', async () => {
+  it('a start that waited behind others past its next slot is not run late: not sent when queued here, refused by the agent when queued there', async () => {
     const n = START_CONCURRENCY + 1;
     await putJobs(...Array.from({ length: n }, (_, i) => spec(`j${i}`)));
     const r = runner();
     const release = agents.holdRuns();
     clock.advance(1000);
     await r.pass(); // slot 1 s: n runs claimed, START_CONCURRENCY starts sent (held by the agent), one waits
-    clock.advance(1500); // the agent answers after slot 2 s came due
+    clock.advance(1500); // the agent gets to them after slot 2 s came due
     release();
     await r.settle();
     await r.stop();
     const missed = runs().filter((x) => x.state === 'missed');
-    expect(missed).toHaveLength(1);
-    expect(missed[0]!.reason).toBe('not started before its deadline: local was still busy with earlier starts');
-    expect(agents.started).toHaveLength(n - 1);
-    expect(agents.started).not.toContain(missed[0]!.task);
-    expect(state.view().get('cursors', missed[0]!.job)!.counts).toMatchObject({ runs: 0, missed: 1 });
-    expect(events('job-slot-missed').map((e) => e.run)).toEqual([missed[0]!.id]);
+    expect(missed).toHaveLength(n);
+    for (const m of missed) expect(m.reason).toBe('not started before its deadline: local was still busy with earlier starts');
+    // the agent refused the ones it held (their deadline went with them); the last one was never sent
+    expect(agents.started).toEqual([]);
+    expect(agents.tooLate).toHaveLength(n - 1);
+    const never = missed.find((m) => !agents.tooLate.includes(m.task!));
+    expect(never).toBeDefined();
+    for (const m of missed) expect(state.view().get('cursors', m.job)!.counts).toMatchObject({ runs: 0, missed: 1 });
+    expect(events('job-slot-missed')).toHaveLength(n);
+  });
+
+  it('a start that reaches the agent before its deadline starts, and one re-sent late for a run that started is reported, not refused', async () => {
+    await putJobs(spec('a'));
+    const r = runner();
+    clock.advance(1000);
+    await r.pass();
+    await r.settle();
+    expect(agents.started).toHaveLength(1);
+    const [run] = runs();
+    expect(run).toMatchObject({ state: 'running' });
+    // the deadline went with the start: the next slot (no startingDeadline), on the agent's clock
+    expect(agents.tasks.get(run!.task!)!.spec.notAfter).toBe(Date.parse(run!.slot) + 1000);
+    // the same start again, past its deadline (a new host re-sends a claimed run's start): the task exists
+    const exec = await agents.executor();
+    clock.advance(5000);
+    const again = await exec.run({ ...agents.tasks.get(run!.task!)!.spec, notAfter: clock.now() - 1000 });
+    expect(again.state).toBe('running');
+    expect(agents.tooLate).toEqual([]);
+    await r.stop();
   });
 
   it('slots that came due while no host ran are missed (catchUp: none) and counted, never silent', async () => {

@@ -105,6 +105,32 @@ const cases: Case[] = [
     want: { create: [], stop: [], keep: ['p/web/0@a2'], changes: { create: 0, destroy: 0, update: 0 } },
   },
   {
+    name: 'restart held by the backoff: the dead task is kept as it is',
+    groups: [{ ...g, count: 1 }],
+    actual: [mockTask(g, 0, 'a2', { state: 'failed', restartHeld: true })],
+    want: { create: [], stop: [], keep: ['p/web/0@a2'], changes: { create: 0, destroy: 0, update: 0 } },
+  },
+  {
+    name: 'restart held by the backoff on a draining agent: not moved either',
+    agents: [mockAgent({ name: 'a1' }), mockAgent({ name: 'a2', state: 'draining' })],
+    groups: [{ ...g, count: 1 }],
+    actual: [mockTask(g, 0, 'a2', { state: 'failed', restartHeld: true })],
+    want: { create: [], stop: [], keep: ['p/web/0@a2'], changes: { create: 0, destroy: 0, update: 0 } },
+  },
+  {
+    name: 'restart held by the backoff does not hold back an update (a new spec starts at once)',
+    groups: [{ ...g2, count: 1 }],
+    actual: [mockTask(g, 0, 'a2', { state: 'failed', restartHeld: true })],
+    want: { create: ['p/web/0@a2:update'], stop: ['p/web/0@a2:update'], keep: [], changes: { create: 0, destroy: 0, update: 1 } },
+  },
+  {
+    name: 'restart held by the backoff does not keep a task on a lost agent',
+    agents: [mockAgent({ name: 'a1', state: 'lost' }), mockAgent({ name: 'a2' })],
+    groups: [{ ...g, count: 1 }],
+    actual: [mockTask(g, 0, 'a1', { state: 'failed', restartHeld: true })],
+    want: { create: ['p/web/0@a2:reschedule'], stop: ['p/web/0@a1:reschedule'], keep: [], changes: { create: 1, destroy: 0, update: 0 } },
+  },
+  {
     name: 'restart elsewhere when the agent is full now',
     groups: [{ ...g, count: 1, resources: mockResources({ cpus: 4 }) }],
     actual: [

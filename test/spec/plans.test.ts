@@ -140,6 +140,14 @@ const BAD: Record<string, string[]> = {
     '7:53: processes[0].update.progressDeadline: progressDeadline (90s) must be longer than healthyDeadline (2m), or 0 for none',
     '10:27: processes[1].update.autoPromote: autoPromote needs canary: 1 or more (there is nothing to promote)',
   ],
+  'restart-backoff.yaml': [
+    "6:31: processes[0].restartBackoff.initial: duration must not be negative (got '-1')",
+    "6:40: processes[0].restartBackoff.max: invalid duration '-5s' (use e.g. 500ms, 10s, 2m, 1h or 1h30m; a plain number is seconds)",
+    '9:30: processes[1].restartBackoff.factor: factor must be at least 1: each wait is the last one times factor (got 0.5)',
+    '12:41: processes[2].restartBackoff.max: max (2s) must not be less than initial (10s)',
+    "15:22: processes[3].restartBackoff.initail: unknown key 'initail' (did you mean 'initial'?)",
+    '19:16: processes[4].restartBackoff.initial: max (5m, the default) must not be less than initial (10m)',
+  ],
   'not-mapping-group.yaml': [
     '3:12: processes: expected a list, got a mapping',
     "5:5: containers[0]: expected a mapping, got a string ('just-a-string')",
@@ -184,7 +192,7 @@ describe('bad plans', () => {
 });
 
 describe('good plans', () => {
-  it('minimal: defaults filled in (cpus 0.1, mem 64Mi, stopGrace 10s, restart always)', async () => {
+  it('minimal: defaults filled in (cpus 0.1, mem 64Mi, stopGrace 10s, restart always, restartBackoff 1s × 2 up to 5m)', async () => {
     const file = good('minimal.yaml');
     const plan = await loadPlanFile(file);
     expect(plan).toEqual<PlanSpec>({
@@ -206,6 +214,7 @@ describe('good plans', () => {
           env: {},
           stopGraceMs: 10_000,
           restart: 'always',
+          restartBackoff: { initialMs: 1000, factor: 2, maxMs: 300_000 },
           line: 4,
           col: 5,
         },
@@ -291,6 +300,23 @@ describe('good plans', () => {
     expect(plan.placement).toEqual({ cluster: 'bj1-a' });
     expect(plan.groups.map((g) => g.name)).toEqual(['api', 'api-canary']);
     expect(plan.groups[1]).toMatchObject({ everyAgent: true, command: ['httpd', '-f'], resources: { cpus: 0.25, mem: 128 * Mi } });
+  });
+
+  it('restartBackoff: given keys win, the others keep their defaults; initial 0 turns the backoff off', () => {
+    const plan = loadPlanText(
+      `name: rb
+processes:
+  - {name: a, command: ["false"], restartBackoff: {initial: 500ms, factor: 3, max: 1m}}
+  - {name: b, command: ["false"], restartBackoff: {max: 8s}}
+  - {name: c, command: ["false"], restartBackoff: {initial: 0, factor: 1}}
+`,
+      'rb.yaml',
+    );
+    expect(plan.groups.map((g) => g.restartBackoff)).toEqual([
+      { initialMs: 500, factor: 3, maxMs: 60_000 },
+      { initialMs: 1000, factor: 2, maxMs: 8000 },
+      { initialMs: 0, factor: 1, maxMs: 300_000 },
+    ]);
   });
 
   it('empty sections are allowed', async () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DURATION_PATTERN, MEM_PATTERN, parseDuration, parseMem, parseSize, SpecValueError } from '../../src/spec/index.js';
+import { formatDuration } from '../../src/spec/units.js';
 
 const Ki = 1024;
 const Mi = Ki * 1024;
@@ -105,5 +106,12 @@ describe('parseDuration', () => {
     const re = new RegExp(DURATION_PATTERN);
     for (const ok of ['10s', '500ms', '1h30m', '30']) expect(re.test(ok)).toBe(true);
     for (const bad of ['10 parsecs', '10x', '']) expect(re.test(bad)).toBe(false);
+  });
+});
+
+describe('formatDuration', () => {
+  it('says a duration as a plan would, and parseDuration reads it back', () => {
+    expect([800, 8000, 90_000, 300_000, 7_200_000, 5_400_000].map(formatDuration)).toEqual(['800ms', '8s', '1m30s', '5m', '2h', '1h30m']);
+    fc.assert(fc.property(fc.integer({ min: 0, max: 10_000_000 }), (s) => parseDuration(formatDuration(s * 1000)) === s * 1000));
   });
 });

@@ -352,10 +352,17 @@ describe.skipIf(skip !== undefined)(`etcd backend, three members${skip ? ` (skip
     expect(refreshMs).toBeLessThan(10_000);
     expect(reader.view().get('plans', 'one-down')?.name).toBe('one-down');
     expect(reader.view().size('tasks')).toBe(30);
+    // ...and say they may be stale: etcd named, since when, and the revision they hold
+    expect(reader.staleness()).toMatchObject({
+      since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      reason: expect.stringMatching(new RegExp(`^etcd did not answer a read \\(members 127\\.0\\.0\\.1:\\d+, [^)]*\\): .+; this is the state as this host last saw it \\(revision ${reader.view().rev}\\)$`)),
+    });
+    expect(Date.parse(reader.staleness()!.since)).toBeGreaterThanOrEqual(t2);
     // and it does not ask etcd again for a while: the next read answers at once
     const t3 = Date.now();
     await reader.refresh();
     expect(Date.now() - t3).toBeLessThan(100);
+    expect(reader.staleness()).toBeDefined();
     process.stderr.write(`etcd backend: one member down: lock and commit in ${oneDown} ms; quorum lost: the commit failed after ${failedAfter} ms, a refresh gave up (and an unlock let go) after ${refreshMs} ms\n`);
 
     await cluster.restart(1);
@@ -366,6 +373,7 @@ describe.skipIf(skip !== undefined)(`etcd backend, three members${skip ? ` (skip
     const t4 = Date.now();
     while (!reader.view().get('plans', 'back') && Date.now() - t4 < 5_000) await reader.refresh().then(() => new Promise((r) => setTimeout(r, 20)));
     expect(reader.view().get('plans', 'back')?.name).toBe('back');
+    expect(reader.staleness()).toBeUndefined();
     process.stderr.write(`etcd backend: quorum back: a reader caught up ${Date.now() - t4} ms after the commit\n`);
     // the commit without quorum either never happened or shows up whole: nothing half-written
     const fresh = await EtcdBackend.open(loc);

@@ -64,6 +64,10 @@ describe('ExecutorClient over LocalTransport', () => {
     expect(r.resources.disk).toBeGreaterThan(0);
     expect(r.attributes.hostname).toBeTruthy();
     expect(r.attributes.virtualization).toMatch(/^(true|false)$/);
+    // the executor's clock at hello: on this host, the measured offset is the one-way delay only (≤ 0)
+    expect(typeof r.clock).toBe('number');
+    expect(c.clockOffsetMs).toBeLessThanOrEqual(0);
+    expect(c.clockOffsetMs).toBeGreaterThan(-1000);
     expect(r.attributes.cpu_model).toMatch(/^[A-Za-z0-9._-]+$/);
     expect(r.workDir).toBe(path.resolve(workDir));
     expect(r.tasks).toEqual([]);

@@ -4,8 +4,10 @@
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ControlStatus } from '../../control/control-status.js';
 import type { StateBackend } from '../../state/backend.js';
 import type { ControlApi } from '../contract.js';
+import type { ApiError } from '../errors.js';
 import type { ApiMetrics } from '../metrics.js';
 import type { NdjsonRun } from '../ndjson.js';
 import type { TokenStore } from '../tokens.js';
@@ -27,6 +29,10 @@ export interface RouteContext {
   ndjson: (req: FastifyRequest, reply: FastifyReply, run: NdjsonRun) => Promise<void>;
   /** health adds fields to GET /v1/health for local and authenticated callers. */
   health?: () => Record<string, unknown>;
+  /** controlStatus answers GET /v1/control (absent: this host is the single host of its state). */
+  controlStatus?: () => Promise<ControlStatus>;
+  /** writeGate says why this host must not write now (a follower on etcd), else undefined (ApiAppOptions.writeGate). */
+  writeGate?: () => ApiError | undefined;
   sseHeartbeatMs: number;
   sseMaxBuffer: number;
 }

@@ -13,7 +13,8 @@ import { JobAgents } from '../../jobs/agents.js';
 import { JobRunner, jobsRunner } from '../../jobs/runner.js';
 import type { EtcdBackend } from '../../state/etcd-backend.js';
 import { isEtcdLocation, parseEtcdLocation } from '../../state/etcd-client.js';
-import type { EtcdLeader } from '../../state/etcd-leader.js';
+import type { EtcdHostRegistry, HostView } from '../../state/etcd-hosts.js';
+import type { EtcdLeader, LeaderView } from '../../state/etcd-leader.js';
 import { ExecutorClient } from '../../transport/client.js';
 
 /** EXIT_NOT_LEADER is the exit code of a leader that could not renew its lease in time (EX_TEMPFAIL). */
@@ -75,11 +76,13 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     const writeGate = () => {
       if (!leader || leader.epoch !== undefined) return undefined;
       const url = leader.current?.record.url;
+      // a follower that cannot read etcd says so: with no quorum, no host leads and nothing is written
+      const trouble = leader.etcdTrouble;
       return new ApiError(
         421,
         'E_NOT_LEADER',
-        `this control host follows (state ${backend.location}); ${leader.current ? `pid ${leader.current.record.pid} on ${leader.current.record.host} leads (epoch ${leader.current.epoch})${url ? ` at ${url}` : ''}` : 'no host leads yet (an election is under way)'}`,
-        url ? `send writes to ${url} (give every host with --control: the client follows the leader)` : 'try again in a few seconds',
+        `this control host follows (state ${backend.location}); ${leader.current ? `pid ${leader.current.record.pid} on ${leader.current.record.host} leads (epoch ${leader.current.epoch})${url ? ` at ${url}` : ''}` : 'no host leads yet (an election is under way)'}${trouble ? `; but ${trouble}` : ''}`,
+        trouble ? 'is a quorum of the etcd members up and reachable from the control hosts? (etcdctl endpoint health): a leader needs etcd, and writes need a leader' : url ? `send writes to ${url} (give every host with --control: the client follows the leader)` : 'try again in a few seconds',
         url ? { leader: url } : undefined,
       );
     };
@@ -93,6 +96,13 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     AgentPool.warm = warm;
     const every = this.flags['reconcile-interval'];
     let supervisor: Supervisor | undefined;
+    // on etcd: this host's registration (<prefix>/hosts/<id>) and its view, and a reader of the members
+    let registry: EtcdHostRegistry | undefined;
+    const reader = etcd?.statusReader();
+    const startedAt = new Date().toISOString();
+    const { etcdHostStatus, etcdSelfStatus } = await import('../../control/control-status.js');
+    const selfView = () => etcdSelfStatus(registry, leader, backend.view().rev, startedAt);
+    const controlStatus = () => etcdHostStatus(reader!, { location: backend.location, id: backend.id, rev: backend.view().rev }, etcd!.loc, selfView(), leader);
     const host = await ApiHost.start({
       stateDir,
       backend,
@@ -101,8 +111,11 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
       log,
+      // on etcd only the leader writes the state: a host writes its root token once it leads
+      rootToken: onEtcd ? 'when-leading' : 'now',
       app: {
         writeGate,
+        ...(etcd ? { controlStatus } : {}),
         health: () => ({
           pid: process.pid,
           agents: warm.size,
@@ -115,9 +128,12 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     });
     if (etcd) {
       const ttl = this.flags['lease-ttl'];
+      const url = host.address ? `https://${host.address}` : undefined;
+      registry = etcd.hostRegistry({ ttlSec: ttl, url, log });
+      await registry.register().catch((err: unknown) => log(`cannot register this host under ${etcd.loc.prefix}/hosts/ yet: ${(err as Error).message}; trying again`));
       const election = etcd.election({
         ttlSec: ttl,
-        url: host.address ? `https://${host.address}` : undefined,
+        url,
         onLost: (why) => {
           // stop acting at once: no more calls to executors, no more commits; a supervisor may start it again
           ExecutorClient.fencingEpoch = () => 0;
@@ -128,17 +144,25 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       });
       leader = election;
       log(`state ${backend.location} (id ${backend.id}) on etcd, files in ${stateDir}, pid ${process.pid}: standing for leader (lease ${ttl} s, renew deadline ${election.deadlineMs} ms)`);
-      const epoch = await election.campaign((now) => log(now ? `following pid ${now.record.pid} on ${now.record.host} (epoch ${now.epoch}${now.record.url ? `, ${now.record.url}` : ''})` : 'no leader: standing'));
+      const epoch = await election.campaign((now) => {
+        log(now ? `following pid ${now.record.pid} on ${now.record.host} (epoch ${now.epoch}${now.record.url ? `, ${now.record.url}` : ''})` : 'no leader: standing');
+        void registry!.update(followerView(now));
+      });
       etcd.fenceByLeader(epoch);
       ExecutorClient.fencingEpoch = () => election.epoch;
-      // the first write of a new leader: an event that says so (clients following events see the change)
+      const { isLeaderEvent, leaderElectedEvent, predecessorOf } = await import('../../control/leader-events.js');
+      const before = predecessorOf(epoch, backend.eventsSince(0, isLeaderEvent).events, election.previous && identityOf(election.previous), election.deposed);
+      // the first write of a new leader: an event that says so and whom it took over from (clients following events see the change)
       await backend.lock({ purpose: 'leader', timeoutMs: 30_000 });
       try {
-        await backend.commit({ ops: [], events: [{ topic: 'state', kind: 'leader-elected', message: `pid ${process.pid} on ${os.hostname()} leads (epoch ${epoch})${election.current?.record.url ? ` at ${election.current.record.url}` : ''}${election.deposed ? `; the leader of epoch ${election.deposed.epoch} had written no heartbeat for ${election.deposed.silentMs} ms` : ''}`, by: 'control-host' }] });
+        await backend.commit({ ops: [], events: [leaderElectedEvent({ epoch, pid: process.pid, host: os.hostname(), url }, before)] });
       } finally {
         await backend.unlock();
       }
-      log(`leading ${backend.location} (epoch ${epoch})`);
+      await registry.update({ role: 'leader', epoch });
+      const rootFile = await host.tokens.ensureRoot(stateDir);
+      if (rootFile) log(`wrote the root admin token to ${rootFile} (mode 0600); use it as Authorization: Bearer <token>`);
+      log(`leading ${backend.location} (epoch ${epoch})${before ? `; took over from epoch ${before.epoch} (${before.ended === 'resigned' ? 'it resigned' : before.ended === 'deposed' ? `deposed: no heartbeat for ${before.silentMs} ms` : 'its lease expired'})` : ''}`);
     }
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     // a new leader first asks every agent what runs (takeover.ts); its supervision passes follow
@@ -180,7 +204,23 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     await supervisor.stop();
     await deployments.stop();
     await jobs.stop();
+    if (leader?.epoch !== undefined) {
+      // a clean stop: the last write of this leader says so (its successor then knows it resigned)
+      const { leaderResignedEvent } = await import('../../control/leader-events.js');
+      try {
+        await backend.lock({ purpose: 'leader', timeoutMs: 5_000 });
+        try {
+          await backend.commit({ ops: [], events: [leaderResignedEvent({ epoch: leader.epoch, pid: process.pid, host: os.hostname() }, `stopped by ${signal}`)] });
+        } finally {
+          await backend.unlock();
+        }
+      } catch (err) {
+        log(`cannot record the resignation: ${(err as Error).message}`);
+      }
+    }
     await leader?.resign();
+    await registry?.close();
+    reader?.close();
     jobsRunner.current = undefined;
     await jobAgents.close();
     await host.close();
@@ -190,4 +230,14 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     log(`stopped (${signal}); the tasks keep running`);
     return undefined;
   }
+}
+
+/** identityOf names the leader of a view (for the leader events). */
+function identityOf(v: LeaderView): { epoch: number; pid: number; host: string; url?: string } {
+  return { epoch: v.epoch, pid: v.record.pid, host: v.record.host, ...(v.record.url ? { url: v.record.url } : {}) };
+}
+
+/** followerView is a standing host's view: it follows the leader it read, or stands while nobody leads. */
+function followerView(now: LeaderView | undefined): HostView {
+  return now ? { role: 'follower', epoch: now.epoch, leader: identityOf(now) } : { role: 'candidate' };
 }

@@ -23,7 +23,7 @@ import { stateSuffix, type Driver, type DriverContext, type LogOptions, type Sto
 import { connectDocker, dockerEndpoint, engineMessage, engineStatusCode } from './docker-engine.js';
 import { dockerHealthcheck, taskHealthOf } from './docker-health.js';
 import { DockerLogDemuxer } from './docker-logs.js';
-import { checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
+import { checkNotTooLate, checkRunSpec, hasSpecHash, type SpecCheck } from './shared/run-spec.js';
 import { signalOfExitStatus } from './shared/signals.js';
 import { taskDirName } from './shared/task-id.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -344,6 +344,12 @@ export class DockerDriver implements Driver {
   private async createOrAdopt(spec: TaskRunSpec, mayRetry: boolean): Promise<TaskStatus> {
     // only this state's own container: a legacy one of that id is adopted by nobody, its record decides
     const name = containerName(spec.task, this.scope, this.ctx.state);
+    if (spec.notAfter !== undefined && Date.now() > spec.notAfter) {
+      // too late to start: unless it started already (a start sent twice), nothing is created
+      const existing = await this.inspectByName(name);
+      if (existing && spec.once) return statusOfContainer(existing);
+      checkNotTooLate(spec);
+    }
     let id: string;
     try {
       id = (await this.docker.createContainer(createOptionsOf(spec, this.scope, process.env, this.ctx.state))).id;

@@ -17,7 +17,7 @@ import { CGROUP_ROOT } from '../../discovery.js';
 import { stateSuffix, type Driver, type DriverContext, type LogOptions, type StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { streamLogFiles } from '../shared/log-files.js';
-import { checkRunSpec } from '../shared/run-spec.js';
+import { checkNotTooLate, checkRunSpec } from '../shared/run-spec.js';
 import { taskDirName } from '../shared/task-id.js';
 import { TaskCgroups } from './cgroups.js';
 import { commandOf, PROCESS_SPEC_CHECKS } from './command.js';
@@ -134,6 +134,7 @@ export class ProcessDriver implements Driver {
           await this.cleanup(dir, m);
         }
       }
+      checkNotTooLate(spec);
       return startTask(spec, dir, this.ctx, this.cgroups);
     });
   }

@@ -13,6 +13,18 @@ export type SpecCheck = (spec: TaskRunSpec) => string | undefined;
 /** hasSpecHash refuses a spec without its specHash (what adoption compares). */
 export const hasSpecHash: SpecCheck = (spec) => (typeof spec.specHash !== 'string' ? 'missing specHash' : undefined);
 
+/**
+ * checkNotTooLate throws E_TOO_LATE when a run-once start reaches its driver after its notAfter (the
+ * driver calls it once it knows the task does not exist yet: an existing one is reported as it is).
+ */
+export function checkNotTooLate(spec: TaskRunSpec, now = Date.now()): void {
+  if (spec.notAfter === undefined || now <= spec.notAfter) return;
+  throw new FactoryError(`run ${spec.task}: not started: it reached the executor ${now - spec.notAfter} ms after its deadline (earlier starts held it up)`, {
+    code: 'E_TOO_LATE',
+    hint: 'the run is recorded missed; its next slot runs as usual',
+  });
+}
+
 /** checkRunSpec throws E_BAD_REQUEST for a missing spec, E_TASK_ID for an unsafe task id, then the first failing check's reason. */
 export function checkRunSpec(spec: TaskRunSpec, checks: readonly SpecCheck[]): void {
   if (!spec || typeof spec !== 'object') throw new FactoryError('run: missing spec', { code: 'E_BAD_REQUEST' });
