@@ -28,6 +28,7 @@ import type { ApiRoutes, RouteContext } from './routes/context.js';
 import { controlRoutes } from './routes/control.js';
 import { eventsRoutes } from './routes/events.js';
 import { jobsRoutes } from './routes/jobs.js';
+import { deploymentsRoutes } from './routes/deployments.js';
 import { API_VERSION, healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { plansRoutes } from './routes/plans.js';
@@ -42,7 +43,7 @@ import { WriteQueue } from './write-queue.js';
  * ROUTES are the API's resources, registered in this order (it is the order of the paths in
  * schema/openapi.json). A new resource is one file under routes/ and one line here.
  */
-const ROUTES: readonly ApiRoutes[] = [healthRoutes, controlRoutes, metricsRoutes, statusRoutes, tasksRoutes, agentsRoutes, plansRoutes, vmsRoutes, jobsRoutes, eventsRoutes, tokensRoutes];
+const ROUTES: readonly ApiRoutes[] = [healthRoutes, controlRoutes, metricsRoutes, statusRoutes, tasksRoutes, agentsRoutes, plansRoutes, vmsRoutes, jobsRoutes, deploymentsRoutes, eventsRoutes, tokensRoutes];
 
 /** DEFAULT_BODY_LIMIT is the largest request body accepted (8 MiB); a larger one is answered 413. */
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;

@@ -11,6 +11,7 @@ import type { VmActionView } from '../control/vms.js';
 import type { DrainResult } from '../control/drain.js';
 import type { JobView } from '../control/jobs.js';
 import type { RunRecord } from '../jobs/types.js';
+import type { DeploymentRecord } from '../deploy/types.js';
 import type { PlanSpec } from '../spec/model.js';
 import type { TokenScope } from '../state/types.js';
 
@@ -92,4 +93,6 @@ export interface ControlApi {
   suspendJob(job: string, suspend: boolean, ctx: OpContext & { project?: string }): Promise<JobView>;
   /** runLogs streams a run's output from its agent (follow: until the run ends or ctx.signal aborts). */
   runLogs(req: Omit<LogsRequest, 'task'> & { run: string }, ctx: OpContext & { project?: string }): Promise<void>;
+  /** promoteDeployment promotes a deployment's canaries (its id or a unique prefix). */
+  promoteDeployment(id: string, ctx: OpContext & { project?: string }): Promise<DeploymentRecord>;
 }

@@ -2,6 +2,7 @@
  * Human renderings of command results: tables and sizes for people. Scripts use --json instead.
  */
 import type { ApplyResult, DiffResult, ResourcesView } from '../control/plan.js';
+import { describePolicy } from '../deploy/describe.js';
 
 /** formatBytes prints a byte count with a binary unit (e.g. 32Mi, 1.5Gi). */
 export function formatBytes(n: number): string {
@@ -67,6 +68,13 @@ export function renderDiff(d: DiffResult, verb: 'would' | 'did' = 'would', did?:
       const where = g.cluster ? `${g.idc}/${g.cluster}` : 'nowhere';
       const split = g.split ? `: ${g.split.map((x) => `${x.count}×${x.cpus} cpus`).join(' + ')}` : '';
       out.push(`  ${g.plan}/${g.group} → ${where}${split}${g.note ? ` (${g.note})` : ''}`);
+    }
+  }
+  if (d.deployments?.length) {
+    out.push('', 'Deployments:');
+    for (const x of d.deployments) {
+      const where = x.status === 'would start' ? `${x.old} of ${x.tasks} task${x.tasks === 1 ? '' : 's'} to replace` : `${x.healthy} new healthy, ${x.old} old`;
+      out.push(`  ${x.id ?? '(new)'} ${x.plan}/${x.group}: ${x.status}: ${where} (${describePolicy(x.policy)})${x.message ? ` — ${x.message}` : ''}`);
     }
   }
   const stranded = formatStranded(d.stranded);

@@ -19,6 +19,7 @@ import type { VmActionView } from '../control/vms.js';
 import type { DrainResult } from '../control/drain.js';
 import type { JobView } from '../control/jobs.js';
 import { resolveJobName, type RunRecord } from '../jobs/types.js';
+import type { DeploymentRecord } from '../deploy/types.js';
 import type { ApiClient } from './http.js';
 
 /** LONG_CALL_MS bounds calls that run a long operation as one JSON answer (drain, vm power, restart). */
@@ -200,6 +201,21 @@ export class HttpControl {
   async suspendJob(name: string, suspend: boolean): Promise<JobView> {
     const j = await this.jobPath(name);
     return (await this.client.postJson<{ job: JobView }>(`${j.path}/${suspend ? 'suspend' : 'resume'}`, {})).job;
+  }
+
+  /** deployment is one deployment (GET /v1/deployments/:id; an id or a unique prefix of its hex). */
+  async deployment(id: string): Promise<DeploymentRecord> {
+    return (await this.client.getJson<{ deployment: DeploymentRecord }>(`/v1/deployments/${encodeURIComponent(id)}`)).deployment;
+  }
+
+  /** deployments lists deployments, newest first. */
+  async deployments(plan?: string): Promise<DeploymentRecord[]> {
+    return (await this.client.getJson<{ deployments: DeploymentRecord[] }>(`/v1/deployments${plan ? `?plan=${encodeURIComponent(plan)}` : ''}`)).deployments;
+  }
+
+  /** promoteDeployment promotes a deployment's canaries. */
+  async promoteDeployment(id: string): Promise<DeploymentRecord> {
+    return (await this.client.postJson<{ deployment: DeploymentRecord }>(`/v1/deployments/${encodeURIComponent(id)}/promote`, {})).deployment;
   }
 
   /** runLogs streams a run's output: a run id, or a job for its newest run. */

@@ -95,7 +95,7 @@ export async function drainAgent(opts: DrainOptions): Promise<DrainResult> {
   let apply: ApplyResult | undefined;
   if (opts.apply !== false && specs.length > 0) {
     opts.progress?.(`re-applying ${specs.length} recorded plan${specs.length === 1 ? '' : 's'}`);
-    apply = await applyPlans({ planPaths: [], planSpecs: specs, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress, by: opts.by });
+    apply = await applyPlans({ planPaths: [], planSpecs: specs, stateDir: opts.stateDir, inventoryPath: opts.inventoryPath, progress: opts.progress, by: opts.by, startDeployments: false });
   }
   await state.refresh();
   const moved = (apply?.stops ?? [])

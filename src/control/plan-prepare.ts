@@ -18,6 +18,7 @@ import { stopStrays } from './strays.js';
 import { localCapacities } from './local-capacity.js';
 import { movedOffDraining } from './drain-moves.js';
 import { diffView, type DiffResult } from './plan-view.js';
+import { deploymentPass } from '../deploy/pass.js';
 import { noteBackoffs, type BackoffNotes } from './restart-backoff.js';
 
 /** PlanOptions are the inputs shared by diff, apply and destroy. */
@@ -35,6 +36,11 @@ export interface PlanOptions {
   planSpecs?: PlanSpec[];
   /** by is who asks (a token id or local:<user>): recorded on the events and the plans applied. */
   by?: string;
+  /**
+   * startDeployments (default true) lets apply start a deployment for a changed group (src/deploy);
+   * the passes that converge to the recorded plans (supervision, drain) only step the ones there are.
+   */
+  startDeployments?: boolean;
 }
 
 /** Prepared is a scheduled plan operation: what was loaded and observed, the schedule, and the connections to carry it out. */
@@ -100,16 +106,18 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     const held: BackoffNotes = mode === 'destroy' ? new Map() : noteBackoffs(work, plans, Date.now());
     const { agents, actual } = snapshotOf(inventory, work, { offline, offlineDiscovery });
     const groups = mode === 'destroy' ? [] : desiredGroupsOf(plans);
-    const plan = schedule({
-      agents,
-      groups,
-      actual: movedOffDraining(held.size ? actual.map((t) => (held.has(t.task) ? { ...t, restartHeld: true } : t)) : actual, agents, groups),
-      plans: plans.map((p) => p.name),
-      seed: opts.seed ?? 1,
-      projects: inventory.projects,
-    });
+    const observed = movedOffDraining(held.size ? actual.map((t) => (held.has(t.task) ? { ...t, restartHeld: true } : t)) : actual, agents, groups);
+    // a changed group is rolled by a deployment: the scheduler sees it as the deployment's step presents it
+    const deploy = deploymentPass({ work, plans, inventory, groups, actual: observed, mode, start: opts.startDeployments !== false, now: Date.now(), by: opts.by });
+    const input = { agents, plans: plans.map((p) => p.name), seed: opts.seed ?? 1, projects: inventory.projects };
+    // the documents say where the plans converge to (every task a deployment will replace, as update)
+    const converged = schedule({ ...input, groups: deploy.plans === plans ? groups : desiredGroupsOf(deploy.plans), actual: observed });
+    // what is carried out now is this step of each deployment
+    const plan = deploy.shaped ? schedule({ ...input, groups: deploy.groups, actual: deploy.actual }) : converged;
+    deploy.noteUnplaced(plan);
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
-    return { plans, inventory, plan, pool, state, work, held, diff: diffView(inventory, plans, plan, offline, pool, held) };
+    const diff = diffView(inventory, deploy.plans, converged, offline, pool, held);
+    return { plans: deploy.plans, inventory, plan, pool, state, work, held, diff: deploy.views.length > 0 ? { ...diff, deployments: deploy.views } : diff };
   } catch (err) {
     await pool?.close();
     throw err;

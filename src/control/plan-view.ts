@@ -5,6 +5,7 @@
 import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import type { GroupDecision, SchedulePlan, TaskResources } from '../scheduler/types.js';
 import type { AgentPool } from './agents.js';
+import type { DeploymentView } from '../deploy/pass.js';
 import { compareTaskIds } from './task-order.js';
 
 /** ResourcesView is a task's resources as printed in JSON: mem and disk in bytes, scalars inline. */
@@ -61,6 +62,12 @@ export interface DiffResult {
   stranded: Record<string, number>;
   /** groups is where each group went (level 1: idc + cluster) and, for resource plans, the split (level 2). */
   groups: GroupDecision[];
+  /**
+   * deployments are the rollouts of the plans' changed groups (src/deploy): started by this apply, going
+   * on, or ended without finishing; in a diff, those apply would start. Absent: none. The placements
+   * and changes above say where the plans converge to; a deployment replaces those tasks step by step.
+   */
+  deployments?: DeploymentView[];
 }
 
 /** OpResult is the outcome of one executor call during apply or destroy. */

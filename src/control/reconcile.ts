@@ -23,9 +23,9 @@ export interface ReconcileResult {
  * per its restart policy, a task of a lost agent moves, a stray copy is stopped. It is the control
  * host's supervision pass. It does not wait for the state lock (unless lockTimeoutMs says how long
  * to): while another factory holds it, the pass is skipped. The state is written only when something
- * was done.
+ * was done. plans, when given, limits the pass to those plans (a deployment tick: src/deploy/runner.ts).
  */
-export async function reconcileRecorded(opts: { stateDir: string; seed?: number; lockTimeoutMs?: number; progress?: (line: string) => void }): Promise<ReconcileResult> {
+export async function reconcileRecorded(opts: { stateDir: string; seed?: number; lockTimeoutMs?: number; progress?: (line: string) => void; plans?: ReadonlySet<string> }): Promise<ReconcileResult> {
   const state = await stateOf(opts.stateDir);
   try {
     await state.lock({ purpose: 'reconcile (control host)', timeoutMs: opts.lockTimeoutMs ?? 0, ...(opts.lockTimeoutMs ? { onWait: (who: string) => opts.progress?.(`waiting for the state lock held by ${who}`) } : {}) });
@@ -38,6 +38,7 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
     const byInventory = new Map<string, PlanSpec[]>();
     for (const rec of state.view().list('plans')) {
       if (!rec.spec) continue; // applied before plans were recorded: the next apply records it
+      if (opts.plans && !opts.plans.has(rec.name)) continue;
       const key = rec.inventory ?? '';
       byInventory.set(key, [...(byInventory.get(key) ?? []), rec.spec]);
     }
@@ -52,7 +53,7 @@ export async function reconcileRecorded(opts: { stateDir: string; seed?: number;
         out.passes.push({ inventory: inv, plans: plans.map((x) => x.name), changes: { create: 0, destroy: 0, update: 0 }, results: [], unplaced: 0, error: why });
         continue;
       }
-      const popts: PlanOptions = { planPaths: [], stateDir: state.dir, seed: opts.seed, progress: opts.progress, by: 'control-host' };
+      const popts: PlanOptions = { planPaths: [], stateDir: state.dir, seed: opts.seed, progress: opts.progress, by: 'control-host', startDeployments: false };
       // a pass every few seconds: say what was done and what failed, not that the agents answered
       const quiet = (line: string) => {
         if (!/^connecting to \d+ agents?$|^agent [^:]+: connected$/.test(line)) opts.progress?.(line);

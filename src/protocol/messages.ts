@@ -70,7 +70,7 @@ export interface TaskRunSpec {
   vm?: VmRunOptions;
   /** restart is the group's restart policy (drivers that restart on their own, like docker, honour it). */
   restart?: RestartPolicy;
-  /** health is the group's health check (docker: the container's HEALTHCHECK). */
+  /** health is the group's health check (docker: the container's HEALTHCHECK; process: a prober beside the task). */
   health?: TaskHealthCheck;
   /**
    * once makes the task run-once (a job run): a task of that id that exists, running or ended, is
@@ -104,7 +104,7 @@ export interface TaskStatus {
   resources?: TaskResources;
   /** power is a VM's power state (libvirt driver only). */
   power?: PowerState;
-  /** health is set for tasks with a health check (docker driver). */
+  /** health is set for tasks with a health check (docker: the engine's; process: the driver's prober). */
   health?: TaskHealth;
   /** image is the container image of a docker task. */
   image?: string;

@@ -11,6 +11,7 @@ import { readSpecFile } from './read.js';
 import { checkResourceKeys, isObj, listOf, type Obj } from './raw-checks.js';
 import { SpecSource } from './source.js';
 import { zodErrorMap } from './zod-messages.js';
+import { checkUpdateLayers, updateSettingsOf } from './update.js';
 import { AGENT_RESOURCE_KEYS, inventorySchema, type RawInventory } from './schema.js';
 
 /** EMBEDDED_INVENTORY_FILE is the `file` of the embedded default inventory. */
@@ -142,6 +143,7 @@ function buildInventory(raw: RawInventory, file: string): InventorySpec {
     if (st.concurrency !== undefined) settings.concurrency = st.concurrency;
     if (st.knownHostsFile !== undefined) settings.knownHostsFile = rel(st.knownHostsFile);
     if (st.hostKeyPolicy !== undefined) settings.hostKeyPolicy = st.hostKeyPolicy;
+    if (st.update) settings.update = updateSettingsOf(st.update);
     inv.settings = settings;
   }
   return inv;
@@ -153,6 +155,8 @@ export function loadInventoryText(text: string, file: string): InventorySpec {
   const result = inventorySchema.safeParse(src.data, { error: zodErrorMap });
   if (!result.success) src.addZodIssues(result.error.issues);
   checkInventoryRaw(src);
+  const update = result.success ? result.data.settings?.update : undefined;
+  if (update) checkUpdateLayers(src, [{ at: ['settings', 'update'], settings: updateSettingsOf(update) }]);
   src.throwIfIssues();
   return buildInventory(result.data as RawInventory, file);
 }

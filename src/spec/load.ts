@@ -12,6 +12,7 @@ import { checkPlanRaw } from './plan-checks.js';
 import { planSchema, type RawPlan } from './schema.js';
 import { SpecSource } from './source.js';
 import { zodErrorMap } from './zod-messages.js';
+import { checkUpdateLayers, updateSettingsOf } from './update.js';
 
 // where each loaded plan's `name` is, for loadPlans' duplicate-name issue
 const planNamePositions = new WeakMap<PlanSpec, { line: number; col: number }>();
@@ -35,6 +36,13 @@ export function loadPlanText(text: string, file: string): PlanSpec {
   const raw = result.data as RawPlan;
   const groupNames = new Set(PLAN_SECTIONS.flatMap(([section]) => (raw[section] ?? []).map((g) => g.name)));
   checkJobs(src, raw.jobs ?? [], groupNames);
+  const planUpdate = raw.update ? updateSettingsOf(raw.update) : undefined;
+  if (planUpdate) checkUpdateLayers(src, [{ at: ['update'], settings: planUpdate }]);
+  for (const [section] of PLAN_SECTIONS) {
+    (raw[section] ?? []).forEach((g, i) => {
+      if (g.update) checkUpdateLayers(src, [{ at: [section, i, 'update'], settings: updateSettingsOf(g.update) }, ...(planUpdate ? [{ at: ['update'], settings: planUpdate }] : [])]);
+    });
+  }
   src.throwIfIssues();
   const groups: GroupSpec[] = [];
   for (const [section, kind, driver] of PLAN_SECTIONS) {
@@ -43,6 +51,7 @@ export function loadPlanText(text: string, file: string): PlanSpec {
   groups.sort((a, b) => a.line - b.line || a.col - b.col);
   const jobs = (raw.jobs ?? []).map((j, i) => buildJob(src, i, j));
   const plan: PlanSpec = { file, name: raw.name, project: raw.project, groups, ...(jobs.length ? { jobs } : {}), warnings: src.warnings };
+  if (planUpdate) plan.update = planUpdate;
   if (raw.placement) {
     plan.placement = {};
     if (raw.placement.idcs) plan.placement.idcs = raw.placement.idcs;

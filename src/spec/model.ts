@@ -17,6 +17,32 @@ export interface HealthSpec {
 }
 
 /**
+ * UpdateSettings is an `update` block as written (a group's, a plan's default or the inventory's
+ * `settings.update`): every field optional; src/spec/update.ts fills in the defaults.
+ */
+export interface UpdateSettings {
+  /** maxParallel is how many tasks are replaced at once. */
+  maxParallel?: number;
+  /** maxSurge is how many extra tasks may run while replacing (above count). */
+  maxSurge?: number;
+  /** minHealthyTimeMs is how long a new task must stay healthy to count. */
+  minHealthyTimeMs?: number;
+  /** healthyDeadlineMs is when a new task not yet counted healthy counts failed (from its start). */
+  healthyDeadlineMs?: number;
+  /** progressDeadlineMs fails a deployment in which no new task became healthy for this long (0: none). */
+  progressDeadlineMs?: number;
+  /** autoRevert returns a failed deployment's group to the spec it replaced. */
+  autoRevert?: boolean;
+  /** canary is how many new tasks start beside the old ones before the rest, awaiting promotion. */
+  canary?: number;
+  /** autoPromote promotes the canaries once they are healthy. */
+  autoPromote?: boolean;
+}
+
+/** UpdatePolicy is a group's update block with every default applied. */
+export type UpdatePolicy = Required<UpdateSettings>;
+
+/**
  * RestartBackoffSpec is how a group's dead tasks are restarted when they die again and again: the
  * first restart of a loop is at once, the n-th waits initialMs × factor^(n-2), capped at maxMs
  * (src/control/restart-backoff.ts does the arithmetic and the reset).
@@ -57,6 +83,8 @@ export interface GroupSpec {
   /** restartBackoff spaces the restarts of a task that keeps dying (absent in plans recorded before it existed: the defaults). */
   restartBackoff?: RestartBackoffSpec;
   health?: HealthSpec;
+  /** update is the group's own update block (the plan's and the inventory's defaults fill the rest). */
+  update?: UpdateSettings;
   /** total and shapes: a VM resource plan (split `total` into VMs of these shapes). */
   total?: { cpus: number };
   shapes?: VmShape[];
@@ -74,6 +102,8 @@ export interface PlanSpec {
   name: string;
   project: string;
   placement?: { idcs?: string[]; cluster?: string };
+  /** update is the plan's default update block for its groups. */
+  update?: UpdateSettings;
   groups: GroupSpec[];
   /** jobs are the plan's scheduled jobs (run by the control host; absent when the plan has none). */
   jobs?: JobSpec[];
@@ -90,6 +120,8 @@ export interface InventorySettings {
   concurrency?: number;
   knownHostsFile?: string;
   hostKeyPolicy?: 'strict' | 'accept-new';
+  /** update is the default update block of the groups applied with this inventory. */
+  update?: UpdateSettings;
 }
 
 /** AgentSpec is one agent of the inventory. */

@@ -6,6 +6,7 @@ import type { Driver, GroupKind, TaskResources } from '../scheduler/types.js';
 import type { GroupSpec, RestartBackoffSpec } from './model.js';
 import type { RawPlan } from './schema.js';
 import type { SpecSource } from './source.js';
+import { updateSettingsOf } from './update.js';
 
 /** DEFAULT_PROCESS_CPUS is the cpus a process or container task asks for when `resources.cpus` is absent. */
 export const DEFAULT_PROCESS_CPUS = 0.1;
@@ -81,6 +82,7 @@ export function buildGroup(src: SpecSource, section: string, index: number, g: R
     if (h.command !== undefined) out.health.command = h.command;
     if (h.port !== undefined) out.health.port = h.port;
   }
+  if (g.update) out.update = updateSettingsOf(g.update);
   if (g.total) {
     // A resource plan: the scheduler splits `total` into `shapes`; count and resources are not used.
     out.count = 0;

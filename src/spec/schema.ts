@@ -203,6 +203,21 @@ const restartBackoffSchema = strictObject({
   });
 });
 
+/**
+ * updateSchema is an `update` block: how a changed group is rolled out (a deployment, src/deploy).
+ * Per group, as the plan's default (top-level `update`) and as the inventory's (`settings.update`).
+ */
+export const updateSchema = strictObject({
+  maxParallel: z.number().int().min(1).max(MAX_COUNT).optional().meta({ description: 'tasks replaced at once; default 1' }),
+  maxSurge: z.number().int().min(0).max(MAX_COUNT).optional().meta({ description: 'extra tasks allowed while replacing (above count); with 1 or more capacity never dips below count; default 0' }),
+  minHealthyTime: durationSchema.optional().meta({ description: 'a new task must stay healthy this long to count; default 10s' }),
+  healthyDeadline: durationSchema.optional().meta({ description: 'a new task not healthy for minHealthyTime by then counts failed; default 5m' }),
+  progressDeadline: durationSchema.optional().meta({ description: 'the deployment fails when no new task became healthy for this long (0: no deadline); default 10m' }),
+  autoRevert: z.boolean().optional().meta({ description: 'a failed deployment returns the group to the spec it replaced; default false' }),
+  canary: z.number().int().min(0).max(MAX_COUNT).optional().meta({ description: 'start this many new tasks beside the old ones first and wait for `factory deploy promote`; default 0' }),
+  autoPromote: z.boolean().optional().meta({ description: 'promote the canaries once they are healthy; default false' }),
+}).meta({ id: 'Update', description: 'how a changed group is rolled out: a deployment replaces its tasks in batches, each new task health-gated' });
+
 const groupCommon = {
   name: nameSchema,
   count: z.number().int().min(1).max(MAX_COUNT).default(1),
@@ -217,6 +232,7 @@ const groupCommon = {
   restart: z.enum(['always', 'on-failure', 'never']).default('always'),
   restartBackoff: restartBackoffSchema.optional().meta({ description: 'spacing of the restarts of a task that keeps dying: {initial: 1s, factor: 2, max: 5m} by default' }),
   health: healthSchema.optional(),
+  update: updateSchema.optional(),
 };
 
 /** processGroupSchema is one entry of `processes`. Default resources: cpus 0.1, mem 64Mi. */
@@ -299,6 +315,7 @@ export const planSchema = strictObject({
     idcs: z.array(nameSchema).min(1).optional(),
     cluster: nameSchema.optional(),
   }).optional(),
+  update: updateSchema.optional().meta({ description: "the default update block of this plan's groups" }),
   processes: section(processGroupSchema),
   containers: section(containerGroupSchema),
   vms: section(vmGroupSchema),
@@ -328,6 +345,7 @@ export const settingsSchema = strictObject({
   concurrency: z.number().int().min(1).max(1024).optional().meta({ description: 'agents contacted in parallel; default 32' }),
   knownHostsFile: z.string().min(1).optional(),
   hostKeyPolicy: hostKeyPolicySchema.optional(),
+  update: updateSchema.optional().meta({ description: 'the default update block of every group applied with this inventory (a plan or group says otherwise)' }),
 });
 
 /** agentSchema is one agent of the inventory; it needs `ssh` or `local: true`. */

@@ -4,6 +4,7 @@
  * events they publish, a revision per event, and a watch from a revision. The file backend
  * (file-backend.ts) is the embedded default; the etcd backend (etcd-backend.ts) keeps a state in etcd.
  */
+import type { DeploymentRecord } from '../deploy/types.js';
 import type { JobCursor, JobRecord, RunRecord } from '../jobs/types.js';
 import type { AgentRecord, PlanRecord, TaskRecord, TokenRecord } from './types.js';
 
@@ -19,22 +20,24 @@ export interface TableRecords {
   cursors: JobCursor;
   /** runs are the jobs' runs, by `<plan>/<job>/<slot>`. */
   runs: RunRecord;
+  /** deployments are the rollouts of changed groups, one record per deployment, by id (src/deploy). */
+  deployments: DeploymentRecord;
 }
 
 /** TableName is one table of the state. */
 export type TableName = keyof TableRecords;
 
 /** TABLES lists the tables in a fixed order (snapshots and views). */
-export const TABLES: readonly TableName[] = ['agents', 'tasks', 'plans', 'tokens', 'jobs', 'cursors', 'runs'];
+export const TABLES: readonly TableName[] = ['agents', 'tasks', 'plans', 'tokens', 'jobs', 'cursors', 'runs', 'deployments'];
 
 /** StateOp is one write of a transaction: a put (value set) or a delete (value undefined). */
 export type StateOp = { [T in TableName]: { table: T; key: string; value?: TableRecords[T] } }[TableName];
 
 /** EventTopic is what an event is about; clients filter the stream by topic. */
-export type EventTopic = 'task' | 'agent' | 'plan' | 'reconcile' | 'vm' | 'token' | 'state' | 'job';
+export type EventTopic = 'task' | 'agent' | 'plan' | 'reconcile' | 'vm' | 'token' | 'state' | 'job' | 'deployment';
 
 /** EVENT_TOPICS lists every topic. */
-export const EVENT_TOPICS: readonly EventTopic[] = ['task', 'agent', 'plan', 'reconcile', 'vm', 'token', 'state', 'job'];
+export const EVENT_TOPICS: readonly EventTopic[] = ['task', 'agent', 'plan', 'reconcile', 'vm', 'token', 'state', 'job', 'deployment'];
 
 /** EventInput is an event as a writer publishes it; the backend stamps rev (and at when missing). */
 export interface EventInput {
@@ -53,6 +56,8 @@ export interface EventInput {
   run?: string;
   /** slot is the slot time (UTC ISO) a job event is about. */
   slot?: string;
+  /** deployment is the deployment an event is about (its id). */
+  deployment?: string;
   /** epoch is the leadership epoch a `leader-…` event is about (control hosts on etcd). */
   epoch?: number;
   /** by is who caused it: a token id, `local:<user>`, or `control-host`. */

@@ -11,7 +11,7 @@ export interface EventRetention {
   maxEvents: number;
   /** maxAgeMs drops events older than this (default 7 days; env FACTORY_EVENTS_MAX_AGE in seconds). */
   maxAgeMs: number;
-  /** perSubject is the most events kept about one task, agent, plan or job (default 200; env FACTORY_EVENTS_PER_SUBJECT). */
+  /** perSubject is the most events kept about one task, agent, plan, job or deployment (default 200; env FACTORY_EVENTS_PER_SUBJECT). */
   perSubject: number;
 }
 
@@ -30,6 +30,7 @@ export function retentionFromEnv(env: NodeJS.ProcessEnv = process.env): EventRet
 
 /** subjectOf is what an event is about, for the per-subject bound. */
 export function subjectOf(e: EventRecord): string {
+  if (e.deployment) return `deployment:${e.deployment}`;
   if (e.job) return `job:${e.job}`;
   if (e.task) return `task:${e.task}`;
   if (e.agent) return `agent:${e.agent}`;

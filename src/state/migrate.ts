@@ -20,10 +20,10 @@ export interface V1Document {
   events: { at: string; kind: string; task?: string; agent?: string; message: string }[];
 }
 
-/** topicOfKind maps an event kind (task-started, agent-lost, plan-applied, job-run-started…) to its topic. */
+/** topicOfKind maps an event kind (task-started, agent-lost, plan-applied, job-run-started, deployment-failed…) to its topic. */
 export function topicOfKind(kind: string): EventTopic {
   const head = kind.split('-')[0];
-  if (head === 'task' || head === 'agent' || head === 'plan' || head === 'vm' || head === 'job') return head;
+  if (head === 'task' || head === 'agent' || head === 'plan' || head === 'vm' || head === 'job' || head === 'deployment') return head;
   return 'state';
 }
 

@@ -17,8 +17,9 @@ export class StateTables implements StateView {
     jobs: new Map(),
     cursors: new Map(),
     runs: new Map(),
+    deployments: new Map(),
   };
-  private readonly revs: Record<TableName, Map<string, number>> = { agents: new Map(), tasks: new Map(), plans: new Map(), tokens: new Map(), jobs: new Map(), cursors: new Map(), runs: new Map() };
+  private readonly revs: Record<TableName, Map<string, number>> = { agents: new Map(), tasks: new Map(), plans: new Map(), tokens: new Map(), jobs: new Map(), cursors: new Map(), runs: new Map(), deployments: new Map() };
   readonly log: EventLog;
   /** counter is the newest revision applied, events or not (a commit without events still moves it). */
   private counter = 0;
@@ -97,7 +98,7 @@ export class StateTables implements StateView {
 
   /** document returns the snapshot document of the current state. */
   document(id: string, version: number): SnapshotDoc {
-    const doc: SnapshotDoc = { version, id, rev: this.rev, droppedThrough: this.log.droppedThrough, agents: {}, tasks: {}, plans: {}, tokens: {}, jobs: {}, cursors: {}, runs: {}, events: this.log.all() };
+    const doc: SnapshotDoc = { version, id, rev: this.rev, droppedThrough: this.log.droppedThrough, agents: {}, tasks: {}, plans: {}, tokens: {}, jobs: {}, cursors: {}, runs: {}, deployments: {}, events: this.log.all() };
     for (const t of TABLES) {
       const out = doc[t] as Record<string, unknown>;
       for (const [k, v] of this.maps[t]) out[k] = v;
@@ -127,5 +128,7 @@ export interface SnapshotDoc {
   jobs?: Record<string, TableRecords['jobs']>;
   cursors?: Record<string, TableRecords['cursors']>;
   runs?: Record<string, TableRecords['runs']>;
+  /** deployments are absent from snapshots written before deployments existed (read as empty). */
+  deployments?: Record<string, TableRecords['deployments']>;
   events: EventRecord[];
 }

@@ -15,6 +15,7 @@ const KEYS: { [T in TableName]: (r: TableRecords[T]) => string } = {
   jobs: (r) => r.id,
   cursors: (r) => r.id,
   runs: (r) => r.id,
+  deployments: (r) => r.id,
 };
 
 /** TableWork is one table seen through a unit of work. */
@@ -70,12 +71,13 @@ export class StateWork {
   readonly jobs: TableWork<'jobs'>;
   readonly cursors: TableWork<'cursors'>;
   readonly runs: TableWork<'runs'>;
+  readonly deployments: TableWork<'deployments'>;
   private events: EventInput[] = [];
   private lastFlush = 0;
   private flushing: Promise<unknown> = Promise.resolve();
 
   /**
-   * by stamps every event with who caused it; the events of tasks and plans are stamped with their
+   * by stamps every event with who caused it; the events of tasks, plans and deployments are stamped with their
    * plan and project too (so a project token sees its own).
    */
   constructor(
@@ -89,17 +91,19 @@ export class StateWork {
     this.jobs = new TableWork(backend, 'jobs');
     this.cursors = new TableWork(backend, 'cursors');
     this.runs = new TableWork(backend, 'runs');
+    this.deployments = new TableWork(backend, 'deployments');
   }
 
   private get tables(): TableWork<TableName>[] {
-    return [this.agents, this.tasks, this.plans, this.tokens, this.jobs, this.cursors, this.runs] as TableWork<TableName>[];
+    return [this.agents, this.tasks, this.plans, this.tokens, this.jobs, this.cursors, this.runs, this.deployments] as TableWork<TableName>[];
   }
 
   /** event queues an event to publish with the next flush. */
   event(e: WorkEvent): void {
     const task = e.task ? this.tasks.get(e.task) : undefined;
-    const plan = e.plan ?? task?.plan;
-    const project = e.project ?? task?.project ?? (plan ? this.plans.get(plan)?.project : undefined);
+    const deployment = e.deployment ? this.deployments.get(e.deployment) : undefined;
+    const plan = e.plan ?? task?.plan ?? deployment?.plan;
+    const project = e.project ?? task?.project ?? deployment?.project ?? (plan ? this.plans.get(plan)?.project : undefined);
     this.events.push({
       ...e,
       topic: e.topic ?? topicOfKind(e.kind),

@@ -124,6 +124,10 @@ export class FakeControl implements ControlApi {
     this.hit(suspend ? 'job-suspend' : 'job-resume', job, ctx);
     return { id: job, suspended: suspend } as never;
   }
+  async promoteDeployment(id: string, ctx: OpContext) {
+    this.hit('deploy-promote', id, ctx);
+    return { id, status: 'running', promoted: true } as never;
+  }
   async runLogs(req: { run: string; onData: (s: 'stdout' | 'stderr', c: string) => void }, ctx: OpContext) {
     this.hit('run-logs', req.run, ctx);
     req.onData('stdout', 'hello\n');

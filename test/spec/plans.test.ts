@@ -127,6 +127,19 @@ const BAD: Record<string, string[]> = {
     "15:14: jobs[2].catchUp: must be one of none, latest, all (got 'everything')",
     '16:14: jobs[2].retries: must be at least 0 (got -1)',
   ],
+  'update.yaml': [
+    '6:27: processes[0].update.maxParallel: must be at least 1 (got 0)',
+    '6:40: processes[0].update.maxSurge: must be at least 0 (got -1)',
+    '6:52: processes[0].update.canary: expected an integer, got a number (1.5)',
+    "6:69: processes[0].update.autoRevert: expected true or false, got a string ('yes')",
+    "9:30: processes[1].update.minHealthyTime: invalid duration 'soon' (use e.g. 500ms, 10s, 2m, 1h or 1h30m; a plain number is seconds)",
+    "9:36: processes[1].update.maxParalel: unknown key 'maxParalel' (did you mean 'maxParallel'?)",
+  ],
+  'update-layers.yaml': [
+    '3:47: update.healthyDeadline: healthyDeadline (30s) must be longer than minHealthyTime (1m): no task could count healthy in time',
+    '7:53: processes[0].update.progressDeadline: progressDeadline (90s) must be longer than healthyDeadline (2m), or 0 for none',
+    '10:27: processes[1].update.autoPromote: autoPromote needs canary: 1 or more (there is nothing to promote)',
+  ],
   'restart-backoff.yaml': [
     "6:31: processes[0].restartBackoff.initial: duration must not be negative (got '-1')",
     "6:40: processes[0].restartBackoff.max: invalid duration '-5s' (use e.g. 500ms, 10s, 2m, 1h or 1h30m; a plain number is seconds)",

@@ -12,7 +12,7 @@ import type { EventRetention } from '../../src/state/event-log.js';
 import { openState } from '../../src/state/open.js';
 import { STATE_ID_RE } from '../../src/state/state-id.js';
 import { StateWork } from '../../src/state/work.js';
-import { plan, put, task } from './records.js';
+import { deployment, plan, put, task } from './records.js';
 import type { StateError } from '../../src/errors.js';
 
 /** ContractTarget names the backend under test: a fresh location for each test, or why it is skipped. */
@@ -230,6 +230,29 @@ export function describeBackendContract(name: string, target: () => ContractTarg
         expect(again.view().get('tasks', 'a/g/7')?.state).toBe('exited');
         expect(again.view().size('tasks')).toBe(6_000);
         expect(again.eventsSince(0).events.at(-1)).toMatchObject({ project: 'p', plan: 'a', task: 'a/g/7' });
+      } finally {
+        await closeAll();
+      }
+    });
+
+    test('each deployment is its own record: progress rewrites one key, events are on topic deployment', async () => {
+      const loc = t.location();
+      try {
+        const b = await open(loc);
+        await b.lock();
+        const w = new StateWork(b);
+        for (const id of ['dep-0000000001', 'dep-0000000002']) w.deployments.put(deployment(id));
+        w.event({ kind: 'deployment-started', deployment: 'dep-0000000001', plan: 'a', message: 'rolling a/g' });
+        await w.flush();
+        const before = b.stats().bytesWritten;
+        w.deployments.put({ ...deployment('dep-0000000002'), status: 'succeeded' });
+        await w.flush();
+        await b.unlock();
+        // the other deployment is not rewritten: one record is one key (etcd takes 1.5 MiB a request)
+        expect(b.stats().bytesWritten - before).toBeLessThan(JSON.stringify(deployment('x')).length * 1.5);
+        const again = await open(loc);
+        expect(again.view().list('deployments').map((d) => [d.id, d.status]).sort()).toEqual([['dep-0000000001', 'running'], ['dep-0000000002', 'succeeded']]);
+        expect(again.eventsSince(0).events.map((e) => [e.topic, e.kind, e.deployment, e.project])).toEqual([['deployment', 'deployment-started', 'dep-0000000001', 'p']]);
       } finally {
         await closeAll();
       }

@@ -6,6 +6,7 @@ import { FactoryCommand } from '../../cli/base.js';
 import { AgentPool, WarmAgents } from '../../control/agents.js';
 import { adoptState, closeStates, stateOf } from '../../control/state-handle.js';
 import { Supervisor } from '../../control/supervisor.js';
+import { DeploymentRunner } from '../../deploy/runner.js';
 import { takeOver } from '../../control/takeover.js';
 import { FactoryError } from '../../errors.js';
 import { JobAgents } from '../../jobs/agents.js';
@@ -37,7 +38,8 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     'It runs the applied plans\' scheduled jobs (jobs:), and only it does: one-shot commands record them and schedule nothing.',
     'Every --reconcile-interval seconds it converges the agents to the plans as they were last applied (recorded in the',
     'state): dead or unhealthy tasks restart per their restart policy and tasks of lost agents move; plan files are not',
-    're-read, so an edited plan changes nothing until it is applied. Stop it with SIGINT or SIGTERM: the tasks keep running.',
+    're-read, so an edited plan changes nothing until it is applied. Deployments of changed groups (plan apply) move every',
+    'second whatever the interval. Stop it with SIGINT or SIGTERM: the tasks keep running.',
   ].join(' ');
   static override flags = {
     'reconcile-interval': Flags.integer({ summary: 'Seconds between supervision passes over the applied plans (0: none).', default: 30, min: 0 }),
@@ -165,6 +167,9 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
     supervisor = new Supervisor({ stateDir, intervalMs: every * 1000, log, observe: (s, ok) => host.metrics.observeReconcile(s, ok) });
     // a new leader first asks every agent what runs (takeover.ts); its supervision passes follow
     supervisor.start(leader ? () => takeOver({ stateDir, inventoryPath: this.flags.inventory, supervisor, log }) : undefined);
+    // deployments in progress move on their own timer, whatever --reconcile-interval says (src/deploy)
+    const deployments = new DeploymentRunner({ stateDir, backend, log });
+    deployments.start();
     // the plans' scheduled jobs run here, and only here (a one-shot command schedules nothing)
     const jobAgents = new JobAgents(backend);
     const jobs = new JobRunner({ state: backend, agents: jobAgents, log, observe: (m) => host.metrics.observeJobRun(m) });
@@ -197,6 +202,7 @@ export default class ControlServe extends FactoryCommand<typeof ControlServe> {
       process.on('SIGTERM', on('SIGTERM'));
     });
     await supervisor.stop();
+    await deployments.stop();
     await jobs.stop();
     if (leader?.epoch !== undefined) {
       // a clean stop: the last write of this leader says so (its successor then knows it resigned)

@@ -20,11 +20,13 @@ import { streamLogFiles } from '../shared/log-files.js';
 import { checkNotTooLate, checkRunSpec } from '../shared/run-spec.js';
 import { taskDirName } from '../shared/task-id.js';
 import { TaskCgroups } from './cgroups.js';
-import { PROCESS_SPEC_CHECKS } from './command.js';
+import { commandOf, PROCESS_SPEC_CHECKS } from './command.js';
 import { awaitPid, startTask } from './start.js';
 import { taskStatusOf } from './status.js';
 import { terminate } from './stop.js';
-import { forgetRun, fsError, readMarker, writeMarker, type TaskMarker } from './task-files.js';
+import { startProber, stopProber } from './health.js';
+import { forgetRun, fsError, readMarker, readPid, writeMarker, type TaskMarker } from './task-files.js';
+import { isAlive } from './procfs.js';
 
 /** ProcessDriver runs tasks as detached process groups with marker files under `<workDir>/tasks`. */
 export class ProcessDriver implements Driver {
@@ -81,9 +83,29 @@ export class ProcessDriver implements Driver {
     for (const n of names.sort()) {
       const dir = path.join(this.tasksDir, n);
       const m = readMarker(dir, this.ctx.log);
-      if (m) out.push(await taskStatusOf(dir, m));
+      if (!m) continue;
+      const s = await taskStatusOf(dir, m);
+      out.push(s);
+      if (s.pid !== undefined && s.health !== undefined && !isAlive(m.proberPgid, m.proberStart)) void this.queue.run(m.spec.task, () => this.healProber(dir));
     }
     return out;
+  }
+
+  /**
+   * healProber starts the prober of a running task with a health check that has none (the executor
+   * that started it died before it started its prober, or the prober was killed): every session's
+   * first look (and a warm session's every look) finds it, so health is never left unknown for long.
+   */
+  private async healProber(dir: string): Promise<void> {
+    const m = readMarker(dir, this.ctx.log);
+    if (!m?.spec.health || m.stoppedAt || isAlive(m.proberPgid, m.proberStart)) return;
+    const pid = m.pid ?? readPid(dir);
+    if (pid === undefined || !isAlive(pid, m.pid !== undefined ? m.pidStart : undefined)) return;
+    const cmd = commandOf(m.spec, dir);
+    if ('error' in cmd) return;
+    this.ctx.log(`process driver: ${m.spec.task}: its health prober is not running, starting it`);
+    startProber(dir, m, pid, cmd, this.ctx.log, { keepHealth: true });
+    writeMarker(dir, m);
   }
 
   /** run starts the task, adopts it when it runs with the same specHash, restarts it when dead or changed. */
@@ -103,6 +125,10 @@ export class ProcessDriver implements Driver {
             return cur;
           }
           this.ctx.log(`process driver: ${spec.task}: spec changed (${m.spec.specHash} → ${spec.specHash}), restarting`);
+          await this.stopDir(dir, spec.task, { remove: false });
+        } else if (cur.health === 'unhealthy' && cur.pid !== undefined && isAlive(cur.pid, m.pidStart)) {
+          // reported failed for its health check, but its command still runs: it ends before the new one starts
+          this.ctx.log(`process driver: ${spec.task}: unhealthy, restarting`);
           await this.stopDir(dir, spec.task, { remove: false });
         } else {
           await this.cleanup(dir, m);
@@ -133,6 +159,7 @@ export class ProcessDriver implements Driver {
     }
     const grace = Math.max(0, opts.graceMs ?? m.spec.stopGraceMs ?? 10000);
     await terminate(m, grace, this.ctx.log);
+    stopProber(m);
     await this.cgroups.remove(m.cgroups ?? []);
     m.cgroups = [];
     m.stoppedAt = new Date().toISOString();

@@ -13,6 +13,7 @@ import type { TaskCgroups } from './cgroups.js';
 import { commandOf } from './command.js';
 import { isAlive, procStat } from './procfs.js';
 import { shimArgs } from './shim.js';
+import { startProber } from './health.js';
 import { taskStatusOf } from './status.js';
 import { forgetRun, fsError, readFileOr, readPid, writeMarker, type TaskMarker } from './task-files.js';
 
@@ -113,6 +114,8 @@ export async function startTask(spec: TaskRunSpec, dir: string, ctx: DriverConte
     }
   }
   recordPid(dir, marker, pid);
+  startProber(dir, marker, pid, command, ctx.log);
+  if (marker.proberPgid) writeMarker(dir, marker);
   return taskStatusOf(dir, marker);
 }
 

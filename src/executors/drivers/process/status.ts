@@ -2,13 +2,16 @@
  * A process task's status, computed from its folder and /proc alone (the executor keeps nothing in
  * memory): running (the command's pid is alive and started when recorded), pending (the shim is
  * alive, no pid yet), finished / failed (the shim's exit file), exited (no exit file: the shim was
- * killed), stopped (stopped on purpose and kept), failed with `error` (could not start).
+ * killed), stopped (stopped on purpose and kept), failed with `error` (could not start), and a
+ * running task's health as its prober last wrote it (health.ts): failed when unhealthy, unless its
+ * restart policy is never.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskStatus } from '../../../protocol/messages.js';
 import { signalOfExitStatus } from '../shared/signals.js';
 import { isAlive } from './procfs.js';
 import { readExit, readPid, type TaskMarker } from './task-files.js';
+import { readHealth } from './health.js';
 
 /** taskStatusOf computes a task's status from its folder and marker; it never signals anything. */
 export async function taskStatusOf(dir: string, m: TaskMarker): Promise<TaskStatus> {
@@ -33,6 +36,15 @@ export async function taskStatusOf(dir: string, m: TaskMarker): Promise<TaskStat
   if (pid !== undefined) s.pid = pid;
   if (pid !== undefined && isAlive(pid, pidStart)) {
     s.state = 'running';
+    if (m.spec.health) {
+      const h = readHealth(dir);
+      s.health = h.health;
+      if (h.health === 'unhealthy' && m.spec.restart !== 'never') {
+        // not live, as a container Docker finds unhealthy: the next pass restarts it (restart always / on-failure)
+        s.state = 'failed';
+        s.error = `unhealthy: ${h.fails} failed checks`;
+      }
+    }
     return s;
   }
   let exit = readExit(dir);

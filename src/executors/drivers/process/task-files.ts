@@ -4,6 +4,7 @@
  *   task.json   the marker (TaskMarker), written by the driver, atomically (temp file + rename)
  *   pid         the command's pid, written by the shim
  *   exit        the command's wait status, written by the shim (temp file + mv)
+ *   health      the health check's outcome, written by the prober (health.ts; temp file + mv)
  *
  * A file that cannot be read reads as undefined: the folder is the truth, and a task half written
  * (an executor killed mid-start) must still be reported and stoppable.
@@ -35,6 +36,9 @@ export interface TaskMarker {
   stoppedAt?: string;
   /** state is the id of the factory state that started the task; absent for legacy tasks. */
   state?: string;
+  /** proberPgid and proberStart are the health prober's (health.ts), when the spec has a check. */
+  proberPgid?: number;
+  proberStart?: string;
 }
 
 /** fsError turns a failed file operation in the workDir into a FactoryError that names the reason (E_NOSPC, else E_WORKDIR). */
@@ -108,7 +112,7 @@ export function readExit(dir: string): { code: number; at: string } | undefined 
   return { code: Number(t), at };
 }
 
-/** forgetRun deletes a previous run's pid and exit files, so they are not mistaken for the next run's (logs stay). */
+/** forgetRun deletes a previous run's pid, exit and health files, so they are not mistaken for the next run's (logs stay). */
 export function forgetRun(dir: string): void {
-  for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp']) fs.rmSync(path.join(dir, f), { force: true });
+  for (const f of ['pid', 'exit', 'pid.tmp', 'exit.tmp', 'health', 'health.tmp']) fs.rmSync(path.join(dir, f), { force: true });
 }

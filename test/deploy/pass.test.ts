@@ -1,0 +1,173 @@
+/**
+ * The deployments' part of a plan pass, over a state in memory: which applies start a deployment
+ * (a changed spec, not a count), which supersede one, what supervision does with a failed one, the
+ * revert (the plan's record gets the old spec back) and a destroyed plan.
+ */
+import { describe, expect, it } from 'vitest';
+import { specHashOf, desiredGroupsOf } from '../../src/control/desired.js';
+import { deploymentPass, type DeploymentPassInput } from '../../src/deploy/pass.js';
+import type { ActualTask } from '../../src/scheduler/types.js';
+import type { GroupSpec, InventorySpec, PlanSpec } from '../../src/spec/model.js';
+import { embeddedInventory } from '../../src/spec/index.js';
+import { MemoryBackend } from '../../src/state/memory-backend.js';
+import type { TaskRecord } from '../../src/state/types.js';
+import { StateWork } from '../../src/state/work.js';
+
+const T0 = Date.parse('2026-12-01T00:00:00Z');
+const inventory: InventorySpec = embeddedInventory();
+
+function group(version: string, over: Partial<GroupSpec> = {}): GroupSpec {
+  return {
+    name: 'web', kind: 'process', driver: 'process', count: 3, everyAgent: false,
+    resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0, scalars: {}, ports: [] }, constraints: [], strategy: 'binpack',
+    command: ['sleep', '60'], env: { V: version }, stopGraceMs: 1000, restart: 'always', line: 1, col: 1,
+    update: { maxParallel: 1, minHealthyTimeMs: 0 }, ...over,
+  };
+}
+
+const plan = (g: GroupSpec): PlanSpec => ({ file: 'p.yaml', name: 'p', project: 'default', groups: [g], warnings: [] });
+
+/** World is a state in memory with plan p recorded at one version and its tasks running it. */
+class World {
+  readonly backend = new MemoryBackend();
+  now = T0;
+
+  async init(g: GroupSpec, count = g.count): Promise<void> {
+    await this.backend.lock();
+    const w = new StateWork(this.backend);
+    w.plans.put({ name: 'p', project: 'default', file: 'p.yaml', appliedAt: 'then', spec: plan(g) });
+    for (let i = 0; i < count; i++) w.tasks.put(this.task(i, specHashOf(plan(g), g)));
+    await w.flush();
+  }
+
+  task(i: number, hash: string, over: Partial<TaskRecord> = {}): TaskRecord {
+    return { task: `p/web/${i}`, plan: 'p', group: 'web', project: 'default', agent: 'local', driver: 'process', specHash: hash, state: 'running', resources: group('x').resources, startedAt: new Date(this.now).toISOString(), updatedAt: 'now', ...over };
+  }
+
+  /** pass runs the deployments' part of a pass of plans (an apply: start; supervision: no start) and commits it. */
+  async pass(plans: PlanSpec[], opts: { mode?: DeploymentPassInput['mode']; start?: boolean } = {}) {
+    const work = new StateWork(this.backend, 'local:test');
+    const actual: ActualTask[] = work.tasks.values().map((t) => ({ task: t.task, plan: t.plan, group: t.group, project: t.project, agent: t.agent, driver: t.driver, specHash: t.specHash, state: t.state, resources: t.resources }));
+    const mode = opts.mode ?? 'apply';
+    const out = deploymentPass({ work, plans, inventory, groups: mode === 'destroy' ? [] : desiredGroupsOf(plans), actual, mode, start: opts.start ?? true, now: this.now, by: 'local:test' });
+    await work.flush();
+    return out;
+  }
+
+  deployments() {
+    return this.backend.view().list('deployments').sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  }
+
+  events() {
+    return this.backend.eventsSince(0).events.filter((e) => e.topic === 'deployment').map((e) => e.kind);
+  }
+}
+
+describe('deploymentPass', () => {
+  it('a changed spec starts a deployment that keeps the old spec to revert to; the first step replaces one task', async () => {
+    const w = new World();
+    const v1 = group('1');
+    await w.init(v1);
+    const v2 = group('2');
+    const out = await w.pass([plan(v2)]);
+    const [d] = w.deployments();
+    expect(d).toMatchObject({ plan: 'p', group: 'web', status: 'running', fromHash: specHashOf(plan(v1), v1), toHash: specHashOf(plan(v2), v2), old: 3, by: 'local:test', promoted: true });
+    expect(d!.fromSpec).toEqual(v1);
+    expect(d!.id).toMatch(/^dep-[0-9a-f]{10}$/);
+    expect(out.views).toMatchObject([{ id: d!.id, started: true, status: 'running', tasks: 3 }]);
+    expect(w.events()).toEqual(['deployment-started']);
+    // presented to the scheduler: task 0 replaced now (its real hash), 1 and 2 as if new already
+    expect(out.shaped).toBe(true);
+    expect(out.actual.map((t) => t.specHash === d!.toHash)).toEqual([false, true, true]);
+    expect(out.groups[0]!.count).toBe(3);
+  });
+
+  it('a count-only change starts nothing; applying the spec being rolled again goes on with the same deployment', async () => {
+    const w = new World();
+    await w.init(group('1'));
+    expect((await w.pass([plan(group('1', { count: 5 }))])).shaped).toBe(false);
+    expect(w.deployments()).toEqual([]);
+    await w.pass([plan(group('2'))]);
+    w.now += 1000;
+    await w.pass([plan(group('2', { count: 4 }))]);
+    expect(w.deployments()).toHaveLength(1);
+  });
+
+  it('another spec while one rolls supersedes it: aborted, and the new one reverts (if it must) to the last good spec', async () => {
+    const w = new World();
+    const v1 = group('1');
+    await w.init(v1);
+    await w.pass([plan(group('2'))]);
+    w.now += 1000;
+    await w.pass([plan(group('3'))]);
+    const [first, second] = w.deployments();
+    expect(first).toMatchObject({ status: 'aborted' });
+    expect(first!.message).toBe(`superseded by ${second!.id}`);
+    expect(second).toMatchObject({ status: 'running' });
+    expect(second!.fromSpec).toEqual(v1);
+  });
+
+  it('a diff says which deployment apply would start, and writes nothing', async () => {
+    const w = new World();
+    await w.init(group('1'));
+    const out = await w.pass([plan(group('2'))], { mode: 'diff' });
+    expect(out.views).toMatchObject([{ status: 'would start', started: true, old: 3, tasks: 3 }]);
+    expect(out.views[0]!.id).toBeUndefined();
+    expect(w.deployments()).toEqual([]);
+  });
+
+  it('supervision does not finish a failed rollout: its old tasks are kept, and it starts none of its own', async () => {
+    const w = new World();
+    const v2 = group('2');
+    await w.init(group('1'));
+    await w.pass([plan(v2)]);
+    const [d] = w.deployments();
+    const work = new StateWork(w.backend);
+    work.deployments.put({ ...d!, status: 'failed', message: 'p/web/0 unhealthy' });
+    work.tasks.put(w.task(0, d!.toHash, { state: 'failed', health: 'unhealthy', startedAt: new Date(T0 - 1000).toISOString() }));
+    await work.flush();
+    const out = await w.pass([plan(v2)], { start: false });
+    expect(w.deployments()).toHaveLength(1);
+    // the old tasks look up to date to the scheduler: kept; the failed new one is restarted as any dead task
+    expect(out.actual.map((t) => [t.task, t.specHash === d!.toHash])).toEqual([['p/web/0', true], ['p/web/1', true], ['p/web/2', true]]);
+    expect(out.groups[0]!.count).toBe(3);
+    // an apply of the same plan tries again
+    await w.pass([plan(v2)]);
+    expect(w.deployments().map((x) => x.status)).toEqual(['failed', 'running']);
+  });
+
+  it('autoRevert: the plan record gets the old spec back and a second deployment rolls it back', async () => {
+    const w = new World();
+    const v1 = group('1');
+    const v2 = group('2', { update: { maxParallel: 1, minHealthyTimeMs: 0, autoRevert: true } });
+    await w.init(v1);
+    await w.pass([plan(v2)]);
+    const [d] = w.deployments();
+    const work = new StateWork(w.backend);
+    work.tasks.put(w.task(0, d!.toHash, { state: 'failed', error: 'exit code 1' }));
+    await work.flush();
+    const out = await w.pass([plan(v2)], { start: false });
+    const [failed, revert] = w.deployments();
+    expect(failed).toMatchObject({ status: 'reverted', revertedBy: revert!.id, message: 'p/web/0 failed: exit code 1' });
+    expect(revert).toMatchObject({ status: 'running', revertOf: failed!.id, toHash: failed!.fromHash, fromHash: failed!.toHash });
+    expect(revert!.policy.autoRevert).toBe(false);
+    expect(w.backend.view().get('plans', 'p')!.spec!.groups[0]).toEqual(v1);
+    expect(out.plans[0]!.groups[0]).toEqual(v1);
+    expect(out.groups[0]!.specHash).toBe(failed!.fromHash);
+    // minHealthyTime 0: the two tasks already on the old spec count at once
+    expect(w.events()).toEqual(['deployment-started', 'deployment-task-failed', 'deployment-failed', 'deployment-reverted', 'deployment-started', 'deployment-task-healthy', 'deployment-task-healthy']);
+  });
+
+  it('a destroyed plan, or a group removed from it, ends its deployment', async () => {
+    const w = new World();
+    await w.init(group('1'));
+    await w.pass([plan(group('2'))]);
+    await w.pass([plan(group('2'))], { mode: 'destroy' });
+    expect(w.deployments()).toMatchObject([{ status: 'aborted', message: 'the plan was destroyed' }]);
+    const w2 = new World();
+    await w2.init(group('1'));
+    await w2.pass([plan(group('2'))]);
+    await w2.pass([{ ...plan(group('2')), groups: [] }]);
+    expect(w2.deployments()).toMatchObject([{ status: 'aborted', message: 'the group was removed from its plan' }]);
+  });
+});
