@@ -17,25 +17,13 @@ import type { TaskRunSpec } from '../../src/protocol/messages.js';
 import { loadInventoryFile } from '../../src/spec/index.js';
 import type { TaskRecord } from '../../src/state/types.js';
 import { ExecutorClient } from '../../src/transport/client.js';
-import { pidAlive, waitFor } from '../helpers/cli.js';
+import { pidAlive, sleepersOf, waitFor } from '../helpers/cli.js';
 import { oneCluster, writeInventory } from '../helpers/inventory.js';
 
 const MARK = '7113'; // sleep's argument: this test's processes are the ones with this argv
 
-/** sleepers lists the pids of this test's processes, from /proc. */
-function sleepers(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('sleep') && argv[1] === MARK) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
+/** sleepers lists the pids of this test's `sleep MARK` processes. */
+const sleepers = (): number[] => sleepersOf(MARK);
 
 let dirs: string[] = [];
 afterEach(async () => {

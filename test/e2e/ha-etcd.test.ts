@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { pidAlive, runCli, scratchDir, sleepersOf, waitFor } from '../helpers/cli.js';
 import { HaHosts, type HaHost } from '../helpers/ha-jobs-hosts.js';
 import { oneCluster, writeInventory } from '../helpers/inventory.js';
 import { EtcdCluster, etcdSkipReason } from '../harness/etcd.js';
@@ -25,20 +25,8 @@ let ha: HaHosts | undefined;
 
 const leading = (h: HaHost): boolean => ha!.epochOf(h) !== undefined;
 
-/** sleepers lists the pids of this test's task processes, from /proc. */
-function sleepers(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('sleep') && argv[1] === MARK) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
+/** sleepers lists the pids of this test's `sleep MARK` processes. */
+const sleepers = (): number[] => sleepersOf(MARK);
 
 beforeAll(async () => {
   if (skip) return;

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ExecutorClient } from '../../src/transport/client.js';
 import { SshTransport } from '../../src/transport/ssh/index.js';
-import { BIN, pidAlive, runCli, waitFor } from '../helpers/cli.js';
+import { BIN, pidAlive, runCli, sleepersOf, waitFor } from '../helpers/cli.js';
 import { oneCluster } from '../helpers/inventory.js';
 import { sshTestFleet } from '../helpers/ssh-fleet.js';
 import { EtcdCluster, etcdSkipReason } from '../harness/etcd.js';
@@ -132,20 +132,8 @@ async function statusOf(list: Host[], extra: string[] = ['--cached']): Promise<{
   return { ...r, ms: Date.now() - t0 };
 }
 
-/** sleepers lists the pids of this test's task processes, from /proc. */
-function sleepers(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('sleep') && argv[1] === MARK) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out.sort((a, b) => a - b);
-}
+/** sleepers lists the pids of this test's `sleep MARK` processes. */
+const sleepers = (): number[] => sleepersOf(MARK);
 
 /** running waits until exactly n of this test's task processes run sleep (a task's pid is its /bin/sh shim's until that execs the command), at most 5 s. */
 function running(n: number): Promise<boolean> {

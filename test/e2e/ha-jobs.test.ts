@@ -16,7 +16,7 @@ import { jobViewsOf } from '../../src/jobs/view.js';
 import type { JobCursor, JobRecord, RunRecord } from '../../src/jobs/types.js';
 import { EtcdBackend } from '../../src/state/etcd-backend.js';
 import { EtcdCluster, etcdSkipReason } from '../harness/etcd.js';
-import { pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
+import { pidAlive, runCli, scratchDir, sleepersOf, waitFor } from '../helpers/cli.js';
 import { HaHosts, type HaHost } from '../helpers/ha-jobs-hosts.js';
 import { oneCluster, writeInventory } from '../helpers/inventory.js';
 import { killRuns, type JobEvent } from '../helpers/jobs-scratch.js';
@@ -37,20 +37,8 @@ const executors = new Set<number>();
 let cluster: EtcdCluster | undefined;
 let hosts: HaHosts | undefined;
 
-/** naps lists the pids of the plan task's processes, from /proc. */
-function naps(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (argv[0]?.endsWith('sleep') && argv[1] === MARK) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
+/** naps lists the pids of this test's `sleep MARK` processes. */
+const naps = (): number[] => sleepersOf(MARK);
 
 afterAll(async () => {
   for (const h of hosts?.live ?? []) await hosts!.kill(h);

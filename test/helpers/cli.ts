@@ -3,7 +3,7 @@
  * private state directory, capturing stdout, stderr and the exit code.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,4 +74,19 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** sleepersOf lists, from /proc, the pids of `sleep <mark>` processes (a test marks its tasks' processes by sleep's argument), in pid order. */
+export function sleepersOf(mark: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('sleep') && argv[1] === mark) out.push(Number(d));
+    } catch {
+      /* gone */
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
