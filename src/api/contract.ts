@@ -12,6 +12,7 @@ import type { DrainResult } from '../control/drain.js';
 import type { JobView } from '../control/jobs.js';
 import type { RunRecord } from '../jobs/types.js';
 import type { DeploymentRecord } from '../deploy/types.js';
+import type { OperatorAction } from '../deploy/operator.js';
 import type { PlanSpec } from '../spec/model.js';
 import type { TokenScope } from '../state/types.js';
 
@@ -95,4 +96,6 @@ export interface ControlApi {
   runLogs(req: Omit<LogsRequest, 'task'> & { run: string }, ctx: OpContext & { project?: string }): Promise<void>;
   /** promoteDeployment promotes a deployment's canaries (its id or a unique prefix). */
   promoteDeployment(id: string, ctx: OpContext & { project?: string }): Promise<DeploymentRecord>;
+  /** operateDeployment pauses, resumes, aborts or reverts a deployment (its id or a unique prefix); a revert returns the reverted record (its revertedBy names the revert). */
+  operateDeployment(id: string, action: OperatorAction, ctx: OpContext & { project?: string }): Promise<DeploymentRecord>;
 }

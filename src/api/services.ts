@@ -16,7 +16,7 @@ import { restartTask } from '../control/tasks.js';
 import { vmAction } from '../control/vms.js';
 import { drainAgent } from '../control/drain.js';
 import { findJob, runLogs, setSuspended } from '../control/jobs.js';
-import { promoteDeployment } from '../deploy/actions.js';
+import { operateDeployment, promoteDeployment } from '../deploy/actions.js';
 import { stateOf } from '../control/state-handle.js';
 import { FactoryError } from '../errors.js';
 import { jobsRunner } from '../jobs/runner.js';
@@ -72,6 +72,7 @@ export function createControlServices(opts: ControlServicesOptions): ControlApi 
     },
     suspendJob: (name, suspend, ctx) => setSuspended(stateDir, name, suspend, ctx.by, ctx.project),
     promoteDeployment: (id, ctx) => promoteDeployment(stateDir, id, ctx.by, ctx.project),
+    operateDeployment: (id, action, ctx) => operateDeployment(stateDir, id, action, ctx.by, ctx.project),
     runLogs: (req, ctx) => runLogs({ stateDir, inventoryPath: opts.inventoryPath, run: req.run, follow: req.follow, tail: req.tail, stream: req.stream, onData: req.onData, signal: ctx.signal, project: ctx.project }),
   };
 }

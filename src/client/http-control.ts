@@ -20,6 +20,8 @@ import type { DrainResult } from '../control/drain.js';
 import type { JobView } from '../control/jobs.js';
 import { resolveJobName, type RunRecord } from '../jobs/types.js';
 import type { DeploymentRecord } from '../deploy/types.js';
+import type { OperatorAction } from '../deploy/operator.js';
+import type { EventRecord } from '../state/backend.js';
 import type { ApiClient } from './http.js';
 
 /** LONG_CALL_MS bounds calls that run a long operation as one JSON answer (drain, vm power, restart). */
@@ -208,6 +210,12 @@ export class HttpControl {
     return (await this.client.getJson<{ deployment: DeploymentRecord }>(`/v1/deployments/${encodeURIComponent(id)}`)).deployment;
   }
 
+  /** deploymentDetail is one deployment and its events (the newest 50, oldest first). */
+  async deploymentDetail(id: string): Promise<{ deployment: DeploymentRecord; events: EventRecord[] }> {
+    const r = await this.client.getJson<{ deployment: DeploymentRecord; events?: EventRecord[] }>(`/v1/deployments/${encodeURIComponent(id)}`);
+    return { deployment: r.deployment, events: r.events ?? [] };
+  }
+
   /** deployments lists deployments, newest first. */
   async deployments(plan?: string): Promise<DeploymentRecord[]> {
     return (await this.client.getJson<{ deployments: DeploymentRecord[] }>(`/v1/deployments${plan ? `?plan=${encodeURIComponent(plan)}` : ''}`)).deployments;
@@ -216,6 +224,11 @@ export class HttpControl {
   /** promoteDeployment promotes a deployment's canaries. */
   async promoteDeployment(id: string): Promise<DeploymentRecord> {
     return (await this.client.postJson<{ deployment: DeploymentRecord }>(`/v1/deployments/${encodeURIComponent(id)}/promote`, {})).deployment;
+  }
+
+  /** operateDeployment pauses, resumes, aborts or reverts a deployment. */
+  async operateDeployment(id: string, action: OperatorAction): Promise<DeploymentRecord> {
+    return (await this.client.postJson<{ deployment: DeploymentRecord }>(`/v1/deployments/${encodeURIComponent(id)}/${action}`, {})).deployment;
   }
 
   /** runLogs streams a run's output: a run id, or a job for its newest run. */

@@ -200,7 +200,7 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
       d = decision.deployment;
       let shape: GroupShape = { toHash, extra: decision.extra, replace: new Set(decision.replace) };
       if (decision.revert && d.fromSpec) {
-        const back = startRevert(work, plan, d, inventory, iso, by);
+        const back = startRevert(work, plan, d, iso, { inventory, by });
         emit(d, { kind: 'deployment-reverted', message: `${key}: reverting to ${d.fromHash} by ${back.revert.id}` });
         emit(back.revert, { kind: 'deployment-started', message: `reverting ${key} to ${back.revert.toHash} (${d.id} failed)` });
         plans = plans.map((p) => (p.name === plan.name ? back.plan : p));
@@ -238,19 +238,24 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
   };
 }
 
-/** startRevert records the old spec as the plan's again and starts the deployment back to it. */
-function startRevert(work: StateWork, plan: PlanSpec, failed: DeploymentRecord, inventory: InventorySpec, iso: string, by?: string): { plan: PlanSpec; revert: DeploymentRecord } {
+/**
+ * startRevert records the old spec as the plan's again and starts the deployment back to it (revertOf):
+ * the engine's autoRevert, and `factory deploy revert`. Its policy is the old spec's under the
+ * inventory when given, else the reverted deployment's; no canary, no revert of the revert.
+ */
+export function startRevert(work: StateWork, plan: PlanSpec, failed: DeploymentRecord, iso: string, opts: { inventory?: InventorySpec; by?: string; message?: string } = {}): { plan: PlanSpec; revert: DeploymentRecord } {
   const fromSpec = failed.fromSpec!;
   const back: PlanSpec = { ...plan, groups: plan.groups.map((x) => (x.name === failed.group ? fromSpec : x)) };
   const rec = work.plans.get(plan.name);
   if (rec?.spec) work.plans.put({ ...rec, spec: { ...rec.spec, groups: rec.spec.groups.map((x) => (x.name === failed.group ? fromSpec : x)) } });
   const id = newDeploymentId();
-  const policy: UpdatePolicy = { ...policyOf(back, fromSpec, inventory), canary: 0, autoPromote: false, autoRevert: false };
+  const base = opts.inventory ? policyOf(back, fromSpec, opts.inventory) : failed.policy;
+  const policy: UpdatePolicy = { ...base, canary: 0, autoPromote: false, autoRevert: false };
   const revert: DeploymentRecord = {
     id, plan: failed.plan, group: failed.group, project: failed.project, fromHash: failed.toHash, toHash: specHashOf(back, fromSpec), toSpec: fromSpec, policy,
-    status: 'running', promoted: true, tasks: [], old: 0, revertOf: failed.id, createdAt: iso, updatedAt: iso, progressAt: iso, ...(by ? { by } : {}),
+    status: 'running', promoted: true, tasks: [], old: 0, revertOf: failed.id, createdAt: iso, updatedAt: iso, progressAt: iso, ...(opts.by ? { by: opts.by } : {}),
   };
-  work.deployments.put({ ...failed, status: 'reverted', revertedBy: id, updatedAt: iso });
+  work.deployments.put({ ...failed, status: 'reverted', revertedBy: id, updatedAt: iso, finishedAt: failed.finishedAt ?? iso, ...(opts.message ? { message: opts.message } : {}) });
   work.deployments.put(revert);
   return { plan: back, revert };
 }

@@ -128,6 +128,10 @@ export class FakeControl implements ControlApi {
     this.hit('deploy-promote', id, ctx);
     return { id, status: 'running', promoted: true } as never;
   }
+  async operateDeployment(id: string, action: string, ctx: OpContext) {
+    this.hit(`deploy-${action}`, id, ctx);
+    return { id, status: action === 'pause' ? 'paused' : 'running' } as never;
+  }
   async runLogs(req: { run: string; onData: (s: 'stdout' | 'stderr', c: string) => void }, ctx: OpContext) {
     this.hit('run-logs', req.run, ctx);
     req.onData('stdout', 'hello\n');
