@@ -9,11 +9,10 @@
  * from the local agent's task folders (a live pid and its `ready` file), not from the state.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { pidAlive, runCli, scratchDir, waitFor } from '../helpers/cli.js';
-import { startControlHost, type RunningHost } from '../helpers/control-host.js';
+import { hostGet, startControlHost, type RunningHost } from '../helpers/control-host.js';
 
 const scratch = scratchDir('factory-deploy-cmds-');
 const state = path.join(scratch.dir, 'state');
@@ -70,16 +69,8 @@ interface Dep {
 }
 
 /** deployment reads one deployment from the control host's socket. */
-function deployment(id: string): Promise<Dep> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath: path.join(state, 'control.sock'), path: `/v1/deployments/${id}` }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body).deployment) : reject(new Error(`${res.statusCode}: ${body}`))));
-      })
-      .on('error', reject);
-  });
+async function deployment(id: string): Promise<Dep> {
+  return (await hostGet<{ deployment: Dep }>(state, `/v1/deployments/${id}`)).deployment;
 }
 
 async function cli(args: string[]) {

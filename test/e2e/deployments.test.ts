@@ -13,11 +13,10 @@
  * `ready` file is a healthy task of that version.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli, scratchDir, waitFor } from '../helpers/cli.js';
-import { startControlHost, type RunningHost } from '../helpers/control-host.js';
+import { hostGet, startControlHost, type RunningHost } from '../helpers/control-host.js';
 
 const scratch = scratchDir('factory-deploy-');
 const state = path.join(scratch.dir, 'state');
@@ -114,16 +113,8 @@ async function apply(version: string, update: string, extra: string[] = []) {
 }
 
 /** deployment reads one deployment from the control host (its socket: trusted without a token). */
-function deployment(id: string): Promise<{ id: string; status: string; tasks: { task: string; state: string }[]; old: number; message?: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath: path.join(state, 'control.sock'), path: `/v1/deployments/${id}` }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body).deployment) : reject(new Error(`${res.statusCode}: ${body}`))));
-      })
-      .on('error', reject);
-  });
+async function deployment(id: string): Promise<{ id: string; status: string; tasks: { task: string; state: string }[]; old: number; message?: string }> {
+  return (await hostGet<{ deployment: { id: string; status: string; tasks: { task: string; state: string }[]; old: number; message?: string } }>(state, `/v1/deployments/${id}`)).deployment;
 }
 
 async function events(): Promise<{ kind: string; message: string; deployment?: string }[]> {

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,4 +51,22 @@ export async function startControlHost(state: string, opts: { cwd: string; env: 
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * hostGet GETs a path of the API of the control host of state on its unix socket (trusted there
+ * without a token) and parses the JSON answer; anything but a 200 rejects with the status and body.
+ */
+export function hostGet<T>(state: string, urlPath: string, timeoutMs = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: path.join(state, 'control.sock'), path: urlPath }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`GET ${urlPath}: ${res.statusCode} ${body}`))));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${urlPath}: no answer in ${timeoutMs / 1000} s`)));
+    req.on('error', reject);
+  });
 }

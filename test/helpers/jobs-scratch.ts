@@ -5,14 +5,13 @@
  * from the state's files.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import type { JobView } from '../../src/control/jobs.js';
 import { parseSchedule, slotsBetween } from '../../src/jobs/schedule.js';
 import type { RunRecord } from '../../src/jobs/types.js';
 import type { EventRecord } from '../../src/state/backend.js';
-import { startControlHost, type RunningHost } from './control-host.js';
+import { hostGet, startControlHost, type RunningHost } from './control-host.js';
 import { pidAlive, runCli, scratchDir, type CliResult } from './cli.js';
 
 /** JOB_TEST_MS bounds each jobs end-to-end test: its bounded waits add up past vitest's default 30 s on a loaded machine. */
@@ -97,17 +96,7 @@ export class JobsScratch {
    * run, for the polls that wait for something to happen.
    */
   api<T>(urlPath: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const req = http.get({ socketPath: path.join(this.state, 'control.sock'), path: urlPath }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`GET ${urlPath}: ${res.statusCode} ${body}`))));
-        res.on('error', reject);
-      });
-      req.setTimeout(10_000, () => req.destroy(new Error(`GET ${urlPath}: no answer in 10 s`)));
-      req.on('error', reject);
-    });
+    return hostGet<T>(this.state, urlPath);
   }
 
   /** liveRuns are a job's runs (`plan/job`) from the host's API, oldest slot first. */
