@@ -117,7 +117,7 @@ async function writes(b: StateBackend, n: number): Promise<{ oneMs: number; perS
 async function throughput(cluster: EtcdCluster, dir: string): Promise<void> {
   const n = Number(process.env.BENCH_COMMITS) || 500;
   const rows: { name: string; r: Awaited<ReturnType<typeof writes>> }[] = [];
-  // alternate: file, etcd, file, etcd; keep each backend's better pass of two (the machine is shared)
+  // alternate: file, etcd, file, etcd; each figure is the median of a backend's two passes (the mean of two)
   const all: Record<string, Awaited<ReturnType<typeof writes>>[]> = { file: [], etcd: [] };
   for (let round = 0; round < 2; round++) {
     const file = await FileBackend.open(path.join(dir, `file-${round}`));

@@ -281,11 +281,7 @@ export class RunWatcher {
     if (run.attempt !== 1) return false;
     const deadline = this.startDeadline(run, job, dispatcher);
     if (deadline === undefined || this.o.now() <= deadline) return false;
-    const cur = this.o.writer.run(run.id);
-    if (!cur || cur.state !== 'claimed') return false;
-    const why = `not started before its deadline: ${cur.agent} was still busy with earlier starts`;
-    this.tooLate(cur, job, why, why);
-    return true;
+    return this.missedBehindStarts(run, job);
   }
 
   /**
@@ -293,9 +289,16 @@ export class RunWatcher {
    * (E_TOO_LATE: it reached the driver past its deadline, behind earlier starts): nothing was started.
    */
   missedAtAgent(run: RunRecord, job: JobRecord, message: string): void {
+    this.missedBehindStarts(run, job, message);
+  }
+
+  /** missedBehindStarts records a run still claimed as missed, its start held up behind others (the event says message, else the reason); true when it did. */
+  private missedBehindStarts(run: RunRecord, job: JobRecord, message?: string): boolean {
     const cur = this.o.writer.run(run.id);
-    if (!cur || cur.state !== 'claimed') return;
-    this.tooLate(cur, job, `not started before its deadline: ${cur.agent} was still busy with earlier starts`, message);
+    if (!cur || cur.state !== 'claimed') return false;
+    const why = `not started before its deadline: ${cur.agent} was still busy with earlier starts`;
+    this.tooLate(cur, job, why, message ?? why);
+    return true;
   }
 
   /** startDeadline is the last moment a run's first attempt may start: startingDeadline, else the job's next slot (schedule runs). */
