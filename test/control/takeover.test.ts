@@ -29,8 +29,13 @@ let dirs: string[] = [];
 afterEach(async () => {
   ExecutorClient.fencingEpoch = undefined;
   await closeStates();
-  for (const pid of sleepers()) process.kill(pid, 'SIGKILL');
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  // a killed task's shim still writes its exit file into the task folder, and a task may be started
+  // again meanwhile: kill until none is left (bounded), then retry a folder that filled meanwhile
+  for (let i = 0; i < 50 && sleepers().length > 0; i++) {
+    for (const pid of sleepers()) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true, maxRetries: 50, retryDelay: 100 });
   dirs = [];
 });
 
