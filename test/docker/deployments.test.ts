@@ -184,3 +184,57 @@ describe.skipIf(skip !== undefined)(`deployments of containers (real dockerd)${s
     for (const t of ['roll/web/0', 'roll/web/1']) expect(end.ids[t]).not.toBe(before.ids[t]);
   }, 120_000);
 });
+
+describe.skipIf(skip !== undefined)(`containers without a health check: healthy is still running${skip !== undefined ? ` (skipped: ${skip})` : ''}`, () => {
+  const plain = path.join(scratch.dir, 'plain.yaml');
+  /** plainText is a group of 2 with no health check; a crashing version exits 0.5 s after its start (the engine restarts it: restart always). */
+  const plainText = (tag: string, crash: boolean) => `name: plain
+project: e2e
+update: {maxParallel: 1, maxSurge: 0, minHealthyTime: 2s, healthyDeadline: 30s, autoRevert: true}
+containers:
+  - name: api
+    image: ${IMAGE}:${tag}
+    count: 2
+    command: ["sh", "-c", ${JSON.stringify(`trap 'exit 0' TERM; ${crash ? 'sleep 0.5; exit 1' : 'sleep 600 & wait'}`)}]
+    resources: {cpus: 0.05, mem: 16Mi}
+    stopGrace: 1s
+`;
+  const applyPlain = async (tag: string, crash: boolean) => {
+    fs.writeFileSync(plain, plainText(tag, crash));
+    const r = await runCli(['plan', 'apply', plain, '--state', state, '--json', '--wait'], { cwd: scratch.dir, env, timeoutMs: 120_000 });
+    return { ...r, doc: r.stdout ? JSON.parse(r.stdout) : undefined };
+  };
+  const containers = async () =>
+    Object.fromEntries(
+      (await d.docker.listContainers({ all: true, filters: { label: ['factory.plan=plain'] } })).map((c) => [c.Labels['factory.task']!, { id: c.Id, state: c.State, image: c.Image }]),
+    );
+
+  test('a new image rolls once each container ran for minHealthyTime; a crashing version fails on its first container at its first exit, the other keeps its container, autoRevert brings it back', async () => {
+    try {
+      expect((await applyPlain('1', false)).code).toBe(0);
+      expect(await waitFor(async () => Object.values(await containers()).filter((c) => c.state === 'running').length === 2, 20_000, 200)).toBe(true);
+      const good = await applyPlain('2', false);
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.doc.deployments).toMatchObject([{ status: 'succeeded', healthy: 2, old: 0 }]);
+      const before = await containers();
+      expect(Object.values(before).map((c) => [c.state, c.image])).toEqual([['running', `${IMAGE}:2`], ['running', `${IMAGE}:2`]]);
+      const t0 = Date.now();
+      const bad = await applyPlain('1', true);
+      const took = Date.now() - t0;
+      console.log(`containers without a check, crashing version: failed and reverted in ${took} ms`);
+      expect(bad.code, bad.stderr).toBe(1);
+      const [dep] = bad.doc.deployments;
+      expect(dep.status).toBe('reverted');
+      // Docker's restart policy starts it again at once: the step sees the engine's restart count grow
+      expect(dep.message).toMatch(/^plain\/api\/0 ended and was restarted in place by its runtime \(restart #\d+\)/);
+      // its first exit fails it, long before healthyDeadline (30 s) would
+      expect(took).toBeLessThan(20_000);
+      expect(await waitFor(async () => Object.values(await containers()).filter((c) => c.state === 'running' && c.image === `${IMAGE}:2`).length === 2, 20_000, 200)).toBe(true);
+      const after = await containers();
+      expect(after['plain/api/1']!.id).toBe(before['plain/api/1']!.id);
+      expect(after['plain/api/0']!.id).not.toBe(before['plain/api/0']!.id);
+    } finally {
+      await runCli(['plan', 'destroy', plain, '--state', state], { cwd: scratch.dir, env, timeoutMs: 60_000 });
+    }
+  }, 120_000);
+});
