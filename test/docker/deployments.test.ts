@@ -53,7 +53,7 @@ containers:
 `;
 }
 
-const SURGE = 'maxParallel: 2, maxSurge: 1, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 60s';
+const SURGE = 'maxParallel: 2, maxSurge: 1, minHealthyTime: 500ms, healthyDeadline: 20s, progressDeadline: 60s';
 
 /** Sample is what the engine says at one moment about the group's containers. */
 interface Sample {
@@ -190,7 +190,7 @@ describe.skipIf(skip !== undefined)(`containers without a health check: healthy 
   /** plainText is a group of 2 with no health check; a crashing version exits 0.5 s after its start (the engine restarts it: restart always). */
   const plainText = (tag: string, crash: boolean) => `name: plain
 project: e2e
-update: {maxParallel: 1, maxSurge: 0, minHealthyTime: 2s, healthyDeadline: 30s, autoRevert: true}
+update: {maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 30s, autoRevert: true}
 containers:
   - name: api
     image: ${IMAGE}:${tag}
