@@ -13,7 +13,7 @@
  * A task is declared unplaced only after the reference chain (feasibility.ts) has rejected every agent,
  * so sampling and dropping change where tasks go, never whether a placeable task is placed.
  */
-import type { Rejection } from './feasibility.js';
+import type { Rejection } from './rejections.js';
 import { NOT_READY_CAUSE, STATIC_CHECKS, firstRejection } from './feasibility.js';
 import type { ClusterLedger } from './ledger.js';
 import { groupKey } from './ledger.js';

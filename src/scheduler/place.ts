@@ -9,7 +9,8 @@
  * A later optimization (equivalence classes, sampling max(2, ⌈log₂ n⌉) agents) slots in between
  * candidates and filter without changing the callers.
  */
-import { FEASIBILITY_CHAIN, NO_AGENTS_REASON, RejectionTally, firstRejection } from './feasibility.js';
+import { FEASIBILITY_CHAIN, firstRejection } from './feasibility.js';
+import { NO_AGENTS_REASON, RejectionTally } from './rejections.js';
 import type { AgentSlot, ClusterLedger } from './ledger.js';
 import type { Rng } from './rng.js';
 import { scorerFor } from './score.js';

@@ -9,7 +9,8 @@
  */
 import { GroupCandidates, StaticClasses, fitCount, groupDemandOf, pinnedClusterRejection } from './candidates.js';
 import type { GroupDemand } from './candidates.js';
-import { FEASIBILITY_CHAIN, NO_AGENTS_REASON, RejectionTally, firstRejection } from './feasibility.js';
+import { FEASIBILITY_CHAIN, firstRejection } from './feasibility.js';
+import { NO_AGENTS_REASON, RejectionTally } from './rejections.js';
 import { ProjectShares } from './fairness.js';
 import { ClusterLedger, groupKey } from './ledger.js';
 import type { AgentSlot } from './ledger.js';
