@@ -3,15 +3,15 @@
  *
  *   reconcile → reserve (other plans, keeps, held replacements) → everyAgent tasks on their agents
  *   → units (one per group), largest dominant share first
- *   → when capacity is short: DRF between projects picks whose unit goes next, task by task
+ *   → when capacity is short: DRF between projects picks whose unit goes next, task by task (fairness.ts)
  *   → per unit: level 1 (idc + cluster) → level 2 (resource plan) or per task: candidates → filter
- *     → score → select (reserving at once) → name new everyAgent tasks → stranded capacity → plan.
+ *     → score → select (reserving at once) → name new everyAgent tasks → stranded capacity (stranded.ts) → plan.
  */
 import { GroupCandidates, StaticClasses, fitCount, groupDemandOf, pinnedClusterRejection } from './candidates.js';
 import type { GroupDemand } from './candidates.js';
 import { FEASIBILITY_CHAIN, firstRejection } from './feasibility.js';
 import { NO_AGENTS_REASON, RejectionTally } from './rejections.js';
-import { ProjectShares } from './fairness.js';
+import { ProjectShares, capacityIsShort, placeByDrf } from './fairness.js';
 import { ClusterLedger, groupKey } from './ledger.js';
 import type { AgentSlot } from './ledger.js';
 import { SCORE_TIE_EPSILON, placeTask, selectBest } from './place.js';
@@ -22,6 +22,7 @@ import { createRng } from './rng.js';
 import type { Rng } from './rng.js';
 import { scorerFor } from './score.js';
 import { splitTotal } from './split.js';
+import { strandedCapacity } from './stranded.js';
 import type { SplitAgent } from './split.js';
 import type {
   ActualTask,
@@ -414,28 +415,6 @@ function isStableSplit(g: DesiredGroup, existing: readonly ActualTask[], ledger:
   return Math.abs(sum - (g.total?.cpus ?? 0)) < RESOURCE_EPSILON;
 }
 
-/** strandedCapacity sums, per dim, the free capacity of ready agents on which no demand of the pass fits. */
-function strandedCapacity(ledger: ClusterLedger, demands: Float64Array[]): Record<string, number> {
-  const D = ledger.dims.length;
-  const out = new Float64Array(D);
-  const sorted = [...demands].sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
-  if (sorted.length > 0) {
-    ledger.slots.forEach((s, i) => {
-      if (s.agent.state !== 'ready') return;
-      const row = i * D;
-      const fits = sorted.some((d) => {
-        for (let k = 0; k < D; k++) if ((d[k] ?? 0) > 0 && (d[k] ?? 0) > (ledger.free[row + k] ?? 0) + RESOURCE_EPSILON) return false;
-        return true;
-      });
-      if (fits) return;
-      for (let k = 0; k < D; k++) out[k] = (out[k] ?? 0) + Math.max(0, ledger.free[row + k] ?? 0);
-    });
-  }
-  const result: Record<string, number> = {};
-  ledger.dims.forEach((d, k) => (result[d] = Number((out[k] ?? 0).toFixed(6))));
-  return result;
-}
-
 /** schedule turns a cluster snapshot and the desired state of some plans into a SchedulePlan. */
 export function schedule(input: SchedulerInput): SchedulePlan {
   const projects = input.projects ?? {};
@@ -504,39 +483,16 @@ export function schedule(input: SchedulerInput): SchedulePlan {
     return u.next >= u.requests.length;
   };
 
-  if (!capacityIsShort(ledger, ordered, s)) {
-    for (const u of ordered) while (!run(u));
-  } else {
-    // DRF: the project with the smallest weighted dominant share places its next task.
-    const queues = new Map<string, Unit[]>();
-    for (const u of ordered) {
-      const q = queues.get(u.group.project);
-      if (q) q.push(u);
-      else queues.set(u.group.project, [u]);
-    }
-    const names = [...queues.keys()].sort();
-    for (;;) {
-      let pick: string | undefined;
-      let least = Number.POSITIVE_INFINITY;
-      for (const p of names) {
-        if ((queues.get(p)?.length ?? 0) === 0) continue;
-        const share = s.shares.share(p);
-        if (share < least - 1e-12) {
-          least = share;
-          pick = p;
-        }
-      }
-      if (pick === undefined) break;
-      const q = queues.get(pick) ?? [];
-      const u = q[0];
-      if (u && run(u)) q.shift();
-    }
-  }
+  const demands = ordered.map((u) =>
+    isResourcePlan(u.group) ? { vector: ledger.vectorOf({ cpus: u.group.total?.cpus ?? 0 }), count: 1 } : { vector: s.vec(u.group.resources), count: u.requests.length },
+  );
+  if (capacityIsShort(ledger, demands)) placeByDrf(ordered, s.shares, run);
+  else for (const u of ordered) while (!run(u));
 
-  const demands: Float64Array[] = [];
+  const shapes: Float64Array[] = [];
   for (const g of input.groups) {
-    if (isResourcePlan(g)) for (const sh of g.shapes ?? []) demands.push(ledger.vectorOf({ ...sh, scalars: {} }));
-    else demands.push(s.vec(g.resources));
+    if (isResourcePlan(g)) for (const sh of g.shapes ?? []) shapes.push(ledger.vectorOf({ ...sh, scalars: {} }));
+    else shapes.push(s.vec(g.resources));
   }
   const create = namePlacements(s.placed, rec.usedIndices);
   const stop = s.stop;
@@ -550,30 +506,9 @@ export function schedule(input: SchedulerInput): SchedulePlan {
       destroy: stop.filter((x) => x.reason === 'removed' || x.reason === 'scaled-down' || x.reason === 'destroy').length,
       update: create.filter((p) => p.reason === 'update').length,
     },
-    stranded: strandedCapacity(ledger, demands),
+    stranded: strandedCapacity(ledger, shapes),
     groups: s.decisions.sort((a, b) => cmp(`${a.plan}/${a.group}`, `${b.plan}/${b.group}`)),
   };
-}
-
-/** capacityIsShort says whether the pending units ask for more than the ready agents have free in some dim (then DRF decides). */
-function capacityIsShort(ledger: ClusterLedger, units: readonly Unit[], s: Scheduling): boolean {
-  const D = ledger.dims.length;
-  const free = new Float64Array(D);
-  ledger.slots.forEach((slot, i) => {
-    if (slot.agent.state !== 'ready') return;
-    for (let k = 0; k < D; k++) free[k] = (free[k] ?? 0) + Math.max(0, ledger.free[i * D + k] ?? 0);
-  });
-  const demand = new Float64Array(D);
-  for (const u of units) {
-    if (isResourcePlan(u.group)) {
-      demand[ledger.dimOf('cpus')] = (demand[ledger.dimOf('cpus')] ?? 0) + (u.group.total?.cpus ?? 0);
-      continue;
-    }
-    const v = s.vec(u.group.resources);
-    for (let k = 0; k < D; k++) demand[k] = (demand[k] ?? 0) + (v[k] ?? 0) * u.requests.length;
-  }
-  for (let k = 0; k < D; k++) if ((demand[k] ?? 0) > (free[k] ?? 0) + RESOURCE_EPSILON) return true;
-  return false;
 }
 
 /**
