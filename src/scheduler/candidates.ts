@@ -17,7 +17,7 @@ import type { Rejection } from './rejections.js';
 import { NOT_READY_CAUSE, STATIC_CHECKS, firstRejection } from './feasibility.js';
 import type { ClusterLedger } from './ledger.js';
 import { groupKey } from './ledger.js';
-import { keepBest } from './place.js';
+import { keepBest } from './pipeline.js';
 import { RESOURCE_EPSILON, requestedDimensions } from './resources.js';
 import type { Rng } from './rng.js';
 import type { DesiredGroup, ProjectPolicy } from './types.js';

@@ -14,7 +14,7 @@ import { NO_AGENTS_REASON, RejectionTally } from './rejections.js';
 import { ProjectShares, capacityIsShort, placeByDrf } from './fairness.js';
 import { ClusterLedger, groupKey } from './ledger.js';
 import type { AgentSlot } from './ledger.js';
-import { SCORE_TIE_EPSILON, placeTask, selectBest } from './place.js';
+import { SCORE_TIE_EPSILON, placeTask, selectBest } from './pipeline.js';
 import type { PlacementRequest } from './reconcile.js';
 import { parseTaskIndex, reconcile, taskId, isLive } from './reconcile.js';
 import { copyResources, dominantShare, RESOURCE_EPSILON } from './resources.js';
