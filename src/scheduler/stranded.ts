@@ -5,6 +5,18 @@
  */
 import type { ClusterLedger } from './ledger.js';
 import { RESOURCE_EPSILON } from './resources.js';
+import { isResourcePlan } from './resource-plans.js';
+import type { DesiredGroup, TaskResources } from './types.js';
+
+/** demandsOfPass packs the task shapes of the pass: each counted group's resources and each resource-plan shape. */
+export function demandsOfPass(ledger: ClusterLedger, groups: readonly DesiredGroup[], vec: (r: TaskResources) => Float64Array): Float64Array[] {
+  const demands: Float64Array[] = [];
+  for (const g of groups) {
+    if (isResourcePlan(g)) for (const sh of g.shapes ?? []) demands.push(ledger.vectorOf({ ...sh, scalars: {} }));
+    else demands.push(vec(g.resources));
+  }
+  return demands;
+}
 
 /** strandedCapacity sums, per dim, the free capacity of ready agents on which no demand of the pass fits. */
 export function strandedCapacity(ledger: ClusterLedger, demands: Float64Array[]): Record<string, number> {
