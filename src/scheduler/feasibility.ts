@@ -34,7 +34,12 @@ export interface PackedCheck {
 export interface Checker {
   /** name identifies the rule in tests and docs. */
   readonly name: string;
-  /** static checkers read only what an equivalence class of agents shares; the pipeline runs them per class. */
+  /**
+   * static checkers read only what an equivalence class of agents shares (its key in candidates.ts:
+   * state, idc, cluster, drivers, attributes) and only the group fields of its signature (driver,
+   * project, placement, constraints); the pipeline runs them once per class and signature. A static
+   * rule that reads anything else must extend that key or signature.
+   */
   readonly static: boolean;
   /** check is the reference form: undefined when the agent passes, else the cause. */
   check(ctx: CheckContext, slot: AgentSlot, group: DesiredGroup): Rejection | undefined;
