@@ -1,11 +1,13 @@
 /**
  * A VM's health check without a daemon: the guest's link-local address from its NIC's MAC, the NIC read
  * back from a running domain's XML, and the prober's loop run for real against a stand-in QEMU (a
- * `sleep`) and a TCP server on ::1 as the guest: starting while the guest boots (failures before the
- * first pass do not count), healthy, unhealthy after 3 failures in a row, and done when QEMU ends.
+ * `sleep`) and a TCP or HTTP server on ::1 as the guest: starting while the guest boots (failures
+ * before the first pass do not count), healthy, unhealthy after 3 failures in a row, and done when
+ * QEMU ends; a command check's environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import { readHealth } from '../../src/executors/drivers/process/health.js';
 import { tempDir, waitFor } from './helpers.js';
 
 const children: ChildProcess[] = [];
-const servers: net.Server[] = [];
+const servers: (net.Server | http.Server)[] = [];
 const dirs: string[] = [];
 
 afterEach(() => {
@@ -86,6 +88,27 @@ describe('VM health checks (no daemon)', () => {
     expect(readHealth(dir).fails).toBeGreaterThanOrEqual(3);
     process.kill(qemu.pid!, 'SIGKILL');
     expect(await waitFor(() => prober.exitCode !== null || prober.signalCode !== null, 5000, 50)).toBe(true);
+  });
+
+  it('http: a GET on [address]:port/path; 2xx is healthy, a 500 after that counts as a failure', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const qemu = detached('sleep', ['60']);
+    let status = 200;
+    const paths: string[] = [];
+    const guest = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.statusCode = status;
+      res.end();
+    });
+    servers.push(guest);
+    await new Promise<void>((r) => guest.listen(0, '::1', () => r()));
+    const port = (guest.address() as net.AddressInfo).port;
+    detached('/bin/sh', vmProberArgs(dir, qemu.pid!, { http: '/healthz', port, intervalMs: 100 }, '::1', process.execPath));
+    expect(await waitFor(() => readHealth(dir).health === 'healthy', 10_000, 50)).toBe(true);
+    expect(paths[0]).toBe('/healthz');
+    status = 500;
+    expect(await waitFor(() => readHealth(dir).health === 'unhealthy', 10_000, 50)).toBe(true);
   });
 
   it('command: run on the host in the VM folder with FACTORY_VM_IP and the rest of its environment; exit 0 is healthy', async () => {
