@@ -177,12 +177,12 @@ describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.
   test('an image that fails its check fails on the first batch; the other VM is untouched; autoRevert brings the first back', async () => {
     const before = { 0: vmRecord('vmroll/web/0'), 1: vmRecord('vmroll/web/1') };
     const s = sampling();
-    const r = await apply(planText('bad', 160, 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 25s, progressDeadline: 0s, autoRevert: true'));
+    const r = await apply(planText('bad', 160, 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 0s, autoRevert: true'));
     const samples = s.stop();
     expect(r.code).toBe(1);
     const [d] = r.doc.deployments;
     expect(d.status).toBe('reverted');
-    expect(d.message).toBe('vmroll/web/0 not healthy for 1s within 25s of its start');
+    expect(d.message).toBe('vmroll/web/0 not healthy for 1s within 20s of its start');
     expect(Math.min(...samples.map((x) => x.healthy))).toBeGreaterThanOrEqual(1);
     // VM 1 kept its QEMU through it all; VM 0 was replaced twice (bad, then back on the good image)
     expect(vmRecord('vmroll/web/1')).toEqual(before[1]);

@@ -1,7 +1,8 @@
 /**
  * The isolated networks of a store: one libvirt network per subnet name (no forward, no IP, its own
  * bridge), defined from `networks/<subnet>.xml` when the first VM joins it and removed once no domain
- * of the store uses it. Defining, starting and removing go through `virsh`, one at a time per network.
+ * of the store uses it. A VM with a health check gives the bridge an IPv6 link-local address
+ * (enableHostLink), so that its prober on the agent reaches the guest. Defining, starting and removing go through `virsh`, one at a time per network.
  */
 import fs from 'node:fs';
 import path from 'node:path';
