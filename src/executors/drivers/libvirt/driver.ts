@@ -49,8 +49,6 @@ export class LibvirtDriver implements Driver {
   private readonly store: VmStore;
   private readonly networks: VmNetworks;
   private readonly queue = new KeyedQueue();
-  /** probing holds the VM folders whose prober this session is starting now. */
-  private readonly probing = new Set<string>();
 
   private constructor(
     private readonly ctx: DriverContext,
@@ -134,21 +132,17 @@ export class LibvirtDriver implements Driver {
    * unhealthy VM stays running (supervision does not recreate it); a deployment counts it failed.
    */
   private checkHealth(st: TaskStatus, dir: string, health: TaskHealthCheck, xml: string, domain: string): void {
-    if (st.pid !== undefined && !proberLive(dir, st.pid) && !this.probing.has(dir)) {
-      this.probing.add(dir);
-      try {
-        const nic = nicOf(xml);
-        if (nic) {
-          try {
-            enableHostLink(nic.bridge);
-          } catch (err) {
-            this.ctx.log(`libvirt driver: ${st.task}: cannot give bridge ${nic.bridge} its IPv6 link-local address (the health check cannot reach the VM): ${(err as Error).message}`);
-          }
+    // synchronous from the check to prober.json: two status calls of one session cannot both start one
+    if (st.pid !== undefined && !proberLive(dir, st.pid)) {
+      const nic = nicOf(xml);
+      if (nic) {
+        try {
+          enableHostLink(nic.bridge);
+        } catch (err) {
+          this.ctx.log(`libvirt driver: ${st.task}: cannot give bridge ${nic.bridge} its IPv6 link-local address (the health check cannot reach the VM): ${(err as Error).message}`);
         }
-        startVmProber({ dir, qemuPid: st.pid, domain, health, ...(nic ? { nic } : {}) }, this.ctx.log);
-      } finally {
-        this.probing.delete(dir);
       }
+      startVmProber({ dir, qemuPid: st.pid, domain, health, ...(nic ? { nic } : {}) }, this.ctx.log);
     }
     st.health = readHealth(dir).health;
   }
