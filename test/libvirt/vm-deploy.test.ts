@@ -3,7 +3,7 @@
  * `plan apply` (it carries its deployments out itself). Health is the group's TCP check on the guest's
  * link-local address: image `good` boots the test guest with `factory.listen=8080`, image `bad` boots
  * it without (nothing answers). A second group has a command check run on the agent host with
- * FACTORY_VM_IP.
+ * FACTORY_VM_IP and the group's env.
  *
  * - a first apply boots the VMs; each counts healthy once its check passes (status shows it);
  * - a memory change rolls the 2 VMs one at a time (maxParallel 1, maxSurge 0): VM 1 is replaced only
@@ -29,7 +29,7 @@ const plan = path.join(work.dir, 'vmroll.yaml');
 const seen = path.join(work.dir, 'probe-seen');
 const virsh = (...args: string[]) => execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 
-const CONNECT = "require('net').connect({ host: process.env.FACTORY_VM_IP, port: 8080 }, () => process.exit(0)).on('error', () => process.exit(1))";
+const CONNECT = "require('net').connect({ host: process.env.FACTORY_VM_IP, port: Number(process.env.CHECK_PORT) }, () => process.exit(0)).on('error', () => process.exit(1))";
 
 /** planText is the plan: 2 VMs of `image` with `memMi`, health-checked on TCP 8080; with probe, a third VM checked by a command on the host. */
 function planText(image: string, memMi: number, update: string, probe = false): string {
@@ -42,13 +42,14 @@ function planText(image: string, memMi: number, update: string, probe = false): 
     health: {tcp: true, port: 8080, interval: 1s}
     update: {${update}}
 `;
-  const check = JSON.stringify(['sh', '-c', `echo "$FACTORY_VM_IP" > ${seen} && exec ${process.execPath} -e "${CONNECT}"`]);
+  const check = JSON.stringify(['sh', '-c', `echo "$FACTORY_VM_IP $CHECK_PORT" > ${seen} && exec ${process.execPath} -e "${CONNECT}"`]);
   const probeGroup = `  - name: probe
     image: good
     count: 1
     resources: {cpus: 0.25, mem: 128Mi}
     subnet: roll
     stopGrace: 1s
+    env: {CHECK_PORT: "8080"}
     health: {command: ${check}, interval: 1s}
 `;
   return `name: vmroll\nproject: e2e\nvms:\n${web}${probe ? probeGroup : ''}`;
@@ -147,8 +148,8 @@ describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.
     expect(await waitFor(async () => (await tasks()).filter((t) => t.health === 'healthy').length === 3, 120_000, 1000)).toBe(true);
     console.log(`3 VMs booted and healthy in ${Date.now() - t0} ms`);
     for (const t of await tasks()) expect(t).toMatchObject({ state: 'running', power: 'running', health: 'healthy' });
-    // the command ran on the host with the guest's link-local address, zoned to the subnet's bridge
-    expect(fs.readFileSync(seen, 'utf8').trim()).toMatch(/^fe80::5054:ff:fe[0-9a-f]{2}:[0-9a-f]{1,4}%fv[0-9a-f]{11}$/);
+    // the command ran on the host with the guest's link-local address, zoned to the subnet's bridge, and the group's env
+    expect(fs.readFileSync(seen, 'utf8').trim()).toMatch(/^fe80::5054:ff:fe[0-9a-f]{2}:[0-9a-f]{1,4}%fv[0-9a-f]{11} 8080$/);
   }, 180_000);
 
   test('a memory change rolls the 2 VMs one at a time, each health-gated; never fewer than 1 healthy', async () => {

@@ -122,7 +122,7 @@ export class LibvirtDriver implements Driver {
     const dirName = name.startsWith(prefix) ? name.slice(prefix.length) : this.store.key(meta.task);
     const rec = this.store.readRecordIn(dirName);
     const st = vmStatus(meta.task, meta, rec, await powerState(dom), name);
-    if (st.state === 'running' && st.power === 'running' && hasVmCheck(rec?.spec.health)) this.checkHealth(st, path.join(this.storeRoot, 'vms', dirName), rec.spec.health, xml, name);
+    if (st.state === 'running' && st.power === 'running' && hasVmCheck(rec?.spec.health)) this.checkHealth(st, path.join(this.storeRoot, 'vms', dirName), rec.spec.health, rec.spec.env, xml, name);
     return st;
   }
 
@@ -131,7 +131,7 @@ export class LibvirtDriver implements Driver {
    * prober when the VM has none watching its QEMU (a new VM, one started again, a new executor). An
    * unhealthy VM stays running (supervision does not recreate it); a deployment counts it failed.
    */
-  private checkHealth(st: TaskStatus, dir: string, health: TaskHealthCheck, xml: string, domain: string): void {
+  private checkHealth(st: TaskStatus, dir: string, health: TaskHealthCheck, env: Record<string, string> | undefined, xml: string, domain: string): void {
     // synchronous from the check to prober.json: two status calls of one session cannot both start one
     if (st.pid !== undefined && !proberLive(dir, st.pid)) {
       const nic = nicOf(xml);
@@ -142,7 +142,7 @@ export class LibvirtDriver implements Driver {
           this.ctx.log(`libvirt driver: ${st.task}: cannot give bridge ${nic.bridge} its IPv6 link-local address (the health check cannot reach the VM): ${(err as Error).message}`);
         }
       }
-      startVmProber({ dir, qemuPid: st.pid, domain, health, ...(nic ? { nic } : {}) }, this.ctx.log);
+      startVmProber({ dir, qemuPid: st.pid, domain, health, env: env ?? {}, ...(nic ? { nic } : {}) }, this.ctx.log);
     }
     st.health = readHealth(dir).health;
   }

@@ -12,9 +12,9 @@
  *
  * - `tcp: true, port`: healthy when `[address]:port` accepts a connection.
  * - `http: /path, port`: a GET on `[address]:port/path`, 2xx/3xx healthy.
- * - `command`: the argv run on the agent host (not in the guest) in the VM's folder, with
- *   FACTORY_VM_IP (the address with its zone, empty when the VM has no NIC), FACTORY_VM_BRIDGE,
- *   FACTORY_VM_MAC and FACTORY_VM_DOMAIN in its environment; exit 0 is healthy.
+ * - `command`: the argv run on the agent host (not in the guest) in the VM's folder, with the group's
+ *   `env` and FACTORY_VM_IP (the address with its zone, empty when the VM has no NIC),
+ *   FACTORY_VM_BRIDGE, FACTORY_VM_MAC and FACTORY_VM_DOMAIN in its environment; exit 0 is healthy.
  *
  * A VM boots for a while before anything in it answers: it is `starting` until a check first passes,
  * and failures count only from then on (`unhealthy` after HEALTH_RETRIES in a row); a VM that never
@@ -131,6 +131,8 @@ export interface VmProbeTarget {
   domain: string;
   nic?: VmNic;
   health: TaskHealthCheck;
+  /** env is the group's `env`: a command check runs with it (under the FACTORY_VM_* variables). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -144,6 +146,7 @@ export function startVmProber(t: VmProbeTarget, log: (msg: string) => void): voi
   const address = vmAddress(t.nic);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...t.env,
     FACTORY_VM_IP: address,
     FACTORY_VM_BRIDGE: t.nic?.bridge ?? '',
     FACTORY_VM_MAC: t.nic?.mac ?? '',
