@@ -7,7 +7,8 @@
  *
  * Vocabulary. N is the group's count. Old tasks run another spec hash than the deployment's `toHash`,
  * new tasks run it. A new task counts healthy (its record's state `healthy`) once it was healthy — its
- * health check passing where the group has one, else running — for `minHealthyTime` without a break;
+ * health check passing where the group has one, else running (a VM: power running, not paused) — for
+ * `minHealthyTime` without a break;
  * it fails when it dies, turns unhealthy, or has not counted healthy `healthyDeadline` after it
  * started. Extra slots are the task indices N … N+E-1 (E = max(maxSurge, canary)): new tasks started
  * beside the old ones, stopped again once every index below N runs the new spec.
@@ -47,6 +48,8 @@ export interface GroupTask {
   specHash: string;
   state: TaskState;
   health?: TaskHealth;
+  /** power is a VM's power state (absent for other tasks): a VM is healthy only while its power is running, not paused. */
+  power?: string;
   /** startedAt is when its agent says it started (ISO), when known. */
   startedAt?: string;
   error?: string;
@@ -90,9 +93,9 @@ export interface StepDecision {
 
 const LIVE: ReadonlySet<TaskState> = new Set<TaskState>(['running', 'pending']);
 
-/** healthyNow says whether a task is healthy at this moment: running, and its check passing when it has one. */
+/** healthyNow says whether a task is healthy at this moment: running (a VM: powered on, not paused), and its check passing when it has one. */
 export function healthyNow(t: GroupTask, hasHealthCheck: boolean): boolean {
-  return t.state === 'running' && (!hasHealthCheck || t.health === 'healthy');
+  return t.state === 'running' && (t.power === undefined || t.power === 'running') && (!hasHealthCheck || t.health === 'healthy');
 }
 
 /** deadNow says whether a task ended (not running, not starting, not lost with its agent, not unknown). */

@@ -250,6 +250,24 @@ describe('rolling a group of 6', () => {
   });
 });
 
+describe('VMs', () => {
+  it('a VM without a health check counts healthy while its power is running, not while it is paused', () => {
+    const d = deployment({ maxParallel: 1, minHealthyTimeMs: 1000 }, { old: 1 });
+    const at = (ms: number) => new Date(T0 + ms).toISOString();
+    const vm = (power: string): GroupTask => ({ task: 'p/web/0', index: 0, specHash: 'new', state: 'running', power, startedAt: at(0) });
+    const old: GroupTask = { task: 'p/web/1', index: 1, specHash: 'old', state: 'running', power: 'running', startedAt: at(-60_000) };
+    let dec = step({ deployment: d, count: 2, hasHealthCheck: false, tasks: [vm('paused'), old], now: T0 });
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('paused'), old], now: T0 + 5000 });
+    expect(dec.deployment.tasks).toMatchObject([{ task: 'p/web/0', state: 'pending' }]);
+    expect(dec.deployment.tasks[0]!.healthySince).toBeUndefined();
+    expect(dec.replace).toEqual([]);
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('running'), old], now: T0 + 6000 });
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('running'), old], now: T0 + 7000 });
+    expect(dec.deployment.tasks).toMatchObject([{ task: 'p/web/0', state: 'healthy' }]);
+    expect(dec.replace).toEqual(['p/web/1']);
+  });
+});
+
 describe('canaries', () => {
   it('canary 1: one new task beside the 6 old, then waiting for promotion; promote rolls the rest', () => {
     const g = new FakeGroup(deployment({ canary: 1, minHealthyTimeMs: 500 }), 6, { bootMs: 200 });
