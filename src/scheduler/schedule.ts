@@ -16,6 +16,7 @@ import type { AgentSlot } from './ledger.js';
 import { SCORE_TIE_EPSILON, placeTask, selectBest } from './place.js';
 import type { PlacementRequest } from './reconcile.js';
 import { parseTaskIndex, reconcile, taskId, isLive } from './reconcile.js';
+import { repairPacking } from './repair.js';
 import { copyResources, dominantShare, RESOURCE_EPSILON } from './resources.js';
 import { createRng } from './rng.js';
 import type { Rng } from './rng.js';
@@ -135,8 +136,8 @@ class Scheduling {
     if (request.holdsResources && old) this.unhold(old.agent, groupKey(old), old.project, old.resources);
   }
 
-  /** commit places a request on an agent: reserve, record, stop what it replaces. */
-  commit(request: PlacementRequest, agent: AgentSnapshot): void {
+  /** commit places a request on an agent: reserve, record, stop what it replaces (`observe`: tell the observer; the repair does not, the request was decided already). */
+  commit(request: PlacementRequest, agent: AgentSnapshot, observe = true): void {
     const g = request.group;
     const old = request.replaces;
     this.hold(agent.name, groupKey(g), g.project, g.resources);
@@ -145,7 +146,7 @@ class Scheduling {
     this.placed.push({ request, agent, reason });
     const inPlaceRestart = request.reason === 'restart' && !movedRestart;
     if (old && !inPlaceRestart) this.stop.push({ task: old, reason: request.replaceStop ?? 'reschedule' });
-    this.input.observer?.decided(true);
+    if (observe) this.input.observer?.decided(true);
   }
 
   /** fail records a request that fits nowhere; an update that fits nowhere keeps the old version running. */
@@ -503,7 +504,8 @@ export function schedule(input: SchedulerInput): SchedulePlan {
     return u.next >= u.requests.length;
   };
 
-  if (!capacityIsShort(ledger, ordered, s)) {
+  const short = capacityIsShort(ledger, ordered, s);
+  if (!short) {
     for (const u of ordered) while (!run(u));
   } else {
     // DRF: the project with the smallest weighted dominant share places its next task.
@@ -531,6 +533,9 @@ export function schedule(input: SchedulerInput): SchedulePlan {
       if (u && run(u)) q.shift();
     }
   }
+
+  // Tasks left unplaced: move this pass's placements to make room, within a bounded budget (repair.ts).
+  if (s.unplaced.length > 0) repairPacking(s, rec.requests, { drf: short });
 
   const demands: Float64Array[] = [];
   for (const g of input.groups) {
