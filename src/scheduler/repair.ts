@@ -338,8 +338,8 @@ class Repair {
    * repack releases every mover and packs movers and targets agent by agent: on each agent, the set of
    * tasks that leaves the least free (a bounded depth-first search over shapes, largest first: Minimum
    * Bin Slack), then the task whose demand best matches what is still free (DotProduct) until none fits.
-   * Returns the targets it placed, or undefined after rolling back when a mover found no place or the
-   * budget ran out.
+   * Returns the targets it placed, or undefined after rolling back when it placed none, a mover found
+   * no place or the budget ran out.
    */
   private repack(pending: { request: PlacementRequest; kind: number }[]): Set<PlacementRequest> | undefined {
     const K = this.kinds.length;
@@ -540,7 +540,8 @@ class Repair {
         break;
       }
     }
-    if (aborted || mustLeft.some((n) => n > 0)) {
+    // Moving tasks only pays when it places more: otherwise, and when a mover found no place, roll back.
+    if (aborted || mustLeft.some((n) => n > 0) || !assigned.some((x) => x.opt)) {
       for (const x of assigned) {
         const k = this.kinds[x.kind];
         if (!k) continue;
