@@ -35,7 +35,7 @@ import type { AgentSnapshot, DesiredGroup, GroupDecision, PlacementReason, Proje
 
 /**
  * REPAIR_BUDGET_PER_ITEM is the repair's evaluation budget per task of the batch (placed or not) and per
- * agent: the perfectly packable instances of `npm run bench` use 5–15 (bench/packable.ts).
+ * agent: the perfectly packable instances of `npm run bench` use 6–11 (bench/packable.ts).
  */
 export const REPAIR_BUDGET_PER_ITEM = 64;
 

@@ -5,7 +5,8 @@
  *   → units (one per group), largest dominant share first
  *   → when capacity is short: DRF between projects picks whose unit goes next, task by task
  *   → per unit: level 1 (idc + cluster) → level 2 (resource plan) or per task: candidates → filter
- *     → score → select (reserving at once) → name new everyAgent tasks → stranded capacity → plan.
+ *     → score → select (reserving at once) → when tasks are left unplaced, repair (repair.ts: move this
+ *     pass's own placements to make room) → name new everyAgent tasks → stranded capacity → plan.
  */
 import { GroupCandidates, StaticClasses, fitCount, groupDemandOf, pinnedClusterRejection } from './candidates.js';
 import type { GroupDemand } from './candidates.js';
