@@ -3,13 +3,17 @@
  * of evaluations moving this pass's own placements so that more of them fit.
  *
  *   nothing unplaced   nothing to do: the hook in schedule.ts costs one length check
- *   repack             (only when capacity is not short, so DRF had nothing to decide) release this
- *                      pass's movable placements and pack them with the unplaced tasks agent by agent:
- *                      on each agent, the task whose demand best matches what the agent has free
- *                      (largest dot product, both normalized by the agent's allocatable), until none
- *                      fits — bin-centric DotProduct (Panigrahy et al., "Heuristics for Vector Bin
- *                      Packing", 2011). Adopted only if every task placed before is placed again,
- *                      else rolled back exactly.
+ *   admit              the unplaced tasks the repack may place, in DRF order (the project with the
+ *                      smallest weighted dominant share next), each if its cluster has that much free in
+ *                      aggregate and its quota allows it: all of them when capacity is not short
+ *   repack             release this pass's movable placements and pack them with the admitted tasks
+ *                      agent by agent: on each agent, the set of tasks that leaves the least free
+ *                      (Minimum Bin Slack: a depth-first search over shapes, largest first, bounded per
+ *                      agent and kept inside the cone of ratios the remaining shapes span, so that an
+ *                      exact fill stays reachable), then the task best aligned with what is still free
+ *                      (DotProduct, Panigrahy et al., "Heuristics for Vector Bin Packing", 2011) until
+ *                      none fits. Adopted only if every task placed before is placed again and some
+ *                      admitted task is placed too, else rolled back exactly.
  *   eject              for each task still unplaced (project with the smallest weighted dominant share
  *                      first): an agent where moving one or two of this pass's tasks to other agents
  *                      makes room, the moved tasks going where they fit best.
@@ -69,8 +73,6 @@ export interface RepairHost {
 
 /** RepairOptions tunes one repair. */
 export interface RepairOptions {
-  /** drf: capacity was short and DRF chose who went first; the repack (which reorders everything) is skipped. */
-  drf: boolean;
   /** budget overrides the evaluation budget (default REPAIR_BUDGET_PER_ITEM × (tasks of the batch + agents)). */
   budget?: number;
 }
@@ -121,7 +123,7 @@ function isResourcePlanGroup(g: DesiredGroup): boolean {
 }
 
 /** repairPacking places what it can of the pass's unplaced tasks by moving the pass's own placements. */
-export function repairPacking(host: RepairHost, requests: readonly PlacementRequest[], opts: RepairOptions): RepairStats {
+export function repairPacking(host: RepairHost, requests: readonly PlacementRequest[], opts: RepairOptions = {}): RepairStats {
   const stats: RepairStats = { placed: 0, moved: 0, evaluations: 0, repacked: false };
   if (host.unplaced.length === 0) return stats;
   const unplacedIds = new Set(host.unplaced.map((u) => u.task));
@@ -129,7 +131,7 @@ export function repairPacking(host: RepairHost, requests: readonly PlacementRequ
   if (targets.length === 0) return stats;
   const budget = opts.budget ?? REPAIR_BUDGET_PER_ITEM * (host.placed.length + host.unplaced.length + host.ledger.slots.length);
   const repair = new Repair(host, budget);
-  const placedIds = repair.run(targets, opts.drf);
+  const placedIds = repair.run(targets);
   if (placedIds.size > 0) {
     const keep = host.unplaced.filter((u) => !placedIds.has(u.task));
     host.unplaced.length = 0;
@@ -199,7 +201,7 @@ class Repair {
   }
 
   /** run places what it can of `targets`; returns the ids placed. */
-  run(targets: PlacementRequest[], drf: boolean): Set<string> {
+  run(targets: PlacementRequest[]): Set<string> {
     const placed = new Set<string>();
     // The cluster level 1 chose for each target's group.
     const chosen = new Map<string, string>();
@@ -224,16 +226,68 @@ class Repair {
     for (const m of this.movers) this.origin.push(m.slot);
 
     let rest = pending;
-    if (!drf) {
-      const done = this.repack(pending);
-      if (done) {
-        this.repacked = true;
-        for (const r of done) if (r.task !== undefined) placed.add(r.task);
-        rest = pending.filter((p) => !done.has(p.request));
-      }
+    const admitted = this.admit(pending);
+    const done = admitted.length > 0 ? this.repack(admitted) : undefined;
+    if (done) {
+      this.repacked = true;
+      for (const r of done) if (r.task !== undefined) placed.add(r.task);
+      rest = pending.filter((p) => !done.has(p.request));
     }
     this.ejectAll(rest, placed);
     return placed;
+  }
+
+  /**
+   * admit picks the targets the repack may place, as DRF would: the project with the smallest weighted
+   * dominant share takes its next target if the target's cluster still has that much free in aggregate
+   * and its quota allows it (a target that does not fit is skipped, the project stays in line). When
+   * capacity is not short every target is admitted.
+   */
+  private admit(pending: { request: PlacementRequest; kind: number }[]): { request: PlacementRequest; kind: number }[] {
+    const D = this.D;
+    const free = new Float64Array(this.clusterIds.size * D);
+    this.ledger.slots.forEach((s, i) => {
+      if (s.agent.state !== 'ready') return;
+      const c = this.clusterOf[i] ?? 0;
+      for (let d = 0; d < D; d++) free[c * D + d] = (free[c * D + d] ?? 0) + Math.max(0, this.ledger.free[i * D + d] ?? 0);
+    });
+    const queues = new Map<string, { request: PlacementRequest; kind: number }[]>();
+    for (const p of pending) {
+      const q = queues.get(p.request.group.project);
+      if (q) q.push(p);
+      else queues.set(p.request.group.project, [p]);
+    }
+    const names = [...queues.keys()].sort();
+    const out: { request: PlacementRequest; kind: number }[] = [];
+    for (;;) {
+      let pick: string | undefined;
+      let least = Number.POSITIVE_INFINITY;
+      for (const name of names) {
+        if ((queues.get(name)?.length ?? 0) === 0) continue;
+        const share = this.host.shares.share(name);
+        if (share < least - 1e-12) {
+          least = share;
+          pick = name;
+        }
+      }
+      if (pick === undefined) break;
+      const next = queues.get(pick)?.shift();
+      const k = next ? this.kinds[next.kind] : undefined;
+      if (!next || !k || this.host.shares.quotaExceeded(k.project, k.demand)) continue;
+      const row = k.cluster * D;
+      let fits = true;
+      for (const d of k.asked) if ((k.demand[d] ?? 0) > (free[row + d] ?? 0) + RESOURCE_EPSILON) fits = false;
+      if (!fits) continue;
+      for (const d of k.asked) free[row + d] = (free[row + d] ?? 0) - (k.demand[d] ?? 0);
+      this.host.shares.add(k.project, k.demand, 1);
+      out.push(next);
+    }
+    // The shares were charged only to keep the order: give them back.
+    for (const p of out) {
+      const k = this.kinds[p.kind];
+      if (k) this.host.shares.add(k.project, k.demand, -1);
+    }
+    return out;
   }
 
   private addMover(p: RepairPlacement, kind: number, slot: number): void {
@@ -540,11 +594,31 @@ class Repair {
         break;
       }
     }
+    // Movers left over (when capacity is short the pool holds more than fits): make room by taking
+    // admitted tasks back off an agent, the one where the least has to go.
+    for (let k = 0; k < K && !aborted; k++) {
+      const kind = this.kinds[k];
+      while (kind && (mustLeft[k] ?? 0) > 0 && !this.spent()) {
+        const a = this.roomFor(kind, assigned);
+        if (a < 0) break;
+        this.evictFor(kind, a, assigned, (x) => {
+          const xk = this.kinds[x.kind];
+          if (!xk) return;
+          this.release(xk, x.slot);
+          this.host.shares.add(xk.project, xk.demand, -1);
+          optLeft[x.kind] = (optLeft[x.kind] ?? 0) + 1;
+        });
+        if (!this.fits(kind, a) || !this.confirm(kind, a)) break;
+        mustLeft[k] = (mustLeft[k] ?? 0) - 1;
+        this.reserve(kind, a);
+        assigned.push({ kind: k, slot: a, opt: false });
+      }
+    }
     // Moving tasks only pays when it places more: otherwise, and when a mover found no place, roll back.
-    if (aborted || mustLeft.some((n) => n > 0) || !assigned.some((x) => x.opt)) {
+    if (aborted || mustLeft.some((n) => n > 0) || !assigned.some((x) => x.opt && x.kind >= 0)) {
       for (const x of assigned) {
         const k = this.kinds[x.kind];
-        if (!k) continue;
+        if (!k) continue; // taken back already
         this.release(k, x.slot);
         if (x.opt) this.host.shares.add(k.project, k.demand, -1);
       }
@@ -558,6 +632,7 @@ class Repair {
     const slotsOf: Map<number, number>[] = Array.from({ length: K }, () => new Map());
     const opts: { kind: number; slot: number }[] = [];
     for (const x of assigned) {
+      if (x.kind < 0) continue; // taken back
       if (x.opt) {
         opts.push(x);
         continue;
@@ -597,6 +672,67 @@ class Repair {
     }
     this.version += 1;
     return done;
+  }
+
+  /** roomFor is the agent where a kind fits after taking back the fewest admitted tasks (by size), or -1. */
+  private roomFor(kind: Kind, assigned: { kind: number; slot: number; opt: boolean }[]): number {
+    const optOn = new Map<number, number[]>();
+    assigned.forEach((x, i) => {
+      if (!x.opt || x.kind < 0) return;
+      const list = optOn.get(x.slot);
+      if (list) list.push(i);
+      else optOn.set(x.slot, [i]);
+    });
+    let best = -1;
+    let bestCost = Number.POSITIVE_INFINITY;
+    const row = new Float64Array(this.D);
+    for (const a of this.hostsOf(this.kinds.indexOf(kind))) {
+      this.evaluations += 1;
+      for (let d = 0; d < this.D; d++) row[d] = this.ledger.free[a * this.D + d] ?? 0;
+      let cost = 0;
+      for (const i of optOn.get(a) ?? []) {
+        const x = this.kinds[assigned[i]?.kind ?? -1];
+        if (!x) continue;
+        for (const d of x.asked) row[d] = (row[d] ?? 0) + (x.demand[d] ?? 0);
+      }
+      let ok = true;
+      for (const d of kind.asked) if ((kind.demand[d] ?? 0) > (row[d] ?? 0) + RESOURCE_EPSILON) ok = false;
+      if (!ok) continue;
+      // Cost: how short the agent is now, relative to its size (0 when the kind fits already).
+      for (const d of kind.asked) {
+        const cap = this.ledger.allocatable[a * this.D + d] ?? 0;
+        const short = (kind.demand[d] ?? 0) - (this.ledger.free[a * this.D + d] ?? 0);
+        if (short > 0 && cap > 0) cost += short / cap;
+      }
+      if (cost < bestCost - 1e-12) {
+        bestCost = cost;
+        best = a;
+      }
+      if (cost === 0) break;
+    }
+    return best;
+  }
+
+  /** evictFor takes admitted tasks back off agent a, largest first, until the kind fits there. */
+  private evictFor(kind: Kind, a: number, assigned: { kind: number; slot: number; opt: boolean }[], release: (x: { kind: number; slot: number }) => void): void {
+    const on = assigned.filter((x) => x.opt && x.kind >= 0 && x.slot === a);
+    const size = (x: { kind: number }) => {
+      const k = this.kinds[x.kind];
+      let z = 0;
+      for (const d of k?.asked ?? []) z += (k?.demand[d] ?? 0) / (this.ledger.allocatable[a * this.D + d] || 1);
+      return z;
+    };
+    on.sort((x, y) => size(y) - size(x));
+    for (const x of on) {
+      if (this.fits(kind, a)) return;
+      // Only take back a task that frees something the kind is short of.
+      let helps = false;
+      const xk = this.kinds[x.kind];
+      for (const d of kind.asked) if ((kind.demand[d] ?? 0) > (this.ledger.free[a * this.D + d] ?? 0) + RESOURCE_EPSILON && (xk?.demand[d] ?? 0) > 0) helps = true;
+      if (!helps) continue;
+      release(x);
+      x.kind = -1;
+    }
   }
 
   // ---- eject ----

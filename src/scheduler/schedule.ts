@@ -505,8 +505,7 @@ export function schedule(input: SchedulerInput): SchedulePlan {
     return u.next >= u.requests.length;
   };
 
-  const short = capacityIsShort(ledger, ordered, s);
-  if (!short) {
+  if (!capacityIsShort(ledger, ordered, s)) {
     for (const u of ordered) while (!run(u));
   } else {
     // DRF: the project with the smallest weighted dominant share places its next task.
@@ -536,7 +535,7 @@ export function schedule(input: SchedulerInput): SchedulePlan {
   }
 
   // Tasks left unplaced: move this pass's placements to make room, within a bounded budget (repair.ts).
-  if (s.unplaced.length > 0) repairPacking(s, rec.requests, { drf: short });
+  if (s.unplaced.length > 0) repairPacking(s, rec.requests);
 
   const demands: Float64Array[] = [];
   for (const g of input.groups) {
