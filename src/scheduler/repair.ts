@@ -22,18 +22,18 @@
  *
  * Only placements of this pass that the scheduler chose freely move: never a task that runs, an
  * everyAgent task, a task placed on its preferred agent (update, restart) or a resource-plan VM. A moved
- * task stays in the cluster level 1 chose for its group. Every placement is confirmed by the reference
- * chain (feasibility.ts) and project pinning before it is made, and a task added to the plan must fit
- * its project's quota.
+ * task stays in the cluster level 1 chose for its group. Every placement is confirmed by the pipeline's
+ * reference chain (feasibility.ts, project pinning included) before it is made, and a task added to the
+ * plan must fit its project's quota.
  */
 import type { StaticClasses } from './candidates.js';
-import { pinnedClusterRejection } from './candidates.js';
-import type { Rejection } from './feasibility.js';
-import { FEASIBILITY_CHAIN, firstRejection } from './feasibility.js';
+import type { CheckContext, Checker } from './feasibility.js';
+import { firstRejection } from './feasibility.js';
 import type { ProjectShares } from './fairness.js';
 import type { ClusterLedger } from './ledger.js';
 import { groupKey } from './ledger.js';
 import type { PlacementRequest } from './reconcile.js';
+import type { Rejection } from './rejections.js';
 import { RESOURCE_EPSILON } from './resources.js';
 import type { AgentSnapshot, DesiredGroup, GroupDecision, PlacementReason, ProjectPolicy, TaskResources, Unplaced } from './types.js';
 
@@ -59,12 +59,12 @@ export interface RepairPlacement {
 /** RepairHost is the scheduling pass the repair works in: its ledger, shares, placements and unplaced tasks. */
 export interface RepairHost {
   readonly ledger: ClusterLedger;
-  readonly classes: StaticClasses;
   readonly shares: ProjectShares;
-  readonly projects: Record<string, ProjectPolicy>;
+  readonly projects: Readonly<Record<string, ProjectPolicy>>;
   readonly placed: RepairPlacement[];
   readonly unplaced: Unplaced[];
-  readonly decisions: readonly GroupDecision[];
+  /** pipeline gives the reference chain (project pinning included), the static classes and level 1's decisions. */
+  readonly pipeline: { readonly chain: readonly Checker[]; readonly classes: StaticClasses; readonly decisions: readonly GroupDecision[] };
   /** vec packs task resources over the ledger's dims. */
   vec(r: TaskResources): Float64Array;
   /** commit places a request on an agent (reserve, charge the project, record, stop what it replaces); the repair passes observe = false. */
@@ -161,11 +161,14 @@ class Repair {
   private version = 0;
   private noHost = new Map<number, number>();
 
+  private readonly ctx: CheckContext;
+
   constructor(
     private readonly host: RepairHost,
     private readonly budget: number,
   ) {
     this.ledger = host.ledger;
+    this.ctx = { ledger: host.ledger, projects: host.projects };
     this.D = this.ledger.dims.length;
     this.clusterOf = new Int32Array(this.ledger.slots.length);
     this.ledger.slots.forEach((s, i) => (this.clusterOf[i] = this.clusterId(s.agent.cluster)));
@@ -186,7 +189,7 @@ class Repair {
     const asked: number[] = [];
     for (let d = 0; d < this.D; d++) if ((demand[d] ?? 0) > 0) asked.push(d);
     k = this.kinds.length;
-    this.kinds.push({ group, key: groupKey(group), cluster, demand, asked: Int32Array.from(asked), rejections: this.host.classes.rejections(group), project: group.project });
+    this.kinds.push({ group, key: groupKey(group), cluster, demand, asked: Int32Array.from(asked), rejections: this.host.pipeline.classes.rejections(group), project: group.project });
     m.set(cluster, k);
     return k;
   }
@@ -205,7 +208,7 @@ class Repair {
     const placed = new Set<string>();
     // The cluster level 1 chose for each target's group.
     const chosen = new Map<string, string>();
-    for (const d of this.host.decisions) chosen.set(`${d.plan}/${d.group}`, d.cluster);
+    for (const d of this.host.pipeline.decisions) chosen.set(`${d.plan}/${d.group}`, d.cluster);
     const pending: { request: PlacementRequest; kind: number }[] = [];
     const clusters = new Set<number>();
     for (const r of targets) {
@@ -317,7 +320,7 @@ class Repair {
   // ---- checks on packed arrays (prefilters); confirm() is the authority ----
 
   private allowed(k: Kind, slot: number): boolean {
-    return this.clusterOf[slot] === k.cluster && k.rejections[this.host.classes.classOf[slot] ?? 0] === undefined;
+    return this.clusterOf[slot] === k.cluster && k.rejections[this.host.pipeline.classes.classOf[slot] ?? 0] === undefined;
   }
 
   private fits(k: Kind, slot: number): boolean {
@@ -330,11 +333,11 @@ class Repair {
     return true;
   }
 
-  /** confirm runs the reference chain, project pinning and the cluster check: the placement is allowed now. */
+  /** confirm runs the reference chain (project pinning included) and the cluster check: the placement is allowed now. */
   private confirm(k: Kind, slot: number): boolean {
     const s = this.ledger.slots[slot];
     if (!s || this.clusterOf[slot] !== k.cluster) return false;
-    return !firstRejection(FEASIBILITY_CHAIN, s, k.group) && !pinnedClusterRejection(s.agent.cluster, k.project, this.host.projects[k.project]);
+    return !firstRejection(this.host.pipeline.chain, this.ctx, s, k.group);
   }
 
   private reserve(k: Kind, slot: number): void {
