@@ -218,7 +218,10 @@ class Repair {
       pending.push({ request: r, kind });
       clusters.add(this.kinds[kind]?.cluster ?? -1);
     }
-    if (pending.length === 0) return placed;
+    // Moving tasks frees no capacity: a target that does not fit its cluster's free capacity in
+    // aggregate (or its quota) never fits, so when DRF admits none there is nothing to do.
+    const admitted = pending.length > 0 ? this.admit(pending) : [];
+    if (admitted.length === 0) return placed;
     for (const p of this.host.placed) {
       if (!isMovable(p)) continue;
       const slot = this.ledger.indexOf(p.agent.name);
@@ -229,8 +232,7 @@ class Repair {
     for (const m of this.movers) this.origin.push(m.slot);
 
     let rest = pending;
-    const admitted = this.admit(pending);
-    const done = admitted.length > 0 ? this.repack(admitted) : undefined;
+    const done = this.repack(admitted);
     if (done) {
       this.repacked = true;
       for (const r of done) if (r.task !== undefined) placed.add(r.task);
