@@ -4,7 +4,8 @@
  * real spec loaders, runs schedule() several times and prints the medians of: placements per second,
  * p99 per-placement latency, packing efficiency (the per-dimension lower bound
  * max_d ⌈Σ demand_d / capacity_d⌉ over the agents used), stranded capacity and peak RSS. It then
- * times the real `factory plan diff --offline --json` end to end (median of several runs).
+ * times the real `factory plan diff --offline --json` end to end (median of several runs), and reports
+ * how much of perfectly packable instances' demand is placed (bench/packable.ts).
  *
  * Each size runs in its own child process so that peak RSS is that size's own.
  */
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_AGENT, generateInputs, type BenchSize } from './generate.js';
+import { packingFigures } from './packable.js';
 import { splitTotal } from '../src/scheduler/split.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
@@ -188,6 +190,7 @@ async function main(): Promise<void> {
     ),
   ];
   lines.push('', splitFigures());
+  lines.push('', packingFigures());
   const load = (await import('node:os')).loadavg()[0]?.toFixed(1);
   process.stdout.write(`${lines.join('\n')}\n\nmedians of ${RUNS} schedule() runs and ${E2E_RUNS} CLI runs; node ${process.version}; load average ${load} on ${(await import('node:os')).cpus().length} cores\n`);
 }
