@@ -3,9 +3,11 @@
  * mappings and sequences, one-line flow collections, plain and simple quoted scalars, comments.
  * It returns the same data as `yaml`'s parseDocument().toJS() (YAML 1.2 core schema) or undefined
  * for anything outside the subset — anchors, tags, block scalars, escapes, multi-line scalars,
- * duplicate keys, several documents, tabs — and the caller then uses the full parser, which also
- * gives every position for error messages. A 10k-agent inventory reads ~10× faster this way.
+ * duplicate keys, several documents, tabs — and the caller then uses the full parser. A 10k-agent
+ * inventory reads ~10× faster this way. plainYamlPositions reads the same text again, when a position
+ * is needed, recording where each node starts (positions.ts).
  */
+import type { PosNode } from './positions.js';
 
 /** PlainYamlValue is what the plain subset can hold. */
 export type PlainYamlValue = null | boolean | number | string | PlainYamlValue[] | { [key: string]: PlainYamlValue };
@@ -114,6 +116,8 @@ function inlineValue(rest: string): PlainYamlValue {
 interface Line {
   indent: number;
   text: string;
+  /** offset of the line's first non-space character in the document. */
+  offset: number;
 }
 
 /** stripComment removes a trailing comment outside quotes and trims the end. */
@@ -134,57 +138,94 @@ function stripComment(s: string): string {
 
 /** parsePlainYaml returns the document's data, or undefined when the text is outside the plain subset. */
 export function parsePlainYaml(text: string): PlainYamlValue | undefined {
+  return readPlain(text, undefined);
+}
+
+/**
+ * plainYamlPositions is the PosNode tree of a plain YAML document (one parsePlainYaml reads): exact
+ * offsets for every block node, key and one-line value; the entries of one-line flow collections and
+ * empty values are left unknown (the full yaml document answers for them). Undefined outside the subset.
+ */
+export function plainYamlPositions(text: string): PosNode | undefined {
+  const root: PosNode = { at: -1 };
+  return readPlain(text, root) === undefined ? undefined : root;
+}
+
+/** readPlain parses the plain subset; with `root`, it also records where every node starts into it. */
+function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | undefined {
   if (text.includes('\t') || text.includes('\r') || /^(?:---|\.\.\.)/m.test(text) || /^%/m.test(text)) return undefined;
   const lines: Line[] = [];
-  for (const raw of text.split('\n')) {
-    const body = stripComment(raw);
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const body = stripComment(text.slice(start, end));
     const t = body.trimStart();
-    if (t === '') continue;
-    lines.push({ indent: body.length - t.length, text: t });
+    if (t !== '') lines.push({ indent: body.length - t.length, text: t, offset: start + body.length - t.length });
+    start = end + 1;
   }
   if (lines.length === 0) return undefined;
   let pos = 0;
-
-  const block = (indent: number): PlainYamlValue => {
-    const first = lines[pos];
-    if (!first || first.indent !== indent) throw new Bail();
-    if (first.text === '-' || first.text.startsWith('- ')) return sequence(indent);
-    return mapping(indent);
+  // recording: an inline value starts at its first character; a flow collection's entries are not recorded
+  const inlineAt = (node: PosNode | undefined, rest: string, offset: number): void => {
+    if (!node) return;
+    node.at = offset;
+    if (rest.startsWith('{') || rest.startsWith('[')) node.opaque = true;
   };
 
-  const valueAfterKey = (rest: string, indent: number): PlainYamlValue => {
-    if (rest !== '') return inlineValue(rest);
+  const block = (indent: number, node: PosNode | undefined): PlainYamlValue => {
+    const first = lines[pos];
+    if (!first || first.indent !== indent) throw new Bail();
+    if (first.text === '-' || first.text.startsWith('- ')) return sequence(indent, node);
+    return mapping(indent, node);
+  };
+
+  const valueAfterKey = (rest: string, restAt: number, indent: number, node: PosNode | undefined): PlainYamlValue => {
+    if (rest !== '') {
+      inlineAt(node, rest, restAt);
+      return inlineValue(rest);
+    }
     const next = lines[pos];
     if (!next) return null;
-    if (next.indent > indent) return block(next.indent);
-    if (next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent);
+    if (next.indent > indent) return block(next.indent, node);
+    if (next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent, node);
     return null;
   };
 
-  const entry = (obj: Record<string, PlainYamlValue>, text: string, indent: number): void => {
+  const entry = (obj: Record<string, PlainYamlValue>, text: string, textAt: number, indent: number, node: PosNode | undefined): void => {
     const colon = text.indexOf(': ');
     const endColon = text.endsWith(':') ? text.length - 1 : -1;
     const at = colon >= 0 ? colon : endColon;
     if (at <= 0) throw new Bail();
     const k = key(text.slice(0, at));
-    const rest = text.slice(at + 1).trim();
-    setKey(obj, k, valueAfterKey(rest, indent));
+    const after = text.slice(at + 1);
+    const rest = after.trim();
+    const child: PosNode | undefined = node ? { at: -1 } : undefined;
+    setKey(obj, k, valueAfterKey(rest, textAt + at + 1 + (after.length - after.trimStart().length), indent, child));
+    if (node && child) node.keys?.set(k, { key: textAt, value: child });
   };
 
-  const mapping = (indent: number): PlainYamlValue => {
+  const mapping = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const obj: Record<string, PlainYamlValue> = {};
+    if (node) {
+      node.at = lines[pos]?.offset ?? -1;
+      node.keys = new Map();
+    }
     while (pos < lines.length) {
       const line = lines[pos];
       if (!line || line.indent < indent) break;
       if (line.indent > indent || line.text.startsWith('- ') || line.text === '-') throw new Bail();
       pos++;
-      entry(obj, line.text, indent);
+      entry(obj, line.text, line.offset, indent, node);
     }
     return obj;
   };
 
-  const sequence = (indent: number): PlainYamlValue => {
+  const sequence = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const arr: PlainYamlValue[] = [];
+    if (node) {
+      node.at = lines[pos]?.offset ?? -1;
+      node.items = [];
+    }
     while (pos < lines.length) {
       const line = lines[pos];
       if (!line || line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) {
@@ -192,15 +233,22 @@ export function parsePlainYaml(text: string): PlainYamlValue | undefined {
         break;
       }
       pos++;
+      const item: PosNode | undefined = node ? { at: -1 } : undefined;
+      node?.items?.push(item as PosNode);
       const rest = line.text.slice(1).trim();
+      const restAt = line.offset + (line.text.length - line.text.slice(1).trimStart().length);
       if (rest === '') {
         const next = lines[pos];
-        arr.push(next && next.indent > indent ? block(next.indent) : null);
+        arr.push(next && next.indent > indent ? block(next.indent, item) : null);
       } else if (/^[A-Za-z_][A-Za-z0-9_.\-/]*:(?: |$)/.test(rest)) {
         // `- key: value` opens a mapping whose other keys sit at the column of `key`.
         const inner = indent + (line.text.length - line.text.slice(1).trimStart().length);
         const obj: Record<string, PlainYamlValue> = {};
-        entry(obj, rest, inner);
+        if (item) {
+          item.at = restAt;
+          item.keys = new Map();
+        }
+        entry(obj, rest, restAt, inner, item);
         while (pos < lines.length) {
           const l = lines[pos];
           if (!l || l.indent !== inner || l.text.startsWith('- ') || l.text === '-') {
@@ -208,10 +256,11 @@ export function parsePlainYaml(text: string): PlainYamlValue | undefined {
             break;
           }
           pos++;
-          entry(obj, l.text, inner);
+          entry(obj, l.text, l.offset, inner, item);
         }
         arr.push(obj);
       } else {
+        inlineAt(item, rest, restAt);
         arr.push(inlineValue(rest));
       }
     }
@@ -221,7 +270,7 @@ export function parsePlainYaml(text: string): PlainYamlValue | undefined {
   try {
     const first = lines[0];
     if (!first || first.indent !== 0 || first.text.startsWith('- ') || first.text.startsWith('{') || first.text.startsWith('[')) return undefined;
-    const data = mapping(0);
+    const data = mapping(0, root);
     return pos === lines.length ? data : undefined;
   } catch (e) {
     if (e instanceof Bail) return undefined;
