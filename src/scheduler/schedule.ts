@@ -196,12 +196,16 @@ class Scheduling {
       const need = unit.requests.length;
       const dom = dominantDim(ledger, demand, this.totalVector);
       const D = ledger.dims.length;
+      // an agent without room for one task in the first asked dim fits none (what fitCount would say)
+      const freeOf = ledger.free;
+      const k0 = demand.asked[0] ?? -1;
+      const amount0 = k0 >= 0 ? (demand.amount[k0] ?? 0) : 0;
       const stats = clusters.map((c) => {
         let fit = 0;
         let free = 0;
         for (const i of byCluster.get(c) ?? []) {
-          if (fit < need) fit += fitCount(ledger, i, g, demand, need - fit);
-          free += ledger.free[i * D + dom] ?? 0;
+          if (fit < need && (k0 < 0 || ((freeOf[i * D + k0] ?? 0) + RESOURCE_EPSILON) / amount0 >= 1)) fit += fitCount(ledger, i, g, demand, need - fit);
+          free += freeOf[i * D + dom] ?? 0;
         }
         return { c, fit, free };
       });
@@ -417,7 +421,10 @@ function isStableSplit(g: DesiredGroup, existing: readonly ActualTask[], ledger:
 function strandedCapacity(ledger: ClusterLedger, demands: Float64Array[]): Record<string, number> {
   const D = ledger.dims.length;
   const out = new Float64Array(D);
-  const sorted = [...demands].sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
+  // one per group: 1,000 groups have a handful of shapes, and a full agent tries every one of them
+  const unique = new Map<string, Float64Array>();
+  for (const d of demands) unique.set(d.join(','), d);
+  const sorted = [...unique.values()].sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
   if (sorted.length > 0) {
     ledger.slots.forEach((s, i) => {
       if (s.agent.state !== 'ready') return;
