@@ -98,18 +98,16 @@ export function resourcesView(r: TaskResources): ResourcesView {
   return out as ResourcesView;
 }
 
-function agentSpec(inv: InventorySpec, name: string) {
-  return inv.agents.find((a) => a.name === name);
-}
-
 /** diffView is the DiffResult of a schedule: what runs where, what stops, what fits nowhere, and each agent's state. */
 export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offline: boolean, pool?: AgentPool, held?: ReadonlyMap<string, string>): DiffResult {
   const warnings = plans.flatMap((p) => p.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.path ? `${w.path}: ` : ''}${w.message}`));
   const placements: PlacementView[] = [];
   const applied = new Set(plans.map((p) => p.name));
+  // by name: a re-diff of 100k running tasks on 10k agents looked each one up in the whole list
+  const agents = new Map(inv.agents.map((a) => [a.name, a]));
   for (const k of plan.keep) {
     if (!applied.has(k.plan)) continue;
-    const a = agentSpec(inv, k.agent);
+    const a = agents.get(k.agent);
     placements.push({
       task: k.task, group: k.group, plan: k.plan, project: k.project,
       idc: a?.idc ?? '', cluster: a?.cluster ?? '', agent: k.agent, driver: k.driver,
