@@ -122,6 +122,7 @@ interface Line {
 
 /** stripComment removes a trailing comment outside quotes and trims the end. */
 function stripComment(s: string): string {
+  if (!s.includes('#')) return s.trimEnd();
   let q: string | undefined;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
