@@ -23,6 +23,12 @@ const INDICATOR_START = /^[-?:,[\]{}#&*!|>'"%@`]/;
 
 /** resolvePlain resolves a plain scalar as the YAML 1.2 core schema does, bailing on the rare forms. */
 function resolvePlain(s: string): PlainYamlValue {
+  // a letter other than n, t, f (any case) starts no null, boolean, number, .inf or 0x form, nor an indicator
+  const c = s.charCodeAt(0) | 0x20;
+  if (c >= 0x61 && c <= 0x7a && c !== 0x6e && c !== 0x74 && c !== 0x66) {
+    if (s.includes(': ') || s.includes(' #') || s.endsWith(':')) throw new Bail();
+    return s;
+  }
   if (s === '' || NULL_RE.test(s)) return null;
   if (BOOL_RE.test(s)) return s[0] === 't' || s[0] === 'T';
   if (INT_RE.test(s)) {
@@ -201,7 +207,8 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
     const after = text.slice(at + 1);
     const rest = after.trim();
     const child: PosNode | undefined = node ? { at: -1 } : undefined;
-    setKey(obj, k, valueAfterKey(rest, textAt + at + 1 + (after.length - after.trimStart().length), indent, child));
+    const restAt = node ? textAt + at + 1 + (after.length - after.trimStart().length) : -1;
+    setKey(obj, k, valueAfterKey(rest, restAt, indent, child));
     if (node && child) node.keys?.set(k, { key: textAt, value: child });
   };
 
