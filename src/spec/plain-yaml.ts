@@ -161,17 +161,24 @@ export function plainYamlPositions(text: string): PosNode | undefined {
 /** readPlain parses the plain subset; with `root`, it also records where every node starts into it. */
 function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | undefined {
   if (text.includes('\t') || text.includes('\r') || /^(?:---|\.\.\.)/m.test(text) || /^%/m.test(text)) return undefined;
-  const lines: Line[] = [];
-  for (let start = 0; start <= text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const body = stripComment(text.slice(start, end));
-    const t = body.trimStart();
-    if (t !== '') lines.push({ indent: body.length - t.length, text: t, offset: start + body.length - t.length });
-    start = end + 1;
-  }
-  if (lines.length === 0) return undefined;
-  let pos = 0;
+  // the lines are read one ahead, as the parser consumes them (none is kept: a 10k-agent inventory
+  // has 110k lines, and keeping them all made the garbage collector copy them)
+  let scan = 0;
+  const readLine = (): Line | undefined => {
+    while (scan <= text.length) {
+      const start = scan;
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      scan = end + 1;
+      const body = stripComment(text.slice(start, end));
+      const t = body.trimStart();
+      if (t !== '') return { indent: body.length - t.length, text: t, offset: start + body.length - t.length };
+    }
+    return undefined;
+  };
+  /** cur is the line the parser is at (undefined at the end of the text). */
+  let cur = readLine();
+  if (!cur) return undefined;
   // recording: an inline value starts at its first character; a flow collection's entries are not recorded
   const inlineAt = (node: PosNode | undefined, rest: string, offset: number): void => {
     if (!node) return;
@@ -180,7 +187,7 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
   };
 
   const block = (indent: number, node: PosNode | undefined): PlainYamlValue => {
-    const first = lines[pos];
+    const first = cur;
     if (!first || first.indent !== indent) throw new Bail();
     if (first.text === '-' || first.text.startsWith('- ')) return sequence(indent, node);
     return mapping(indent, node);
@@ -191,7 +198,7 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
       inlineAt(node, rest, restAt);
       return inlineValue(rest);
     }
-    const next = lines[pos];
+    const next = cur;
     if (!next) return null;
     if (next.indent > indent) return block(next.indent, node);
     if (next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent, node);
@@ -215,14 +222,14 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
   const mapping = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const obj: Record<string, PlainYamlValue> = {};
     if (node) {
-      node.at = lines[pos]?.offset ?? -1;
+      node.at = cur?.offset ?? -1;
       node.keys = new Map();
     }
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (!line || line.indent < indent) break;
+    while (cur) {
+      const line = cur;
+      if (line.indent < indent) break;
       if (line.indent > indent || line.text.startsWith('- ') || line.text === '-') throw new Bail();
-      pos++;
+      cur = readLine();
       entry(obj, line.text, line.offset, indent, node);
     }
     return obj;
@@ -231,22 +238,22 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
   const sequence = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const arr: PlainYamlValue[] = [];
     if (node) {
-      node.at = lines[pos]?.offset ?? -1;
+      node.at = cur?.offset ?? -1;
       node.items = [];
     }
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (!line || line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) {
-        if (line && line.indent > indent) throw new Bail();
+    while (cur) {
+      const line = cur;
+      if (line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) {
+        if (line.indent > indent) throw new Bail();
         break;
       }
-      pos++;
+      cur = readLine();
       const item: PosNode | undefined = node ? { at: -1 } : undefined;
       node?.items?.push(item as PosNode);
       const rest = line.text.slice(1).trim();
       const restAt = line.offset + (line.text.length - line.text.slice(1).trimStart().length);
       if (rest === '') {
-        const next = lines[pos];
+        const next = cur;
         arr.push(next && next.indent > indent ? block(next.indent, item) : null);
       } else if (/^[A-Za-z_][A-Za-z0-9_.\-/]*:(?: |$)/.test(rest)) {
         // `- key: value` opens a mapping whose other keys sit at the column of `key`.
@@ -257,13 +264,13 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
           item.keys = new Map();
         }
         entry(obj, rest, restAt, inner, item);
-        while (pos < lines.length) {
-          const l = lines[pos];
-          if (!l || l.indent !== inner || l.text.startsWith('- ') || l.text === '-') {
-            if (l && l.indent > inner) throw new Bail();
+        while (cur) {
+          const l = cur;
+          if (l.indent !== inner || l.text.startsWith('- ') || l.text === '-') {
+            if (l.indent > inner) throw new Bail();
             break;
           }
-          pos++;
+          cur = readLine();
           entry(obj, l.text, l.offset, inner, item);
         }
         arr.push(obj);
@@ -276,10 +283,10 @@ function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | un
   };
 
   try {
-    const first = lines[0];
-    if (!first || first.indent !== 0 || first.text.startsWith('- ') || first.text.startsWith('{') || first.text.startsWith('[')) return undefined;
+    const first = cur;
+    if (first.indent !== 0 || first.text.startsWith('- ') || first.text.startsWith('{') || first.text.startsWith('[')) return undefined;
     const data = mapping(0, root);
-    return pos === lines.length ? data : undefined;
+    return cur === undefined ? data : undefined;
   } catch (e) {
     if (e instanceof Bail) return undefined;
     throw e;
