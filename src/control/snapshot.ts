@@ -78,6 +78,7 @@ function taskRecordFrom(agent: string, s: TaskStatus, prev: TaskRecord | undefin
     ...(s.power ? { power: s.power } : {}),
     ...(s.health ? { health: s.health } : {}),
     ...(s.image ? { image: s.image } : {}),
+    ...(s.restarts ? { restarts: s.restarts } : {}),
     ...backoffCarried(prev, s),
     updatedAt: now,
   };

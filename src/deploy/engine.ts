@@ -7,7 +7,8 @@
  *
  * Vocabulary. N is the group's count. Old tasks run another spec hash than the deployment's `toHash`,
  * new tasks run it. A new task counts healthy (its record's state `healthy`) once it was healthy — its
- * health check passing where the group has one, else running — for `minHealthyTime` without a break;
+ * health check passing where the group has one, else running (a VM: power running, not paused) — for
+ * `minHealthyTime` without a break;
  * it fails when it dies, turns unhealthy, or has not counted healthy `healthyDeadline` after it
  * started. Extra slots are the task indices N … N+E-1 (E = max(maxSurge, canary)): new tasks started
  * beside the old ones, stopped again once every index below N runs the new spec.
@@ -15,7 +16,9 @@
  * Rules, in order:
  * 1. Progress: each new task's record is brought up to date (healthy since, counted, failed); a new
  *    task found dead that started before the deployment (a failed deployment's, tried again) is not
- *    held against it: the scheduler restarts it, and the restarted one counts.
+ *    held against it: the scheduler restarts it, and the restarted one counts. A new start breaks
+ *    the healthy streak; a task its own runtime restarted in place (a container under Docker's
+ *    restart policy: `restarts` grew since the step first saw it) died, even if it runs again now.
  * 2. A failed new task fails the deployment (autoRevert: the caller starts the revert); so does the
  *    progress deadline passing with no new task counted healthy (not while paused or waiting).
  * 3. Canaries (canary C > 0, not yet promoted): the C first extra slots start at once; once all
@@ -45,9 +48,13 @@ export interface GroupTask {
   specHash: string;
   state: TaskState;
   health?: TaskHealth;
+  /** power is a VM's power state (absent for other tasks): a VM is healthy only while its power is running, not paused. */
+  power?: string;
   /** startedAt is when its agent says it started (ISO), when known. */
   startedAt?: string;
   error?: string;
+  /** restarts counts its in-place restarts by its own runtime (docker's restart policy), when its driver has any. */
+  restarts?: number;
 }
 
 /** StepInput is everything one step needs. */
@@ -86,9 +93,9 @@ export interface StepDecision {
 
 const LIVE: ReadonlySet<TaskState> = new Set<TaskState>(['running', 'pending']);
 
-/** healthyNow says whether a task is healthy at this moment: running, and its check passing when it has one. */
+/** healthyNow says whether a task is healthy at this moment: running (a VM: powered on, not paused), and its check passing when it has one. */
 export function healthyNow(t: GroupTask, hasHealthCheck: boolean): boolean {
-  return t.state === 'running' && (!hasHealthCheck || t.health === 'healthy');
+  return t.state === 'running' && (t.power === undefined || t.power === 'running') && (!hasHealthCheck || t.health === 'healthy');
 }
 
 /** deadNow says whether a task ended (not running, not starting, not lost with its agent, not unknown). */
@@ -122,17 +129,30 @@ export function step(input: StepInput): StepDecision {
     if (!rec) {
       // dead from before this deployment (a failed one's, tried again): the scheduler restarts it, then it counts
       if ((deadNow(t) || t.health === 'unhealthy') && (t.startedAt === undefined || Date.parse(t.startedAt) < Date.parse(d.createdAt))) continue;
-      rec = { task: t.task, state: 'pending', startedAt: t.startedAt ?? iso, ...(!d.promoted && t.index >= N ? { canary: true } : {}) };
+      rec = {
+        task: t.task, state: 'pending', startedAt: t.startedAt ?? iso, ...(t.restarts ? { restarts: t.restarts } : {}), ...(!d.promoted && t.index >= N ? { canary: true } : {}),
+      };
       byTask.set(t.task, rec);
       d.tasks.push(rec);
     } else if (rec.state === 'pending' && t.startedAt && t.startedAt !== rec.startedAt && Date.parse(t.startedAt) > Date.parse(rec.startedAt)) {
       rec.startedAt = t.startedAt; // started again (a restart, a move): the deadline counts from the new start
+      delete rec.healthySince; // and healthy for minHealthyTime means without a break
     }
     if (rec.state !== 'pending') continue;
-    if (deadNow(t) || t.health === 'unhealthy') {
+    const restarts = t.restarts ?? 0;
+    if (restarts < (rec.restarts ?? 0)) {
+      // started anew (a manual restart resets the engine's count): the count from here on
+      if (restarts > 0) rec.restarts = restarts;
+      else delete rec.restarts;
+    }
+    if (deadNow(t) || t.health === 'unhealthy' || restarts > (rec.restarts ?? 0)) {
       rec.state = 'failed';
       // a driver reports an unhealthy task failed (so that supervision restarts it): say unhealthy
-      rec.error = t.health === 'unhealthy' ? (t.error?.startsWith('unhealthy') ? t.error : `unhealthy${t.error ? `: ${t.error}` : ''}`) : `${t.state}${t.error ? `: ${t.error}` : ''}`;
+      rec.error =
+        t.health === 'unhealthy'
+          ? t.error?.startsWith('unhealthy') ? t.error : `unhealthy${t.error ? `: ${t.error}` : ''}`
+          : deadNow(t) ? `${t.state}${t.error ? `: ${t.error}` : ''}`
+          : `ended and was restarted in place by its runtime (restart #${restarts})${t.error ? `: ${t.error}` : ''}`;
       newlyFailed.push(rec);
       continue;
     }

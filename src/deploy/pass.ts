@@ -191,7 +191,7 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
       for (const t of tasks) {
         const index = parseTaskIndex(t.task, { plan: plan.name, group: g.name });
         if (index === undefined) continue;
-        view.push({ task: t.task, index, specHash: t.specHash, state: t.state, ...(t.health ? { health: t.health } : {}), ...(t.startedAt ? { startedAt: t.startedAt } : {}), ...(t.error ? { error: t.error } : {}) });
+        view.push({ task: t.task, index, specHash: t.specHash, state: t.state, ...(t.health ? { health: t.health } : {}), ...(t.power ? { power: t.power } : {}), ...(t.startedAt ? { startedAt: t.startedAt } : {}), ...(t.error ? { error: t.error } : {}), ...(t.restarts ? { restarts: t.restarts } : {}) });
       }
       const count = g.everyAgent ? view.filter((t) => t.state === 'running' || t.state === 'pending').length : g.count;
       const decision = step({ deployment: d, count, everyAgent: g.everyAgent, hasHealthCheck: g.health !== undefined, tasks: view, now });

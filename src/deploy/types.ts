@@ -32,6 +32,8 @@ export interface DeploymentTask {
   healthyAt?: string;
   /** canary marks a canary (started beside the old tasks before the promotion). */
   canary?: boolean;
+  /** restarts is the task's count of in-place restarts by its own runtime (docker) when the step first saw it: one more is a death. */
+  restarts?: number;
   /** error says why it failed. */
   error?: string;
 }

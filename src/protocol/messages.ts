@@ -111,6 +111,12 @@ export interface TaskStatus {
   /** containerId is the docker container's id (12 characters). */
   containerId?: string;
   /**
+   * restarts counts the times the task's own runtime started it again in place after it ended
+   * (docker: the engine's RestartCount under the container's restart policy); undefined for drivers
+   * whose dead tasks only the control side restarts (process, libvirt).
+   */
+  restarts?: number;
+  /**
    * stateId is the id of the factory state that started the task (`st-` + 12 hex); undefined for a
    * task started before tasks recorded it (legacy) or by a control side that sent no state.
    */

@@ -8,19 +8,21 @@
  *                    (Nomad's limit); bin-pack lists put agents already in use first, so the sample
  *                    is where best fit matters. Agents found infeasible are dropped from the group's
  *                    list for the rest of the pass (reservations only shrink free capacity).
- *   hot loop         free and allocatable amounts come from the ledger's Float64Arrays
+ *   hot loop         the dynamic checkers' and the scorer's packed forms (feasibility.ts, score.ts)
+ *                    read free and allocatable amounts from the ledger's Float64Arrays
  *
  * A task is declared unplaced only after the reference chain (feasibility.ts) has rejected every agent,
  * so sampling and dropping change where tasks go, never whether a placeable task is placed.
  */
-import type { Rejection } from './feasibility.js';
-import { NOT_READY_CAUSE, STATIC_CHECKS, firstRejection } from './feasibility.js';
+import type { CheckContext, Checker, PackedCheck } from './feasibility.js';
+import { firstRejection } from './feasibility.js';
 import type { ClusterLedger } from './ledger.js';
-import { groupKey } from './ledger.js';
-import { keepBest } from './place.js';
-import { RESOURCE_EPSILON, requestedDimensions } from './resources.js';
+import type { Rejection } from './rejections.js';
+import { RESOURCE_EPSILON } from './resources.js';
 import type { Rng } from './rng.js';
-import type { DesiredGroup, ProjectPolicy } from './types.js';
+import type { PackedScore } from './score.js';
+import { keepBest } from './score.js';
+import type { DesiredGroup, Strategy } from './types.js';
 
 /** FULL_SCAN_MAX_AGENTS is the longest candidate list scored in full; longer lists are sampled. */
 export const FULL_SCAN_MAX_AGENTS = 128;
@@ -28,13 +30,6 @@ export const FULL_SCAN_MAX_AGENTS = 128;
 /** sampleSize is how many feasible agents are scored per placement out of n candidates: max(8, 2⌈log₂ n⌉). */
 export function sampleSize(n: number): number {
   return Math.max(8, 2 * Math.ceil(Math.log2(Math.max(2, n))));
-}
-
-/** pinnedClusterRejection rejects an agent outside the clusters its project is pinned to. */
-export function pinnedClusterRejection(cluster: string, project: string, policy: ProjectPolicy | undefined): Rejection | undefined {
-  const pinned = policy?.clusters;
-  if (!pinned || pinned.length === 0 || pinned.includes(cluster)) return undefined;
-  return { cause: `project ${project} pinned to (${pinned.join(', ')})`, wording: 'agents' };
 }
 
 /** StaticClasses groups the ledger's agents into equivalence classes of identical static properties. */
@@ -47,10 +42,12 @@ export class StaticClasses {
   readonly size: number[] = [];
   private readonly evaluated = new Map<string, (Rejection | undefined)[]>();
 
+  /** The checkers are the static ones of the chain, in chain order; they read only what a class shares. */
   constructor(
-    private readonly ledger: ClusterLedger,
-    private readonly projects: Record<string, ProjectPolicy>,
+    private readonly ctx: CheckContext,
+    private readonly checkers: readonly Checker[],
   ) {
+    const ledger = ctx.ledger;
     this.classOf = new Int32Array(ledger.slots.length);
     const ids = new Map<string, number>();
     ledger.slots.forEach((s, i) => {
@@ -85,7 +82,7 @@ export class StaticClasses {
     const rejections = this.rejections(group);
     if (!this.clusters) {
       const byName = new Map<string, { name: string; slots: number[]; classes: Set<number> }>();
-      this.ledger.slots.forEach((s, i) => {
+      this.ctx.ledger.slots.forEach((s, i) => {
         const name = s.agent.cluster;
         let c = byName.get(name);
         if (!c) byName.set(name, (c = { name, slots: [], classes: new Set() }));
@@ -115,55 +112,13 @@ export class StaticClasses {
     const sig = this.signature(group);
     let out = this.evaluated.get(sig);
     if (out) return out;
-    const policy = this.projects[group.project];
     out = this.representative.map((i) => {
-      const slot = this.ledger.slots[i];
-      if (!slot) return undefined;
-      if (slot.agent.state !== 'ready') return { cause: NOT_READY_CAUSE, wording: 'bare' as const };
-      return firstRejection(STATIC_CHECKS, slot, group) ?? pinnedClusterRejection(slot.agent.cluster, group.project, policy);
+      const slot = this.ctx.ledger.slots[i];
+      return slot ? firstRejection(this.checkers, this.ctx, slot, group) : undefined;
     });
     this.evaluated.set(sig, out);
     return out;
   }
-}
-
-/** GroupDemand is a group's per-task demand packed over the ledger's dims, for the hot loop. */
-export interface GroupDemand {
-  /** amount per ledger dim. */
-  amount: Float64Array;
-  /** asked lists the dims asked for (> 0), in the order rejections name them. */
-  asked: Int32Array;
-  /** scored lists the dims the scorers average over: cpus, mem and every asked dim. */
-  scored: Int32Array;
-}
-
-/** groupDemandOf packs a group's task resources over the ledger's dims. */
-export function groupDemandOf(ledger: ClusterLedger, group: DesiredGroup): GroupDemand {
-  const amount = ledger.vectorOf(group.resources);
-  const asked = requestedDimensions(group.resources).map((d) => ledger.dimOf(d));
-  const scored = [...new Set(['cpus', 'mem', ...requestedDimensions(group.resources)])].map((d) => ledger.dimOf(d));
-  return { amount, asked: Int32Array.from(asked), scored: Int32Array.from(scored) };
-}
-
-/** fitCount is how many more tasks of a group fit on one slot now (resources, maxPerAgent, ports), capped at `cap`. */
-export function fitCount(ledger: ClusterLedger, i: number, group: DesiredGroup, demand: GroupDemand, cap: number): number {
-  const D = ledger.dims.length;
-  const row = i * D;
-  let n = cap;
-  for (let j = 0; j < demand.asked.length; j++) {
-    const k = demand.asked[j] ?? 0;
-    const need = demand.amount[k] ?? 0;
-    if (k < 0) return 0;
-    n = Math.min(n, Math.floor(((ledger.free[row + k] ?? 0) + RESOURCE_EPSILON) / need));
-  }
-  const slot = ledger.slots[i];
-  if (!slot) return 0;
-  if (group.maxPerAgent !== undefined) n = Math.min(n, group.maxPerAgent - (slot.groupCounts.get(groupKey(group)) ?? 0));
-  if (group.resources.ports.length > 0) {
-    for (const p of group.resources.ports) if (slot.ports.has(p)) return 0;
-    n = Math.min(n, 1);
-  }
-  return Math.max(0, n);
 }
 
 /** GroupCandidates is one group's candidate agents in its chosen cluster, with the sampling state. */
@@ -173,19 +128,21 @@ export class GroupCandidates {
   private length: number;
   private readonly sampled: boolean;
   private readonly limit: number;
+  private readonly spread: boolean;
   private cursor = 0;
-  private readonly key: string;
 
+  /** The checks are the packed forms of the group's dynamic checkers; `score` is its strategy's packed scorer. */
   constructor(
-    private readonly ledger: ClusterLedger,
-    private readonly group: DesiredGroup,
-    private readonly demand: GroupDemand,
+    ledger: ClusterLedger,
+    strategy: Strategy,
     candidates: Int32Array,
+    private readonly checks: readonly PackedCheck[],
+    private readonly score: PackedScore,
   ) {
-    this.key = groupKey(group);
+    this.spread = strategy === 'spread';
     this.sampled = candidates.length > FULL_SCAN_MAX_AGENTS;
     this.limit = this.sampled ? sampleSize(candidates.length) : candidates.length;
-    if (this.sampled && group.strategy !== 'spread') {
+    if (this.sampled && !this.spread) {
       // Bin-pack: agents already in use first (that is where best fit has something to choose).
       const used: number[] = [];
       const idle: number[] = [];
@@ -207,43 +164,11 @@ export class GroupCandidates {
     return this.length;
   }
 
-  /** feasible says whether the slot passes the dynamic checks (maxPerAgent, ports, resources) for one more task. */
+  /** feasible says whether the slot passes every dynamic check (maxPerAgent, ports, resources) for one more task. */
   feasible(i: number): boolean {
-    const slot = this.ledger.slots[i];
-    if (!slot) return false;
-    const g = this.group;
-    if (g.maxPerAgent !== undefined && (slot.groupCounts.get(this.key) ?? 0) >= g.maxPerAgent) return false;
-    for (const p of g.resources.ports) if (slot.ports.has(p)) return false;
-    const D = this.ledger.dims.length;
-    const row = i * D;
-    const free = this.ledger.free;
-    const { asked, amount } = this.demand;
-    for (let j = 0; j < asked.length; j++) {
-      const k = asked[j] ?? 0;
-      if (k < 0 || (amount[k] ?? 0) > (free[row + k] ?? 0) + RESOURCE_EPSILON) return false;
-    }
+    const checks = this.checks;
+    for (let c = 0; c < checks.length; c++) if (!(checks[c] as PackedCheck).ok(i)) return false;
     return true;
-  }
-
-  /** score is the scorer of the group's strategy on packed arrays (same numbers as score.ts). */
-  score(i: number): number {
-    const D = this.ledger.dims.length;
-    const row = i * D;
-    const { scored, amount } = this.demand;
-    let sum = 0;
-    let n = 0;
-    for (let j = 0; j < scored.length; j++) {
-      const k = scored[j] ?? -1;
-      if (k < 0) continue;
-      const cap = this.ledger.allocatable[row + k] ?? 0;
-      if (cap <= 0) continue;
-      const after = (this.ledger.free[row + k] ?? 0) - (amount[k] ?? 0);
-      sum += Math.min(1, Math.max(0, 1 - after / cap));
-      n += 1;
-    }
-    const used = n === 0 ? 0 : sum / n;
-    if (this.group.strategy !== 'spread') return used;
-    return 1 - used - (this.ledger.slots[i]?.groupCounts.get(this.key) ?? 0);
   }
 
   /**
@@ -259,7 +184,7 @@ export class GroupCandidates {
     let write = 0;
     let read = 0;
     const n = this.length;
-    const start = this.group.strategy === 'spread' && this.sampled ? this.cursor % Math.max(1, n) : 0;
+    const start = this.spread && this.sampled ? this.cursor % Math.max(1, n) : 0;
     // Rotate for spread by scanning [start, n) then [0, start); compaction only for the bin-pack form.
     if (start !== 0) {
       for (let step = 0; step < n && found < this.limit; step++) {
@@ -284,7 +209,7 @@ export class GroupCandidates {
         list.copyWithin(write, read, n);
         this.length = n - (read - write);
       }
-      if (this.sampled && this.group.strategy === 'spread') this.cursor += 1;
+      if (this.sampled && this.spread) this.cursor += 1;
     }
     if (best.length === 0) return -1;
     if (best.length === 1) return best[0] ?? -1;

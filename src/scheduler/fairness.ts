@@ -3,9 +3,10 @@
  * A project's dominant share is the largest fraction of the cluster it holds in any dimension,
  * divided by its weight. When capacity is short, the next task placed is always one of the project
  * with the smallest weighted dominant share (progressive filling, as Mesos' DRF sorter keeps clients
- * sorted). Tasks that already run count toward their project's share and are never moved.
+ * sorted; placeByDrf). Tasks that already run count toward their project's share and are never moved.
  */
 import type { ClusterLedger } from './ledger.js';
+import { RESOURCE_EPSILON } from './resources.js';
 import type { ProjectPolicy } from './types.js';
 
 /** formatAmount prints an amount of a dimension for a sentence: bytes of mem and disk in binary units. */
@@ -96,4 +97,50 @@ export class ProjectShares {
     }
     return undefined;
   }
+}
+
+/**
+ * placeByDrf runs units of work by progressive filling: the project with the smallest weighted
+ * dominant share runs its first unit's next task; `run` returns true when that unit is done.
+ */
+export function placeByDrf<U extends { group: { project: string } }>(ordered: readonly U[], shares: ProjectShares, run: (u: U) => boolean): void {
+  const queues = new Map<string, U[]>();
+  for (const u of ordered) {
+    const q = queues.get(u.group.project);
+    if (q) q.push(u);
+    else queues.set(u.group.project, [u]);
+  }
+  const names = [...queues.keys()].sort();
+  for (;;) {
+    let pick: string | undefined;
+    let least = Number.POSITIVE_INFINITY;
+    for (const p of names) {
+      if ((queues.get(p)?.length ?? 0) === 0) continue;
+      const share = shares.share(p);
+      if (share < least - 1e-12) {
+        least = share;
+        pick = p;
+      }
+    }
+    if (pick === undefined) break;
+    const q = queues.get(pick) ?? [];
+    const u = q[0];
+    if (u && run(u)) q.shift();
+  }
+}
+
+/** capacityIsShort says whether the demands (a packed vector × a count each) ask for more than the ready agents have free in some dim (then DRF decides). */
+export function capacityIsShort(ledger: ClusterLedger, demands: Iterable<{ vector: Float64Array; count: number }>): boolean {
+  const D = ledger.dims.length;
+  const free = new Float64Array(D);
+  ledger.slots.forEach((slot, i) => {
+    if (slot.agent.state !== 'ready') return;
+    for (let k = 0; k < D; k++) free[k] = (free[k] ?? 0) + Math.max(0, ledger.free[i * D + k] ?? 0);
+  });
+  const demand = new Float64Array(D);
+  for (const { vector, count } of demands) {
+    for (let k = 0; k < D; k++) demand[k] = (demand[k] ?? 0) + (vector[k] ?? 0) * count;
+  }
+  for (let k = 0; k < D; k++) if ((demand[k] ?? 0) > (free[k] ?? 0) + RESOURCE_EPSILON) return true;
+  return false;
 }

@@ -1,151 +1,215 @@
 /**
- * Feasibility checkers: each looks at one agent for one group and either passes (undefined) or names
- * the cause that excludes the agent. The chain order is fixed, and an agent is counted under the first
- * checker that rejects it, so "why isn't it placed?" is answered from data.
+ * Feasibility checkers: each looks at one agent for one group, in a context (the ledger and the
+ * projects' policies), and either passes (undefined) or names the cause that excludes the agent. The
+ * chain order is fixed, and an agent is counted under the first checker that rejects it, so "why isn't
+ * it placed?" is answered from data.
+ *
+ * Each rule is written once. A checker is either static (it reads only what an equivalence class of
+ * agents shares: state, idc, cluster, drivers, attributes — so the pipeline runs it once per class) or
+ * dynamic, and then it offers a packed form on the ledger's typed arrays for the hot loop, which must
+ * agree with `check` (test/scheduler/checkers.test.ts).
  */
 import { matchConstraint } from './constraints-match.js';
-import type { AgentSlot } from './ledger.js';
+import type { AgentSlot, ClusterLedger, GroupDemand } from './ledger.js';
 import { groupKey } from './ledger.js';
-import { firstShortDimension } from './resources.js';
-import type { DesiredGroup } from './types.js';
+import type { Rejection } from './rejections.js';
+import { RESOURCE_EPSILON, firstShortDimension } from './resources.js';
+import type { DesiredGroup, ProjectPolicy } from './types.js';
 
-/** RejectionWording is how a cause reads in an unplaced reason: `mem: 7 agents short`, `driver docker: 2 agents lack it`. */
-export type RejectionWording = 'bare' | 'agents' | 'short' | 'lack' | 'in-use' | 'at-limit';
-
-/** Rejection names why one checker excluded an agent. */
-export interface Rejection {
-  /** cause is the key counted in Unplaced.causes, e.g. `mem` or `constraint rack != r9`. */
-  cause: string;
-  wording: RejectionWording;
+/** CheckContext is what a checker may read besides the agent and the group. */
+export interface CheckContext {
+  readonly ledger: ClusterLedger;
+  readonly projects: Readonly<Record<string, ProjectPolicy>>;
 }
 
-/** FeasibilityCheck passes an agent (undefined) or rejects it with a cause. */
-export type FeasibilityCheck = (slot: AgentSlot, group: DesiredGroup) => Rejection | undefined;
+/** PackedCheck is a dynamic checker bound to one group, reading slot indices of the ledger's arrays. */
+export interface PackedCheck {
+  /** ok says whether one more task of the group passes on slot i (same answer as `check`). */
+  ok(i: number): boolean;
+  /** room is how many more tasks of the group pass on slot i, at most `cap` (may be ≤ 0 when none). */
+  room(i: number, cap: number): number;
+}
+
+/** Checker is one feasibility rule. */
+export interface Checker {
+  /** name identifies the rule in tests and docs. */
+  readonly name: string;
+  /**
+   * static checkers read only what an equivalence class of agents shares (its key in candidates.ts:
+   * state, idc, cluster, drivers, attributes) and only the group fields of its signature (driver,
+   * project, placement, constraints); the pipeline runs them once per class and signature. A static
+   * rule that reads anything else must extend that key or signature.
+   */
+  readonly static: boolean;
+  /** check is the reference form: undefined when the agent passes, else the cause. */
+  check(ctx: CheckContext, slot: AgentSlot, group: DesiredGroup): Rejection | undefined;
+  /** pack binds the rule to a group on typed arrays; undefined when the rule cannot reject for this group. */
+  pack?(ctx: CheckContext, group: DesiredGroup, demand: GroupDemand): PackedCheck | undefined;
+}
 
 /** NOT_READY_CAUSE is the cause of agents that are not in state `ready`. */
 export const NOT_READY_CAUSE = 'agent not ready';
 
 /** checkAgentReady rejects agents that are lost, down or draining (nothing new is placed on them). */
-export const checkAgentReady: FeasibilityCheck = (slot) =>
-  slot.agent.state === 'ready' ? undefined : { cause: NOT_READY_CAUSE, wording: 'bare' };
+export const checkAgentReady: Checker = {
+  name: 'ready',
+  static: true,
+  check: (_ctx, slot) => (slot.agent.state === 'ready' ? undefined : { cause: NOT_READY_CAUSE, wording: 'bare' }),
+};
 
 /** checkDriver rejects agents whose executor cannot run the group's driver. */
-export const checkDriver: FeasibilityCheck = (slot, group) =>
-  slot.agent.drivers.includes(group.driver) ? undefined : { cause: `driver ${group.driver}`, wording: 'lack' };
+export const checkDriver: Checker = {
+  name: 'driver',
+  static: true,
+  check: (_ctx, slot, group) => (slot.agent.drivers.includes(group.driver) ? undefined : { cause: `driver ${group.driver}`, wording: 'lack' }),
+};
 
 /** checkPlacementIdcs rejects agents outside the plan's `placement.idcs`. */
-export const checkPlacementIdcs: FeasibilityCheck = (slot, group) => {
-  const idcs = group.placement?.idcs;
-  if (!idcs || idcs.length === 0 || idcs.includes(slot.agent.idc)) return undefined;
-  return { cause: `idc not in (${idcs.join(', ')})`, wording: 'agents' };
+export const checkPlacementIdcs: Checker = {
+  name: 'placement.idcs',
+  static: true,
+  check: (_ctx, slot, group) => {
+    const idcs = group.placement?.idcs;
+    if (!idcs || idcs.length === 0 || idcs.includes(slot.agent.idc)) return undefined;
+    return { cause: `idc not in (${idcs.join(', ')})`, wording: 'agents' };
+  },
 };
 
 /** checkPlacementCluster rejects agents outside the plan's `placement.cluster`. */
-export const checkPlacementCluster: FeasibilityCheck = (slot, group) => {
-  const cluster = group.placement?.cluster;
-  if (cluster === undefined || slot.agent.cluster === cluster) return undefined;
-  return { cause: `cluster != ${cluster}`, wording: 'agents' };
+export const checkPlacementCluster: Checker = {
+  name: 'placement.cluster',
+  static: true,
+  check: (_ctx, slot, group) => {
+    const cluster = group.placement?.cluster;
+    if (cluster === undefined || slot.agent.cluster === cluster) return undefined;
+    return { cause: `cluster != ${cluster}`, wording: 'agents' };
+  },
 };
 
 /** checkConstraints rejects agents whose attributes fail any of the group's constraints (the first failing one is named). */
-export const checkConstraints: FeasibilityCheck = (slot, group) => {
-  for (const c of group.constraints) {
-    if (!matchConstraint(c, slot.agent.attributes)) return { cause: `constraint ${c.source}`, wording: 'agents' };
-  }
-  return undefined;
+export const checkConstraints: Checker = {
+  name: 'constraints',
+  static: true,
+  check: (_ctx, slot, group) => {
+    for (const c of group.constraints) {
+      if (!matchConstraint(c, slot.agent.attributes)) return { cause: `constraint ${c.source}`, wording: 'agents' };
+    }
+    return undefined;
+  },
 };
 
 /** checkMaxPerAgent rejects agents that already run `maxPerAgent` tasks of the group. */
-export const checkMaxPerAgent: FeasibilityCheck = (slot, group) => {
-  const max = group.maxPerAgent;
-  if (max === undefined) return undefined;
-  return (slot.groupCounts.get(groupKey(group)) ?? 0) < max ? undefined : { cause: `maxPerAgent ${max}`, wording: 'at-limit' };
+export const checkMaxPerAgent: Checker = {
+  name: 'maxPerAgent',
+  static: false,
+  check: (_ctx, slot, group) => {
+    const max = group.maxPerAgent;
+    if (max === undefined) return undefined;
+    return (slot.groupCounts.get(groupKey(group)) ?? 0) < max ? undefined : { cause: `maxPerAgent ${max}`, wording: 'at-limit' };
+  },
+  pack: (ctx, group) => {
+    const max = group.maxPerAgent;
+    if (max === undefined) return undefined;
+    const key = groupKey(group);
+    const slots = ctx.ledger.slots;
+    const running = (i: number) => slots[i]?.groupCounts.get(key) ?? 0;
+    return { ok: (i) => running(i) < max, room: (i, cap) => Math.min(cap, max - running(i)) };
+  },
 };
 
 /** checkPorts rejects agents where a static port the group binds is already bound by another task. */
-export const checkPorts: FeasibilityCheck = (slot, group) => {
-  for (const port of group.resources.ports) {
-    if (slot.ports.has(port)) return { cause: `port ${port}`, wording: 'in-use' };
-  }
-  return undefined;
+export const checkPorts: Checker = {
+  name: 'ports',
+  static: false,
+  check: (_ctx, slot, group) => {
+    for (const port of group.resources.ports) {
+      if (slot.ports.has(port)) return { cause: `port ${port}`, wording: 'in-use' };
+    }
+    return undefined;
+  },
+  pack: (ctx, group) => {
+    const ports = group.resources.ports;
+    if (ports.length === 0) return undefined;
+    const slots = ctx.ledger.slots;
+    const free = (i: number) => {
+      const slot = slots[i];
+      if (!slot) return false;
+      for (const p of ports) if (slot.ports.has(p)) return false;
+      return true;
+    };
+    // A bound port admits one task per agent.
+    return { ok: free, room: (i, cap) => (free(i) ? Math.min(cap, 1) : 0) };
+  },
 };
 
 /** checkResources rejects agents whose free resources do not cover the group's demand (the first short dimension is named). */
-export const checkResources: FeasibilityCheck = (slot, group) => {
-  const dim = firstShortDimension(slot.free, group.resources);
-  return dim === undefined ? undefined : { cause: dim, wording: 'short' };
+export const checkResources: Checker = {
+  name: 'resources',
+  static: false,
+  check: (_ctx, slot, group) => {
+    const dim = firstShortDimension(slot.free, group.resources);
+    return dim === undefined ? undefined : { cause: dim, wording: 'short' };
+  },
+  pack: (ctx, _group, demand) => {
+    const { asked, amount } = demand;
+    if (asked.length === 0) return undefined;
+    const D = ctx.ledger.dims.length;
+    const free = ctx.ledger.free;
+    return {
+      ok: (i) => {
+        const row = i * D;
+        for (let j = 0; j < asked.length; j++) {
+          const k = asked[j] ?? 0;
+          if (k < 0 || (amount[k] ?? 0) > (free[row + k] ?? 0) + RESOURCE_EPSILON) return false;
+        }
+        return true;
+      },
+      room: (i, cap) => {
+        const row = i * D;
+        let n = cap;
+        for (let j = 0; j < asked.length; j++) {
+          const k = asked[j] ?? 0;
+          if (k < 0) return 0;
+          n = Math.min(n, Math.floor(((free[row + k] ?? 0) + RESOURCE_EPSILON) / (amount[k] ?? 0)));
+        }
+        return n;
+      },
+    };
+  },
 };
 
-/** STATIC_CHECKS are the checks that do not depend on what runs on the agent (everyAgent keeps re-evaluate them). */
-export const STATIC_CHECKS: readonly FeasibilityCheck[] = [checkDriver, checkPlacementIdcs, checkPlacementCluster, checkConstraints];
+/** checkProjectPinning rejects agents outside the clusters the group's project is pinned to (inventory `projects`). */
+export const checkProjectPinning: Checker = {
+  name: 'project pinning',
+  static: true,
+  check: (ctx, slot, group) => {
+    const pinned = ctx.projects[group.project]?.clusters;
+    if (!pinned || pinned.length === 0 || pinned.includes(slot.agent.cluster)) return undefined;
+    return { cause: `project ${group.project} pinned to (${pinned.join(', ')})`, wording: 'agents' };
+  },
+};
+
+/**
+ * AGENT_MATCH_CHECKS choose the agents of an everyAgent group (reconcile.ts): driver, placement and
+ * constraints; readiness is left to the caller (a draining agent keeps its task) and project pinning to placement.
+ */
+export const AGENT_MATCH_CHECKS: readonly Checker[] = [checkDriver, checkPlacementIdcs, checkPlacementCluster, checkConstraints];
 
 /** FEASIBILITY_CHAIN is the full filter, in the fixed order rejections are attributed. */
-export const FEASIBILITY_CHAIN: readonly FeasibilityCheck[] = [
+export const FEASIBILITY_CHAIN: readonly Checker[] = [
   checkAgentReady,
-  ...STATIC_CHECKS,
+  ...AGENT_MATCH_CHECKS,
   checkMaxPerAgent,
   checkPorts,
   checkResources,
+  checkProjectPinning,
 ];
 
 /** firstRejection runs checks in order and returns the first rejection, or undefined if the agent passes all. */
-export function firstRejection(checks: readonly FeasibilityCheck[], slot: AgentSlot, group: DesiredGroup): Rejection | undefined {
-  for (const check of checks) {
-    const r = check(slot, group);
+export function firstRejection(checks: readonly Checker[], ctx: CheckContext, slot: AgentSlot, group: DesiredGroup): Rejection | undefined {
+  for (const c of checks) {
+    const r = c.check(ctx, slot, group);
     if (r) return r;
   }
   return undefined;
 }
-
-/** RejectionTally counts rejected agents per cause, remembering the first-seen order. */
-export class RejectionTally {
-  private readonly counts = new Map<string, { n: number; wording: RejectionWording; order: number }>();
-
-  /** add counts one agent under a rejection's cause. */
-  add(r: Rejection): void {
-    const entry = this.counts.get(r.cause);
-    if (entry) entry.n += 1;
-    else this.counts.set(r.cause, { n: 1, wording: r.wording, order: this.counts.size });
-  }
-
-  /** causes returns cause → number of agents. */
-  causes(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [cause, { n }] of this.counts) out[cause] = n;
-    return out;
-  }
-
-  /** parts renders each cause with its count, most common first: `mem: 7 agents short`. */
-  parts(): string[] {
-    return [...this.counts.entries()]
-      .sort(([, a], [, b]) => b.n - a.n || a.order - b.order)
-      .map(([cause, { n, wording }]) => `${cause}: ${wordCount(n, wording)}`);
-  }
-
-  /** describe renders the tally as one sentence, most common cause first: `no agent fits: mem: 7 agents short; …`. */
-  describe(): string {
-    const parts = this.parts();
-    return parts.length === 0 ? 'no agent fits' : `no agent fits: ${parts.join('; ')}`;
-  }
-}
-
-function wordCount(n: number, wording: RejectionWording): string {
-  const agents = `${n} ${n === 1 ? 'agent' : 'agents'}`;
-  switch (wording) {
-    case 'bare':
-      return `${n}`;
-    case 'agents':
-      return agents;
-    case 'short':
-      return `${agents} short`;
-    case 'lack':
-      return `${agents} ${n === 1 ? 'lacks' : 'lack'} it`;
-    case 'in-use':
-      return `${agents} ${n === 1 ? 'has' : 'have'} it in use`;
-    case 'at-limit':
-      return `${agents} at limit`;
-  }
-}
-
-/** NO_AGENTS_REASON is the unplaced reason when the inventory has no agents at all. */
-export const NO_AGENTS_REASON = 'no agents in the inventory';

@@ -5,11 +5,11 @@
  *
  * Two views of the same numbers are kept in step: AgentSlot objects (read by the feasibility checks and
  * scorers, which explain decisions) and compact Float64Arrays indexed `agent * dims.length + dim`
- * (read by the hot placement loop in candidates.ts).
+ * (read by the packed checkers and scorers in the hot placement loop, candidates.ts).
  */
-import { BUILTIN_DIMENSIONS, addResourcesInto, allocatableResources, amountOf, copyResources, zeroResources } from './resources.js';
+import { BUILTIN_DIMENSIONS, addResourcesInto, allocatableResources, amountOf, copyResources, requestedDimensions, zeroResources } from './resources.js';
 import type { BuiltinDimension } from './resources.js';
-import type { AgentSnapshot, ResourceVector, TaskResources } from './types.js';
+import type { AgentSnapshot, DesiredGroup, ResourceVector, TaskResources } from './types.js';
 
 /** AgentSlot is one agent plus its running totals during a scheduling pass. */
 export interface AgentSlot {
@@ -27,6 +27,29 @@ export interface AgentSlot {
 /** groupKey is the `plan/group` key of a group or task. */
 export function groupKey(x: { plan: string; group: string }): string {
   return `${x.plan}/${x.group}`;
+}
+
+/** compareKeys orders names and keys by UTF-16 code unit, the order slots, groups and decisions are sorted in. */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** GroupDemand is a group's per-task demand packed over the ledger's dims, for the packed checkers and scorers. */
+export interface GroupDemand {
+  /** amount per ledger dim. */
+  amount: Float64Array;
+  /** asked lists the dims asked for (> 0), in the order rejections name them. */
+  asked: Int32Array;
+  /** scored lists the dims the scorers average over: cpus, mem and every asked dim. */
+  scored: Int32Array;
+}
+
+/** groupDemandOf packs a group's task resources over the ledger's dims. */
+export function groupDemandOf(ledger: ClusterLedger, group: DesiredGroup): GroupDemand {
+  const amount = ledger.vectorOf(group.resources);
+  const asked = requestedDimensions(group.resources).map((d) => ledger.dimOf(d));
+  const scored = [...new Set(['cpus', 'mem', ...requestedDimensions(group.resources)])].map((d) => ledger.dimOf(d));
+  return { amount, asked: Int32Array.from(asked), scored: Int32Array.from(scored) };
 }
 
 /** ClusterLedger holds an AgentSlot per agent (sorted by name) and reserves and releases task resources. */

@@ -3,8 +3,8 @@
  * keep and stop outright, and turns everything that needs an agent into PlacementRequests for the
  * placement pipeline. It never chooses agents itself (except that everyAgent tasks are pinned).
  */
-import { STATIC_CHECKS, firstRejection } from './feasibility.js';
-import type { ClusterLedger } from './ledger.js';
+import { AGENT_MATCH_CHECKS, firstRejection } from './feasibility.js';
+import type { AgentSlot, ClusterLedger } from './ledger.js';
 import { groupKey } from './ledger.js';
 import type { ActualTask, DesiredGroup, PlacementReason, SchedulerInput, Stop, StopReason, TaskState } from './types.js';
 
@@ -123,9 +123,14 @@ function reconcileEveryAgent(g: DesiredGroup, byIndex: Map<number, ActualTask[]>
   for (const t of onAgent.values()) reconcileExisting(g, t, ledger, out);
   for (const slot of ledger.slots) {
     if (slot.agent.state !== 'ready' || onAgent.has(slot.agent.name)) continue;
-    if (firstRejection(STATIC_CHECKS, slot, g)) continue;
+    if (!matchesAgent(ledger, slot, g)) continue;
     out.requests.push({ group: g, reason: 'new', pinnedAgent: slot.agent.name, holdsResources: false, reportIfUnplaced: false });
   }
+}
+
+/** matchesAgent says whether an agent is one of an everyAgent group's (driver, placement, constraints; these checks read no project policy). */
+function matchesAgent(ledger: ClusterLedger, slot: AgentSlot, g: DesiredGroup): boolean {
+  return firstRejection(AGENT_MATCH_CHECKS, { ledger, projects: {} }, slot, g) === undefined;
 }
 
 /** wantsRestart applies the group's restart policy to a dead task: `on-failure` leaves a clean exit alone. */
@@ -150,7 +155,7 @@ function reconcileExisting(g: DesiredGroup, t: ActualTask, ledger: ClusterLedger
     else out.requests.push({ ...base, reason: 'reschedule', replaceStop: 'reschedule', holdsResources: false });
     return;
   }
-  if (g.everyAgent && firstRejection(STATIC_CHECKS, slot, g)) {
+  if (g.everyAgent && !matchesAgent(ledger, slot, g)) {
     out.stop.push({ task: t, reason: 'scaled-down' });
     return;
   }

@@ -1,7 +1,7 @@
 /**
  * checkPlanRaw: the checks of a plan that zod cannot express, run on the raw document so that they
- * report together with zod's issues: custom resource names, the two forms of a VM group, and
- * duplicate group and job names.
+ * report together with zod's issues: custom resource names, the two forms of a VM group, a VM's
+ * address check without a subnet, and duplicate group and job names.
  */
 import { PLAN_SECTIONS } from './plan-build.js';
 import { checkResourceKeys, isObj, listOf, type Obj } from './raw-checks.js';
@@ -25,6 +25,10 @@ export function checkPlanRaw(src: SpecSource): void {
         if (hasTotal && 'resources' in g) src.issue([...path, 'resources'], 'use either count + resources or total + shapes, not both', true);
         if (hasTotal && !hasShapes) src.issue([...path, 'total'], 'total needs shapes: the VM sizes to split it into', true);
         if (hasShapes && !hasTotal) src.issue([...path, 'shapes'], 'shapes need total: the amount to split into these shapes', true);
+        const h = g.health;
+        if (isObj(h) && (h.tcp !== undefined || h.http !== undefined) && g.subnet === undefined) {
+          src.issue([...path, 'health'], 'a VM\'s tcp or http health check needs a subnet: the agent reaches the VM through its NIC (or use a command check)');
+        }
         if (!hasTotal && !hasShapes) {
           const r = g.resources;
           if (!isObj(r) || r.cpus === undefined || r.mem === undefined) {

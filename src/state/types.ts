@@ -90,6 +90,8 @@ export interface TaskRecord {
   health?: TaskHealth;
   /** image is a container task's image. */
   image?: string;
+  /** restarts counts the in-place restarts by the task's own runtime (docker's RestartCount), when its driver has any. */
+  restarts?: number;
   /** backoff is the task's restart backoff: absent until it dies, dropped once it stays up (or its spec changes). */
   backoff?: RestartBackoffRecord;
   updatedAt: string;

@@ -140,6 +140,11 @@ describe('input', () => {
     expect((await app.inject({ method: 'POST', url: '/v1/agents/a1/drain', headers: auth(tok.admin!) })).statusCode).toBe(409);
     control.fail = new FactoryError('no agent', { code: 'E_AGENT_UNKNOWN' });
     expect((await app.inject({ method: 'POST', url: '/v1/agents/zz/drain', headers: auth(tok.admin!) })).statusCode).toBe(404);
+    // etcd without a quorum is the service being unavailable for now (retry), not an internal error
+    control.fail = new FactoryError('etcd did not answer', { code: 'E_STATE_UNAVAILABLE', hint: 'is a quorum of the etcd members up and reachable?' });
+    const down = await app.inject({ method: 'POST', url: '/v1/agents/a1/drain', headers: auth(tok.admin!) });
+    expect(down.statusCode).toBe(503);
+    expect(down.json().error).toEqual({ code: 'E_STATE_UNAVAILABLE', message: 'etcd did not answer', hint: 'is a quorum of the etcd members up and reachable?' });
     control.fail = new Error('boom');
     const res = await app.inject({ url: '/v1/status', headers: auth(tok.admin!) });
     expect(res.statusCode).toBe(500);

@@ -172,6 +172,40 @@ describe('rolling a group of 6', () => {
     expect(d.revert).toBe(false);
   });
 
+  it('a new container its engine restarted in place (restarts grew) died: it fails the deployment though it runs again', () => {
+    const g = new FakeGroup(deployment({ minHealthyTimeMs: 2000 }), 2, { bootMs: 0 });
+    g.tick();
+    const t = g.tasks.get(0)!;
+    expect(t.specHash).toBe('new');
+    g.tick();
+    // Docker's restart policy started it again: running, a later start, one restart more
+    t.startedAt = new Date(g.now).toISOString();
+    t.restarts = 1;
+    const d = g.tick();
+    expect(d.deployment).toMatchObject({ status: 'failed', message: 'p/web/0 ended and was restarted in place by its runtime (restart #1)' });
+    // a container already restarted when first seen (a failed deployment's, tried again): only a further restart counts
+    const again = new FakeGroup(deployment({ minHealthyTimeMs: 500 }), 1, { bootMs: 0 });
+    again.tasks.set(0, { task: 'p/web/0', index: 0, specHash: 'new', state: 'running', health: 'healthy', restarts: 4, startedAt: new Date(T0 + 50).toISOString() });
+    again.runUntilFinal();
+    expect(again.d).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('a new start breaks the healthy streak: minHealthyTime counts from the restart', () => {
+    const g = new FakeGroup(deployment({ minHealthyTimeMs: 1000, healthyDeadlineMs: 60_000 }), 1, { bootMs: 0 });
+    g.tick();
+    g.tick();
+    g.tick();
+    const rec = () => g.d.tasks.find((r) => r.task === 'p/web/0')!;
+    expect(rec()).toMatchObject({ state: 'pending', healthySince: new Date(T0 + 100).toISOString() });
+    // started again between two steps (never seen down): the streak so far does not count
+    const restart = g.now;
+    g.tasks.get(0)!.startedAt = new Date(restart).toISOString();
+    for (let i = 0; i < 9; i++) g.tick();
+    expect(rec().state).toBe('pending');
+    g.runUntilFinal();
+    expect(Date.parse(rec().healthyAt!) - restart).toBeGreaterThanOrEqual(1000);
+  });
+
   it('a new task not healthy within healthyDeadline fails; so does a deployment without progress for progressDeadline', () => {
     const slow = new FakeGroup(deployment({ minHealthyTimeMs: 1000, healthyDeadlineMs: 5000 }), 2, { bootMs: 60_000 });
     slow.runUntilFinal();
@@ -213,6 +247,24 @@ describe('rolling a group of 6', () => {
     g.d = { ...g.d, status: 'paused' };
     for (let i = 0; i < 20; i++) expect(g.tick()).toMatchObject({ extra: 1, replace: [] });
     expect(g.specs()).toBe('0:old 1:old 2:old 3:old 4:old 5:old 6:new');
+  });
+});
+
+describe('VMs', () => {
+  it('a VM without a health check counts healthy while its power is running, not while it is paused', () => {
+    const d = deployment({ maxParallel: 1, minHealthyTimeMs: 1000 }, { old: 1 });
+    const at = (ms: number) => new Date(T0 + ms).toISOString();
+    const vm = (power: string): GroupTask => ({ task: 'p/web/0', index: 0, specHash: 'new', state: 'running', power, startedAt: at(0) });
+    const old: GroupTask = { task: 'p/web/1', index: 1, specHash: 'old', state: 'running', power: 'running', startedAt: at(-60_000) };
+    let dec = step({ deployment: d, count: 2, hasHealthCheck: false, tasks: [vm('paused'), old], now: T0 });
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('paused'), old], now: T0 + 5000 });
+    expect(dec.deployment.tasks).toMatchObject([{ task: 'p/web/0', state: 'pending' }]);
+    expect(dec.deployment.tasks[0]!.healthySince).toBeUndefined();
+    expect(dec.replace).toEqual([]);
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('running'), old], now: T0 + 6000 });
+    dec = step({ deployment: dec.deployment, count: 2, hasHealthCheck: false, tasks: [vm('running'), old], now: T0 + 7000 });
+    expect(dec.deployment.tasks).toMatchObject([{ task: 'p/web/0', state: 'healthy' }]);
+    expect(dec.replace).toEqual(['p/web/1']);
   });
 });
 

@@ -170,4 +170,54 @@ describe('deploymentPass', () => {
     await w2.pass([{ ...plan(group('2')), groups: [] }]);
     expect(w2.deployments()).toMatchObject([{ status: 'aborted', message: 'the group was removed from its plan' }]);
   });
+
+  it('a VM group: a memory change rolls it; a running VM counts only once its check passes, and one still booting at healthyDeadline fails it', async () => {
+    const w = new World();
+    const vm = (memMi: number) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 2, command: undefined, image: 'tiny', subnet: 'lab', env: {},
+      resources: { cpus: 1, mem: memMi * 1024 * 1024, disk: 0, gpus: 0, scalars: {}, ports: [] },
+      health: { tcp: true, port: 8080, intervalMs: 1000 },
+      update: { maxParallel: 1, maxSurge: 0, minHealthyTimeMs: 1000, healthyDeadlineMs: 60_000, progressDeadlineMs: 0 },
+    });
+    await w.init(vm(128));
+    const out = await w.pass([plan(vm(160))]);
+    const [d] = w.deployments();
+    expect(d).toMatchObject({ status: 'running', old: 2 });
+    expect(out.actual.map((t) => t.specHash === d!.toHash)).toEqual([false, true]);
+    const put = async (i: number, over: Partial<TaskRecord>) => {
+      const work = new StateWork(w.backend);
+      work.tasks.put(w.task(i, d!.toHash, { driver: 'libvirt', ...over }));
+      await work.flush();
+    };
+    // VM 0 on the new spec: running (power on), its guest still booting
+    await put(0, { state: 'running', health: 'starting', startedAt: new Date(w.now).toISOString() });
+    w.now += 30_000;
+    await w.pass([plan(vm(160))], { start: false });
+    expect(w.deployments()[0]!.tasks).toMatchObject([{ task: 'p/web/0', state: 'pending' }]);
+    // its check passes: healthy after minHealthyTime, and VM 1 is replaced next
+    await put(0, { state: 'running', health: 'healthy', startedAt: new Date(w.now - 30_000).toISOString() });
+    await w.pass([plan(vm(160))], { start: false });
+    w.now += 1000;
+    const next = await w.pass([plan(vm(160))], { start: false });
+    expect(w.deployments()[0]!.tasks).toMatchObject([{ task: 'p/web/0', state: 'healthy' }]);
+    expect(next.actual.map((t) => t.specHash === d!.toHash)).toEqual([true, false]);
+    // VM 1 runs but its check never passes: failed at healthyDeadline, though it is running
+    await put(1, { state: 'running', health: 'starting', startedAt: new Date(w.now).toISOString() });
+    await w.pass([plan(vm(160))], { start: false });
+    w.now += 61_000;
+    await w.pass([plan(vm(160))], { start: false });
+    expect(w.deployments()[0]).toMatchObject({ status: 'failed', message: 'p/web/1 not healthy for 1s within 1m of its start' });
+  });
+
+  it('a VM resource plan (total + shapes) starts no deployment: it is replaced as before', async () => {
+    const w = new World();
+    const rp = (memMi: number) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {},
+      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: memMi * 1024 * 1024, disk: 0, gpus: 0 }],
+    });
+    await w.init(rp(128), 2);
+    const out = await w.pass([plan(rp(160))]);
+    expect(w.deployments()).toEqual([]);
+    expect(out.shaped).toBe(false);
+  });
 });

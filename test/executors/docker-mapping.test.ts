@@ -85,6 +85,10 @@ describe('engine state → TaskStatus', () => {
       task: 'p/web/3', driver: 'docker', state: 'running', pid: 42, health: 'healthy', containerId: 'c0ffee012345', specHash: 'abc', labels: { plan: 'p', group: 'web', project: 'acme' },
     });
   });
+  test('restarts is the engine\'s RestartCount (a deployment holds a grown count as a death), absent while 0', () => {
+    expect(statusOfContainer(info({})).restarts).toBe(2);
+    expect('restarts' in statusOfContainer({ ...info({}), RestartCount: 0 })).toBe(false);
+  });
   test('unhealthy is failed (restarted by the next apply) unless restart is never', () => {
     const sick = { Health: { Status: 'unhealthy', FailingStreak: 3, Log: [{ Start: '', End: '', ExitCode: 1, Output: 'connection refused\n' }] } };
     expect(statusOfContainer(info(sick))).toMatchObject({ state: 'failed', health: 'unhealthy', error: 'unhealthy: 3 failed checks (exit 1: connection refused)' });

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the tiny test guest for the libvirt tests: a Debian kernel (from the linux-image-amd64
 # package's versioned dependency) and a busybox-static initramfs whose /init prints a marker on the
-# serial console, stamps/reads /dev/vda, and powers off when the ACPI power button is pressed.
+# serial console, stamps/reads /dev/vda, and powers off when the ACPI power button is pressed. With
+# `factory.listen=PORT` on its kernel command line it brings its NIC up (IPv6 link-local only) and
+# accepts TCP connections on PORT: what the VM health-check tests probe.
 #
 # Usage: build-guest.sh [OUT_DIR]   (default /var/lib/factory-test/guest; must be readable by libvirt-qemu)
-# Writes OUT_DIR/vmlinuz and OUT_DIR/initrd.img; does nothing when both exist.
+# Writes OUT_DIR/vmlinuz, OUT_DIR/initrd.img and OUT_DIR/guest-version; does nothing when they exist
+# and guest-version is GUEST_VERSION (a guest cached by an older script is built again).
 # Needs: apt-get (download only), dpkg-deb, busybox-static, cpio, gzip; xz/zstd for compressed modules.
 set -euo pipefail
 out=${1:-/var/lib/factory-test/guest}
-if [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ]; then exit 0; fi
+GUEST_VERSION=2
+if [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ] && [ "$(cat "$out/guest-version" 2>/dev/null)" = "$GUEST_VERSION" ]; then exit 0; fi
 mkdir -p "$out"
 chmod 0755 "$out" "$(dirname "$out")"
 work=$(mktemp -d)
@@ -28,7 +32,8 @@ mkdir -p initrd/bin initrd/sbin initrd/etc initrd/proc initrd/sys initrd/dev ini
 cp /bin/busybox initrd/bin/busybox
 for m in drivers/acpi/button drivers/input/evdev drivers/virtio/virtio_ring \
          drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
-         drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci drivers/block/virtio_blk; do
+         drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci drivers/block/virtio_blk \
+         net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
   name=$(basename "$m")
   for ext in ko ko.xz ko.zst ko.gz; do
     f="$mods/$m.$ext"
@@ -65,6 +70,16 @@ for ev in /sys/class/input/event*; do
   ( head -c 1 <&$n > /dev/null; echo "FACTORY-GUEST-POWER-BUTTON" > /dev/console; sync; poweroff -f ) &
   n=$((n + 1))
 done
+# factory.listen=PORT: the NIC up (the kernel gives it its EUI-64 link-local address) and a TCP server on PORT
+for arg in $(cat /proc/cmdline); do
+  case $arg in
+    factory.listen=*)
+      port=${arg#factory.listen=}
+      ip link set lo up; ip link set eth0 up 2>/dev/null
+      nc -ll -p "$port" -e true </dev/null >/dev/null 2>&1 &
+      echo "FACTORY-GUEST-LISTEN: $port" > /dev/console ;;
+  esac
+done
 echo "FACTORY-GUEST-READY" > /dev/console
 while :; do sleep 3600; done
 INIT
@@ -75,4 +90,5 @@ mv initrd.img "$out/initrd.img.tmp"
 chmod 0644 "$out/vmlinuz.tmp" "$out/initrd.img.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initrd.img.tmp" "$out/initrd.img"
+echo "$GUEST_VERSION" > "$out/guest-version"
 echo "build-guest: kernel $kver, modules: $(tr '\n' ' ' < initrd/modules/order)" >&2

@@ -203,11 +203,20 @@ export interface TestGuest {
   cmdline: string;
 }
 
+/** GUEST_VERSION is build-guest.sh's: a guest cached by an older script (no NIC, no factory.listen) is built again. */
+export const GUEST_VERSION = '2';
+
 /** ensureTestGuest builds the guest into GUEST_DIR once (apt-get download of the kernel; ~10 s). */
 export function ensureTestGuest(): TestGuest {
   const kernel = path.join(GUEST_DIR, 'vmlinuz');
   const initrd = path.join(GUEST_DIR, 'initrd.img');
-  if (!fs.existsSync(kernel) || !fs.existsSync(initrd)) {
+  let version = '';
+  try {
+    version = fs.readFileSync(path.join(GUEST_DIR, 'guest-version'), 'utf8').trim();
+  } catch {
+    /* built by an older script, or not at all */
+  }
+  if (!fs.existsSync(kernel) || !fs.existsSync(initrd) || version !== GUEST_VERSION) {
     execFileSync('bash', [path.join(here, 'build-guest.sh'), GUEST_DIR], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
   }
   // quiet: an emulated serial console is slow; the guest's markers are printed either way

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StaticClasses } from '../../src/scheduler/candidates.js';
+import { FEASIBILITY_CHAIN } from '../../src/scheduler/feasibility.js';
 import { ClusterLedger } from '../../src/scheduler/ledger.js';
 import { parseConstraint } from '../../src/spec/constraints.js';
 import { mockAgent, mockGroup } from './mocks.js';
@@ -21,7 +22,7 @@ describe('StaticClasses.candidatesByCluster', () => {
           mockAgent({ name: `h${(i * 7919) % 101}-${i}`, cluster: a.cluster, idc: a.cluster.slice(0, 3), state: a.ready ? 'ready' : 'lost', attributes: { rack: a.rack, ssd: a.ssd } }),
         );
         const ledger = new ClusterLedger(agents);
-        const classes = new StaticClasses(ledger, {});
+        const classes = new StaticClasses({ ledger, projects: {} }, FEASIBILITY_CHAIN.filter((c) => c.static));
         for (const cs of groups) {
           const g = mockGroup({ constraints: cs.map(parseConstraint) });
           const rejections = classes.rejections(g);

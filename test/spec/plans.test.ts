@@ -106,6 +106,7 @@ const BAD: Record<string, string[]> = {
     '6:13: containers[0].health: health http and tcp checks need a port',
     "6:20: containers[0].health.http: http must be a path starting with '/', e.g. /healthz",
     '9:13: containers[1].health: health http and tcp checks need a port',
+    "14:13: vms[0].health: a VM's tcp or http health check needs a subnet: the agent reaches the VM through its NIC (or use a command check)",
   ],
   'jobs.yaml': [
     `5:15: jobs[0].schedule: invalid schedule 'every night': 2 field(s); expected 5 cron fields ("0 2 * * *"), 6 with seconds first, a macro (@daily) or an ISO 8601 interval (R/2026-12-01T02:00:00Z/PT6H)`,

@@ -143,6 +143,7 @@ export function statusOfContainer(info: Docker.ContainerInspectInfo): TaskStatus
     labels: { plan: labels[LABELS.plan] ?? '', group: labels[LABELS.group] ?? '', project: labels[LABELS.project] ?? '' },
     image: info.Config?.Image,
     containerId: info.Id.slice(0, 12),
+    ...(info.RestartCount > 0 ? { restarts: info.RestartCount } : {}),
     ...(labels[LABELS.state] ? { stateId: labels[LABELS.state] } : {}),
   };
   const resources = parseJson<TaskStatus['resources']>(labels[LABELS.resources]);

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FactoryError } from '../../../errors.js';
-import type { TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
+import type { TaskHealthCheck, TaskRunSpec, TaskStatus } from '../../../protocol/messages.js';
 import type { VmAction, VmActionResult, VmImageInfo, VmImageManifest } from '../../../protocol/vm.js';
 import type { Driver, DriverContext, LogOptions, StopOptions } from '../driver.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -21,7 +21,9 @@ import { streamConsole } from './console.js';
 import { runHostTool, type RunTool } from './host-tool.js';
 import type { VmImageStore } from './image-store.js';
 import { makeImage } from './imaging.js';
-import { VmNetworks } from './networks.js';
+import { hasVmCheck, nicOf, proberLive, startVmProber, stopVmProber } from './health.js';
+import { enableHostLink, VmNetworks } from './networks.js';
+import { readHealth } from '../process/health.js';
 import { DOMAIN_STATE as ST, powerAction, powerOf, powerState, shutdownDomain } from './power.js';
 import { vmStatus } from './status.js';
 import { vmStoreRoot, VmStore, type VmRecord } from './store.js';
@@ -110,14 +112,39 @@ export class LibvirtDriver implements Driver {
   }
 
   private async statusOfDomain(dom: LvDomain, task?: string): Promise<TaskStatus | undefined> {
-    const meta = parseVmMetadata(await dom.getXMLDesc());
+    const xml = await dom.getXMLDesc();
+    const meta = parseVmMetadata(xml);
     if (!meta || (task !== undefined && meta.task !== task)) return undefined;
     if (meta.store !== this.storeRoot) return undefined;
     // the folder is named like the domain (another state's VM has its own): read the record by name
     const name = await dom.getName();
     const prefix = this.store.prefix;
     const dirName = name.startsWith(prefix) ? name.slice(prefix.length) : this.store.key(meta.task);
-    return vmStatus(meta.task, meta, this.store.readRecordIn(dirName), await powerState(dom), name);
+    const rec = this.store.readRecordIn(dirName);
+    const st = vmStatus(meta.task, meta, rec, await powerState(dom), name);
+    if (st.state === 'running' && st.power === 'running' && hasVmCheck(rec?.spec.health)) this.checkHealth(st, path.join(this.storeRoot, 'vms', dirName), rec.spec.health, rec.spec.env, xml, name);
+    return st;
+  }
+
+  /**
+   * checkHealth reports a running VM's health as its prober last wrote it (health.ts), and starts the
+   * prober when the VM has none watching its QEMU (a new VM, one started again, a new executor). An
+   * unhealthy VM stays running (supervision does not recreate it); a deployment counts it failed.
+   */
+  private checkHealth(st: TaskStatus, dir: string, health: TaskHealthCheck, env: Record<string, string> | undefined, xml: string, domain: string): void {
+    // synchronous from the check to prober.json: two status calls of one session cannot both start one
+    if (st.pid !== undefined && !proberLive(dir, st.pid)) {
+      const nic = nicOf(xml);
+      if (nic) {
+        try {
+          enableHostLink(nic.bridge);
+        } catch (err) {
+          this.ctx.log(`libvirt driver: ${st.task}: cannot give bridge ${nic.bridge} its IPv6 link-local address (the health check cannot reach the VM): ${(err as Error).message}`);
+        }
+      }
+      startVmProber({ dir, qemuPid: st.pid, domain, health, env: env ?? {}, ...(nic ? { nic } : {}) }, this.ctx.log);
+    }
+    st.health = readHealth(dir).health;
   }
 
   /**
@@ -292,6 +319,7 @@ export class LibvirtDriver implements Driver {
   }
 
   private async removeVm(task: string, dom: LvDomain | undefined, graceMs: number): Promise<void> {
+    stopVmProber(this.store.vmDir(task));
     if (dom) {
       await shutdownDomain(dom, graceMs).catch(() => undefined);
       await dom.undefine().catch((err) => {

@@ -1,7 +1,8 @@
 /**
  * The isolated networks of a store: one libvirt network per subnet name (no forward, no IP, its own
  * bridge), defined from `networks/<subnet>.xml` when the first VM joins it and removed once no domain
- * of the store uses it. Defining, starting and removing go through `virsh`, one at a time per network.
+ * of the store uses it. A VM with a health check gives the bridge an IPv6 link-local address
+ * (enableHostLink), so that its prober on the agent reaches the guest. Defining, starting and removing go through `virsh`, one at a time per network.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,21 @@ import type { KeyedQueue } from '../keyed-queue.js';
 import type { Libvirt } from './connection.js';
 import { shortHash, type VmStore } from './store.js';
 import { interfaceNetworks, networkXml } from './xml.js';
+
+/**
+ * enableHostLink gives a subnet's bridge its IPv6 link-local address, so that the agent reaches the
+ * VMs' link-local addresses (their health checks, health.ts): libvirt switches IPv6 off on the bridge of
+ * a network without an IPv6 address. Router advertisements from guests are ignored first (no address
+ * or route of the host comes from a guest); nothing is routed: link-local stays on the bridge.
+ */
+export function enableHostLink(bridge: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new FactoryError(`bad bridge name ${JSON.stringify(bridge)}`, { code: 'E_BAD_REQUEST' });
+  const conf = `/proc/sys/net/ipv6/conf/${bridge}`;
+  for (const [key, value] of [['accept_ra', '0'], ['autoconf', '0'], ['disable_ipv6', '0']] as const) {
+    const file = `${conf}/${key}`;
+    if (fs.readFileSync(file, 'utf8').trim() !== value) fs.writeFileSync(file, value);
+  }
+}
 
 /** VmNetworks creates and collects the isolated networks of one store. */
 export class VmNetworks {
