@@ -168,7 +168,8 @@ export function stepResourcePlan(input: RollInput): RollDecision {
     if (LIVE.has(t.state)) inUse -= cpus(t);
   }
   const used = new Set<number>([...old.filter((t) => !stopped.has(t.index)).map((t) => t.index), ...fresh.map((t) => t.index), ...splitIndices]);
-  const start: RollStart[] = started.filter((v) => !freshAt.has(v.index!) && !fresh.some((t) => t.index === v.index)).map((v) => ({ index: v.index!, shape: shapeFields(v) }));
+  // a VM started but not seen (unplaced, vanished) is asked for again at its index, once that index is free
+  const start: RollStart[] = started.filter((v) => !fresh.some((t) => t.index === v.index) && !old.some((t) => t.index === v.index && !stopped.has(t.index))).map((v) => ({ index: v.index!, shape: shapeFields(v) }));
   for (const v of split) {
     if (v.index !== undefined) continue;
     if (inFlight + v.cpus > B + EPS || inUse + v.cpus > T + R + EPS) continue;

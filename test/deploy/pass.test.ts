@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { specHashOf, desiredGroupsOf } from '../../src/control/desired.js';
 import { deploymentPass, type DeploymentPassInput } from '../../src/deploy/pass.js';
-import type { ActualTask } from '../../src/scheduler/types.js';
+import { schedule } from '../../src/scheduler/schedule.js';
+import type { ActualTask, AgentSnapshot } from '../../src/scheduler/types.js';
 import type { GroupSpec, InventorySpec, PlanSpec } from '../../src/spec/model.js';
 import { embeddedInventory } from '../../src/spec/index.js';
 import { MemoryBackend } from '../../src/state/memory-backend.js';
@@ -209,15 +210,61 @@ describe('deploymentPass', () => {
     expect(w.deployments()[0]).toMatchObject({ status: 'failed', message: 'p/web/1 not healthy for 1s within 1m of its start' });
   });
 
-  it('a VM resource plan (total + shapes) starts no deployment: it is replaced as before', async () => {
+  it('a VM resource plan (total + shapes) whose spec changed (its image) rolls in batches by resources, through the scheduler, to a split kept as it is', async () => {
     const w = new World();
-    const rp = (memMi: number) => group('1', {
-      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {},
-      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: memMi * 1024 * 1024, disk: 0, gpus: 0 }],
+    const Mi = 1024 * 1024;
+    const rp = (image: string) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image, env: {},
+      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }],
     });
-    await w.init(rp(128), 2);
-    const out = await w.pass([plan(rp(160))]);
-    expect(w.deployments()).toEqual([]);
-    expect(out.shaped).toBe(false);
+    const shape = (memMi: number) => ({ cpus: 2, mem: memMi * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] });
+    const put = async (i: number, hash: string, memMi: number) => {
+      const work = new StateWork(w.backend);
+      work.tasks.put(w.task(i, hash, { driver: 'libvirt', resources: shape(memMi), startedAt: new Date(w.now).toISOString() }));
+      await work.flush();
+    };
+    await w.init(rp('tiny'), 0);
+    const fromHash = specHashOf(plan(rp('tiny')), rp('tiny'));
+    await put(0, fromHash, 128);
+    await put(1, fromHash, 128);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 8, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const scheduleOf = (out: Awaited<ReturnType<World['pass']>>) => schedule({ agents, groups: out.groups, actual: out.actual, plans: ['p'], seed: 1 });
+
+    const out = await w.pass([plan(rp('tiny2'))]);
+    const [d] = w.deployments();
+    expect(d).toMatchObject({ status: 'running', old: 2, split: [{ cpus: 2, mem: 128 * Mi, index: 0 }, { cpus: 2, mem: 128 * Mi }], batchCpus: 2, surgeCpus: 0 });
+    expect(w.events()).toEqual(['deployment-started']);
+    expect(out.shaped).toBe(true);
+    expect(out.groups[0]!.roll).toEqual({ stop: ['p/web/0'], start: [{ index: 0, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    // the scheduler replaces VM 0 in place at its new size and keeps VM 1
+    const first = scheduleOf(out);
+    expect(first.create.map((c) => [c.task, c.reason, c.resources.mem / Mi, c.specHash === d!.toHash])).toEqual([['p/web/0', 'update', 128, true]]);
+    expect(first.stop.map((x) => [x.task.task, x.reason])).toEqual([['p/web/0', 'update']]);
+    expect(first.keep.map((t) => t.task)).toEqual(['p/web/1']);
+
+    // VM 0 runs the new spec: counted healthy (no check, minHealthyTime 0), then VM 1 is the next batch
+    await put(0, d!.toHash, 128);
+    w.now += 1000;
+    const second = await w.pass([plan(rp('tiny2'))], { start: false });
+    expect(second.groups[0]!.roll).toEqual({ stop: ['p/web/1'], start: [{ index: 1, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    await put(1, d!.toHash, 128);
+    w.now += 1000;
+    await w.pass([plan(rp('tiny2'))], { start: false });
+    expect(w.deployments()[0]).toMatchObject({ status: 'succeeded', old: 0, split: [{ index: 0 }, { index: 1 }] });
+    expect(w.events()).toEqual(['deployment-started', 'deployment-task-healthy', 'deployment-task-healthy', 'deployment-succeeded']);
+    // done: the group is the scheduler's again, and the rolled split is kept as it is
+    const after = await w.pass([plan(rp('tiny2'))]);
+    expect(after.shaped).toBe(false);
+    const kept = scheduleOf(after);
+    expect([kept.create, kept.stop, kept.keep.map((t) => t.task)]).toEqual([[], [], ['p/web/0', 'p/web/1']]);
+  });
+
+  it('a rolled split at other indices than 0…n−1 (new VMs started beside the old ones) is kept as it is', () => {
+    const Mi = 1024 * 1024;
+    const g = desiredGroupsOf([plan(group('1', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 8, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const actual: ActualTask[] = [0, 3].map((i) => ({ task: `p/web/${i}`, plan: 'p', group: 'web', project: 'default', agent: 'local', driver: 'libvirt', specHash: g[0]!.specHash, state: 'running', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] } }));
+    const plan0 = schedule({ agents, groups: g, actual, plans: ['p'], seed: 1 });
+    expect([plan0.create, plan0.stop, plan0.keep.map((t) => t.task)]).toEqual([[], [], ['p/web/0', 'p/web/3']]);
   });
 });
