@@ -259,6 +259,37 @@ describe('deploymentPass', () => {
     expect([kept.create, kept.stop, kept.keep.map((t) => t.task)]).toEqual([[], [], ['p/web/0', 'p/web/1']]);
   });
 
+  it('a resource plan whose first batch fails is rolled back by autoRevert: the failed VM goes first, the old VM left is kept in the split', async () => {
+    const w = new World();
+    const Mi = 1024 * 1024;
+    const rp = (image: string, autoRevert = false) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image, env: {},
+      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }], update: { maxParallel: 1, minHealthyTimeMs: 0, autoRevert },
+    });
+    const put = async (i: number, hash: string, over: Partial<TaskRecord> = {}) => {
+      const work = new StateWork(w.backend);
+      work.tasks.put(w.task(i, hash, { driver: 'libvirt', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] }, ...over }));
+      await work.flush();
+    };
+    const v1 = rp('tiny');
+    const v2 = rp('tiny2', true);
+    await w.init(v1, 0);
+    const fromHash = specHashOf(plan(v1), v1);
+    await put(0, fromHash);
+    await put(1, fromHash);
+    await w.pass([plan(v2)]);
+    const [d] = w.deployments();
+    await put(0, d!.toHash, { state: 'failed', error: 'exit code 1' });
+    w.now += 1000;
+    const out = await w.pass([plan(v2)], { start: false });
+    const [failed, revert] = w.deployments();
+    expect(failed).toMatchObject({ status: 'reverted', revertedBy: revert!.id });
+    expect(revert).toMatchObject({ status: 'running', toHash: fromHash, split: [{ cpus: 2, index: 1 }, { cpus: 2, index: 0 }] });
+    expect(out.groups[0]).toMatchObject({ specHash: fromHash, total: { cpus: 4 } });
+    expect(out.groups[0]!.roll).toEqual({ stop: ['p/web/0'], start: [{ index: 0, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    expect(w.backend.view().get('plans', 'p')!.spec!.groups[0]).toEqual(v1);
+  });
+
   it('a rolled split at other indices than 0…n−1 (new VMs started beside the old ones) is kept as it is', () => {
     const Mi = 1024 * 1024;
     const g = desiredGroupsOf([plan(group('1', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);
