@@ -290,6 +290,29 @@ describe('deploymentPass', () => {
     expect(w.backend.view().get('plans', 'p')!.spec!.groups[0]).toEqual(v1);
   });
 
+  it('a roll the agents cannot hold: a new VM beside the old ones is unplaced with the reason; one replacing an old VM in place keeps the old one', () => {
+    const Mi = 1024 * 1024;
+    const [g] = desiredGroupsOf([plan(group('2', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 4, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 5, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const actual: ActualTask[] = [0, 1].map((i) => ({ task: `p/web/${i}`, plan: 'p', group: 'web', project: 'default', agent: 'local', driver: 'libvirt', specHash: 'old', state: 'running', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] } }));
+    const shape = { cpus: 4, mem: 128 * Mi, disk: 0, gpus: 0 };
+    // beside the old ones (surge): 1 cpu free, the VM asks 4
+    const beside = schedule({ agents, groups: [{ ...g!, roll: { stop: [], start: [{ index: 2, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect(beside.create).toEqual([]);
+    expect(beside.keep.map((t) => t.task)).toEqual(['p/web/0', 'p/web/1']);
+    expect(beside.unplaced).toMatchObject([{ task: 'p/web/2', reason: expect.stringContaining('cpus') }]);
+    // in place of VM 0 (2 cpus freed, 3 free): still short, so VM 0 is not stopped
+    const inPlace = schedule({ agents, groups: [{ ...g!, roll: { stop: ['p/web/0'], start: [{ index: 0, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect([inPlace.create, inPlace.stop]).toEqual([[], []]);
+    expect(inPlace.keep.map((t) => t.task).sort()).toEqual(['p/web/0', 'p/web/1']);
+    expect(inPlace.unplaced).toMatchObject([{ task: 'p/web/0' }]);
+    // both old VMs stop (maxSurge 0, a batch of 4 cpus): the new one fits in their place
+    const batch = schedule({ agents, groups: [{ ...g!, roll: { stop: ['p/web/0', 'p/web/1'], start: [{ index: 0, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect(batch.create.map((c) => [c.task, c.reason, c.resources.cpus])).toEqual([['p/web/0', 'update', 4]]);
+    expect(batch.stop.map((x) => [x.task.task, x.reason]).sort()).toEqual([['p/web/0', 'update'], ['p/web/1', 'update']]);
+    expect(batch.unplaced).toEqual([]);
+  });
+
   it('a rolled split at other indices than 0…n−1 (new VMs started beside the old ones) is kept as it is', () => {
     const Mi = 1024 * 1024;
     const g = desiredGroupsOf([plan(group('1', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);

@@ -176,6 +176,20 @@ describe('rolling a resource plan of 8 cpus (4 + 2 + 2) to VMs of 4 cpus', () =>
     expect(r.layout()).toBe('0:old:4 1:old:2 2:old:2');
   });
 
+  it('its progress is all in the record: a host that reads it back from the state at every step takes the same decisions', () => {
+    const run = (restartEveryStep: boolean) => {
+      const g = new FakeVms(deployment({ maxParallel: 1, maxSurge: 1 }), [{ cpus: 4 }, { cpus: 2 }, { cpus: 2 }], { bootMs: 300 });
+      while (['running', 'paused'].includes(g.d.status) && g.steps < 1000) {
+        if (restartEveryStep) g.d = JSON.parse(JSON.stringify(g.d)) as DeploymentRecord; // a new host: the record as stored
+        g.tick();
+      }
+      return { status: g.d.status, layout: g.layout(), starts: g.starts, decisions: g.decisions.map((x) => [x.stop, x.start]) };
+    };
+    const once = run(false);
+    expect(once.status).toBe('succeeded');
+    expect(run(true)).toEqual(once);
+  });
+
   it('a total the new shapes cannot sum to fails at once, touching nothing', () => {
     const g = new FakeVms(deployment({}, { toSpec: spec('v2', [vm(3)]) }), [{ cpus: 4 }, { cpus: 2 }, { cpus: 2 }], { bootMs: 500 });
     const first = g.tick();
