@@ -2,6 +2,7 @@
  * Preparing a plan operation: load the plans and the inventory, take the state (and its lock for
  * apply and destroy), observe the agents, stop stray copies, and run the scheduler. diff stops here.
  */
+import diagnostics from 'node:diagnostics_channel';
 import { FactoryError } from '../errors.js';
 import { loadPlans, resolveInventory } from '../spec/index.js';
 import { loadPlanText } from '../spec/load.js';
@@ -20,6 +21,38 @@ import { movedOffDraining } from './drain-moves.js';
 import { diffView, type DiffResult } from './plan-view.js';
 import { deploymentPass } from '../deploy/pass.js';
 import { noteBackoffs, type BackoffNotes } from './restart-backoff.js';
+
+/**
+ * PLAN_PHASES_CHANNEL is the diagnostics channel (node:diagnostics_channel) on which a plan operation
+ * publishes `{phase, start, end, cpuStart, cpuEnd}` (performance.now() ms, and the process's CPU time so
+ * far in ms) for its phases: `load` (read and validate the
+ * plans and the inventory), `snapshot` (state + inventory → the scheduler's input), `schedule` and
+ * `view` (the DiffResult document). Nothing is published without a subscriber; `npm run bench`
+ * subscribes to print the split of `plan diff` end to end.
+ */
+export const PLAN_PHASES_CHANNEL = 'factory:plan-phases';
+const phases = diagnostics.channel(PLAN_PHASES_CHANNEL);
+
+/** PlanPhase is one message of PLAN_PHASES_CHANNEL. */
+export interface PlanPhase {
+  phase: 'load' | 'snapshot' | 'schedule' | 'view';
+  start: number;
+  end: number;
+  cpuStart: number;
+  cpuEnd: number;
+}
+
+/** phaseStart is when a phase starts: performance.now() and the process's CPU time, in ms. */
+function phaseStart(): { at: number; cpu: number } {
+  const u = process.cpuUsage();
+  return { at: performance.now(), cpu: (u.user + u.system) / 1000 };
+}
+
+function phaseEnded(phase: PlanPhase['phase'], start: { at: number; cpu: number }): void {
+  if (!phases.hasSubscribers) return;
+  const end = phaseStart();
+  phases.publish({ phase, start: start.at, end: end.at, cpuStart: start.cpu, cpuEnd: end.cpu } satisfies PlanPhase);
+}
 
 /** PlanOptions are the inputs shared by diff, apply and destroy. */
 export interface PlanOptions {
@@ -58,6 +91,7 @@ export interface Prepared {
 
 /** prepare loads the plans and the inventory and plans against the agents; for apply and destroy it takes the state lock (released on failure). */
 export async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destroy'): Promise<Prepared> {
+  const loading = phaseStart();
   const plans = [...(await loadPlans(opts.planPaths)), ...(opts.planTexts ?? []).map((t) => loadPlanText(t.text, t.file)), ...(opts.planSpecs ?? [])];
   const names = new Set<string>();
   for (const p of plans) {
@@ -65,6 +99,7 @@ export async function prepare(opts: PlanOptions, mode: 'diff' | 'apply' | 'destr
     names.add(p.name);
   }
   const inventory = await resolveInventory(opts.inventoryPath);
+  phaseEnded('load', loading);
   const state = await stateOf(opts.stateDir);
   if (mode !== 'diff') await state.lock({ purpose: `plan ${mode}`, onWait: opts.progress ? (who) => opts.progress!(`waiting for the state lock held by ${who}`) : undefined });
   try {
@@ -100,6 +135,7 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
         if (stopped.length > 0) await work.flush();
       }
     }
+    const snapshotting = phaseStart();
     const locals = offline ? await localCapacities(inventory, state.dir) : new Map();
     const offlineDiscovery: OfflineDiscovery = (spec) => locals.get(spec.name);
     // deaths are noted, and restarts not due yet held, before the scheduler (which has no clock) runs
@@ -109,6 +145,8 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     const observed = movedOffDraining(held.size ? actual.map((t) => (held.has(t.task) ? { ...t, restartHeld: true } : t)) : actual, agents, groups);
     // a changed group is rolled by a deployment: the scheduler sees it as the deployment's step presents it
     const deploy = deploymentPass({ work, plans, inventory, groups, actual: observed, mode, start: opts.startDeployments !== false, now: Date.now(), by: opts.by });
+    phaseEnded('snapshot', snapshotting);
+    const scheduling = phaseStart();
     const input = { agents, plans: plans.map((p) => p.name), seed: opts.seed ?? 1, projects: inventory.projects };
     // the documents say where the plans converge to (every task a deployment will replace, as update)
     const converged = schedule({ ...input, groups: deploy.plans === plans ? groups : desiredGroupsOf(deploy.plans), actual: observed });
@@ -116,7 +154,10 @@ export async function planAgainst(state: StateBackend & { dir: string }, work: S
     const plan = deploy.shaped ? schedule({ ...input, groups: deploy.groups, actual: deploy.actual }) : converged;
     deploy.noteUnplaced(plan);
     if (mode === 'destroy') for (const s of plan.stop) s.reason = 'destroy';
+    phaseEnded('schedule', scheduling);
+    const viewing = phaseStart();
     const diff = diffView(inventory, deploy.plans, converged, offline, pool, held);
+    phaseEnded('view', viewing);
     return { plans: deploy.plans, inventory, plan, pool, state, work, held, diff: deploy.views.length > 0 ? { ...diff, deployments: deploy.views } : diff };
   } catch (err) {
     await pool?.close();

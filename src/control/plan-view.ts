@@ -6,7 +6,7 @@ import type { InventorySpec, PlanSpec } from '../spec/model.js';
 import type { GroupDecision, SchedulePlan, TaskResources } from '../scheduler/types.js';
 import type { AgentPool } from './agents.js';
 import type { DeploymentView } from '../deploy/pass.js';
-import { compareTaskIds } from './task-order.js';
+import { sortByTaskId } from './task-order.js';
 
 /** ResourcesView is a task's resources as printed in JSON: mem and disk in bytes, scalars inline. */
 export type ResourcesView = { cpus: number; mem: number; disk: number; gpus: number; ports: number[] } & Record<string, number | number[]>;
@@ -98,18 +98,16 @@ export function resourcesView(r: TaskResources): ResourcesView {
   return out as ResourcesView;
 }
 
-function agentSpec(inv: InventorySpec, name: string) {
-  return inv.agents.find((a) => a.name === name);
-}
-
 /** diffView is the DiffResult of a schedule: what runs where, what stops, what fits nowhere, and each agent's state. */
 export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePlan, offline: boolean, pool?: AgentPool, held?: ReadonlyMap<string, string>): DiffResult {
   const warnings = plans.flatMap((p) => p.warnings.map((w) => `${w.file}:${w.line}:${w.col}: ${w.path ? `${w.path}: ` : ''}${w.message}`));
   const placements: PlacementView[] = [];
   const applied = new Set(plans.map((p) => p.name));
+  // by name: a re-diff of 100k running tasks on 10k agents looked each one up in the whole list
+  const agents = new Map(inv.agents.map((a) => [a.name, a]));
   for (const k of plan.keep) {
     if (!applied.has(k.plan)) continue;
-    const a = agentSpec(inv, k.agent);
+    const a = agents.get(k.agent);
     placements.push({
       task: k.task, group: k.group, plan: k.plan, project: k.project,
       idc: a?.idc ?? '', cluster: a?.cluster ?? '', agent: k.agent, driver: k.driver,
@@ -124,16 +122,18 @@ export function diffView(inv: InventorySpec, plans: PlanSpec[], plan: SchedulePl
       resources: resourcesView(c.resources), action: c.reason === 'new' ? 'create' : c.reason,
     });
   }
-  placements.sort((a, b) => compareTaskIds(a.task, b.task));
-  const stops: StopView[] = plan.stop
-    .filter((s) => s.reason !== 'update')
-    .map((s) => ({ task: s.task.task, group: s.task.group, plan: s.task.plan, agent: s.task.agent, reason: s.reason }))
-    // in task order, as placements are: the state's iteration order differs between a host (records
-    // in memory) and a one-shot run (replayed from the journal), and the output must not
-    .sort((a, b) => compareTaskIds(a.task, b.task) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0));
+  // in task order, stops too: the state's iteration order differs between a host (records in memory)
+  // and a one-shot run (replayed from the journal), and the output must not
+  const stops: StopView[] = sortByTaskId(
+    plan.stop
+      .filter((s) => s.reason !== 'update')
+      .map((s) => ({ task: s.task.task, group: s.task.group, plan: s.task.plan, agent: s.task.agent, reason: s.reason })),
+    (s) => s.task,
+    (a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0),
+  );
   return {
     changes: plan.changes,
-    placements,
+    placements: sortByTaskId(placements, (p) => p.task),
     unplaced: plan.unplaced.map((u) => ({ task: u.task, group: u.group, plan: u.plan, project: u.project, reason: u.reason, causes: u.causes })),
     stops,
     plans: plans.map((p) => ({ name: p.name, project: p.project, file: p.file })),

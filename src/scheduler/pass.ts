@@ -96,8 +96,8 @@ export class SchedulingPass {
     if (request.holdsResources && old) this.unhold(old.agent, groupKey(old), old.project, old.resources);
   }
 
-  /** commit places a request on an agent: reserve, record, stop what it replaces. */
-  commit(request: PlacementRequest, agent: AgentSnapshot): void {
+  /** commit places a request on an agent: reserve, record, stop what it replaces (`observe`: tell the observer; the repair does not, the request was decided already). */
+  commit(request: PlacementRequest, agent: AgentSnapshot, observe = true): void {
     const g = request.group;
     const old = request.replaces;
     this.hold(agent.name, groupKey(g), g.project, g.resources);
@@ -106,7 +106,7 @@ export class SchedulingPass {
     this.placed.push({ request, agent, reason });
     const inPlaceRestart = request.reason === 'restart' && !movedRestart;
     if (old && !inPlaceRestart) this.stop.push({ task: old, reason: request.replaceStop ?? 'reschedule' });
-    this.input.observer?.decided(true);
+    if (observe) this.input.observer?.decided(true);
   }
 
   /** fail records a request that fits nowhere; an update that fits nowhere keeps the old version running. */

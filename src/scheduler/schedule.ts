@@ -6,7 +6,8 @@
  *   → each unit to the end, or DRF between projects task by task when capacity is short (fairness.ts)
  *   → per unit: a resource plan whole (resource-plans.ts) or each task through the placement pipeline
  *     (pipeline.ts: quota → preferred → level 1 → candidates → score → select → reference chain)
- *   → [repair point] → name new everyAgent tasks → stranded capacity (stranded.ts) → plan.
+ *   → repair when tasks are left unplaced (repair.ts: move this pass's own placements to make room)
+ *   → name new everyAgent tasks → stranded capacity (stranded.ts) → plan.
  * The pass's working state (reservations, keeps, stops, placements) is a SchedulingPass (pass.ts).
  */
 import { capacityIsShort, placeByDrf } from './fairness.js';
@@ -15,6 +16,7 @@ import { SchedulingPass } from './pass.js';
 import type { Placed, Unit } from './pass.js';
 import type { PlacementRequest } from './reconcile.js';
 import { parseTaskIndex, reconcile, taskId, isLive } from './reconcile.js';
+import { repairPacking } from './repair.js';
 import { isResourcePlan, placeResourcePlan } from './resource-plans.js';
 import { copyResources, dominantShare } from './resources.js';
 import { demandsOfPass, strandedCapacity } from './stranded.js';
@@ -93,8 +95,9 @@ export function schedule(input: SchedulerInput): SchedulePlan {
   if (capacityIsShort(ledger, demands)) placeByDrf(ordered, s.shares, run);
   else for (const u of ordered) while (!run(u));
 
-  // Repair point: the batch is placed (level 1 and level 2 of every unit). A step that re-places or swaps
-  // a few tasks of this pass goes here, before new tasks are named and stranded capacity is measured.
+  // Repair point: the batch is placed (level 1 and level 2 of every unit). Tasks left unplaced: move this
+  // pass's own placements to make room, within a bounded count of evaluations (repair.ts).
+  if (s.unplaced.length > 0) repairPacking(s, rec.requests);
 
   const create = namePlacements(s.placed, rec.usedIndices);
   const stop = s.stop;

@@ -22,7 +22,10 @@ export function demandsOfPass(ledger: ClusterLedger, groups: readonly DesiredGro
 export function strandedCapacity(ledger: ClusterLedger, demands: Float64Array[]): Record<string, number> {
   const D = ledger.dims.length;
   const out = new Float64Array(D);
-  const sorted = [...demands].sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
+  // one per group: 1,000 groups have a handful of shapes, and a full agent tries every one of them
+  const unique = new Map<string, Float64Array>();
+  for (const d of demands) unique.set(d.join(','), d);
+  const sorted = [...unique.values()].sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
   if (sorted.length > 0) {
     ledger.slots.forEach((s, i) => {
       if (s.agent.state !== 'ready') return;

@@ -3,9 +3,11 @@
  * mappings and sequences, one-line flow collections, plain and simple quoted scalars, comments.
  * It returns the same data as `yaml`'s parseDocument().toJS() (YAML 1.2 core schema) or undefined
  * for anything outside the subset — anchors, tags, block scalars, escapes, multi-line scalars,
- * duplicate keys, several documents, tabs — and the caller then uses the full parser, which also
- * gives every position for error messages. A 10k-agent inventory reads ~10× faster this way.
+ * duplicate keys, several documents, tabs — and the caller then uses the full parser. A 10k-agent
+ * inventory reads ~10× faster this way. plainYamlPositions reads the same text again, when a position
+ * is needed, recording where each node starts (positions.ts).
  */
+import type { PosNode } from './positions.js';
 
 /** PlainYamlValue is what the plain subset can hold. */
 export type PlainYamlValue = null | boolean | number | string | PlainYamlValue[] | { [key: string]: PlainYamlValue };
@@ -21,6 +23,12 @@ const INDICATOR_START = /^[-?:,[\]{}#&*!|>'"%@`]/;
 
 /** resolvePlain resolves a plain scalar as the YAML 1.2 core schema does, bailing on the rare forms. */
 function resolvePlain(s: string): PlainYamlValue {
+  // a letter other than n, t, f (any case) starts no null, boolean, number, .inf or 0x form, nor an indicator
+  const c = s.charCodeAt(0) | 0x20;
+  if (c >= 0x61 && c <= 0x7a && c !== 0x6e && c !== 0x74 && c !== 0x66) {
+    if (s.includes(': ') || s.includes(' #') || s.endsWith(':')) throw new Bail();
+    return s;
+  }
   if (s === '' || NULL_RE.test(s)) return null;
   if (BOOL_RE.test(s)) return s[0] === 't' || s[0] === 'T';
   if (INT_RE.test(s)) {
@@ -114,10 +122,13 @@ function inlineValue(rest: string): PlainYamlValue {
 interface Line {
   indent: number;
   text: string;
+  /** offset of the line's first non-space character in the document. */
+  offset: number;
 }
 
 /** stripComment removes a trailing comment outside quotes and trims the end. */
 function stripComment(s: string): string {
+  if (!s.includes('#')) return s.trimEnd();
   let q: string | undefined;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
@@ -134,84 +145,137 @@ function stripComment(s: string): string {
 
 /** parsePlainYaml returns the document's data, or undefined when the text is outside the plain subset. */
 export function parsePlainYaml(text: string): PlainYamlValue | undefined {
-  if (text.includes('\t') || text.includes('\r') || /^(?:---|\.\.\.)/m.test(text) || /^%/m.test(text)) return undefined;
-  const lines: Line[] = [];
-  for (const raw of text.split('\n')) {
-    const body = stripComment(raw);
-    const t = body.trimStart();
-    if (t === '') continue;
-    lines.push({ indent: body.length - t.length, text: t });
-  }
-  if (lines.length === 0) return undefined;
-  let pos = 0;
+  return readPlain(text, undefined);
+}
 
-  const block = (indent: number): PlainYamlValue => {
-    const first = lines[pos];
-    if (!first || first.indent !== indent) throw new Bail();
-    if (first.text === '-' || first.text.startsWith('- ')) return sequence(indent);
-    return mapping(indent);
+/**
+ * plainYamlPositions is the PosNode tree of a plain YAML document (one parsePlainYaml reads): exact
+ * offsets for every block node, key and one-line value; the entries of one-line flow collections and
+ * empty values are left unknown (the full yaml document answers for them). Undefined outside the subset.
+ */
+export function plainYamlPositions(text: string): PosNode | undefined {
+  const root: PosNode = { at: -1 };
+  return readPlain(text, root) === undefined ? undefined : root;
+}
+
+/** readPlain parses the plain subset; with `root`, it also records where every node starts into it. */
+function readPlain(text: string, root: PosNode | undefined): PlainYamlValue | undefined {
+  if (text.includes('\t') || text.includes('\r') || /^(?:---|\.\.\.)/m.test(text) || /^%/m.test(text)) return undefined;
+  // the lines are read one ahead, as the parser consumes them (none is kept: a 10k-agent inventory
+  // has 110k lines, and keeping them all made the garbage collector copy them)
+  let scan = 0;
+  const readLine = (): Line | undefined => {
+    while (scan <= text.length) {
+      const start = scan;
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      scan = end + 1;
+      const body = stripComment(text.slice(start, end));
+      const t = body.trimStart();
+      if (t !== '') return { indent: body.length - t.length, text: t, offset: start + body.length - t.length };
+    }
+    return undefined;
+  };
+  /** cur is the line the parser is at (undefined at the end of the text). */
+  let cur = readLine();
+  if (!cur) return undefined;
+  // recording: an inline value starts at its first character; a flow collection's entries are not recorded
+  const inlineAt = (node: PosNode | undefined, rest: string, offset: number): void => {
+    if (!node) return;
+    node.at = offset;
+    if (rest.startsWith('{') || rest.startsWith('[')) node.opaque = true;
   };
 
-  const valueAfterKey = (rest: string, indent: number): PlainYamlValue => {
-    if (rest !== '') return inlineValue(rest);
-    const next = lines[pos];
+  const block = (indent: number, node: PosNode | undefined): PlainYamlValue => {
+    const first = cur;
+    if (!first || first.indent !== indent) throw new Bail();
+    if (first.text === '-' || first.text.startsWith('- ')) return sequence(indent, node);
+    return mapping(indent, node);
+  };
+
+  const valueAfterKey = (rest: string, restAt: number, indent: number, node: PosNode | undefined): PlainYamlValue => {
+    if (rest !== '') {
+      inlineAt(node, rest, restAt);
+      return inlineValue(rest);
+    }
+    const next = cur;
     if (!next) return null;
-    if (next.indent > indent) return block(next.indent);
-    if (next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent);
+    if (next.indent > indent) return block(next.indent, node);
+    if (next.indent === indent && (next.text === '-' || next.text.startsWith('- '))) return sequence(indent, node);
     return null;
   };
 
-  const entry = (obj: Record<string, PlainYamlValue>, text: string, indent: number): void => {
+  const entry = (obj: Record<string, PlainYamlValue>, text: string, textAt: number, indent: number, node: PosNode | undefined): void => {
     const colon = text.indexOf(': ');
     const endColon = text.endsWith(':') ? text.length - 1 : -1;
     const at = colon >= 0 ? colon : endColon;
     if (at <= 0) throw new Bail();
     const k = key(text.slice(0, at));
-    const rest = text.slice(at + 1).trim();
-    setKey(obj, k, valueAfterKey(rest, indent));
+    const after = text.slice(at + 1);
+    const rest = after.trim();
+    const child: PosNode | undefined = node ? { at: -1 } : undefined;
+    const restAt = node ? textAt + at + 1 + (after.length - after.trimStart().length) : -1;
+    setKey(obj, k, valueAfterKey(rest, restAt, indent, child));
+    if (node && child) node.keys?.set(k, { key: textAt, value: child });
   };
 
-  const mapping = (indent: number): PlainYamlValue => {
+  const mapping = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const obj: Record<string, PlainYamlValue> = {};
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (!line || line.indent < indent) break;
+    if (node) {
+      node.at = cur?.offset ?? -1;
+      node.keys = new Map();
+    }
+    while (cur) {
+      const line = cur;
+      if (line.indent < indent) break;
       if (line.indent > indent || line.text.startsWith('- ') || line.text === '-') throw new Bail();
-      pos++;
-      entry(obj, line.text, indent);
+      cur = readLine();
+      entry(obj, line.text, line.offset, indent, node);
     }
     return obj;
   };
 
-  const sequence = (indent: number): PlainYamlValue => {
+  const sequence = (indent: number, node: PosNode | undefined): PlainYamlValue => {
     const arr: PlainYamlValue[] = [];
-    while (pos < lines.length) {
-      const line = lines[pos];
-      if (!line || line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) {
-        if (line && line.indent > indent) throw new Bail();
+    if (node) {
+      node.at = cur?.offset ?? -1;
+      node.items = [];
+    }
+    while (cur) {
+      const line = cur;
+      if (line.indent !== indent || !(line.text === '-' || line.text.startsWith('- '))) {
+        if (line.indent > indent) throw new Bail();
         break;
       }
-      pos++;
+      cur = readLine();
+      const item: PosNode | undefined = node ? { at: -1 } : undefined;
+      node?.items?.push(item as PosNode);
       const rest = line.text.slice(1).trim();
+      const restAt = line.offset + (line.text.length - line.text.slice(1).trimStart().length);
       if (rest === '') {
-        const next = lines[pos];
-        arr.push(next && next.indent > indent ? block(next.indent) : null);
+        const next = cur;
+        arr.push(next && next.indent > indent ? block(next.indent, item) : null);
       } else if (/^[A-Za-z_][A-Za-z0-9_.\-/]*:(?: |$)/.test(rest)) {
         // `- key: value` opens a mapping whose other keys sit at the column of `key`.
         const inner = indent + (line.text.length - line.text.slice(1).trimStart().length);
         const obj: Record<string, PlainYamlValue> = {};
-        entry(obj, rest, inner);
-        while (pos < lines.length) {
-          const l = lines[pos];
-          if (!l || l.indent !== inner || l.text.startsWith('- ') || l.text === '-') {
-            if (l && l.indent > inner) throw new Bail();
+        if (item) {
+          item.at = restAt;
+          item.keys = new Map();
+        }
+        entry(obj, rest, restAt, inner, item);
+        while (cur) {
+          const l = cur;
+          if (l.indent !== inner || l.text.startsWith('- ') || l.text === '-') {
+            if (l.indent > inner) throw new Bail();
             break;
           }
-          pos++;
-          entry(obj, l.text, inner);
+          cur = readLine();
+          entry(obj, l.text, l.offset, inner, item);
         }
         arr.push(obj);
       } else {
+        inlineAt(item, rest, restAt);
         arr.push(inlineValue(rest));
       }
     }
@@ -219,10 +283,10 @@ export function parsePlainYaml(text: string): PlainYamlValue | undefined {
   };
 
   try {
-    const first = lines[0];
-    if (!first || first.indent !== 0 || first.text.startsWith('- ') || first.text.startsWith('{') || first.text.startsWith('[')) return undefined;
-    const data = mapping(0);
-    return pos === lines.length ? data : undefined;
+    const first = cur;
+    if (first.indent !== 0 || first.text.startsWith('- ') || first.text.startsWith('{') || first.text.startsWith('[')) return undefined;
+    const data = mapping(0, root);
+    return cur === undefined ? data : undefined;
   } catch (e) {
     if (e instanceof Bail) return undefined;
     throw e;

@@ -7,7 +7,8 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import type * as z from 'zod';
 import { SpecError, type SpecIssue } from '../errors.js';
 import { fileIssue, MAX_SPEC_FILE_BYTES } from './read.js';
-import { parsePlainYaml } from './plain-yaml.js';
+import { parsePlainYaml, plainYamlPositions } from './plain-yaml.js';
+import { jsonPositions, lineCounterOf, locateOffset, parseJsonSpec, type PosNode } from './positions.js';
 import { UNKNOWN_KEYS_MARK } from './schema.js';
 import { unknownKeyMessage } from './suggest.js';
 
@@ -38,6 +39,8 @@ export class SpecSource {
   readonly warnings: SpecIssue[] = [];
 
   private parsed?: { doc: Document.Parsed; lines: LineCounter };
+  // the fast paths' positions (positions.ts), built on the first position asked; null: none to build
+  private offsets?: { root: PosNode; lines: LineCounter } | null;
 
   private constructor(
     /** file is the path as given, for messages. */
@@ -46,6 +49,8 @@ export class SpecSource {
     /** data is the document as plain JS (aliases expanded). */
     readonly data: unknown,
     private readonly text: string,
+    /** fast names the fast path that read the data, whose positions need no yaml document. */
+    private readonly fast?: 'json' | 'plain',
   ) {
     this.parsed = parsed;
   }
@@ -79,10 +84,13 @@ export class SpecSource {
     if (text.slice(0, 8192).includes('\u0000')) {
       throw new SpecError([fileIssue(file, `not a text file (NUL byte); expected a YAML ${what}`)]);
     }
-    // Fast path: plain YAML (what generators write) is read without building a document; positions
-    // are computed from a full parse only if an issue needs one.
+    // Fast paths: JSON (what a script exporting a CMDB writes) and plain YAML (what generators write)
+    // are read without building a yaml document; positions come from a second, lazy pass over the text
+    // when an issue or a group needs one (positions.ts).
+    const json = parseJsonSpec(text);
+    if (json !== undefined) return new SpecSource(file, undefined, json, text, 'json');
     const plain = parsePlainYaml(text);
-    if (plain !== undefined) return new SpecSource(file, undefined, plain, text);
+    if (plain !== undefined) return new SpecSource(file, undefined, plain, text, 'plain');
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
     const pos = (offset: number) => lines.linePos(offset);
@@ -168,6 +176,14 @@ export class SpecSource {
 
   /** positionOf is the position of the node at `path` (or of its key when atKey), or the deepest existing node. */
   positionOf(path: readonly PathSeg[], atKey = false): { line: number; col: number } {
+    if (!this.parsed && this.fast) {
+      if (this.offsets === undefined) {
+        const root = this.fast === 'json' ? jsonPositions(this.text) : plainYamlPositions(this.text);
+        this.offsets = root ? { root, lines: lineCounterOf(this.text) } : null;
+      }
+      const offset = this.offsets ? locateOffset(this.offsets.root, path, atKey) : undefined;
+      if (offset !== undefined && this.offsets) return this.offsets.lines.linePos(offset);
+    }
     const found = this.locate(path);
     return this.position(atKey && found.key ? found.key : found.node);
   }

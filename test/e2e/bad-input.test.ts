@@ -46,6 +46,18 @@ describe('bad plans are refused before anything happens', () => {
     expect(left.filter((f) => f === 'state.json' || f === 'agents')).toEqual([]);
   });
 
+  test('plans and inventories written as JSON name file:line:col too (read by JSON.parse, positioned on demand)', async () => {
+    const plan = path.join(scratch.dir, 'web.json');
+    writeFileSync(plan, JSON.stringify({ name: 'web', processes: [{ name: 'api', command: ['sleep', '1'], resources: { cpus: 1, mem: '2Gb' } }] }, null, 2));
+    const inventory = path.join(scratch.dir, 'inventory.json');
+    writeFileSync(inventory, JSON.stringify({ idcs: [{ name: 'bj1', clusters: [{ name: 'c1', agents: [{ name: 'h1', local: true, resouces: { cpus: 8 } }] }] }] }, null, 2));
+    const good = path.join(ROOT, 'examples', 'quickstart.yaml');
+    const state = path.join(scratch.dir, 'state-json');
+    expectCleanError(await runCli(['plan', 'diff', '--offline', plan, '--state', state], { cwd: scratch.dir }), /web\.json:12:16: processes\[0\]\.resources\.mem: unknown unit 'Gb' in '2Gb'/);
+    const r = await runCli(['plan', 'diff', '--offline', '--json', '--inventory', inventory, good, '--state', state], { cwd: scratch.dir });
+    expectCleanError(r, /inventory\.json:12:15: idcs\[0\]\.clusters\[0\]\.agents\[0\]\.resouces: unknown key 'resouces' \(did you mean 'resources'\?\)/, true);
+  });
+
   test('a missing plan file names the file', async () => {
     const r = await runCli(['plan', 'diff', '--offline', 'nope.yaml', '--state', path.join(scratch.dir, 's0')], { cwd: scratch.dir });
     expectCleanError(r, /nope\.yaml/);

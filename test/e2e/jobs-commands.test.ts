@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { expect, test } from 'vitest';
 import type { JobView } from '../../src/control/jobs.js';
-import type { RunRecord } from '../../src/jobs/types.js';
+import { RUN_ENDED, type RunRecord } from '../../src/jobs/types.js';
 import { waitFor } from '../helpers/cli.js';
 import { JOB_TEST_MS, scratchPerTest } from '../helpers/jobs-scratch.js';
 
@@ -15,6 +15,8 @@ const setup = scratchPerTest();
 
 test('after: [a, b] runs the child only once both parents succeeded, and once', async () => {
   const s = setup('factory-jobs-after-');
+  // tick runs every second: each of its runs scheduled is a pass of the host's scheduler, which
+  // looks at the child's parents in the same pass
   await s.apply(`name: deps
 jobs:
   - name: a
@@ -29,22 +31,43 @@ jobs:
     after: [a, b]
     command: ["sh", "-c", "echo \\"$FACTORY_RUN\\" >> ${s.file('child')}"]
     resources: {cpus: 0.01, mem: 16Mi}
+  - name: tick
+    schedule: "* * * * * *"
+    command: ["true"]
+    history: {succeeded: 1, failed: 1}
+    resources: {cpus: 0.01, mem: 16Mi}
 `);
   await s.startHost();
-  const succeeded = async (job: string) => (await s.liveRuns(job)).filter((r) => r.state === 'succeeded');
-  await s.json(['jobs', 'run', 'deps/a']);
-  expect(await waitFor(async () => (await succeeded('deps/a')).length === 1, 10_000, 100)).toBe(true);
-  // a alone: the scheduler passes (at least one a second) and the child does not run
-  await new Promise((r) => setTimeout(r, 2000));
+  /** succeeded waits for a run's success (its failure fails at once). */
+  const succeeded = (run: string) =>
+    s.until(`${run} to succeed`, (e) => e.run === run && e.kind === 'job-run-succeeded', (e) => e.run === run && (e.kind === 'job-run-failed' || e.kind === 'job-run-stopped'));
+  /** twoPassesAfter waits for two runs of tick scheduled after rev: the second one's pass began after the first one's claim, so after rev. */
+  const twoPassesAfter = async (rev: number, what: string) => {
+    const first = await s.until(`a pass of the scheduler after ${what}`, (e) => e.job === 'deps/tick' && e.kind === 'job-run-scheduled' && e.rev > rev);
+    await s.until(`a second pass of the scheduler after ${what}`, (e) => e.job === 'deps/tick' && e.kind === 'job-run-scheduled' && e.rev > first.rev);
+  };
+  const childScheduled = () => s.received((e) => e.job === 'deps/child' && e.kind === 'job-run-scheduled');
+
+  const { run: runA } = await s.json<{ run: RunRecord }>(['jobs', 'run', 'deps/a']);
+  const aOk = await succeeded(runA.id);
+  // a alone: the scheduler passes and the child does not run
+  await twoPassesAfter(aOk.rev, "a's success");
+  expect(childScheduled()).toEqual([]);
   expect(await s.liveRuns('deps/child')).toEqual([]);
-  await s.json(['jobs', 'run', 'deps/b']);
-  expect(await waitFor(async () => (await succeeded('deps/child')).length === 1, 10_000, 100)).toBe(true);
+  const { run: runB } = await s.json<{ run: RunRecord }>(['jobs', 'run', 'deps/b']);
+  const bOk = await succeeded(runB.id);
+  const scheduled = await s.until('a run of the child', (e) => e.job === 'deps/child' && e.kind === 'job-run-scheduled');
+  const childOk = await succeeded(scheduled.run!);
+  // only after both parents succeeded
+  expect(scheduled.rev).toBeGreaterThan(bOk.rev);
   // and only once: nothing more comes without new successes of both
-  await new Promise((r) => setTimeout(r, 2000));
-  const [[child, ...more], [a], [b], view] = await Promise.all([s.runs('deps/child'), succeeded('deps/a'), succeeded('deps/b'), s.job('deps/child')]);
+  await twoPassesAfter(childOk.rev, "the child's success");
+  expect(childScheduled()).toHaveLength(1);
+  const [[child, ...more], [a], [b], view] = await Promise.all([s.runs('deps/child'), s.runs('deps/a'), s.runs('deps/b'), s.job('deps/child')]);
   expect(more).toEqual([]);
+  expect([a, b]).toMatchObject([{ id: runA.id, state: 'succeeded' }, { id: runB.id, state: 'succeeded' }]);
   // its slot is the newest parent success (b's), after a's
-  expect(child).toMatchObject({ trigger: 'after', state: 'succeeded', exitCode: 0 });
+  expect(child).toMatchObject({ id: scheduled.run, trigger: 'after', state: 'succeeded', exitCode: 0 });
   expect(Date.parse(child!.slot)).toBe(Date.parse(b!.finishedAt!));
   expect(Date.parse(child!.slot)).toBeGreaterThan(Date.parse(a!.finishedAt!));
   expect(s.lines('child')).toEqual([child!.id]);
@@ -64,17 +87,19 @@ jobs:
 `);
   await s.startHost();
   // one more of each than kept: both limits have dropped a run
-  expect(await waitFor(async () => {
-    const c = (await s.liveJob('hist/flip')).counts;
-    return c.succeeded >= 3 && c.failed >= 2;
-  }, 20_000, 200)).toBe(true);
+  await s.untilCount('3 successes of hist/flip', 3, (e) => e.job === 'hist/flip' && e.kind === 'job-run-succeeded');
+  await s.untilCount('2 failures of hist/flip', 2, (e) => e.job === 'hist/flip' && e.kind === 'job-run-failed');
   await s.json(['jobs', 'suspend', 'flip']);
-  expect(await waitFor(async () => (await s.liveJob('hist/flip')).running === 0, 5000, 100)).toBe(true);
+  // the runs still going after the suspension end by themselves (it schedules nothing more)
+  for (let going = await s.liveRuns('hist/flip'); going.some((r) => !RUN_ENDED.includes(r.state)); going = await s.liveRuns('hist/flip')) {
+    for (const r of going.filter((x) => !RUN_ENDED.includes(x.state))) await s.runEnded(r.id);
+  }
+  expect((await s.liveJob('hist/flip')).running).toBe(0);
   const kept = await s.runs('hist/flip');
   const tasks = kept.map((r) => r.task!.replaceAll('/', '.')).sort();
   // the folders of dropped runs are removed in the background: wait until only the kept runs' remain
   const folders = () => s.taskFolders().map((f) => f.replace(/_[0-9a-f]{8}$/, ''));
-  await waitFor(() => JSON.stringify(folders()) === JSON.stringify(tasks), 5000, 100);
+  await waitFor(() => JSON.stringify(folders()) === JSON.stringify(tasks), s.timeLeft(), 100);
   await s.stopHost();
 
   const [allEvents, view] = await Promise.all([s.events(), s.job('hist/flip')]);
@@ -101,9 +126,12 @@ jobs:
     schedule: "* * * * * *"
     concurrency: forbid
     command: ["sh", "-c", "echo hello from $FACTORY_RUN; while [ ! -e ${s.file('release')} ]; do sleep 0.1; done"]
+    history: {succeeded: 1000, failed: 1000}
     resources: {cpus: 0.01, mem: 16Mi}
 `);
-  // its runs last until the test writes the release file
+  // its runs last until the test writes the release file; every run is kept (the forced run's logs are
+  // read at the end: with the default 3 successes kept, a slow machine's runs after the resumption
+  // pruned it first)
   // no host: jobs run says where jobs run; list and history read the state alone
   const [noHost, noHostJson, listed] = await Promise.all([s.cli(['jobs', 'run', 'nap']), s.cli(['jobs', 'run', 'nap', '--json']), s.jobs()]);
   expect(noHost.code).toBe(1);
@@ -114,7 +142,8 @@ jobs:
   expect(listed).toMatchObject([{ id: 'cmds/nap', suspended: false, running: 0, counts: { runs: 0 } }]);
 
   await s.startHost();
-  expect(await waitFor(async () => (await s.liveRuns('cmds/nap')).some((r) => r.state === 'running'), 10_000, 100)).toBe(true);
+  await s.until('a run of cmds/nap to start', (e) => e.job === 'cmds/nap' && e.kind === 'job-run-started');
+  expect((await s.liveRuns('cmds/nap')).some((r) => r.state === 'running')).toBe(true);
   // forbid: a run now waits for the one going, unless forced
   const busy = await s.cli(['jobs', 'run', 'nap']);
   expect(busy.code).toBe(1);
@@ -128,7 +157,7 @@ jobs:
   expect(sus.job).toMatchObject({ suspended: true });
   expect(sus.job.next).toBeUndefined();
   // three more skips than at the suspension (one may be a forbid skip decided just before it)
-  expect(await waitFor(async () => (await s.liveJob('cmds/nap')).counts.skipped >= sus.job.counts.skipped + 3, 8000, 100)).toBe(true);
+  expect(await waitFor(async () => (await s.liveJob('cmds/nap')).counts.skipped >= sus.job.counts.skipped + 3, s.timeLeft(), 100)).toBe(true);
   writeFileSync(s.file('release'), '');
   const res = await s.json<{ job: JobView }>(['jobs', 'resume', 'nap']);
   expect(res.job.suspended).toBe(false);
@@ -136,7 +165,8 @@ jobs:
   const marks = await events();
   const suspendedAt = marks.find((e) => e.kind === 'job-suspended')!.at;
   const resumedAt = marks.find((e) => e.kind === 'job-resumed')!.at;
-  expect(await waitFor(async () => (await s.liveRuns('cmds/nap')).some((r) => r.trigger === 'schedule' && r.slot > resumedAt), 8000, 100)).toBe(true);
+  const resumed = await s.until('a run of cmds/nap scheduled after the resumption', (e) => e.job === 'cmds/nap' && e.kind === 'job-run-scheduled' && e.slot! > resumedAt);
+  expect((await s.liveRuns('cmds/nap')).find((r) => r.id === resumed.run)).toMatchObject({ trigger: 'schedule' });
   const all = await events();
   const suspendedSkips = all.filter((x) => x.kind === 'job-slot-skipped' && /skipped: the job is suspended$/.test(x.message));
   expect(suspendedSkips.length).toBeGreaterThanOrEqual(2);

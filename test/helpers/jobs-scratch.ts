@@ -13,9 +13,17 @@ import type { RunRecord } from '../../src/jobs/types.js';
 import type { EventRecord } from '../../src/state/backend.js';
 import { hostGet, startControlHost, type RunningHost } from './control-host.js';
 import { pidAlive, runCli, scratchDir, type CliResult } from './cli.js';
+import { HostEvents, type HostEvent } from './host-events.js';
 
-/** JOB_TEST_MS bounds each jobs end-to-end test: its bounded waits add up past vitest's default 30 s on a loaded machine. */
-export const JOB_TEST_MS = 60_000;
+/**
+ * JOB_TEST_MS bounds each jobs end-to-end test: its waits add up past vitest's default 30 s on a
+ * loaded machine (a test of jobs-commands.test.ts took up to 76 s beside two CPU burners on 2 shared
+ * cores, 8 to 15 s on a quiet one). The waits on the host's events (until) may use all of it.
+ */
+export const JOB_TEST_MS = 120_000;
+
+/** UNTIL_MARGIN_MS is what a wait on the host's events leaves of the test's budget, for its message and the cleanup. */
+const UNTIL_MARGIN_MS = 8_000;
 
 const EVERY_SECOND = parseSchedule('* * * * * *');
 
@@ -43,7 +51,11 @@ export class JobsScratch {
   readonly state: string;
   readonly planFile: string;
   host?: RunningHost;
+  /** stream follows the host's events from the state's first revision, once a test waits on them (until), to stopHost. */
+  stream?: HostEvents;
   private readonly cleanup: () => void;
+  /** budgetEnd is when the test's budget (JOB_TEST_MS from this scratch) is spent, less UNTIL_MARGIN_MS. */
+  private readonly budgetEnd = Date.now() + JOB_TEST_MS - UNTIL_MARGIN_MS;
 
   constructor(
     prefix: string,
@@ -88,7 +100,42 @@ export class JobsScratch {
 
   /** stopHost stops the host (SIGTERM): the state holds still for the reads that follow; runs keep running. */
   async stopHost(): Promise<void> {
+    this.stream?.close();
+    this.stream = undefined;
     await this.host?.stop();
+  }
+
+  /**
+   * until waits for the first event of the host (since it started) that matches, as it happens, for
+   * as long as the test's budget allows: what the test waits for follows what the host does, however
+   * slow the machine, and a failure says what it waited for and the host's last events. An event
+   * matching fail first fails at once.
+   */
+  until(what: string, match: (e: HostEvent) => boolean, fail?: (e: HostEvent) => boolean): Promise<HostEvent> {
+    if (!this.host) throw new Error(`waiting for ${what}: no host started`);
+    this.stream ??= new HostEvents(this.state);
+    return this.stream.until(what, match, { timeoutMs: this.timeLeft(), ...(fail ? { fail } : {}) });
+  }
+
+  /** received are the host's events that match among those its stream delivered so far (in revision order: all of them up to the last one an until() returned). */
+  received(match: (e: HostEvent) => boolean): HostEvent[] {
+    return (this.stream?.events ?? []).filter(match);
+  }
+
+  /** untilCount waits for the n-th event of the host that matches (see until). */
+  untilCount(what: string, n: number, match: (e: HostEvent) => boolean): Promise<HostEvent> {
+    let seen = 0;
+    return this.until(what, (e) => match(e) && ++seen >= n);
+  }
+
+  /** timeLeft is how long a wait may last: the rest of the test's budget (less a margin for its message and the cleanup). */
+  timeLeft(): number {
+    return Math.max(1000, this.budgetEnd - Date.now());
+  }
+
+  /** runEnded waits for a run's end (job-run-succeeded, -failed, -stopped, or job-slot-missed of the run) and returns its event. */
+  runEnded(run: string): Promise<HostEvent> {
+    return this.until(`run ${run} to end`, (e) => e.run === run && ['job-run-succeeded', 'job-run-failed', 'job-run-stopped', 'job-slot-missed'].includes(e.kind));
   }
 
   /**
@@ -173,6 +220,7 @@ export class JobsScratch {
    */
   async close(): Promise<void> {
     try {
+      this.stream?.close();
       await this.host?.stop();
     } finally {
       killRuns(this.state);

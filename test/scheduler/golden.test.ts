@@ -169,11 +169,16 @@ const SMALL: Shape = { agents: 12, clusters: 2, groups: 6, maxCount: 6, actual: 
 const MEDIUM: Shape = { agents: 60, clusters: 3, groups: 14, maxCount: 30, actual: 80 };
 const LARGE: Shape = { agents: 900, clusters: 3, groups: 40, maxCount: 0, actual: 600 };
 
-/** GOLDEN holds the digests recorded on main (71e8193). */
+/**
+ * GOLDEN holds the digests recorded on main (71e8193), re-recorded when the repair step (repair.ts)
+ * came: 67 of the 363 plans changed, every one a plan that left tasks unplaced, and in each the
+ * unplaced tasks are a subset of before, the keeps are the same, every stop of before is still there
+ * and 341 more tasks are placed in all (main's scheduler against the branch, input by input).
+ */
 const GOLDEN = {
-  small: 'cedee23d7df9d920',
-  medium: 'b8e614ef797bf53b',
-  large: ['55c9f0dd925a41ba', '9d47ac3466d9b4e5', '1667786725ac7adc'],
+  small: '57052166c4d9ff1e',
+  medium: 'd700d1188ae578bf',
+  large: ['55c9f0dd925a41ba', 'b5e3c215d05093f8', 'd94ff8e7e0c7aec2'],
 };
 
 describe('schedule() golden plans (recorded before the pipeline refactor)', () => {
