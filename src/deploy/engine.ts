@@ -117,65 +117,10 @@ export function step(input: StepInput): StepDecision {
   const events: StepEvent[] = [];
   const N = input.count;
   const E = extraSlots(d, input.everyAgent);
-  const { maxParallel: P, maxSurge: S, minHealthyTimeMs, healthyDeadlineMs, progressDeadlineMs } = d.policy;
+  const { maxParallel: P, maxSurge: S } = d.policy;
 
   // 1. progress of each new task
-  const byTask = new Map(d.tasks.map((t) => [t.task, t]));
-  const fresh: GroupTask[] = input.tasks.filter((t) => t.specHash === d.toHash);
-  const old: GroupTask[] = input.tasks.filter((t) => t.specHash !== d.toHash);
-  const newlyFailed: DeploymentTask[] = [];
-  for (const t of fresh) {
-    let rec = byTask.get(t.task);
-    if (!rec) {
-      // dead from before this deployment (a failed one's, tried again): the scheduler restarts it, then it counts
-      if ((deadNow(t) || t.health === 'unhealthy') && (t.startedAt === undefined || Date.parse(t.startedAt) < Date.parse(d.createdAt))) continue;
-      rec = {
-        task: t.task, state: 'pending', startedAt: t.startedAt ?? iso, ...(t.restarts ? { restarts: t.restarts } : {}), ...(!d.promoted && t.index >= N ? { canary: true } : {}),
-      };
-      byTask.set(t.task, rec);
-      d.tasks.push(rec);
-    } else if (rec.state === 'pending' && t.startedAt && t.startedAt !== rec.startedAt && Date.parse(t.startedAt) > Date.parse(rec.startedAt)) {
-      rec.startedAt = t.startedAt; // started again (a restart, a move): the deadline counts from the new start
-      delete rec.healthySince; // and healthy for minHealthyTime means without a break
-    }
-    if (rec.state !== 'pending') continue;
-    const restarts = t.restarts ?? 0;
-    if (restarts < (rec.restarts ?? 0)) {
-      // started anew (a manual restart resets the engine's count): the count from here on
-      if (restarts > 0) rec.restarts = restarts;
-      else delete rec.restarts;
-    }
-    if (deadNow(t) || t.health === 'unhealthy' || restarts > (rec.restarts ?? 0)) {
-      rec.state = 'failed';
-      // a driver reports an unhealthy task failed (so that supervision restarts it): say unhealthy
-      rec.error =
-        t.health === 'unhealthy'
-          ? t.error?.startsWith('unhealthy') ? t.error : `unhealthy${t.error ? `: ${t.error}` : ''}`
-          : deadNow(t) ? `${t.state}${t.error ? `: ${t.error}` : ''}`
-          : `ended and was restarted in place by its runtime (restart #${restarts})${t.error ? `: ${t.error}` : ''}`;
-      newlyFailed.push(rec);
-      continue;
-    }
-    if (healthyNow(t, hasHealthCheck)) {
-      rec.healthySince ??= iso;
-      if (now - Date.parse(rec.healthySince) >= minHealthyTimeMs) {
-        rec.state = 'healthy';
-        rec.healthyAt = iso;
-        d.progressAt = iso;
-        events.push({ kind: 'deployment-task-healthy', task: t.task, message: `${t.task} counts healthy (${hasHealthCheck ? 'its check passed' : 'running'} for ${seconds(minHealthyTimeMs)})` });
-      }
-    } else if (rec.healthySince !== undefined) {
-      delete rec.healthySince;
-    }
-    if (rec.state === 'pending' && now - Date.parse(rec.startedAt) > healthyDeadlineMs) {
-      rec.state = 'failed';
-      rec.error = `not healthy for ${seconds(minHealthyTimeMs)} within ${seconds(healthyDeadlineMs)} of its start`;
-      newlyFailed.push(rec);
-    }
-  }
-  for (const f of newlyFailed) events.push({ kind: 'deployment-task-failed', task: f.task, message: `${f.task} failed: ${f.error}` });
-  d.tasks.sort((a, b) => compareTask(a.task, b.task));
-  d.old = old.length;
+  const { fresh, old, newlyFailed, byTask } = trackProgress(d, input.tasks, N, hasHealthCheck, now, events);
 
   const decision = (extra: number, replace: string[], revert = false): StepDecision => {
     const changed = JSON.stringify(d) !== JSON.stringify(before);
@@ -193,17 +138,8 @@ export function step(input: StepInput): StepDecision {
   if (d.status === 'failed' || d.status === 'aborted') return decision(0, []);
 
   // 2. failure
-  const running = d.status === 'running';
-  if (newlyFailed.length > 0 || (running && progressDeadlineMs > 0 && now - Date.parse(d.progressAt) > progressDeadlineMs)) {
-    d.status = 'failed';
-    d.finishedAt = iso;
-    d.message = newlyFailed.length > 0
-      ? `${newlyFailed.map((f) => `${f.task} ${f.error}`).join('; ')}`
-      : `no new task counted healthy for ${seconds(progressDeadlineMs)} (progressDeadline)`;
-    const revert = d.policy.autoRevert && d.fromSpec !== undefined;
-    events.push({ kind: 'deployment-failed', message: `${d.plan}/${d.group} failed: ${d.message}${revert ? '; reverting to the previous spec' : d.policy.autoRevert ? ' (no previous spec to revert to)' : ''}` });
-    return decision(0, [], revert);
-  }
+  const failed = failIfDue(d, newlyFailed, now, events);
+  if (failed) return decision(0, [], failed.revert);
 
   const counted = (t: GroupTask) => byTask.get(t.task)?.state === 'healthy' && LIVE.has(t.state);
   const inFlight = fresh.filter((t) => byTask.get(t.task)?.state === 'pending').length;
@@ -269,6 +205,93 @@ export function step(input: StepInput): StepDecision {
     healthy -= costs;
   }
   return decision(extra, replace);
+}
+
+/** Progress is rule 1's outcome: the group's tasks split into new (fresh) and old, the new ones failed at this step, each new task's record by id. */
+export interface Progress {
+  fresh: GroupTask[];
+  old: GroupTask[];
+  newlyFailed: DeploymentTask[];
+  byTask: Map<string, DeploymentTask>;
+}
+
+/** trackProgress is rule 1: it brings each new task's record in `d` (a copy, changed in place) up to date and says what failed; N is the count (canaries sit above it). */
+export function trackProgress(d: DeploymentRecord, tasks: readonly GroupTask[], N: number, hasHealthCheck: boolean, now: number, events: StepEvent[]): Progress {
+  const iso = new Date(now).toISOString();
+  const { minHealthyTimeMs, healthyDeadlineMs } = d.policy;
+  const byTask = new Map(d.tasks.map((t) => [t.task, t]));
+  const fresh: GroupTask[] = tasks.filter((t) => t.specHash === d.toHash);
+  const old: GroupTask[] = tasks.filter((t) => t.specHash !== d.toHash);
+  const newlyFailed: DeploymentTask[] = [];
+  for (const t of fresh) {
+    let rec = byTask.get(t.task);
+    if (!rec) {
+      // dead from before this deployment (a failed one's, tried again): the scheduler restarts it, then it counts
+      if ((deadNow(t) || t.health === 'unhealthy') && (t.startedAt === undefined || Date.parse(t.startedAt) < Date.parse(d.createdAt))) continue;
+      rec = {
+        task: t.task, state: 'pending', startedAt: t.startedAt ?? iso, ...(t.restarts ? { restarts: t.restarts } : {}), ...(!d.promoted && t.index >= N ? { canary: true } : {}),
+      };
+      byTask.set(t.task, rec);
+      d.tasks.push(rec);
+    } else if (rec.state === 'pending' && t.startedAt && t.startedAt !== rec.startedAt && Date.parse(t.startedAt) > Date.parse(rec.startedAt)) {
+      rec.startedAt = t.startedAt; // started again (a restart, a move): the deadline counts from the new start
+      delete rec.healthySince; // and healthy for minHealthyTime means without a break
+    }
+    if (rec.state !== 'pending') continue;
+    const restarts = t.restarts ?? 0;
+    if (restarts < (rec.restarts ?? 0)) {
+      // started anew (a manual restart resets the engine's count): the count from here on
+      if (restarts > 0) rec.restarts = restarts;
+      else delete rec.restarts;
+    }
+    if (deadNow(t) || t.health === 'unhealthy' || restarts > (rec.restarts ?? 0)) {
+      rec.state = 'failed';
+      // a driver reports an unhealthy task failed (so that supervision restarts it): say unhealthy
+      rec.error =
+        t.health === 'unhealthy'
+          ? t.error?.startsWith('unhealthy') ? t.error : `unhealthy${t.error ? `: ${t.error}` : ''}`
+          : deadNow(t) ? `${t.state}${t.error ? `: ${t.error}` : ''}`
+          : `ended and was restarted in place by its runtime (restart #${restarts})${t.error ? `: ${t.error}` : ''}`;
+      newlyFailed.push(rec);
+      continue;
+    }
+    if (healthyNow(t, hasHealthCheck)) {
+      rec.healthySince ??= iso;
+      if (now - Date.parse(rec.healthySince) >= minHealthyTimeMs) {
+        rec.state = 'healthy';
+        rec.healthyAt = iso;
+        d.progressAt = iso;
+        events.push({ kind: 'deployment-task-healthy', task: t.task, message: `${t.task} counts healthy (${hasHealthCheck ? 'its check passed' : 'running'} for ${seconds(minHealthyTimeMs)})` });
+      }
+    } else if (rec.healthySince !== undefined) {
+      delete rec.healthySince;
+    }
+    if (rec.state === 'pending' && now - Date.parse(rec.startedAt) > healthyDeadlineMs) {
+      rec.state = 'failed';
+      rec.error = `not healthy for ${seconds(minHealthyTimeMs)} within ${seconds(healthyDeadlineMs)} of its start`;
+      newlyFailed.push(rec);
+    }
+  }
+  for (const f of newlyFailed) events.push({ kind: 'deployment-task-failed', task: f.task, message: `${f.task} failed: ${f.error}` });
+  d.tasks.sort((a, b) => compareTask(a.task, b.task));
+  d.old = old.length;
+  return { fresh, old, newlyFailed, byTask };
+}
+
+/** failIfDue is rule 2: a new task failed, or the progress deadline passed (running only): `d` (a copy) is marked failed, and the result says whether to revert. */
+export function failIfDue(d: DeploymentRecord, newlyFailed: readonly DeploymentTask[], now: number, events: StepEvent[]): { revert: boolean } | undefined {
+  const { progressDeadlineMs } = d.policy;
+  const iso = new Date(now).toISOString();
+  const running = d.status === 'running';
+  if (!(newlyFailed.length > 0 || (running && progressDeadlineMs > 0 && now - Date.parse(d.progressAt) > progressDeadlineMs))) return undefined;
+  d.status = 'failed';
+  d.finishedAt = iso;
+  d.message = newlyFailed.length > 0
+    ? `${newlyFailed.map((f) => `${f.task} ${f.error}`).join('; ')}`
+    : `no new task counted healthy for ${seconds(progressDeadlineMs)} (progressDeadline)`;
+  const revert = d.policy.autoRevert && d.fromSpec !== undefined;
+  events.push({ kind: 'deployment-failed', message: `${d.plan}/${d.group} failed: ${d.message}${revert ? '; reverting to the previous spec' : d.policy.autoRevert ? ' (no previous spec to revert to)' : ''}` });
+  return { revert };
 }
 
 /** promote marks a deployment's canaries promoted: the rollout goes on (deploy promote, autoPromote). */

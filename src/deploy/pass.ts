@@ -21,6 +21,7 @@ import { resolveUpdatePolicy } from '../spec/update.js';
 import type { TaskRecord } from '../state/types.js';
 import type { StateWork } from '../state/work.js';
 import { step, type GroupTask, type StepEvent } from './engine.js';
+import { stepResourcePlan, type RollTask } from './resource-roll.js';
 import { shapeInput, type GroupShape } from './shape.js';
 import { describePolicy } from './describe.js';
 import { isActive, type DeploymentRecord } from './types.js';
@@ -92,6 +93,11 @@ export function policyOf(plan: PlanSpec, g: GroupSpec, inventory: InventorySpec)
   return p;
 }
 
+/** isResourcePlanSpec says whether a group is a VM resource plan (total + shapes), rolled by resources (src/scheduler's isResourcePlan, on the spec). */
+export function isResourcePlanSpec(g: GroupSpec): boolean {
+  return g.total !== undefined && (g.shapes?.length ?? 0) > 0 && !g.everyAgent;
+}
+
 /** latestByGroup returns each group's newest deployment, by `plan/group`. */
 export function latestByGroup(records: DeploymentRecord[]): Map<string, DeploymentRecord> {
   const out = new Map<string, DeploymentRecord>();
@@ -144,7 +150,7 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
 
   for (const plan of input.plans) {
     for (const g of plan.groups) {
-      if (g.total) continue; // a resource plan's VMs differ in shape: they are replaced as before
+      const split = isResourcePlanSpec(g); // its VMs differ in shape: rolled in batches by resources (resource-roll.ts)
       const key = `${plan.name}/${g.name}`;
       const toHash = specHashOf(plan, g);
       const tasks = tasksOf(plan.name, g.name);
@@ -170,10 +176,10 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
           }
           const fresh: DeploymentRecord = {
             id, plan: plan.name, group: g.name, project: plan.project, fromHash, toHash, ...(fromSpec ? { fromSpec } : {}), toSpec: g, policy,
-            status: 'running', promoted: policy.canary === 0, tasks: [], old: oldTasks.length, createdAt: iso, updatedAt: iso, progressAt: iso, ...(by ? { by } : {}),
+            status: 'running', promoted: policy.canary === 0 || split, tasks: [], old: oldTasks.length, createdAt: iso, updatedAt: iso, progressAt: iso, ...(by ? { by } : {}),
           };
           if (!write) {
-            views.push(viewOf(fresh, g.count, true, true)); // a diff says what apply would start, and no more
+            views.push(viewOf(fresh, split ? oldTasks.length : g.count, true, true)); // a diff says what apply would start, and no more
             continue;
           }
           put(fresh);
@@ -193,27 +199,39 @@ export function deploymentPass(input: DeploymentPassInput): DeploymentPass {
         if (index === undefined) continue;
         view.push({ task: t.task, index, specHash: t.specHash, state: t.state, ...(t.health ? { health: t.health } : {}), ...(t.power ? { power: t.power } : {}), ...(t.startedAt ? { startedAt: t.startedAt } : {}), ...(t.error ? { error: t.error } : {}), ...(t.restarts ? { restarts: t.restarts } : {}) });
       }
-      const count = g.everyAgent ? view.filter((t) => t.state === 'running' || t.state === 'pending').length : g.count;
-      const decision = step({ deployment: d, count, everyAgent: g.everyAgent, hasHealthCheck: g.health !== undefined, tasks: view, now });
-      if (decision.changed) put(decision.deployment);
-      for (const e of decision.events) emit(decision.deployment, eventOf(decision.deployment, e));
-      d = decision.deployment;
-      let shape: GroupShape = { toHash, extra: decision.extra, replace: new Set(decision.replace) };
-      if (decision.revert && d.fromSpec) {
+      const shapeOfTask = new Map(tasks.map((t) => [t.task, { cpus: t.resources.cpus, mem: t.resources.mem, disk: t.resources.disk, gpus: t.resources.gpus }]));
+      const vms = (): RollTask[] => view.map((t) => ({ ...t, shape: shapeOfTask.get(t.task) ?? { cpus: 0, mem: 0, disk: 0, gpus: 0 } }));
+      const take = (spec: GroupSpec, rec: DeploymentRecord, always: boolean): { shape: GroupShape; revert: boolean; deployment: DeploymentRecord } => {
+        const hasHealthCheck = spec.health !== undefined;
+        if (isResourcePlanSpec(spec)) {
+          const r = stepResourcePlan({ deployment: rec, hasHealthCheck, tasks: vms(), now });
+          if (r.changed || always) put(r.deployment);
+          for (const e of r.events) emit(r.deployment, eventOf(r.deployment, e));
+          return { shape: { toHash: rec.toHash, extra: 0, replace: new Set(), roll: { stop: r.stop, start: r.start } }, revert: r.revert, deployment: r.deployment };
+        }
+        const count = spec.everyAgent ? view.filter((t) => t.state === 'running' || t.state === 'pending').length : spec.count;
+        const decision = step({ deployment: rec, count, everyAgent: spec.everyAgent, hasHealthCheck, tasks: view, now });
+        if (decision.changed || always) put(decision.deployment);
+        for (const e of decision.events) emit(decision.deployment, eventOf(decision.deployment, e));
+        return { shape: { toHash: rec.toHash, extra: decision.extra, replace: new Set(decision.replace) }, revert: decision.revert, deployment: decision.deployment };
+      };
+      const first = take(g, d, false);
+      d = first.deployment;
+      let shape = first.shape;
+      if (first.revert && d.fromSpec) {
         const back = startRevert(work, plan, d, iso, { inventory, by });
         emit(d, { kind: 'deployment-reverted', message: `${key}: reverting to ${d.fromHash} by ${back.revert.id}` });
         emit(back.revert, { kind: 'deployment-started', message: `reverting ${key} to ${back.revert.toHash} (${d.id} failed)` });
         plans = plans.map((p) => (p.name === plan.name ? back.plan : p));
         const revertedGroup = back.plan.groups.find((x) => x.name === g.name)!;
-        groups = groups.map((x) => (x.plan === plan.name && x.group === g.name ? { ...x, specHash: back.revert.toHash, resources: revertedGroup.resources } : x));
-        const again = step({ deployment: back.revert, count: revertedGroup.count, everyAgent: revertedGroup.everyAgent, hasHealthCheck: revertedGroup.health !== undefined, tasks: view, now });
-        put(again.deployment);
-        for (const e of again.events) emit(again.deployment, eventOf(again.deployment, e));
-        shape = { toHash: back.revert.toHash, extra: again.extra, replace: new Set(again.replace) };
+        const splitOf = revertedGroup.total && revertedGroup.shapes ? { total: { ...revertedGroup.total }, shapes: revertedGroup.shapes.map((x) => ({ ...x })) } : {};
+        groups = groups.map((x) => (x.plan === plan.name && x.group === g.name ? { ...x, specHash: back.revert.toHash, resources: revertedGroup.resources, ...splitOf } : x));
+        const again = take(revertedGroup, back.revert, true);
+        shape = again.shape;
         d = again.deployment;
       }
       shapes.set(key, shape);
-      views.push(viewOf(d, g.count, d.createdAt === iso, false));
+      views.push(viewOf(d, split ? (d.split?.length ?? 0) : g.count, d.createdAt === iso, false));
     }
   }
   const shaped = shapeInput(groups, input.actual, shapes);

@@ -3,7 +3,7 @@
  * its id): what a deployment rolls (a group, from one spec hash to another), how (its update policy),
  * where it stands (status, each new task's progress) and the old spec a revert returns to.
  */
-import type { GroupSpec, UpdatePolicy } from '../spec/model.js';
+import type { GroupSpec, UpdatePolicy, VmShape } from '../spec/model.js';
 
 /** DeploymentStatus is where a deployment stands; the last four are final. */
 export type DeploymentStatus = 'running' | 'paused' | 'waiting-promotion' | 'succeeded' | 'failed' | 'reverted' | 'aborted';
@@ -38,6 +38,12 @@ export interface DeploymentTask {
   error?: string;
 }
 
+/** SplitVm is one VM of a resource plan's new split (src/deploy/resource-roll.ts): its shape, and its task index once it was started. */
+export interface SplitVm extends VmShape {
+  /** index is the task index the VM was started at (absent: not started yet); it never changes. */
+  index?: number;
+}
+
 /** DeploymentRecord is one deployment: a group rolled from one spec to another. */
 export interface DeploymentRecord {
   /** id is `dep-` + 10 hex. */
@@ -65,6 +71,12 @@ export interface DeploymentRecord {
   old: number;
   /** unplaced says which new tasks could not be placed at the last step, and why. */
   unplaced?: { task: string; reason: string }[];
+  /** split is a resource plan's new VMs, largest first, computed once at its first step (absent for counted groups). */
+  split?: SplitVm[];
+  /** batchCpus is a resource plan's batch: the cpus of its maxParallel largest old VMs at the first step. */
+  batchCpus?: number;
+  /** surgeCpus is a resource plan's room above its total while rolling: the cpus of its maxSurge largest old VMs (0 without surge). */
+  surgeCpus?: number;
   /** revertOf is the deployment this one reverts; revertedBy the one that reverts this one. */
   revertOf?: string;
   revertedBy?: string;

@@ -12,7 +12,7 @@ import { RejectionTally } from './rejections.js';
 import { RESOURCE_EPSILON } from './resources.js';
 import { splitTotal } from './split.js';
 import type { SplitAgent } from './split.js';
-import type { ActualTask, DesiredGroup, GroupDecision, TaskResources } from './types.js';
+import type { ActualTask, DesiredGroup, GroupDecision, ResourcePlanRoll, TaskResources } from './types.js';
 
 /** isResourcePlan says whether a group is a resource plan (total + shapes) rather than a count of tasks. */
 export function isResourcePlan(g: DesiredGroup): boolean {
@@ -26,6 +26,7 @@ export function placeResourcePlan(pass: SchedulingPass, unit: Unit): void {
   const shapes = g.shapes ?? [];
   const key = groupKey(g);
   const existing = unit.existing ?? [];
+  if (g.roll) return placeRoll(pass, unit, g.roll);
   const decision: GroupDecision = { plan: g.plan, group: g.group, project: g.project, idc: '', cluster: '' };
   pass.pipeline.decisions.push(decision);
   const summarize = (vms: { cpus: number; mem: number }[]) => {
@@ -132,6 +133,52 @@ export function placeResourcePlan(pass: SchedulingPass, unit: Unit): void {
   failWith(`${head}${where}${statics.length > 0 ? `; ${statics.join('; ')}` : ''}`, tally.causes());
 }
 
+/**
+ * placeRoll carries out one step of a resource plan's deployment: listed old VMs stop, each new VM is
+ * a counted request of its own shape through the placement pipeline (quota, the checkers, level 1
+ * keeping the group in its cluster, scoring); one that takes a stopped VM's index replaces it in place
+ * (an update: the old VM is kept when the new one fits nowhere). Every other task is kept as it is.
+ */
+function placeRoll(pass: SchedulingPass, unit: Unit, roll: ResourcePlanRoll): void {
+  const g = unit.group;
+  const key = groupKey(g);
+  const stops = new Set(roll.stop);
+  const starts = new Set(roll.start.map((s) => s.index));
+  const replaced = new Map<number, ActualTask>();
+  const occupied = new Set<number>();
+  for (const t of unit.existing ?? []) {
+    const i = parseTaskIndex(t.task, g);
+    if (i !== undefined && stops.has(t.task) && starts.has(i)) {
+      replaced.set(i, t);
+      continue;
+    }
+    if (stops.has(t.task)) {
+      if (isLive(t.state) && pass.ledger.slot(t.agent)) pass.unhold(t.agent, key, t.project, t.resources);
+      pass.stop.push({ task: t, reason: 'update' });
+      continue;
+    }
+    if (i !== undefined) occupied.add(i);
+    pass.keep.push(t);
+    pass.noteCluster(t);
+  }
+  const { total: _total, shapes: _shapes, roll: _roll, ...counted } = g;
+  for (const s of roll.start) {
+    if (occupied.has(s.index)) continue; // its index is still held by a task kept as it is: never two of one id
+    const old = replaced.get(s.index);
+    const resources: TaskResources = { cpus: s.shape.cpus, mem: s.shape.mem, disk: s.shape.disk, gpus: s.shape.gpus, scalars: {}, ports: [] };
+    const holds = old !== undefined && isLive(old.state) && pass.ledger.slot(old.agent) !== undefined;
+    const request: PlacementRequest = {
+      task: taskId(g, s.index),
+      group: { ...counted, count: 1, resources },
+      reason: old ? 'update' : 'new',
+      holdsResources: holds,
+      reportIfUnplaced: true,
+      ...(old ? { replaces: old, replaceStop: 'update' as const, preferredAgent: old.agent } : {}),
+    };
+    pass.placeCounted({ group: request.group, requests: [request], next: 0, share: 0 });
+  }
+}
+
 function sameShape(r: TaskResources, s: { cpus: number; mem: number; disk: number; gpus: number }): boolean {
   return Math.abs(r.cpus - s.cpus) < RESOURCE_EPSILON && r.mem === s.mem && r.disk === s.disk && r.gpus === s.gpus;
 }
@@ -146,7 +193,7 @@ function isStableSplit(g: DesiredGroup, existing: readonly ActualTask[], ledger:
     if (!isLive(t.state) || (state !== 'ready' && state !== 'draining') || t.specHash !== g.specHash) return false;
     if (!(g.shapes ?? []).some((s) => sameShape(t.resources, s))) return false;
     const i = parseTaskIndex(t.task, g);
-    if (i === undefined || i >= existing.length || seen.has(i)) return false;
+    if (i === undefined || seen.has(i)) return false; // any distinct indices: a rolled split keeps those its VMs started at
     seen.add(i);
     sum += t.resources.cpus;
   }

@@ -88,6 +88,20 @@ export interface DesiredGroup {
   total?: { cpus: number };
   /** shapes are the VM sizes a resource plan may use (with `total`). */
   shapes?: VmShapeVector[];
+  /**
+   * roll, on a resource plan under a deployment (src/deploy/resource-roll.ts), replaces the
+   * whole-group split for this pass: the tasks in `stop` stop, each VM of `start` is placed at its
+   * index through the placement pipeline (the same rules as a counted task), the rest are kept.
+   */
+  roll?: ResourcePlanRoll;
+}
+
+/** ResourcePlanRoll is one step of a resource plan's deployment as the scheduler carries it out. */
+export interface ResourcePlanRoll {
+  /** stop names the old tasks to stop (one whose index a start takes is replaced in place: stopped only once that VM is placed). */
+  stop: string[];
+  /** start lists the new VMs to place: task index and shape. */
+  start: { index: number; shape: VmShapeVector }[];
 }
 
 /** VmShapeVector is one VM size of a resource plan: mem and disk in bytes. */

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { specHashOf, desiredGroupsOf } from '../../src/control/desired.js';
 import { deploymentPass, type DeploymentPassInput } from '../../src/deploy/pass.js';
-import type { ActualTask } from '../../src/scheduler/types.js';
+import { schedule } from '../../src/scheduler/schedule.js';
+import type { ActualTask, AgentSnapshot } from '../../src/scheduler/types.js';
 import type { GroupSpec, InventorySpec, PlanSpec } from '../../src/spec/model.js';
 import { embeddedInventory } from '../../src/spec/index.js';
 import { MemoryBackend } from '../../src/state/memory-backend.js';
@@ -209,15 +210,115 @@ describe('deploymentPass', () => {
     expect(w.deployments()[0]).toMatchObject({ status: 'failed', message: 'p/web/1 not healthy for 1s within 1m of its start' });
   });
 
-  it('a VM resource plan (total + shapes) starts no deployment: it is replaced as before', async () => {
+  it('a VM resource plan (total + shapes) whose spec changed (its image) rolls in batches by resources, through the scheduler, to a split kept as it is', async () => {
     const w = new World();
-    const rp = (memMi: number) => group('1', {
-      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {},
-      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: memMi * 1024 * 1024, disk: 0, gpus: 0 }],
+    const Mi = 1024 * 1024;
+    const rp = (image: string) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image, env: {},
+      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }],
     });
-    await w.init(rp(128), 2);
-    const out = await w.pass([plan(rp(160))]);
-    expect(w.deployments()).toEqual([]);
-    expect(out.shaped).toBe(false);
+    const shape = (memMi: number) => ({ cpus: 2, mem: memMi * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] });
+    const put = async (i: number, hash: string, memMi: number) => {
+      const work = new StateWork(w.backend);
+      work.tasks.put(w.task(i, hash, { driver: 'libvirt', resources: shape(memMi), startedAt: new Date(w.now).toISOString() }));
+      await work.flush();
+    };
+    await w.init(rp('tiny'), 0);
+    const fromHash = specHashOf(plan(rp('tiny')), rp('tiny'));
+    await put(0, fromHash, 128);
+    await put(1, fromHash, 128);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 8, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const scheduleOf = (out: Awaited<ReturnType<World['pass']>>) => schedule({ agents, groups: out.groups, actual: out.actual, plans: ['p'], seed: 1 });
+
+    const out = await w.pass([plan(rp('tiny2'))]);
+    const [d] = w.deployments();
+    expect(d).toMatchObject({ status: 'running', old: 2, split: [{ cpus: 2, mem: 128 * Mi, index: 0 }, { cpus: 2, mem: 128 * Mi }], batchCpus: 2, surgeCpus: 0 });
+    expect(w.events()).toEqual(['deployment-started']);
+    expect(out.shaped).toBe(true);
+    expect(out.groups[0]!.roll).toEqual({ stop: ['p/web/0'], start: [{ index: 0, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    // the scheduler replaces VM 0 in place at its new size and keeps VM 1
+    const first = scheduleOf(out);
+    expect(first.create.map((c) => [c.task, c.reason, c.resources.mem / Mi, c.specHash === d!.toHash])).toEqual([['p/web/0', 'update', 128, true]]);
+    expect(first.stop.map((x) => [x.task.task, x.reason])).toEqual([['p/web/0', 'update']]);
+    expect(first.keep.map((t) => t.task)).toEqual(['p/web/1']);
+
+    // VM 0 runs the new spec: counted healthy (no check, minHealthyTime 0), then VM 1 is the next batch
+    await put(0, d!.toHash, 128);
+    w.now += 1000;
+    const second = await w.pass([plan(rp('tiny2'))], { start: false });
+    expect(second.groups[0]!.roll).toEqual({ stop: ['p/web/1'], start: [{ index: 1, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    await put(1, d!.toHash, 128);
+    w.now += 1000;
+    await w.pass([plan(rp('tiny2'))], { start: false });
+    expect(w.deployments()[0]).toMatchObject({ status: 'succeeded', old: 0, split: [{ index: 0 }, { index: 1 }] });
+    expect(w.events()).toEqual(['deployment-started', 'deployment-task-healthy', 'deployment-task-healthy', 'deployment-succeeded']);
+    // done: the group is the scheduler's again, and the rolled split is kept as it is
+    const after = await w.pass([plan(rp('tiny2'))]);
+    expect(after.shaped).toBe(false);
+    const kept = scheduleOf(after);
+    expect([kept.create, kept.stop, kept.keep.map((t) => t.task)]).toEqual([[], [], ['p/web/0', 'p/web/1']]);
+  });
+
+  it('a resource plan whose first batch fails is rolled back by autoRevert: the failed VM goes first, the old VM left is kept in the split', async () => {
+    const w = new World();
+    const Mi = 1024 * 1024;
+    const rp = (image: string, autoRevert = false) => group('1', {
+      kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image, env: {},
+      total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }], update: { maxParallel: 1, minHealthyTimeMs: 0, autoRevert },
+    });
+    const put = async (i: number, hash: string, over: Partial<TaskRecord> = {}) => {
+      const work = new StateWork(w.backend);
+      work.tasks.put(w.task(i, hash, { driver: 'libvirt', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] }, ...over }));
+      await work.flush();
+    };
+    const v1 = rp('tiny');
+    const v2 = rp('tiny2', true);
+    await w.init(v1, 0);
+    const fromHash = specHashOf(plan(v1), v1);
+    await put(0, fromHash);
+    await put(1, fromHash);
+    await w.pass([plan(v2)]);
+    const [d] = w.deployments();
+    await put(0, d!.toHash, { state: 'failed', error: 'exit code 1' });
+    w.now += 1000;
+    const out = await w.pass([plan(v2)], { start: false });
+    const [failed, revert] = w.deployments();
+    expect(failed).toMatchObject({ status: 'reverted', revertedBy: revert!.id });
+    expect(revert).toMatchObject({ status: 'running', toHash: fromHash, split: [{ cpus: 2, index: 1 }, { cpus: 2, index: 0 }] });
+    expect(out.groups[0]).toMatchObject({ specHash: fromHash, total: { cpus: 4 } });
+    expect(out.groups[0]!.roll).toEqual({ stop: ['p/web/0'], start: [{ index: 0, shape: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 } }] });
+    expect(w.backend.view().get('plans', 'p')!.spec!.groups[0]).toEqual(v1);
+  });
+
+  it('a roll the agents cannot hold: a new VM beside the old ones is unplaced with the reason; one replacing an old VM in place keeps the old one', () => {
+    const Mi = 1024 * 1024;
+    const [g] = desiredGroupsOf([plan(group('2', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 4, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 5, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const actual: ActualTask[] = [0, 1].map((i) => ({ task: `p/web/${i}`, plan: 'p', group: 'web', project: 'default', agent: 'local', driver: 'libvirt', specHash: 'old', state: 'running', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] } }));
+    const shape = { cpus: 4, mem: 128 * Mi, disk: 0, gpus: 0 };
+    // beside the old ones (surge): 1 cpu free, the VM asks 4
+    const beside = schedule({ agents, groups: [{ ...g!, roll: { stop: [], start: [{ index: 2, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect(beside.create).toEqual([]);
+    expect(beside.keep.map((t) => t.task)).toEqual(['p/web/0', 'p/web/1']);
+    expect(beside.unplaced).toMatchObject([{ task: 'p/web/2', reason: expect.stringContaining('cpus') }]);
+    // in place of VM 0 (2 cpus freed, 3 free): still short, so VM 0 is not stopped
+    const inPlace = schedule({ agents, groups: [{ ...g!, roll: { stop: ['p/web/0'], start: [{ index: 0, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect([inPlace.create, inPlace.stop]).toEqual([[], []]);
+    expect(inPlace.keep.map((t) => t.task).sort()).toEqual(['p/web/0', 'p/web/1']);
+    expect(inPlace.unplaced).toMatchObject([{ task: 'p/web/0' }]);
+    // both old VMs stop (maxSurge 0, a batch of 4 cpus): the new one fits in their place
+    const batch = schedule({ agents, groups: [{ ...g!, roll: { stop: ['p/web/0', 'p/web/1'], start: [{ index: 0, shape }] } }], actual, plans: ['p'], seed: 1 });
+    expect(batch.create.map((c) => [c.task, c.reason, c.resources.cpus])).toEqual([['p/web/0', 'update', 4]]);
+    expect(batch.stop.map((x) => [x.task.task, x.reason]).sort()).toEqual([['p/web/0', 'update'], ['p/web/1', 'update']]);
+    expect(batch.unplaced).toEqual([]);
+  });
+
+  it('a rolled split at other indices than 0…n−1 (new VMs started beside the old ones) is kept as it is', () => {
+    const Mi = 1024 * 1024;
+    const g = desiredGroupsOf([plan(group('1', { kind: 'vm', driver: 'libvirt', count: 0, command: undefined, image: 'tiny', env: {}, total: { cpus: 4 }, shapes: [{ cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0 }] }))]);
+    const agents: AgentSnapshot[] = [{ name: 'local', idc: 'i', cluster: 'c', state: 'ready', capacity: { cpus: 8, mem: 4096 * Mi, disk: 0, gpus: 0, scalars: {} }, attributes: {}, drivers: ['libvirt'] }];
+    const actual: ActualTask[] = [0, 3].map((i) => ({ task: `p/web/${i}`, plan: 'p', group: 'web', project: 'default', agent: 'local', driver: 'libvirt', specHash: g[0]!.specHash, state: 'running', resources: { cpus: 2, mem: 128 * Mi, disk: 0, gpus: 0, scalars: {}, ports: [] } }));
+    const plan0 = schedule({ agents, groups: g, actual, plans: ['p'], seed: 1 });
+    expect([plan0.create, plan0.stop, plan0.keep.map((t) => t.task)]).toEqual([[], [], ['p/web/0', 'p/web/3']]);
   });
 });
