@@ -55,7 +55,7 @@ export const DeploymentTasks = memo(function DeploymentTasks({ deployment: d, wi
       <Text wrap="truncate" bold>
         {`${d.id} ${d.plan}/${d.group}: `}
         <Text color={stateColor(d.status)}>{d.status}</Text>
-        <Text color="gray">{` · ${d.old} old, ${d.new} new, ${d.healthy} healthy of ${d.count}${d.canary ? `; canaries ${d.promoted ? 'promoted' : 'not promoted'}` : ''}${d.message ? ` — ${d.message}` : ''}`}</Text>
+        <Text color="gray">{` · ${d.old} old, ${d.new} new, ${d.healthy} healthy (a group of ${d.count})${d.canary ? `; canaries ${d.promoted ? 'promoted' : 'not promoted'}` : ''}${d.message ? ` — ${d.message}` : ''}`}</Text>
       </Text>
       <Text wrap="truncate" color="gray">
         {`${d.policy}; spec ${d.fromHash} → ${d.toHash}; started ${slotText(d.createdAt)}${d.by ? ` by ${d.by}` : ''}${d.finishedAt ? `; ended ${slotText(d.finishedAt)}` : ''}${d.tasks.length > shown.length ? ` · tasks ${shown.length} of ${d.tasks.length}` : ''}`}

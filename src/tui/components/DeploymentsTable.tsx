@@ -33,9 +33,9 @@ export const DEPLOYMENT_COLUMNS: Column[] = [
 /** COLORED: STATUS takes its state's colour. */
 const COLORED: ReadonlySet<number> = new Set([2]);
 
-/** deploymentCells returns a deployment's cells in DEPLOYMENT_COLUMNS order; HEALTHY is `healthy/count` of the group. */
+/** deploymentCells returns a deployment's cells in DEPLOYMENT_COLUMNS order (the counts as `deploy list` prints them). */
 export function deploymentCells(d: DeploymentView, now: number): string[] {
-  return [d.id, `${d.plan}/${d.group}`, d.status, String(d.old), String(d.new), d.count ? `${d.healthy}/${d.count}` : String(d.healthy), age(d.createdAt, now), noteOf(d)];
+  return [d.id, `${d.plan}/${d.group}`, d.status, String(d.old), String(d.new), String(d.healthy), age(d.createdAt, now), noteOf(d)];
 }
 
 const deploymentWidths = columnWidths(DEPLOYMENT_COLUMNS);
