@@ -96,9 +96,9 @@ export class DeploymentTables {
   }
 }
 
-/** noteOf is a deployment's NOTE cell: what a canary waits for, the revert it is or underwent, else its message. */
+/** noteOf is a deployment's NOTE cell: the command its healthy canaries wait for, the revert it is or underwent, else its message. */
 export function noteOf(d: DeploymentView): string {
-  if (d.status === 'waiting-promotion') return `canar${d.canary === 1 ? 'y' : 'ies'} healthy: factory deploy promote ${d.id}`;
+  if (d.status === 'waiting-promotion') return `factory deploy promote ${d.id}`;
   if (d.revertOf) return `revert of ${d.revertOf}${d.message ? `: ${d.message}` : ''}`;
   if (d.revertedBy) return `reverted by ${d.revertedBy}${d.message ? `: ${d.message}` : ''}`;
   return d.message ?? '';

@@ -255,7 +255,7 @@ describe('<Dashboard>', () => {
       expect(deployLines.length).toBeLessThanOrEqual(rows - 1);
       for (const l of deployLines) expect(l.replace(/\u001b\[[0-9;]*m/g, '').length).toBeLessThanOrEqual(columns);
       // at 80 columns AGE goes; every count stays
-      if (columns === 80) expect(frame()).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+canary/);
+      if (columns === 80) expect(frame()).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+factory dep/);
       app.unmount();
     }
   });
@@ -268,7 +268,7 @@ describe('<Dashboard>', () => {
     const f = frame();
     expect(f).toContain('6 Deployments');
     expect(f).toMatch(/DEPLOYMENT\s+GROUP\s+STATUS\s+OLD\s+NEW\s+HEALTHY\s+AGE\s+NOTE/);
-    expect(f).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+10s\s+canary healthy: factory deploy promote dep-0b0b0b0b0b/);
+    expect(f).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+10s\s+factory deploy promote dep-0b0b0b0b0b/);
     expect(f).toMatch(/dep-0a0a0a0a0a\s+web\/api\s+running\s+3\s+2\s+1\s+20s/);
     expect(f).toMatch(/dep-0c0c0c0c0c\s+batch\/tick\s+reverted\s+0\s+0\s+0\s+1h\s+reverted by dep-0d0d0d0d0d/);
     // the newest is selected: where it stands, its policy, its canary

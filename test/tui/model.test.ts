@@ -215,7 +215,7 @@ describe('deployments of a state', () => {
 
   test('the note says what a canary waits for and what a revert did; the filter and the header counts', () => {
     const list = deploymentsOf(Object.values(sampleDeployments().deployments));
-    expect(list.map(noteOf)).toEqual(['canary healthy: factory deploy promote dep-0b0b0b0b0b', '', 'reverted by dep-0d0d0d0d0d: batch/tick/0 unhealthy: 3 failed checks']);
+    expect(list.map(noteOf)).toEqual(['factory deploy promote dep-0b0b0b0b0b', '', 'reverted by dep-0d0d0d0d0d: batch/tick/0 unhealthy: 3 failed checks']);
     expect(deploymentsMatching(list, '')).toBe(list);
     expect(deploymentsMatching(list, 'promote').map((d) => d.id)).toEqual(['dep-0b0b0b0b0b']);
     expect(deploymentsMatching(list, 'active web').map((d) => d.id)).toEqual(['dep-0a0a0a0a0a']);
