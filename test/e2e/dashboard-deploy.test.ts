@@ -113,7 +113,7 @@ describe.skipIf(!hasTmux)(`factory dashboard shows deployments and crash loops u
       const seen = await waitFor(() => waiting.test(screen(s)), 40_000, 200);
       const text = screen(s);
       expect(seen, `${s}:\n${text}\n${JSON.stringify(await deployment(id))}\n${host.log()}`).toBe(true);
-      expect(text).toContain('6 Deployments');
+      expect(text).toContain('6 Deploys');
       expect(text).toMatch(/deploying 1 \(1 to promote\)/);
       expect(text).toContain(`${id} roll/web: waiting-promotion · 3 old, 1 new, 1 healthy (a group of 3); canaries not promoted`);
       expect(text).toMatch(/roll\/web\/3\s+healthy\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+canary/);

@@ -266,7 +266,7 @@ describe('<Dashboard>', () => {
     expect(frame()).toMatch(/tasks 7 \(4 running, 1 crash-loop, 1 failed, 1 lost\) · deploying 2 \(1 to promote\)/);
     await press('6');
     const f = frame();
-    expect(f).toContain('6 Deployments');
+    expect(f).toContain('6 Deploys');
     expect(f).toMatch(/DEPLOYMENT\s+GROUP\s+STATUS\s+OLD\s+NEW\s+HEALTHY\s+AGE\s+NOTE/);
     expect(f).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+10s\s+factory deploy promote dep-0b0b0b0b0b/);
     expect(f).toMatch(/dep-0a0a0a0a0a\s+web\/api\s+running\s+3\s+2\s+1\s+20s/);

@@ -18,7 +18,8 @@ export interface HeaderBarProps {
   width: number;
 }
 
-const TITLES: Record<View, string> = { overview: 'Overview', agents: 'Agents', tasks: 'Tasks', events: 'Events', jobs: 'Jobs', deployments: 'Deployments' };
+// the tabs, the time and a control host's https://127.0.0.1:NNNNN fit 100 columns ("Deploys": 100, "Deployments" would be 104)
+const TITLES: Record<View, string> = { overview: 'Overview', agents: 'Agents', tasks: 'Tasks', events: 'Events', jobs: 'Jobs', deployments: 'Deploys' };
 
 function counts(by: Record<string, number>, order: string[]): string {
   const keys = [...order.filter((k) => by[k]), ...Object.keys(by).filter((k) => !order.includes(k)).sort()];
