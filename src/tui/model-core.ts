@@ -8,7 +8,7 @@
  * tasks a core is ~12 MB, against ~90 MB of heap for the parsed document; no per-row objects are
  * kept, and the UI materializes only the rows on screen.
  */
-import { backoffView } from '../control/crash-loop.js';
+import { backoffView, type BackoffView } from '../control/crash-loop.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
 import { DeploymentTables, type DeploymentTableRecords, type DeploymentView } from './deployments-model.js';
 import { JOB_TABLES, JobTables, type JobsData, type JobTableRecords } from './jobs-model.js';
@@ -95,12 +95,13 @@ export interface ModelCore {
   tPid: Float64Array;
   tExit: Float64Array;
   tRes: Float64Array;
-  /** tRestarts counts the restarts of a task's crash loop (0: none), as `status` shows them. */
-  tRestarts: Int32Array;
   /** tLoop is 1 for a crash-looping task (dead again after a restart of its loop: it waits for its backoff). */
   tLoop: Uint8Array;
-  /** tNextRestart is a crash-looping task's next restart time (interned; 0 until a pass noted its death). */
-  tNextRestart: Int32Array;
+  /**
+   * tBackoff is the restart backoff as `status` shows it (restarts, crash loop, next restart) of the
+   * few tasks with restarts in their loop, by task row: sparse, most tasks have none.
+   */
+  tBackoff: Record<number, BackoffView>;
   overview: OverviewLine[];
   /** events, newest first. */
   events: EventRecord[];
@@ -143,7 +144,7 @@ function num(v: unknown): number {
 
 /** coreTransferList lists a core's typed arrays' buffers (to hand the core to another thread without copying them). */
 export function coreTransferList(c: ModelCore): ArrayBuffer[] {
-  return [c.aName, c.aIdc, c.aCluster, c.aState, c.aAttrs, c.aError, c.aLastSeen, c.aDraining, c.aTasks, c.aCap, c.aUsed, c.tIdOff, c.tPlan, c.tGroup, c.tProject, c.tAgent, c.tDriver, c.tState, c.tPower, c.tHealth, c.tSignal, c.tError, c.tStarted, c.tPid, c.tExit, c.tRes, c.tRestarts, c.tLoop, c.tNextRestart].map(
+  return [c.aName, c.aIdc, c.aCluster, c.aState, c.aAttrs, c.aError, c.aLastSeen, c.aDraining, c.aTasks, c.aCap, c.aUsed, c.tIdOff, c.tPlan, c.tGroup, c.tProject, c.tAgent, c.tDriver, c.tState, c.tPower, c.tHealth, c.tSignal, c.tError, c.tStarted, c.tPid, c.tExit, c.tRes, c.tLoop].map(
     (a) => a.buffer as ArrayBuffer,
   );
 }
@@ -161,11 +162,10 @@ export class CoreBuilder {
   private readonly taskByKey = new Map<string, number>();
   private readonly tSort: string[] = [];
   private readonly tId: string[] = [];
-  /**
-   * tInt holds per task 11 interned fields, then its crash loop's restarts, whether it is crash-looping
-   * (0/1) and its next restart (interned); tNum pid, exit, cpus, mem, gpus (typed, grown by doubling).
-   */
-  private tInt: Int32Array[] = Array.from({ length: 14 }, () => new Int32Array(1024));
+  /** tInt holds per task 11 interned fields, tNum pid, exit, cpus, mem, gpus (typed, grown by doubling). */
+  private tInt: Int32Array[] = Array.from({ length: 11 }, () => new Int32Array(1024));
+  /** backoffs are the backoff views of the tasks with restarts in their loop, by builder row (few). */
+  private readonly backoffs = new Map<number, BackoffView>();
   private tNum: Float64Array[] = Array.from({ length: 5 }, () => new Float64Array(1024));
   /** jobTables collects the members of the `jobs`, `cursors` and `runs` tables (addJobRecord). */
   readonly jobTables = new JobTables();
@@ -250,9 +250,8 @@ export class CoreBuilder {
     ints[10]![row] = this.intern(t.startedAt);
     // the crash loop as `status` shows it (crash-loop.ts); most tasks have none
     const b = t.backoff ? backoffView(t) : undefined;
-    ints[11]![row] = b?.restarts ?? 0;
-    ints[12]![row] = b?.crashLoop ? 1 : 0;
-    ints[13]![row] = this.intern(b?.nextRestartAt);
+    if (b?.restarts) this.backoffs.set(row, b);
+    else this.backoffs.delete(row);
     const nums = this.tNum;
     nums[0]![row] = typeof t.pid === 'number' ? t.pid : NaN;
     nums[1]![row] = typeof t.exitCode === 'number' ? t.exitCode : NaN;
@@ -328,11 +327,17 @@ export class CoreBuilder {
     const [tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted] = Array.from({ length: 11 }, (_, c) => col(c)) as [
       Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array,
     ];
-    const tRestarts = col(11);
-    const tNextRestart = col(13);
     const tLoop = new Uint8Array(nt);
-    const loopSrc = this.tInt[12]!;
-    for (let i = 0; i < nt; i++) tLoop[i] = loopSrc[order[i]!]!;
+    const tBackoff: Record<number, BackoffView> = {};
+    if (this.backoffs.size) {
+      const rank = new Int32Array(nt);
+      for (let i = 0; i < nt; i++) rank[order[i]!] = i;
+      for (const [row, b] of this.backoffs) {
+        const i = rank[row]!;
+        tBackoff[i] = b;
+        if (b.crashLoop) tLoop[i] = 1;
+      }
+    }
     const tPid = fcol(0);
     const tExit = fcol(1);
     const tRes = new Float64Array(3 * nt);
@@ -411,7 +416,7 @@ export class CoreBuilder {
       agentCount: na,
       aName, aIdc, aCluster, aState, aAttrs, aError, aLastSeen, aDraining, aTasks, aCap, aUsed,
       taskCount: nt,
-      tIds, tIdOff, tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted, tPid, tExit, tRes, tRestarts, tLoop, tNextRestart,
+      tIds, tIdOff, tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted, tPid, tExit, tRes, tLoop, tBackoff,
       overview,
       events: events.slice().reverse(),
       totals: { agents: na, agentsByState, tasks: nt, tasksByState, capacity, used: usedTotal },

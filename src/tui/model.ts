@@ -183,11 +183,11 @@ export class DashboardModel {
     }
     if (!Number.isNaN(c.tPid[i]!)) r.pid = c.tPid[i]!;
     if (!Number.isNaN(c.tExit[i]!)) r.exitCode = c.tExit[i]!;
-    if (c.tRestarts[i]) r.restarts = c.tRestarts[i]!;
-    if (c.tLoop[i]) {
-      r.crashLoop = true;
-      const next = this.str(c.tNextRestart[i]!);
-      if (next !== undefined) r.nextRestartAt = next;
+    const b = c.tBackoff[i];
+    if (b) {
+      r.restarts = b.restarts;
+      if (b.crashLoop) r.crashLoop = true;
+      if (b.nextRestartAt !== undefined) r.nextRestartAt = b.nextRestartAt;
     }
     if (this.taskRows.size >= ROW_CACHE) this.taskRows.clear();
     this.taskRows.set(i, r);
