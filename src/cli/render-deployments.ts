@@ -1,6 +1,6 @@
 /** How `factory deploy list` and `deploy status` print deployments. */
 import type { DeploymentRecord } from '../deploy/types.js';
-import { describePolicy } from '../deploy/describe.js';
+import { deploymentCounts, describePolicy } from '../deploy/describe.js';
 import type { EventRecord } from '../state/backend.js';
 import { table } from './render.js';
 
@@ -10,10 +10,6 @@ export function ageOf(iso: string, now: number): string {
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.floor(s / 60)}m` : s < 172_800 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`;
 }
 
-/** deploymentCounts are a deployment's old, new (started on its spec) and healthy (counted) tasks at its last step. */
-export function deploymentCounts(d: DeploymentRecord): { old: number; new: number; healthy: number } {
-  return { old: d.old, new: d.tasks.filter((t) => t.state !== 'failed').length, healthy: d.tasks.filter((t) => t.state === 'healthy').length };
-}
 
 /** renderDeployments is the deployments table: id, plan/group, status, old/new/healthy counts, age. */
 export function renderDeployments(list: DeploymentRecord[], now: number): string {

@@ -3,7 +3,7 @@
  * events and the control host. Shared by the status command (src/commands/status.ts) and the CLI's
  * fast path (src/cli/fast-path.ts), so the two print the same bytes; no oclif, ora, zod or yaml here.
  */
-import type { StatusResult } from '../control/status.js';
+import type { StatusResult, StatusTask } from '../control/status.js';
 import type { ForeignTask } from '../state/types.js';
 import { formatBytes, table } from './render.js';
 
@@ -66,7 +66,7 @@ export function renderStatus(r: StatusView, flags: { cached: boolean; events: nu
  * restartText is a task's restart backoff for the DETAIL column: `3 restarts` for a task up again,
  * `restart 4 at 12:00:08Z (in 8s)` for a crash-looping one ('' for none).
  */
-export function restartText(t: StatusResult['tasks'][number], now: number): string {
+export function restartText(t: Pick<StatusTask, 'restarts' | 'crashLoop' | 'nextRestartAt'>, now: number): string {
   if (!t.restarts) return '';
   if (!t.crashLoop) return `${t.restarts} restart${t.restarts === 1 ? '' : 's'}`;
   if (!t.nextRestartAt) return `${t.restarts} restart${t.restarts === 1 ? '' : 's'}, next at the next pass`;

@@ -8,11 +8,11 @@ import type { DashboardActions } from '../tui/actions.js';
 import type { DeclaredAgent } from '../tui/model.js';
 import type { StateSource } from '../tui/state-source.js';
 
-/** DashboardCommand is `factory dashboard`: a live terminal view of IDCs, clusters, agents, tasks, events and scheduled jobs. */
+/** DashboardCommand is `factory dashboard`: a live terminal view of IDCs, clusters, agents, tasks, events, scheduled jobs and deployments. */
 export default class DashboardCommand extends FactoryCommand<typeof DashboardCommand> {
-  static override summary = 'Watch IDCs, clusters, agents, tasks, events and scheduled jobs live; restart tasks, drain agents, power VMs, run and suspend jobs.';
+  static override summary = 'Watch IDCs, clusters, agents, tasks, events, scheduled jobs and deployments live; restart tasks, drain agents, power VMs, run and suspend jobs.';
   static override description =
-    'Follows the state file (every apply, status and action shows up at once) and asks the agents every --refresh-interval seconds. With --control URL (or FACTORY_CONTROL_URL, or a context) it watches that control host instead: it lists agents, tasks and jobs through its API, follows its event stream, lists again every --refresh-interval seconds, and its actions run on the host. Keys: arrows or j/k, 1-5 or tab to switch views, Enter to drill in, / to filter, l logs, ? help, q quit.';
+    'Follows the state file (every apply, status and action shows up at once) and asks the agents every --refresh-interval seconds. With --control URL (or FACTORY_CONTROL_URL, or a context) it watches that control host instead: it lists agents, tasks, jobs and deployments through its API, follows its event stream, lists again every --refresh-interval seconds, and its actions run on the host. Keys: arrows or j/k, 1-6 or tab to switch views, Enter to drill in, / to filter, l logs, ? help, q quit.';
   static override examples = [
     '<%= config.bin %> dashboard',
     '<%= config.bin %> dashboard --view tasks --refresh-interval 0',

@@ -19,16 +19,17 @@
 import type { PlanSpec, RestartBackoffSpec } from '../spec/model.js';
 import { DEFAULT_RESTART_BACKOFF } from '../spec/plan-build.js';
 import { formatDuration } from '../spec/units.js';
-import type { TaskState } from '../scheduler/types.js';
 import type { RestartBackoffRecord, TaskRecord } from '../state/types.js';
 import type { StateWork } from '../state/work.js';
+import { DEATHS } from './crash-loop.js';
 import { specHashOf } from './desired.js';
+
+// isCrashLoop moved to crash-loop.ts (pure: the dashboard's state worker uses it too)
+export { isCrashLoop } from './crash-loop.js';
 
 /** STABLE_MIN_MS is the least time a task must stay up for its crash loop to be over: 10 s. */
 export const STABLE_MIN_MS = 10_000;
 
-/** DEATHS are the task states the backoff spaces restarts of (not `stopped`: someone stopped it; not `lost`: its agent's fault). */
-const DEATHS: ReadonlySet<TaskState> = new Set<TaskState>(['exited', 'failed', 'finished', 'unknown']);
 
 /** policyOf is a group's restart backoff, the defaults for a plan recorded before groups had one. */
 export function policyOf(g: { restartBackoff?: RestartBackoffSpec }): RestartBackoffSpec {
@@ -85,11 +86,6 @@ export function noteRestart(prev: RestartBackoffRecord, now: string): RestartBac
 export function isStable(b: RestartBackoffRecord, policy: RestartBackoffSpec, startedAt: string | undefined, now: number): boolean {
   const started = timeOf(startedAt) ?? timeOf(b.lastRestartAt);
   return started !== undefined && now - started >= stableAfterMs(policy, b.restarts);
-}
-
-/** isCrashLoop says whether a task is crash-looping: dead again after a restart of its loop. */
-export function isCrashLoop(t: Pick<TaskRecord, 'state' | 'backoff'>): boolean {
-  return DEATHS.has(t.state) && (t.backoff?.restarts ?? 0) >= 1;
 }
 
 function howItEnded(t: TaskRecord): string {

@@ -16,7 +16,7 @@ import { compareTaskIds } from './task-order.js';
 import { effectiveResources, observe, type StrayTask } from './snapshot.js';
 import { stopStrays } from './strays.js';
 import { withAgentOfTask } from './session.js';
-import { isCrashLoop } from './restart-backoff.js';
+import { backoffView, type BackoffView } from './crash-loop.js';
 
 /** StatusAgent is one agent in `status --json`. */
 export interface StatusAgent {
@@ -37,8 +37,8 @@ export interface StatusAgent {
   foreign?: ForeignTask[];
 }
 
-/** StatusTask is one task in `status --json`. */
-export interface StatusTask {
+/** StatusTask is one task in `status --json`; its restart backoff's fields (restarts, crashLoop, nextRestartAt, backoffMs) are crash-loop.ts's BackoffView. */
+export interface StatusTask extends BackoffView {
   task: string;
   group: string;
   plan: string;
@@ -59,14 +59,6 @@ export interface StatusTask {
   health?: string;
   /** image is a container task's image. */
   image?: string;
-  /** restarts counts the restarts of the task's current crash loop (absent: none since it last stayed up). */
-  restarts?: number;
-  /** crashLoop is set on a task that died again after a restart of its loop: its restarts wait for the backoff. */
-  crashLoop?: boolean;
-  /** nextRestartAt is when a crash-looping task's next restart is due (absent until a pass noted its death). */
-  nextRestartAt?: string;
-  /** backoffMs is the wait of its current step (the restart is due backoffMs after it died). */
-  backoffMs?: number;
 }
 
 /** StatusResult is the `status --json` document. */
@@ -111,14 +103,6 @@ function taskView(t: TaskRecord): StatusTask {
     ...(t.image ? { image: t.image } : {}),
     ...backoffView(t),
   };
-}
-
-/** backoffView is what status shows of a task's restart backoff: its count, and for a crash-looping task its next restart. */
-function backoffView(t: TaskRecord): Pick<StatusTask, 'restarts' | 'crashLoop' | 'nextRestartAt' | 'backoffMs'> {
-  const b = t.backoff;
-  if (!b || b.restarts < 1) return {};
-  if (!isCrashLoop(t)) return { restarts: b.restarts };
-  return { restarts: b.restarts, crashLoop: true, ...(b.nextAt ? { nextRestartAt: b.nextAt } : {}), ...(b.delayMs !== undefined ? { backoffMs: b.delayMs } : {}) };
 }
 
 /** agentsToAsk is the agents status asks: the inventory's (tasks on agents no longer in it are shown as recorded). */

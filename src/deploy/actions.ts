@@ -8,7 +8,7 @@ import type { EventRecord, StateBackend, StateView } from '../state/backend.js';
 import { promote } from './engine.js';
 import { abortRecord, checkOperable, pauseRecord, resumeRecord, type OperatorAction } from './operator.js';
 import { startRevert } from './pass.js';
-import type { DeploymentRecord } from './types.js';
+import { newestFirst, type DeploymentRecord } from './types.js';
 
 /** findDeployment resolves a deployment id (or a unique prefix of at least 5 characters) among those a caller may see. */
 export function findDeployment(view: StateView, id: string, project?: string): DeploymentRecord {
@@ -36,7 +36,7 @@ export function listDeployments(view: StateView, opts: { project?: string; plan?
   return view
     .list('deployments')
     .filter((d) => (opts.project === undefined || d.project === opts.project) && (opts.plan === undefined || d.plan === opts.plan))
-    .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1));
+    .sort(newestFirst);
 }
 
 /** promoteDeployment promotes a deployment's canaries: the rollout of the rest goes on at its next step. */

@@ -16,6 +16,11 @@ export function isActive(d: Pick<DeploymentRecord, 'status'>): boolean {
   return !FINAL_STATUSES.has(d.status);
 }
 
+/** newestFirst orders deployments as `deploy list` lists them: the newest first (by creation, then id). */
+export function newestFirst(a: Pick<DeploymentRecord, 'createdAt' | 'id'>, b: Pick<DeploymentRecord, 'createdAt' | 'id'>): number {
+  return a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.id < b.id ? 1 : -1;
+}
+
 /** DeploymentTaskState is one new task's progress: started, counted healthy, or failed. */
 export type DeploymentTaskState = 'pending' | 'healthy' | 'failed';
 

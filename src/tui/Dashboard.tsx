@@ -9,6 +9,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { emptyState } from './empty-state.js';
 import type { DashboardActions } from './actions.js';
 import { AgentsTable } from './components/AgentsTable.js';
+import { DeploymentTasks, deploymentTasksHeight } from './components/DeploymentTasks.js';
+import { DeploymentsTable } from './components/DeploymentsTable.js';
 import { EventsPane } from './components/EventsPane.js';
 import { HeaderBar } from './components/HeaderBar.js';
 import { HelpBar } from './components/HelpBar.js';
@@ -20,6 +22,7 @@ import { OverviewPane } from './components/OverviewPane.js';
 import { StatusLine } from './components/StatusLine.js';
 import { TaskDetail, TASK_DETAIL_HEIGHT } from './components/TaskDetail.js';
 import { TasksTable } from './components/TasksTable.js';
+import { deploymentsMatching, deploymentsTotals, NO_DEPLOYMENTS } from './deployments-model.js';
 import { jobsMatching, jobsTotals, NO_JOBS } from './jobs-model.js';
 import { LogBuffer } from './log-buffer.js';
 import { agentsInScope, buildModel, eventsMatching, filterRows, modelOf, tasksInScope, type DeclaredAgent } from './model.js';
@@ -93,6 +96,9 @@ export function Dashboard(props: DashboardProps) {
   const jobsData = snap.jobs ?? NO_JOBS;
   const jobs = useMemo(() => jobsMatching(jobsData.jobs, ui.view === 'jobs' ? ui.filter : ''), [jobsData, ui.view, ui.filter]);
   const jobCounts = useMemo(() => jobsTotals(jobsData.jobs), [jobsData]);
+  const deploymentsData = snap.deployments ?? NO_DEPLOYMENTS;
+  const deployments = useMemo(() => deploymentsMatching(deploymentsData, ui.view === 'deployments' ? ui.filter : ''), [deploymentsData, ui.view, ui.filter]);
+  const deploymentCounts = useMemo(() => deploymentsTotals(deploymentsData), [deploymentsData]);
 
   // Layout: header (2) + body + status line (1) + help bar (1) = rows − 1.
   const width = Math.max(20, columns);
@@ -100,13 +106,24 @@ export function Dashboard(props: DashboardProps) {
   const showEventsUnderOverview = ui.view === 'overview' && bodyHeight >= 14;
   const eventsPaneHeight = showEventsUnderOverview ? Math.min(7, Math.floor(bodyHeight / 3)) : 0;
   const detailOpen = ui.view === 'tasks' && ui.detail;
-  // the jobs view keeps the selected job's runs under its table
-  const runsHeight = ui.view === 'jobs' ? jobRunsHeight(bodyHeight) : 0;
+  // the jobs view keeps the selected job's runs under its table,
+  // and the deployments view the selected deployment's progress
+  const paneHeight = ui.view === 'jobs' ? jobRunsHeight(bodyHeight) : ui.view === 'deployments' ? deploymentTasksHeight(bodyHeight) : 0;
   const listHeight =
-    ui.view === 'overview' ? bodyHeight - eventsPaneHeight : ui.view === 'events' ? bodyHeight : bodyHeight - 1 - (detailOpen ? TASK_DETAIL_HEIGHT : 0) - runsHeight;
+    ui.view === 'overview' ? bodyHeight - eventsPaneHeight : ui.view === 'events' ? bodyHeight : bodyHeight - 1 - (detailOpen ? TASK_DETAIL_HEIGHT : 0) - paneHeight;
 
   const count =
-    ui.view === 'overview' ? overview.length : ui.view === 'agents' ? agents.length : ui.view === 'tasks' ? tasks.length : ui.view === 'jobs' ? jobs.length : events.length;
+    ui.view === 'overview'
+      ? overview.length
+      : ui.view === 'agents'
+        ? agents.length
+        : ui.view === 'tasks'
+          ? tasks.length
+          : ui.view === 'jobs'
+            ? jobs.length
+            : ui.view === 'deployments'
+              ? deployments.length
+              : events.length;
   const cursor = clampCursor(ui.cursor[ui.view], count);
   const top = scrollTop(ui.top[ui.view], cursor, Math.max(1, listHeight), count);
 
@@ -118,6 +135,7 @@ export function Dashboard(props: DashboardProps) {
     selectedTask: ui.view === 'tasks' ? tasks.at(cursor) : undefined,
     selectedEvent: ui.view === 'events' ? events[cursor] : undefined,
     selectedJob: ui.view === 'jobs' ? jobs[cursor] : undefined,
+    selectedDeployment: ui.view === 'deployments' ? deployments[cursor] : undefined,
     vmActions: Boolean(actions.vm),
   };
 
@@ -242,9 +260,9 @@ export function Dashboard(props: DashboardProps) {
     body = (
       <Box flexDirection="column">
         <Box height={listHeight + 1} flexDirection="column">
-          <TasksTable rows={tasks.slice(top, top + listHeight)} selected={sel} width={width} />
+          <TasksTable rows={tasks.slice(top, top + listHeight)} selected={sel} width={width} now={now} />
         </Box>
-        {detailOpen && selected ? <TaskDetail task={selected} width={width} /> : null}
+        {detailOpen && selected ? <TaskDetail task={selected} width={width} now={now} /> : null}
       </Box>
     );
   } else if (ui.view === 'jobs') {
@@ -254,7 +272,16 @@ export function Dashboard(props: DashboardProps) {
         <Box height={listHeight + 1} flexDirection="column">
           <JobsTable rows={jobs.slice(top, top + listHeight)} selected={sel} width={width} />
         </Box>
-        <JobRuns job={selected} runs={(selected && jobsData.runs[selected.id]) || []} width={width} height={runsHeight} />
+        <JobRuns job={selected} runs={(selected && jobsData.runs[selected.id]) || []} width={width} height={paneHeight} />
+      </Box>
+    );
+  } else if (ui.view === 'deployments') {
+    body = (
+      <Box flexDirection="column">
+        <Box height={listHeight + 1} flexDirection="column">
+          <DeploymentsTable rows={deployments.slice(top, top + listHeight)} selected={sel} width={width} now={now} />
+        </Box>
+        <DeploymentTasks deployment={deployments[cursor]} width={width} height={paneHeight} />
       </Box>
     );
   } else {
@@ -263,7 +290,7 @@ export function Dashboard(props: DashboardProps) {
 
   return (
     <Box flexDirection="column" width={width} height={rows - 1}>
-      <HeaderBar view={ui.view} totals={model.totals} jobs={jobCounts} stateLabel={stateLabel} readAt={snap.readAt} width={width} />
+      <HeaderBar view={ui.view} totals={model.totals} jobs={jobCounts} deployments={deploymentCounts} stateLabel={stateLabel} readAt={snap.readAt} width={width} />
       <Box height={bodyHeight} flexDirection="column" overflow="hidden">
         {body}
       </Box>

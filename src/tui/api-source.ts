@@ -1,11 +1,13 @@
 /**
  * ApiStateSource is the dashboard's state when it watches a control host (`factory dashboard
  * --control URL`) instead of a state file: it lists the agents and tasks once (GET /v1/agents,
- * GET /v1/tasks), and the jobs with their runs (api-jobs.ts), then follows the event stream (GET
- * /v1/events) from the revision it listed at. Events do not carry records, so every batch of new
- * events (debounced) lists again: simple, and never out of step with the host; the jobs are listed
- * again only after `job` events (and the runs only of the jobs that changed). `event: reset` lists
- * everything again. The stream also replays the last few hundred events once, which fill the events
+ * GET /v1/tasks), the jobs with their runs (api-jobs.ts) and the deployments (GET /v1/deployments),
+ * then follows the event stream (GET /v1/events) from the revision it listed at. Events do not
+ * carry records, so every batch of new events (debounced) lists again: simple, and never out of
+ * step with the host; the jobs are listed again only after `job` events (and the runs only of the
+ * jobs that changed); the deployments after `deployment` events, and with every listing of the
+ * tasks while one is in progress (its counts follow its tasks, which a step may move without a
+ * deployment event). `event: reset` lists everything again. The stream also replays the last few hundred events once, which fill the events
  * pane.
  *
  * When the host cannot be reached the last document stays on screen with an error line
@@ -18,8 +20,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client/http.js';
 import { followEvents } from '../client/sse.js';
+import type { FactoryError } from '../errors.js';
+import { isActive, type DeploymentRecord } from '../deploy/types.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
 import { JobsLister } from './api-jobs.js';
+import { deploymentsOf, NO_DEPLOYMENTS, type DeploymentView } from './deployments-model.js';
 import { emptyState } from './empty-state.js';
 import { SnapshotPublisher } from './state-source.js';
 
@@ -44,6 +49,16 @@ function isEventRecord(v: unknown): v is EventRecord {
   return typeof v === 'object' && v !== null && typeof e.rev === 'number' && typeof e.topic === 'string' && typeof e.kind === 'string';
 }
 
+/** Listing says what one pass of the listing loop lists: agents and tasks, the jobs, the deployments. */
+interface Listing {
+  core: boolean;
+  jobs: boolean;
+  deployments: boolean;
+}
+
+const EVERYTHING: Listing = { core: true, jobs: true, deployments: true };
+const NOTHING: Listing = { core: false, jobs: false, deployments: false };
+
 /** ApiStateSource is a StateSource over a control host's HTTP API and event stream. */
 export class ApiStateSource extends SnapshotPublisher {
   private readonly ac = new AbortController();
@@ -58,10 +73,17 @@ export class ApiStateSource extends SnapshotPublisher {
   private debounce?: NodeJS.Timeout;
   private needList = false;
   private needJobs = false;
+  private needDeployments = false;
   private readonly jobs: JobsLister;
+  /** deployments is the last listing of GET /v1/deployments (as the view shows them). */
+  private deployments: readonly DeploymentView[] = NO_DEPLOYMENTS;
+  /** deploymentsRev is the revision of that listing: deployment events at or before it changed nothing it missed. */
+  private deploymentsRev = -1;
+  /** noDeployments is set when the host has no deployment routes (an older release): it is not asked again. */
+  private noDeployments = false;
   private listing?: Promise<void>;
   /** pending is what the next pass of the listing loop lists. */
-  private pending = { core: false, jobs: false };
+  private pending: Listing = { ...NOTHING };
   private closed = false;
   private followLoop?: Promise<void>;
 
@@ -79,7 +101,7 @@ export class ApiStateSource extends SnapshotPublisher {
       timeoutMs: opts.timeoutMs ?? Math.min(client.timeoutMs, 10_000),
     };
     this.jobs = new JobsLister(client);
-    this.snap = { data: this.data, jobs: this.jobs.current(), version: 0, readAt: Date.now() };
+    this.snap = { data: this.data, jobs: this.jobs.current(), deployments: this.deployments, version: 0, readAt: Date.now() };
   }
 
   /**
@@ -122,15 +144,15 @@ export class ApiStateSource extends SnapshotPublisher {
 
   // ---- listing -----------------------------------------------------------------------------------
 
-  /** list lists agents and tasks, the jobs, or both; a listing already running is followed by one more (never two at once). */
-  private async list(what: { core: boolean; jobs: boolean } = { core: true, jobs: true }): Promise<void> {
-    this.pending = { core: this.pending.core || what.core, jobs: this.pending.jobs || what.jobs };
+  /** list lists agents and tasks, the jobs, the deployments, or some of them; a listing already running is followed by one more (never two at once). */
+  private async list(what: Listing = EVERYTHING): Promise<void> {
+    this.pending = { core: this.pending.core || what.core, jobs: this.pending.jobs || what.jobs, deployments: this.pending.deployments || what.deployments };
     if (this.listing) return this.listing;
     const run = async () => {
       try {
-        while ((this.pending.core || this.pending.jobs) && !this.closed) {
+        while ((this.pending.core || this.pending.jobs || this.pending.deployments) && !this.closed) {
           const now = this.pending;
-          this.pending = { core: false, jobs: false };
+          this.pending = { ...NOTHING };
           try {
             await this.listNow(now);
           } catch (err) {
@@ -145,13 +167,19 @@ export class ApiStateSource extends SnapshotPublisher {
     return this.listing;
   }
 
-  /** listNow lists once (agents and tasks, the jobs, or both) and publishes; it throws when the host does not answer. */
-  private async listNow(what: { core: boolean; jobs: boolean } = { core: true, jobs: true }): Promise<void> {
+  /**
+   * listNow lists once (agents and tasks, the jobs, the deployments, or some of them) and publishes;
+   * it throws when the host does not answer. A listing of the tasks lists the deployments too while
+   * one is in progress.
+   */
+  private async listNow(what: Listing = EVERYTHING): Promise<void> {
     const call = { timeoutMs: this.opts.timeoutMs, signal: this.ac.signal };
+    const deployments = what.deployments || (what.core && this.deployments.some(isActive));
     const [agents, tasks] = await Promise.all([
       what.core ? this.client.getJson<{ rev: number; agents: AgentRecord[] }>('/v1/agents', call) : undefined,
       what.core ? this.client.getJson<{ rev: number; tasks: TaskRecord[] }>('/v1/tasks', call) : undefined,
       what.jobs ? this.jobs.list(call) : undefined,
+      deployments ? this.listDeployments(call) : undefined,
     ]);
     if (this.closed) return;
     if (agents && tasks) {
@@ -168,6 +196,25 @@ export class ApiStateSource extends SnapshotPublisher {
     }
     this.error = undefined;
     this.publish();
+  }
+
+  /** listDeployments lists the host's deployments (none from a host without the routes: it is not asked again). */
+  private async listDeployments(call: { timeoutMs: number; signal: AbortSignal }): Promise<void> {
+    if (this.noDeployments) return;
+    try {
+      const answer = await this.client.getJson<{ rev: number; deployments: DeploymentRecord[] }>('/v1/deployments', call);
+      this.deployments = deploymentsOf(answer.deployments);
+      this.deploymentsRev = answer.rev;
+    } catch (err) {
+      if ((err as FactoryError | undefined)?.code !== 'E_NOT_FOUND') throw err;
+      this.noDeployments = true;
+      this.deployments = NO_DEPLOYMENTS;
+    }
+  }
+
+  /** deploymentNews says whether an event is a deployment event newer than the deployments' listing (list them again). */
+  private deploymentNews(e: EventRecord): boolean {
+    return e.topic === 'deployment' && !this.noDeployments && e.rev > this.deploymentsRev;
   }
 
   // ---- the event stream --------------------------------------------------------------------------
@@ -192,13 +239,13 @@ export class ApiStateSource extends SnapshotPublisher {
             this.streamRev = e.revision;
             const record = isEventRecord(e.data) ? e.data : undefined;
             if (record) this.addEvent(record);
-            this.schedule(e.revision > this.listedRev, record ? this.jobs.note(record) : false);
+            this.schedule(e.revision > this.listedRev, record ? this.jobs.note(record) : false, record ? this.deploymentNews(record) : false);
           },
           onReset: (r) => {
             failures = 0;
             if (r.revision !== undefined) this.streamRev = r.revision;
             this.jobs.invalidate();
-            this.schedule(true, true);
+            this.schedule(true, true, true);
           },
         });
         if (this.closed) return;
@@ -234,18 +281,20 @@ export class ApiStateSource extends SnapshotPublisher {
     if (this.events.length > this.opts.maxEvents) this.events.splice(0, this.events.length - this.opts.maxEvents);
   }
 
-  /** schedule publishes (list: lists agents and tasks first; jobs: lists the jobs first) once a burst of events has settled. */
-  private schedule(list: boolean, jobs: boolean): void {
+  /** schedule publishes (list: lists agents and tasks first; jobs: the jobs; deployments: the deployments) once a burst of events has settled. */
+  private schedule(list: boolean, jobs: boolean, deployments: boolean): void {
     if (this.closed) return;
     this.needList ||= list;
     this.needJobs ||= jobs;
+    this.needDeployments ||= deployments;
     if (this.debounce) return; // a batch: the first event starts the timer, later ones ride along
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      const what = { core: this.needList, jobs: this.needJobs };
+      const what = { core: this.needList, jobs: this.needJobs, deployments: this.needDeployments };
       this.needList = false;
       this.needJobs = false;
-      if (what.core || what.jobs) void this.list(what);
+      this.needDeployments = false;
+      if (what.core || what.jobs || what.deployments) void this.list(what);
       else {
         this.data = { ...this.data, events: this.events };
         this.publish();
@@ -264,7 +313,7 @@ export class ApiStateSource extends SnapshotPublisher {
     if (this.closed) return;
     // a new events array each time: the dashboard builds its model per document
     this.data = { ...this.data, events: this.events.slice() };
-    this.emit({ data: this.data, jobs: this.jobs.current(), version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) });
+    this.emit({ data: this.data, jobs: this.jobs.current(), deployments: this.deployments, version: this.snap.version + 1, readAt: Date.now(), ...(this.error ? { error: this.error } : {}) });
   }
 }
 

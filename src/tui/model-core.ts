@@ -1,14 +1,16 @@
 /**
  * The dashboard's compact model: one state document turned into columns (typed arrays of interned
  * string indices and numbers) in display order, plus the aggregates the overview and header show.
- * computeCore is pure and imports nothing at run time but the job views (src/jobs/view.ts), so it
- * runs in the state worker (which reads
+ * computeCore is pure and imports nothing at run time but the job views (src/jobs/view.ts) and
+ * the crash-loop view (src/control/crash-loop.ts), so it runs in the state worker (which reads
  * and parses the file off the UI thread and hands the result over; typed arrays are transferred,
  * not copied) as well as in the UI thread for in-memory states (tests). With 10k agents and 100k
  * tasks a core is ~12 MB, against ~90 MB of heap for the parsed document; no per-row objects are
  * kept, and the UI materializes only the rows on screen.
  */
+import { backoffView, type BackoffView } from '../control/crash-loop.js';
 import type { AgentRecord, EventRecord, StateData, TaskRecord } from '../state/types.js';
+import { DeploymentTables, type DeploymentTableRecords, type DeploymentView } from './deployments-model.js';
 import { JOB_TABLES, JobTables, type JobsData, type JobTableRecords } from './jobs-model.js';
 
 /** Amounts is the part of a resource vector the dashboard shows. */
@@ -93,13 +95,25 @@ export interface ModelCore {
   tPid: Float64Array;
   tExit: Float64Array;
   tRes: Float64Array;
+  /** tLoop is 1 for a crash-looping task (dead again after a restart of its loop: it waits for its backoff). */
+  tLoop: Uint8Array;
+  /**
+   * tBackoff is the restart backoff as `status` shows it (restarts, crash loop, next restart) of the
+   * few tasks with restarts in their loop, by task row: sparse, most tasks have none.
+   */
+  tBackoff: Record<number, BackoffView>;
   overview: OverviewLine[];
   /** events, newest first. */
   events: EventRecord[];
   totals: Totals;
   /** jobs are the scheduled jobs and their kept runs (plain objects: cloned, not transferred). */
   jobs: JobsData;
+  /** deployments are the state's deployments, newest first (plain objects: cloned, not transferred). */
+  deployments: readonly DeploymentView[];
 }
+
+/** CRASH_LOOP is the state shown for a crash-looping task, as `factory status` shows it (its recorded state stays in tState). */
+export const CRASH_LOOP = 'crash-loop';
 
 /** LIVE_TASK_STATES are the task states that hold resources on their agent. */
 export const LIVE_TASK_STATES: ReadonlySet<string> = new Set(['running', 'pending']);
@@ -130,7 +144,7 @@ function num(v: unknown): number {
 
 /** coreTransferList lists a core's typed arrays' buffers (to hand the core to another thread without copying them). */
 export function coreTransferList(c: ModelCore): ArrayBuffer[] {
-  return [c.aName, c.aIdc, c.aCluster, c.aState, c.aAttrs, c.aError, c.aLastSeen, c.aDraining, c.aTasks, c.aCap, c.aUsed, c.tIdOff, c.tPlan, c.tGroup, c.tProject, c.tAgent, c.tDriver, c.tState, c.tPower, c.tHealth, c.tSignal, c.tError, c.tStarted, c.tPid, c.tExit, c.tRes].map(
+  return [c.aName, c.aIdc, c.aCluster, c.aState, c.aAttrs, c.aError, c.aLastSeen, c.aDraining, c.aTasks, c.aCap, c.aUsed, c.tIdOff, c.tPlan, c.tGroup, c.tProject, c.tAgent, c.tDriver, c.tState, c.tPower, c.tHealth, c.tSignal, c.tError, c.tStarted, c.tPid, c.tExit, c.tRes, c.tLoop].map(
     (a) => a.buffer as ArrayBuffer,
   );
 }
@@ -150,9 +164,13 @@ export class CoreBuilder {
   private readonly tId: string[] = [];
   /** tInt holds per task 11 interned fields, tNum pid, exit, cpus, mem, gpus (typed, grown by doubling). */
   private tInt: Int32Array[] = Array.from({ length: 11 }, () => new Int32Array(1024));
+  /** backoffs are the backoff views of the tasks with restarts in their loop, by builder row (few). */
+  private readonly backoffs = new Map<number, BackoffView>();
   private tNum: Float64Array[] = Array.from({ length: 5 }, () => new Float64Array(1024));
   /** jobTables collects the members of the `jobs`, `cursors` and `runs` tables (addJobRecord). */
   readonly jobTables = new JobTables();
+  /** deploymentTables collects the members of the `deployments` table. */
+  readonly deploymentTables = new DeploymentTables();
 
   intern(s: string | undefined | null): number {
     if (s === undefined || s === null) return 0;
@@ -230,6 +248,10 @@ export class CoreBuilder {
     ints[8]![row] = this.intern(t.signal);
     ints[9]![row] = this.intern(t.error);
     ints[10]![row] = this.intern(t.startedAt);
+    // the crash loop as `status` shows it (crash-loop.ts); most tasks have none
+    const b = t.backoff ? backoffView(t) : undefined;
+    if (b?.restarts) this.backoffs.set(row, b);
+    else this.backoffs.delete(row);
     const nums = this.tNum;
     nums[0]![row] = typeof t.pid === 'number' ? t.pid : NaN;
     nums[1]![row] = typeof t.exitCode === 'number' ? t.exitCode : NaN;
@@ -305,6 +327,17 @@ export class CoreBuilder {
     const [tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted] = Array.from({ length: 11 }, (_, c) => col(c)) as [
       Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array,
     ];
+    const tLoop = new Uint8Array(nt);
+    const tBackoff: Record<number, BackoffView> = {};
+    if (this.backoffs.size) {
+      const rank = new Int32Array(nt);
+      for (let i = 0; i < nt; i++) rank[order[i]!] = i;
+      for (const [row, b] of this.backoffs) {
+        const i = rank[row]!;
+        tBackoff[i] = b;
+        if (b.crashLoop) tLoop[i] = 1;
+      }
+    }
     const tPid = fcol(0);
     const tExit = fcol(1);
     const tRes = new Float64Array(3 * nt);
@@ -328,7 +361,8 @@ export class CoreBuilder {
     const live = new Uint8Array(strs.length);
     for (let s = 1; s < strs.length; s++) if (LIVE_TASK_STATES.has(strs[s]!)) live[s] = 1;
     for (let i = 0; i < nt; i++) {
-      bump(tasksByState, strs[tState[i]!]!);
+      // a crash-looping task counts as `crash-loop`, the state `status` shows for it
+      bump(tasksByState, tLoop[i] ? CRASH_LOOP : strs[tState[i]!]!);
       if (!live[tState[i]!]) continue;
       const r = rowOfName.get(tAgent[i]!);
       if (r === undefined) continue;
@@ -382,11 +416,12 @@ export class CoreBuilder {
       agentCount: na,
       aName, aIdc, aCluster, aState, aAttrs, aError, aLastSeen, aDraining, aTasks, aCap, aUsed,
       taskCount: nt,
-      tIds, tIdOff, tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted, tPid, tExit, tRes,
+      tIds, tIdOff, tPlan, tGroup, tProject, tAgent, tDriver, tState, tPower, tHealth, tSignal, tError, tStarted, tPid, tExit, tRes, tLoop, tBackoff,
       overview,
       events: events.slice().reverse(),
       totals: { agents: na, agentsByState, tasks: nt, tasksByState, capacity, used: usedTotal },
       jobs: this.jobTables.finish(),
+      deployments: this.deploymentTables.finish(),
     };
   }
 }
@@ -396,11 +431,12 @@ export class CoreBuilder {
  * show as `unknown`) into a ModelCore. Used resources of an agent are the sum of its live tasks'.
  * The document is only read; the caller may drop it afterwards.
  */
-export function computeCore(data: StateData & JobTableRecords, declared: readonly DeclaredAgent[] = []): ModelCore {
+export function computeCore(data: StateData & JobTableRecords & DeploymentTableRecords, declared: readonly DeclaredAgent[] = []): ModelCore {
   const b = new CoreBuilder();
   for (const key in data.agents) b.addAgent(key, data.agents[key]!);
   for (const key in data.tasks) b.addTask(key, data.tasks[key]!);
   for (const t of JOB_TABLES) for (const key in data[t]) b.jobTables.add(t, key, data[t]![key]);
+  for (const key in data.deployments) b.deploymentTables.add(key, data.deployments[key]);
   return b.finish(data.events, declared);
 }
 

@@ -6,9 +6,9 @@
  * per query. No React, no terminal.
  */
 import type { EventRecord, StateData } from '../state/types.js';
-import { computeCore, type Amounts, type DeclaredAgent, type ModelCore, type OverviewLine, type Totals } from './model-core.js';
+import { computeCore, CRASH_LOOP, type Amounts, type DeclaredAgent, type ModelCore, type OverviewLine, type Totals } from './model-core.js';
 
-export { agentStateOf, computeCore, LIVE_TASK_STATES, taskSortKey } from './model-core.js';
+export { agentStateOf, computeCore, CRASH_LOOP, LIVE_TASK_STATES, taskSortKey } from './model-core.js';
 export type { Amounts, ClusterSummary, DeclaredAgent, IdcSummary, ModelCore, OverviewLine, Totals } from './model-core.js';
 
 /** AgentRow is one agent as the agents table shows it: capacity, what its live tasks use, health. */
@@ -46,6 +46,12 @@ export interface TaskRow {
   error?: string;
   startedAt?: string;
   resources: Amounts;
+  /** restarts counts the restarts of its crash loop (absent: none since it last stayed up). */
+  restarts?: number;
+  /** crashLoop is set on a task dead again after a restart of its loop: its restart waits for the backoff (STATE shows `crash-loop`). */
+  crashLoop?: boolean;
+  /** nextRestartAt is when a crash-looping task's next restart is due. */
+  nextRestartAt?: string;
 }
 
 /** ROW_CACHE bounds how many materialized rows a model keeps (they are reused across frames). */
@@ -177,6 +183,12 @@ export class DashboardModel {
     }
     if (!Number.isNaN(c.tPid[i]!)) r.pid = c.tPid[i]!;
     if (!Number.isNaN(c.tExit[i]!)) r.exitCode = c.tExit[i]!;
+    const b = c.tBackoff[i];
+    if (b) {
+      r.restarts = b.restarts;
+      if (b.crashLoop) r.crashLoop = true;
+      if (b.nextRestartAt !== undefined) r.nextRestartAt = b.nextRestartAt;
+    }
     if (this.taskRows.size >= ROW_CACHE) this.taskRows.clear();
     this.taskRows.set(i, r);
     return r;
@@ -256,6 +268,11 @@ export function modelOf(core: ModelCore): DashboardModel {
  */
 export function buildModel(data: StateData, declared: readonly DeclaredAgent[] = []): DashboardModel {
   return modelOf(computeCore(data, declared));
+}
+
+/** taskStateOf is the state a view shows for a task: `crash-loop` for a crash-looping one (as `factory status`), else its recorded state. */
+export function taskStateOf(t: Pick<TaskRow, 'state' | 'crashLoop'>): string {
+  return t.crashLoop ? CRASH_LOOP : t.state;
 }
 
 /** taskDetailOf says briefly why a task is not running: its error, the signal or the exit code. */
@@ -365,7 +382,7 @@ function strHits(strs: string[], test: (s: string) => boolean): Uint8Array {
  * tasksInScope returns the tasks of the scope's agent matching the query (the model's list itself
  * when nothing filters). Every (lowercased) word must match: `key:value` looks in that field
  * (lowercased), a plain word in the id, agent, state, driver, project, power, health or (lowercased)
- * error. Each word becomes lookup tables over the interned strings (and one search of the id
+ * error; a crash-looping task's state is also `crash-loop` (`state:crash` finds them). Each word becomes lookup tables over the interned strings (and one search of the id
  * string), so a query costs a pass of array lookups over the columns; results are cached per query.
  */
 export function tasksInScope(model: DashboardModel, scope: Scope, query: string): RowList<TaskRow> {
@@ -392,7 +409,8 @@ export function tasksInScope(model: DashboardModel, scope: Scope, query: string)
           const col = columnOf(c, key as Exclude<Field, 'task'>);
           const lower = model.lowered();
           const hit = strHits(lower, (s) => s.includes(v));
-          checks.push((i) => hit[col[i]!] === 1);
+          if (key === 'state' && CRASH_LOOP.includes(v)) checks.push((i) => hit[col[i]!] === 1 || c.tLoop[i] === 1);
+          else checks.push((i) => hit[col[i]!] === 1);
         }
         continue;
       }
@@ -400,9 +418,10 @@ export function tasksInScope(model: DashboardModel, scope: Scope, query: string)
       const lower = model.lowered();
       const err = strHits(lower, (s) => s.includes(w));
       const id = idHits(c.tIds, c.tIdOff, n, w);
+      const loop = CRASH_LOOP.includes(w);
       checks.push(
         (i) =>
-          id[i] === 1 || raw[c.tAgent[i]!] === 1 || raw[c.tState[i]!] === 1 || raw[c.tDriver[i]!] === 1 || raw[c.tProject[i]!] === 1 ||
+          id[i] === 1 || (loop && c.tLoop[i] === 1) || raw[c.tAgent[i]!] === 1 || raw[c.tState[i]!] === 1 || raw[c.tDriver[i]!] === 1 || raw[c.tProject[i]!] === 1 ||
           raw[c.tPower[i]!] === 1 || raw[c.tHealth[i]!] === 1 || err[c.tError[i]!] === 1,
       );
     }

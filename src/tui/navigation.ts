@@ -4,14 +4,15 @@
  * (quit, an action after confirmation, following a task's logs). No React, no terminal.
  */
 import { isVmDriver } from '../protocol/drivers.js';
+import type { DeploymentView } from './deployments-model.js';
 import type { JobView } from './jobs-model.js';
 import type { AgentRow, OverviewLine, Scope, TaskRow } from './model.js';
 
 /** View is one of the dashboard's screens. */
-export type View = 'overview' | 'agents' | 'tasks' | 'events' | 'jobs';
+export type View = 'overview' | 'agents' | 'tasks' | 'events' | 'jobs' | 'deployments';
 
-/** VIEWS lists the views in tab order (keys 1–5). */
-export const VIEWS: readonly View[] = ['overview', 'agents', 'tasks', 'events', 'jobs'];
+/** VIEWS lists the views in tab order (keys 1–6). */
+export const VIEWS: readonly View[] = ['overview', 'agents', 'tasks', 'events', 'jobs', 'deployments'];
 
 /** ActionKind is an operator action that needs a confirmation. */
 export type ActionKind = 'restart' | 'drain' | 'undrain' | 'vm-start' | 'vm-stop' | 'vm-reboot' | 'job-run' | 'job-suspend' | 'job-resume';
@@ -71,8 +72,9 @@ export interface KeyContext {
   selectedOverview?: OverviewLine;
   selectedAgent?: AgentRow;
   selectedTask?: TaskRow;
-  selectedEvent?: { task?: string; agent?: string; job?: string };
+  selectedEvent?: { task?: string; agent?: string; job?: string; deployment?: string };
   selectedJob?: JobView;
+  selectedDeployment?: DeploymentView;
   /** vmActions is false when this build has no VM power control. */
   vmActions: boolean;
 }
@@ -87,8 +89,8 @@ export const VM_UNAVAILABLE = 'VM power actions are unavailable: this build has 
 export function initialUi(view: View = 'overview'): UiState {
   return {
     view,
-    cursor: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0 },
-    top: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0 },
+    cursor: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0, deployments: 0 },
+    top: { overview: 0, agents: 0, tasks: 0, events: 0, jobs: 0, deployments: 0 },
     filter: '',
     editingFilter: false,
     scope: {},
@@ -270,6 +272,7 @@ function drillIn(ui: UiState, ctx: KeyContext): { ui: UiState; effect?: Effect }
       return ctx.selectedTask ? { ui: { ...ui, detail: !ui.detail } } : { ui };
     case 'events': {
       const e = ctx.selectedEvent;
+      if (e?.deployment) return { ui: { ...scoped(ui, 'deployments', {}), filter: e.deployment } };
       if (e?.task) return { ui: { ...scoped(ui, 'tasks', {}), filter: e.task } };
       if (e?.job) return { ui: { ...scoped(ui, 'jobs', {}), filter: e.job } };
       if (e?.agent) return { ui: { ...scoped(ui, 'agents', {}), filter: e.agent } };
@@ -277,5 +280,11 @@ function drillIn(ui: UiState, ctx: KeyContext): { ui: UiState; effect?: Effect }
     }
     case 'jobs':
       return { ui };
+    case 'deployments': {
+      // a deployment → the tasks of the group it rolls
+      const d = ctx.selectedDeployment;
+      if (!d) return { ui };
+      return { ui: { ...scoped(ui, 'tasks', {}), filter: `plan:${d.plan} group:${d.group}` } };
+    }
   }
 }

@@ -22,16 +22,20 @@ export function stateColor(state: string | undefined): string | undefined {
     case 'waiting':
     case 'missed':
     case 'suspended':
+    case 'waiting-promotion':
       return 'yellow';
     case 'lost':
     case 'down':
     case 'failed':
     case 'unhealthy':
     case 'crashed':
+    case 'crash-loop':
+    case 'reverted':
       return 'red';
     case 'exited':
     case 'stopped':
     case 'shut off':
+    case 'aborted':
       return 'gray';
     default:
       return undefined;
@@ -40,7 +44,7 @@ export function stateColor(state: string | undefined): string | undefined {
 
 /** eventColor returns the colour of an event line by its kind. */
 export function eventColor(kind: string): string | undefined {
-  if (/failed|lost|missing|duplicate/.test(kind)) return 'red';
+  if (/failed|lost|missing|duplicate|crash-loop/.test(kind)) return 'red';
   if (/restarted|draining|adopted/.test(kind)) return 'yellow';
   if (/started|back|applied|undrained/.test(kind)) return 'green';
   return undefined;

@@ -1,7 +1,7 @@
 /**
  * readStateRecords parses a state file record by record into a CoreBuilder, so the whole document
  * (≈90 MB of objects for 100k tasks) never exists at once: the file's bytes are scanned for the
- * members of `agents` and `tasks` (and of the job tables), and each member alone is decoded and
+ * members of `agents` and `tasks` (and of the job and deployment tables), and each member alone is decoded and
  * parsed. Anything it does not expect (other shapes, repeated top-level keys, malformed JSON) makes
  * it give up, and the caller falls back to JSON.parse of the whole text, which then behaves (and
  * fails) as before.
@@ -10,6 +10,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { applyJournalSync, hasJournal } from '../state/read-sync.js';
 import type { EventRecord } from '../state/types.js';
+import { DEPLOYMENTS_TABLE } from './deployments-model.js';
 import { isJobTable, type JobTableName } from './jobs-model.js';
 import { computeCore, CoreBuilder, parseStateText, type DeclaredAgent, type ModelCore } from './model-core.js';
 
@@ -207,7 +208,7 @@ export function coreFromStateBuffer(buf: Buffer | number, declared: readonly Dec
     s.members((key) => {
       if (seen.has(key)) throw new GiveUp();
       seen.add(key);
-      if (key === 'agents' || key === 'tasks' || isJobTable(key)) {
+      if (key === 'agents' || key === 'tasks' || isJobTable(key) || key === DEPLOYMENTS_TABLE) {
         const c = s.ws();
         if (c !== 0x7b) throw new GiveUp();
         s.members((k) => {
@@ -215,6 +216,7 @@ export function coreFromStateBuffer(buf: Buffer | number, declared: readonly Dec
           if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new GiveUp();
           if (key === 'agents') b.addAgent(k, rec as never);
           else if (key === 'tasks') b.addTask(k, rec as never);
+          else if (key === DEPLOYMENTS_TABLE) b.deploymentTables.add(k, rec);
           else b.jobTables.add(key as JobTableName, k, rec);
         });
       } else if (key === 'events') events = s.value();

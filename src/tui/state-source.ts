@@ -15,6 +15,7 @@ import { JOURNAL_RE } from '../state/journal.js';
 import { applyJournalSync, hasJournal } from '../state/read-sync.js';
 import { emptyState } from './empty-state.js';
 import type { StateData } from '../state/types.js';
+import { deploymentsOf, NO_DEPLOYMENTS, type DeploymentTableRecords, type DeploymentView } from './deployments-model.js';
 import { jobsOfTables, NO_JOBS, type JobsData, type JobTableRecords } from './jobs-model.js';
 import { computeCore, parseStateText, type DeclaredAgent, type ModelCore } from './model-core.js';
 import { coreFromStateFile } from './state-reader.js';
@@ -27,6 +28,8 @@ export interface StateSnapshot {
   core?: ModelCore;
   /** jobs are the scheduled jobs and their kept runs, of the same version (absent: none). */
   jobs?: JobsData;
+  /** deployments are the state's deployments, newest first, of the same version (absent: none). */
+  deployments?: readonly DeploymentView[];
   /** version increases with every new document. */
   version: number;
   /** readAt is when it was read (ms since the epoch). */
@@ -73,15 +76,19 @@ export abstract class SnapshotPublisher implements StateSource {
   abstract close(): void;
 }
 
-/** MemoryStateSource is a StateSource whose documents (with their job tables, if any) are pushed by hand (tests, benchmark). */
+/** MemoryDocument is a state document with its job and deployment tables, if any. */
+export type MemoryDocument = StateData & JobTableRecords & DeploymentTableRecords;
+
+/** MemoryStateSource is a StateSource whose documents (with their job and deployment tables, if any) are pushed by hand (tests, benchmark). */
 export class MemoryStateSource extends SnapshotPublisher {
-  constructor(data: StateData & JobTableRecords = emptyState(), now = Date.now()) {
-    super({ data, jobs: jobsOfTables(data), version: 1, readAt: now });
+  constructor(data: MemoryDocument = emptyState(), now = Date.now()) {
+    super({ data, jobs: jobsOfTables(data), deployments: deploymentsOf(Object.values(data.deployments ?? {})), version: 1, readAt: now });
   }
 
   /** push publishes a new document (or an error that keeps the document). */
-  push(data: StateData & JobTableRecords, opts: { error?: string; now?: number } = {}): void {
-    this.emit({ data, jobs: jobsOfTables(data), version: this.snap.version + 1, readAt: opts.now ?? Date.now(), ...(opts.error ? { error: opts.error } : {}) });
+  push(data: MemoryDocument, opts: { error?: string; now?: number } = {}): void {
+    const deployments = deploymentsOf(Object.values(data.deployments ?? {}));
+    this.emit({ data, jobs: jobsOfTables(data), deployments, version: this.snap.version + 1, readAt: opts.now ?? Date.now(), ...(opts.error ? { error: opts.error } : {}) });
   }
 
   /** close forgets the listeners. */
@@ -176,7 +183,7 @@ export class StateFileWatcher extends SnapshotPublisher {
     readonly dir: string,
     private readonly opts: StateFileWatcherOptions,
   ) {
-    super({ core: computeCore(emptyState(), opts.declared), jobs: NO_JOBS, version: 0, readAt: Date.now() });
+    super({ core: computeCore(emptyState(), opts.declared), jobs: NO_JOBS, deployments: NO_DEPLOYMENTS, version: 0, readAt: Date.now() });
     this.file = path.join(dir, STATE_FILE);
   }
 
@@ -252,7 +259,7 @@ export class StateFileWatcher extends SnapshotPublisher {
         try {
           const core = await readStateCore(this.file, this.opts.declared, { inThread: this.opts.inThread });
           this.signature = sig;
-          this.publish({ core, jobs: core.jobs, version: this.snap.version + 1, readAt: Date.now() });
+          this.publish({ core, jobs: core.jobs, deployments: core.deployments, version: this.snap.version + 1, readAt: Date.now() });
         } catch (err) {
           this.publish({ ...this.snap, version: this.snap.version + 1, readAt: Date.now(), error: `cannot read ${this.file}: ${(err as Error).message}` });
         }

@@ -19,7 +19,7 @@ import { FactoryError } from '../../src/errors.js';
 import { JOB_TABLES } from '../../src/tui/jobs-model.js';
 import { FakeControl, publish, seeded, task } from '../api/helpers.js';
 import { waitFor } from '../helpers/cli.js';
-import { sampleJobTables } from './fixtures.js';
+import { sampleDeployments, sampleJobTables } from './fixtures.js';
 
 const FAST: ApiStateSourceOptions = { debounceMs: 50, heartbeatMs: 100, minBackoffMs: 50, maxBackoffMs: 200, timeoutMs: 2_000 };
 
@@ -216,6 +216,59 @@ describe('ApiStateSource', () => {
     expect(source.current().error).toBeUndefined();
     await source.refresh();
     expect(spy.mock.calls.filter((c) => c[0].startsWith('/v1/jobs'))).toHaveLength(1);
+  });
+
+  test('carries the deployments; a deployment event lists them again, and so does a task listing while one is in progress', async () => {
+    const backend = await seeded();
+    const deps = sampleDeployments().deployments;
+    await commit(backend, Object.entries(deps).map(([key, value]) => ({ table: 'deployments', key, value }) as never));
+    const { port } = await serve(backend);
+    const client = await clientFor(backend, port);
+    const getJson = vi.spyOn(client, 'getJson');
+    const { source } = await open(client);
+    const list = () => source.current().deployments!;
+    expect(list().map((d) => `${d.id}:${d.status}:${d.old}/${d.new}/${d.healthy}`)).toEqual(['dep-0b0b0b0b0b:waiting-promotion:1/1/1', 'dep-0a0a0a0a0a:running:3/2/1', 'dep-0c0c0c0c0c:reverted:0/0/0']);
+    const paths = () => getJson.mock.calls.map((c) => c[0]);
+
+    // promoted (a deployment event): listed again
+    await new Promise((r) => setTimeout(r, 200)); // the replayed events settle
+    getJson.mockClear();
+    const promoted = { ...deps['dep-0b0b0b0b0b']!, status: 'running' as const, promoted: true };
+    await commit(backend, [{ table: 'deployments', key: promoted.id, value: promoted }], [{ topic: 'deployment', kind: 'deployment-promoted', message: 'promoted', deployment: promoted.id, plan: 'farm', project: 'acme' }]);
+    expect(await waitFor(() => list()[0]?.status === 'running', 3_000, 20), JSON.stringify(list()[0])).toBe(true);
+    expect(paths().filter((p) => p === '/v1/deployments')).toHaveLength(1);
+
+    // a step that moves a rollout's counts with a task event only: listed with the tasks, while one is in progress
+    getJson.mockClear();
+    const stepped = { ...deps['dep-0a0a0a0a0a']!, old: 2, tasks: deps['dep-0a0a0a0a0a']!.tasks.map((t) => ({ ...t, state: 'healthy' as const })) };
+    await commit(backend, [{ table: 'deployments', key: stepped.id, value: stepped }, { table: 'tasks', key: 'web/web/0', value: { ...task('web/web/0', 'alpha'), pid: 4545 } }], [{ topic: 'task', kind: 'task-started', message: 'web', task: 'web/web/0', project: 'alpha' }]);
+    expect(await waitFor(() => list()[1]?.healthy === 2, 3_000, 20), JSON.stringify(list()[1])).toBe(true);
+    expect(list()[1]).toMatchObject({ old: 2, new: 2, healthy: 2 });
+
+    // none in progress: a task event lists agents and tasks only
+    await commit(backend, Object.values(deps).map((d) => ({ table: 'deployments', key: d.id, value: { ...d, status: 'succeeded' } }) as never), [{ topic: 'deployment', kind: 'deployment-succeeded', message: 'done', deployment: 'dep-0a0a0a0a0a', plan: 'web', project: 'acme' }]);
+    expect(await waitFor(() => list().every((d) => d.status === 'succeeded'), 3_000, 20), JSON.stringify(list())).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    getJson.mockClear();
+    await commit(backend, [{ table: 'tasks', key: 'web/web/0', value: { ...task('web/web/0', 'alpha'), pid: 4646 } }], [{ topic: 'task', kind: 'task-restarted', message: 'web', task: 'web/web/0', project: 'alpha' }]);
+    expect(await waitFor(() => source.current().data!.tasks['web/web/0']?.pid === 4646, 3_000, 20)).toBe(true);
+    expect(paths().filter((p) => p === '/v1/deployments')).toEqual([]);
+  });
+
+  test('a host without deployment routes (an older release) shows no deployments, and is not asked again', async () => {
+    const backend = await seeded();
+    const { port } = await serve(backend);
+    const client = await clientFor(backend, port);
+    const getJson = client.getJson.bind(client);
+    const spy = vi.spyOn(client, 'getJson').mockImplementation(async (p, o) => {
+      if (p.startsWith('/v1/deployments')) throw new FactoryError(`no such endpoint: GET ${p}`, { code: 'E_NOT_FOUND' });
+      return getJson(p, o) as never;
+    });
+    const { source } = await open(client);
+    expect(source.current().deployments).toEqual([]);
+    expect(source.current().error).toBeUndefined();
+    await source.refresh();
+    expect(spy.mock.calls.filter((c) => c[0].startsWith('/v1/deployments'))).toHaveLength(1);
   });
 
   test('a host that cannot be reached at all fails open() (the command reports it)', async () => {

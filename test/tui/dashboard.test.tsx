@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { DashboardActions } from '../../src/tui/actions.js';
 import { Dashboard } from '../../src/tui/Dashboard.js';
 import { MemoryStateSource } from '../../src/tui/state-source.js';
-import { sampleState, sampleStateWithJobs, task } from './fixtures.js';
+import { CRASHY, sampleDeployments, sampleState, sampleStateWithDeployments, sampleStateWithJobs, task } from './fixtures.js';
 
 const NOW = Date.parse('2026-01-01T00:00:30Z');
 const tick = () => new Promise((r) => setTimeout(r, 50));
@@ -236,7 +236,7 @@ describe('<Dashboard>', () => {
       [80, 24],
       [40, 12],
     ] as const) {
-      const { press, frame, app } = mount({ columns, rows, source: new MemoryStateSource(sampleStateWithJobs(), NOW) });
+      const { press, frame, app } = mount({ columns, rows, source: new MemoryStateSource({ ...sampleStateWithJobs(), ...sampleDeployments() }, NOW) });
       await press('3');
       const lines = frame().split('\n');
       expect(lines.length).toBeLessThanOrEqual(rows - 1);
@@ -250,7 +250,58 @@ describe('<Dashboard>', () => {
       expect(frame()).toContain('Runs of etl/nightly');
       // at 80 columns the id and schedule shrink; every count stays
       if (columns === 80) expect(frame()).toMatch(/etl\/nightly\s+0 2 .*2026-01-02 01:00:00Z\s+failed\s+0\s+5\s+1\s+1\s+2/);
+      await press('6');
+      const deployLines = frame().split('\n');
+      expect(deployLines.length).toBeLessThanOrEqual(rows - 1);
+      for (const l of deployLines) expect(l.replace(/\u001b\[[0-9;]*m/g, '').length).toBeLessThanOrEqual(columns);
+      // at 80 columns AGE goes; every count stays
+      if (columns === 80) expect(frame()).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+factory dep/);
       app.unmount();
     }
+  });
+
+  test('6 opens the deployments view: status, old/new/healthy counts, a canary waiting for promotion; the selected one\'s tasks below', async () => {
+    const { press, frame } = mount({ columns: 130, source: new MemoryStateSource(sampleStateWithDeployments(), NOW) });
+    // the header says what is deploying, and counts the crash-looping task
+    expect(frame()).toMatch(/tasks 7 \(4 running, 1 crash-loop, 1 failed, 1 lost\) · deploying 2 \(1 to promote\)/);
+    await press('6');
+    const f = frame();
+    expect(f).toContain('6 Deploys');
+    expect(f).toMatch(/DEPLOYMENT\s+GROUP\s+STATUS\s+OLD\s+NEW\s+HEALTHY\s+AGE\s+NOTE/);
+    expect(f).toMatch(/dep-0b0b0b0b0b\s+farm\/render\s+waiting-promotion\s+1\s+1\s+1\s+10s\s+factory deploy promote dep-0b0b0b0b0b/);
+    expect(f).toMatch(/dep-0a0a0a0a0a\s+web\/api\s+running\s+3\s+2\s+1\s+20s/);
+    expect(f).toMatch(/dep-0c0c0c0c0c\s+batch\/tick\s+reverted\s+0\s+0\s+0\s+1h\s+reverted by dep-0d0d0d0d0d/);
+    // the newest is selected: where it stands, its policy, its canary
+    expect(f).toMatch(/dep-0b0b0b0b0b farm\/render: waiting-promotion · 1 old, 1 new, 1 healthy \(a group of 1\); canaries not promoted/);
+    expect(f).toContain('2 at a time, 1 extra, healthy for 1s, 1 canary; spec h1 → h2');
+    expect(f).toMatch(/TASK\s+STATE\s+STARTED\s+HEALTHY AT\s+NOTE/);
+    expect(f).toMatch(/farm\/render\/1\s+healthy\s+2026-01-01 00:00:21Z\s+2026-01-01 00:00:23Z\s+canary/);
+    expect(f).toMatch(/⏎\s+its tasks/);
+    expect(f.split('\n').length).toBeLessThanOrEqual(29);
+    await press('j');
+    expect(frame()).toMatch(/web\/api\/4\s+healthy\s+2026-01-01 00:00:11Z\s+2026-01-01 00:00:13Z/);
+    expect(frame()).toMatch(/web\/api\/0\s+pending\s+2026-01-01 00:00:14Z\s+-/);
+    expect(frame()).toContain('started 2026-01-01 00:00:10Z by local:ops');
+    await press('j');
+    expect(frame()).toMatch(/batch\/tick\/0\s+failed\s+.*unhealthy: 3 failed checks/);
+    // a filter, then Enter: the tasks of the group it rolls
+    await press('/', 'w', 'e', 'b', '\r');
+    expect(frame()).toContain('1/1');
+    await press('\r');
+    expect(frame()).toContain('3 Tasks');
+    expect(frame()).toContain('web/api/10');
+    expect(frame()).not.toContain('farm/render/0');
+  });
+
+  test('a crash-looping task shows as crash-loop with its next restart, as `factory status` says it', async () => {
+    const { press, frame } = mount({ columns: 160, source: new MemoryStateSource(sampleStateWithDeployments(), NOW) });
+    await press('3');
+    const row = frame().split('\n').find((l) => l.includes(CRASHY.task)) ?? '';
+    expect(row).toMatch(/web\/crash\/0\s+crash\s+acme\s+h1\s+process\s+crash-loop\s+-\s+-\s+-\s+exit 1; restart 4 at 00:00:34Z/);
+    expect(frame().split('\n').find((l) => l.includes('web/api/0 ')) ?? '').toMatch(/running\s+-\s+healthy\s+-\s+2 restarts/);
+    await press('/', 'c', 'r', 'a', 's', 'h', '-', 'l', '\r', '\r');
+    expect(frame()).toContain('1/1');
+    expect(frame()).toMatch(/state crash-loop \(exited\)/);
+    expect(frame()).toContain('exit 1; restart 4 at 00:00:34Z (in 4s)');
   });
 });

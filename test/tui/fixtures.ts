@@ -1,10 +1,13 @@
 /**
  * Small state documents for the dashboard's tests: two IDCs, three agents (one lost, one draining),
  * process, docker and VM tasks in several states, and a few events; with jobs, four scheduled jobs
- * and their runs.
+ * and their runs; with deployments, three deployments and a crash-looping task.
  */
+import type { DeploymentRecord } from '../../src/deploy/types.js';
 import { JOB_DEFAULTS, type JobRecord, type JobSpec, type RunRecord } from '../../src/jobs/types.js';
+import type { GroupSpec, UpdatePolicy } from '../../src/spec/model.js';
 import type { StateData, TaskRecord } from '../../src/state/types.js';
+import type { DeploymentTableRecords } from '../../src/tui/deployments-model.js';
 import type { JobTableRecords } from '../../src/tui/jobs-model.js';
 
 const GiB = 1024 ** 3;
@@ -97,4 +100,59 @@ export function sampleJobTables(): JobTableRecords {
 /** sampleStateWithJobs is sampleState with the job tables. */
 export function sampleStateWithJobs(): StateData & JobTableRecords {
   return { ...sampleState(), ...sampleJobTables() };
+}
+
+/** POLICY is an update policy: 2 at a time, 1 extra, healthy for 1 s. */
+const POLICY: UpdatePolicy = { maxParallel: 2, maxSurge: 1, minHealthyTimeMs: 1000, healthyDeadlineMs: 20_000, progressDeadlineMs: 60_000, autoRevert: false, canary: 0, autoPromote: false };
+
+/** deployment builds a deployment record of plan/group (project acme) rolling `count` tasks from h1 to h2. */
+export function deployment(id: string, planGroup: string, count: number, over: Partial<DeploymentRecord> = {}): DeploymentRecord {
+  const [plan, group] = planGroup.split('/') as [string, string];
+  return {
+    id, plan, group, project: 'acme', fromHash: 'h1', toHash: 'h2', toSpec: { name: group, count } as GroupSpec, policy: POLICY, status: 'running', promoted: true,
+    tasks: [], old: count, createdAt: '2026-01-01T00:00:10.000Z', updatedAt: '2026-01-01T00:00:10.000Z', progressAt: '2026-01-01T00:00:10.000Z', ...over,
+  };
+}
+
+/**
+ * sampleDeployments are the deployments of the tests' state: web/api rolling (1 new healthy, 1
+ * starting, 3 old), farm/render's canary healthy and waiting for promotion (the newest), and an older
+ * batch/tick one that failed and was reverted.
+ */
+export function sampleDeployments(): Required<DeploymentTableRecords> {
+  const list = [
+    deployment('dep-0a0a0a0a0a', 'web/api', 4, {
+      old: 3, by: 'local:ops',
+      tasks: [
+        { task: 'web/api/4', state: 'healthy', startedAt: '2026-01-01T00:00:11.000Z', healthyAt: '2026-01-01T00:00:13.000Z' },
+        { task: 'web/api/0', state: 'pending', startedAt: '2026-01-01T00:00:14.000Z' },
+      ],
+    }),
+    deployment('dep-0b0b0b0b0b', 'farm/render', 1, {
+      status: 'waiting-promotion', promoted: false, old: 1, createdAt: '2026-01-01T00:00:20.000Z', policy: { ...POLICY, canary: 1 },
+      message: 'canaries healthy: waiting for promotion',
+      tasks: [{ task: 'farm/render/1', state: 'healthy', startedAt: '2026-01-01T00:00:21.000Z', healthyAt: '2026-01-01T00:00:23.000Z', canary: true }],
+    }),
+    deployment('dep-0c0c0c0c0c', 'batch/tick', 1, {
+      status: 'reverted', old: 0, createdAt: '2025-12-31T23:00:00.000Z', finishedAt: '2025-12-31T23:01:00.000Z', revertedBy: 'dep-0d0d0d0d0d',
+      message: 'batch/tick/0 unhealthy: 3 failed checks',
+      tasks: [{ task: 'batch/tick/0', state: 'failed', startedAt: '2025-12-31T23:00:01.000Z', error: 'unhealthy: 3 failed checks' }],
+    }),
+  ];
+  return { deployments: Object.fromEntries(list.map((d) => [d.id, d])) };
+}
+
+/** CRASHY is a crash-looping task of the deployments state: exited after 3 restarts, its 4th due at 00:00:34Z. */
+export const CRASHY = task('web/crash/0', 'h1', {
+  state: 'exited', exitCode: 1, pid: undefined,
+  backoff: { restarts: 3, since: '2026-01-01T00:00:00.000Z', lastRestartAt: '2026-01-01T00:00:26.000Z', diedAt: '2026-01-01T00:00:30.000Z', delayMs: 4000, nextAt: '2026-01-01T00:00:34.000Z' },
+});
+
+/** sampleStateWithDeployments is sampleState with the deployments, a crash-looping task and a running task that restarted twice. */
+export function sampleStateWithDeployments(): StateData & DeploymentTableRecords {
+  const s = sampleState();
+  s.tasks[CRASHY.task] = CRASHY;
+  s.tasks['web/api/0']!.backoff = { restarts: 2, since: '2026-01-01T00:00:00.000Z', lastRestartAt: '2026-01-01T00:00:25.000Z' };
+  s.events.push({ rev: 4, topic: 'deployment', at: '2026-01-01T00:00:20.000Z', kind: 'deployment-started', deployment: 'dep-0b0b0b0b0b', plan: 'farm', message: 'rolling farm/render: 1 of 1 task from h1 to h2 (canary)' });
+  return { ...s, ...sampleDeployments() };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { agentsInScope, buildModel, computeCore, eventsMatching, taskSortKey, tasksInScope } from '../../src/tui/model.js';
+import { agentsInScope, buildModel, computeCore, eventsMatching, taskSortKey, taskStateOf, tasksInScope } from '../../src/tui/model.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,9 @@ import type { JournalEntry } from '../../src/state/tables.js';
 import { jobsMatching, jobsOfTables, runNowOutcome, suspendOutcome } from '../../src/tui/jobs-model.js';
 import { coreFromStateBuffer, coreFromStateFile } from '../../src/tui/state-reader.js';
 import { MemoryStateSource } from '../../src/tui/state-source.js';
-import { sampleJobTables, sampleState, sampleStateWithJobs } from './fixtures.js';
+import { deploymentCounts } from '../../src/deploy/describe.js';
+import { deploymentsMatching, deploymentsOf, deploymentsTotals, noteOf } from '../../src/tui/deployments-model.js';
+import { CRASHY, sampleDeployments, sampleJobTables, sampleState, sampleStateWithDeployments, sampleStateWithJobs } from './fixtures.js';
 
 const GiB = 1024 ** 3;
 
@@ -159,5 +161,86 @@ describe('jobs of a state', () => {
     expect(runNowOutcome({ id: 'etl/nightly/x', reason: 'no agent fits' })).toBe('etl/nightly/x: waiting: no agent fits');
     expect(suspendOutcome({ id: 'web/backup', suspended: true })).toBe('web/backup suspended');
     expect(suspendOutcome({ id: 'web/backup', suspended: false, next: '2026-01-01T00:15:00.000Z' })).toBe('web/backup resumed; next slot 2026-01-01T00:15:00.000Z');
+  });
+});
+
+describe('crash loops', () => {
+  const m = buildModel(sampleStateWithDeployments());
+
+  test('a crash-looping task is shown as `factory status` shows it: crash-loop, its restarts and next restart', () => {
+    const t = m.tasks.find((r) => r.task === CRASHY.task)!;
+    expect(t).toMatchObject({ state: 'exited', exitCode: 1, crashLoop: true, restarts: 3, nextRestartAt: '2026-01-01T00:00:34.000Z' });
+    expect(taskStateOf(t)).toBe('crash-loop');
+    // up again after 2 restarts: no crash loop, its restarts counted
+    const up = m.tasks.find((r) => r.task === 'web/api/0')!;
+    expect(up).toMatchObject({ state: 'running', restarts: 2 });
+    expect(up.crashLoop).toBeUndefined();
+    expect(taskStateOf(up)).toBe('running');
+    expect(m.tasks.find((r) => r.task === 'web/api/1')!.restarts).toBeUndefined();
+    // the header counts it as crash-loop, not as exited
+    expect(m.totals.tasksByState).toEqual({ running: 4, failed: 1, lost: 1, 'crash-loop': 1 });
+  });
+
+  test('the filter finds it as crash-loop (a word or state:), and by its recorded state', () => {
+    expect(tasksInScope(m, {}, 'crash-loop').map((t) => t.task)).toEqual([CRASHY.task]);
+    expect(tasksInScope(m, {}, 'state:crash').map((t) => t.task)).toEqual([CRASHY.task]);
+    expect(tasksInScope(m, {}, 'state:exited').map((t) => t.task)).toEqual([CRASHY.task]);
+    expect(tasksInScope(m, {}, 'loop h1').map((t) => t.task)).toEqual([CRASHY.task]);
+    expect(tasksInScope(m, {}, 'state:running').map((t) => t.task)).not.toContain(CRASHY.task);
+  });
+
+  test('the record-by-record reader gives the same columns', () => {
+    const data = sampleStateWithDeployments();
+    expect(coreFromStateBuffer(Buffer.from(JSON.stringify(data, null, 1)))).toEqual(computeCore(data));
+  });
+});
+
+describe('deployments of a state', () => {
+  test('newest first, with `deploy list`\'s counts and the policy in words; a state without the table has none', () => {
+    const records = Object.values(sampleDeployments().deployments);
+    const list = deploymentsOf(records);
+    expect(list.map((d) => `${d.id} ${d.plan}/${d.group} ${d.status}`)).toEqual([
+      'dep-0b0b0b0b0b farm/render waiting-promotion',
+      'dep-0a0a0a0a0a web/api running',
+      'dep-0c0c0c0c0c batch/tick reverted',
+    ]);
+    for (const d of list) expect({ old: d.old, new: d.new, healthy: d.healthy }).toEqual(deploymentCounts(records.find((r) => r.id === d.id)!));
+    expect(list[1]).toMatchObject({ old: 3, new: 2, healthy: 1, count: 4, policy: '2 at a time, 1 extra, healthy for 1s', by: 'local:ops' });
+    expect(list[0]).toMatchObject({ old: 1, new: 1, healthy: 1, count: 1, canary: 1, promoted: false });
+    // a failed new task is not counted new
+    expect(list[2]).toMatchObject({ old: 0, new: 0, healthy: 0, revertedBy: 'dep-0d0d0d0d0d' });
+    expect(computeCore(sampleState()).deployments).toEqual([]);
+    expect(new MemoryStateSource(sampleStateWithDeployments()).current().deployments).toEqual(list);
+  });
+
+  test('the note says what a canary waits for and what a revert did; the filter and the header counts', () => {
+    const list = deploymentsOf(Object.values(sampleDeployments().deployments));
+    expect(list.map(noteOf)).toEqual(['factory deploy promote dep-0b0b0b0b0b', '', 'reverted by dep-0d0d0d0d0d: batch/tick/0 unhealthy: 3 failed checks']);
+    expect(deploymentsMatching(list, '')).toBe(list);
+    expect(deploymentsMatching(list, 'promote').map((d) => d.id)).toEqual(['dep-0b0b0b0b0b']);
+    expect(deploymentsMatching(list, 'active web').map((d) => d.id)).toEqual(['dep-0a0a0a0a0a']);
+    expect(deploymentsMatching(list, 'REVERTED').map((d) => d.id)).toEqual(['dep-0c0c0c0c0c']);
+    expect(deploymentsMatching(list, 'dep-0a').map((d) => d.id)).toEqual(['dep-0a0a0a0a0a']);
+    expect(deploymentsTotals(list)).toEqual({ active: 2, paused: 0, waiting: 1 });
+  });
+
+  test('the reader reads the deployments table record by record, as parsing the whole document does (a journal on top included)', () => {
+    const data = sampleStateWithDeployments();
+    const want = computeCore(data);
+    expect(want.deployments.map((d) => d.id)).toEqual(['dep-0b0b0b0b0b', 'dep-0a0a0a0a0a', 'dep-0c0c0c0c0c']);
+    expect(coreFromStateBuffer(Buffer.from(JSON.stringify(data)))).toEqual(want);
+    const dir = mkdtempSync(path.join(tmpdir(), 'factory-reader-'));
+    try {
+      const file = path.join(dir, 'state.json');
+      writeFileSync(file, JSON.stringify({ ...data, version: 2, rev: 4 }));
+      for (const chunk of [5, 1 << 20]) expect(coreFromStateFile(file, [], chunk).deployments).toEqual(want.deployments);
+      // a journal after the snapshot: the canary promoted, the rollout goes on
+      const promoted = { ...data.deployments!['dep-0b0b0b0b0b']!, status: 'running', promoted: true };
+      const entry: JournalEntry = { rev: 5, ops: [{ table: 'deployments', key: promoted.id, value: promoted }], events: [] };
+      writeFileSync(path.join(dir, journalName(4)), encodeEntry(entry));
+      expect(coreFromStateFile(file).deployments[0]).toMatchObject({ id: 'dep-0b0b0b0b0b', status: 'running', promoted: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

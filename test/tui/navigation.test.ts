@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
+import { deploymentsOf } from '../../src/tui/deployments-model.js';
 import { jobsOfTables } from '../../src/tui/jobs-model.js';
-import { buildModel } from '../../src/tui/model.js';
+import { buildModel, tasksInScope } from '../../src/tui/model.js';
 import { initialUi, reduceKey, scrollTop, VIEWS, VM_UNAVAILABLE, type KeyContext } from '../../src/tui/navigation.js';
-import { sampleJobTables, sampleState } from './fixtures.js';
+import { sampleDeployments, sampleJobTables, sampleState } from './fixtures.js';
 
 const m = buildModel(sampleState());
 const { jobs } = jobsOfTables(sampleJobTables());
@@ -83,13 +84,15 @@ describe('reduceKey', () => {
     expect(reduceKey(initialUi('agents'), 'l', {}, ctx()).effect?.kind).toBe('message');
   });
 
-  test('5 and tab reach the jobs view; 6 is no view', () => {
-    expect(VIEWS).toEqual(['overview', 'agents', 'tasks', 'events', 'jobs']);
+  test('5 and tab reach the jobs view, 6 and tab the deployments view; 7 is no view', () => {
+    expect(VIEWS).toEqual(['overview', 'agents', 'tasks', 'events', 'jobs', 'deployments']);
     expect(reduceKey(initialUi(), '5', {}, ctx()).ui.view).toBe('jobs');
+    expect(reduceKey(initialUi(), '6', {}, ctx()).ui.view).toBe('deployments');
     expect(reduceKey(initialUi('events'), '', { tab: true }, ctx()).ui.view).toBe('jobs');
-    expect(reduceKey(initialUi('jobs'), '', { tab: true }, ctx()).ui.view).toBe('overview');
-    expect(reduceKey(initialUi('overview'), '', { leftArrow: true }, ctx()).ui.view).toBe('jobs');
-    expect(reduceKey(initialUi('tasks'), '6', {}, ctx()).ui.view).toBe('tasks');
+    expect(reduceKey(initialUi('jobs'), '', { tab: true }, ctx()).ui.view).toBe('deployments');
+    expect(reduceKey(initialUi('deployments'), '', { tab: true }, ctx()).ui.view).toBe('overview');
+    expect(reduceKey(initialUi('overview'), '', { leftArrow: true }, ctx()).ui.view).toBe('deployments');
+    expect(reduceKey(initialUi('tasks'), '7', {}, ctx()).ui.view).toBe('tasks');
     let ui = reduceKey(initialUi(), '5', {}, ctx()).ui;
     ui = reduceKey(ui, 'j', {}, ctx({ count: 4 })).ui;
     expect(ui.cursor.jobs).toBe(1);
@@ -122,5 +125,16 @@ describe('reduceKey', () => {
     expect(reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { task: 'web/api/2', agent: 'h1' } })).ui).toMatchObject({ view: 'tasks', filter: 'web/api/2' });
     expect(reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { agent: 'h1' } })).ui).toMatchObject({ view: 'agents', filter: 'h1' });
     expect(reduceKey(initialUi('jobs'), '', { return: true }, ctx({ selectedJob: jobNamed('etl/nightly') })).ui.view).toBe('jobs');
+  });
+
+  test('Enter on a deployment opens the tasks of its group; on a deployment event, the deployment; Esc clears the filter', () => {
+    const [canary] = deploymentsOf(Object.values(sampleDeployments().deployments));
+    const ui = reduceKey(initialUi('deployments'), '', { return: true }, ctx({ selectedDeployment: canary })).ui;
+    expect(ui).toMatchObject({ view: 'tasks', filter: 'plan:farm group:render', scopeFrom: 'deployments' });
+    expect(tasksInScope(m, ui.scope, ui.filter).map((t) => t.task)).toEqual(['farm/render/0']);
+    expect(reduceKey(ui, '', { escape: true }, ctx()).ui.filter).toBe('');
+    expect(reduceKey(initialUi('deployments'), '', { return: true }, ctx()).ui.view).toBe('deployments');
+    const fromEvent = reduceKey(initialUi('events'), '', { return: true }, ctx({ selectedEvent: { deployment: 'dep-0b0b0b0b0b', task: 'farm/render/1' } })).ui;
+    expect(fromEvent).toMatchObject({ view: 'deployments', filter: 'dep-0b0b0b0b0b', scopeFrom: 'events' });
   });
 });

@@ -21,6 +21,7 @@ export function helpBarKeys(view: View, mode?: HelpBarProps['mode']): [string, s
     tasks: [['⏎', 'detail'], ['l', 'logs'], ['r', 'restart'], ['s/x/b', 'vm']],
     events: [['⏎', 'open']],
     jobs: [['r', 'run now'], ['s', 'suspend/resume']],
+    deployments: [['⏎', 'its tasks']],
   };
   return [['q', 'quit'], ['?', 'help'], ['↑↓', 'move'], ...own[view], ['/', 'filter'], ['tab', 'view'], ['Esc', 'back']];
 }

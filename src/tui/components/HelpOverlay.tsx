@@ -10,8 +10,8 @@ export interface HelpOverlayProps {
 /** HELP_LINES are the dashboard's keys, one per line. */
 export const HELP_LINES: [string, string][] = [
   ['↑ ↓  j k', 'move; PgUp PgDn / space page; g G first / last'],
-  ['tab ← →  1-5', 'switch view: overview, agents, tasks, events, jobs'],
-  ['Enter', 'drill in: cluster → its agents → an agent\'s tasks → task detail; an event → its task, job or agent'],
+  ['tab ← →  1-6', 'switch view: overview, agents, tasks, events, jobs, deployments'],
+  ['Enter', 'drill in: cluster → its agents → an agent\'s tasks → task detail; an event → its deployment, task, job or agent; a deployment → its group\'s tasks'],
   ['Esc', 'back: close a panel, clear the filter, leave a drill-in'],
   ['/', 'filter: words must all match; key:value works (state:failed agent:h1 driver:libvirt)'],
   ['l', 'follow the selected task\'s logs'],
