@@ -64,6 +64,11 @@ export class ClusterLedger {
   readonly allocatable: Float64Array;
   /** releases counts release() calls: a placement that failed before a release may succeed after it. */
   releases = 0;
+  /**
+   * changes counts the reserves and releases on each slot: while a slot's count is unchanged, nothing a
+   * packed checker or scorer reads for it (free amounts, ports, group counts) changed.
+   */
+  readonly changes: Uint32Array;
   private readonly byName = new Map<string, AgentSlot>();
   private readonly indexByName = new Map<string, number>();
   private readonly dimIndex = new Map<string, number>();
@@ -95,6 +100,7 @@ export class ClusterLedger {
       for (let k = 0; k < D; k++) this.allocatable[i * D + k] = amountOf(s.allocatable, this.dims[k] ?? '');
     });
     this.free.set(this.allocatable);
+    this.changes = new Uint32Array(this.slots.length);
     this.slotCluster = new Int32Array(this.slots.length);
     this.slots.forEach((s, i) => {
       let c = this.clusterIndex.get(s.agent.cluster);
@@ -166,6 +172,7 @@ export class ClusterLedger {
     addResourcesInto(slot.free, res, sign === 1 ? -1 : 1);
     const D = this.dims.length;
     const index = this.indexByName.get(agentName) ?? 0;
+    this.changes[index] = (this.changes[index] ?? 0) + 1;
     const c = this.slotCluster[index] ?? 0;
     this.clusterChanges[c] = (this.clusterChanges[c] ?? 0) + 1;
     const row = index * D;
