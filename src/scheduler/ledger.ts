@@ -166,12 +166,13 @@ export class ClusterLedger {
   }
 
   private apply(agentName: string, key: string, res: TaskResources, sign: 1 | -1): void {
-    const slot = this.byName.get(agentName);
-    if (!slot) return;
+    // one lookup: the slot is at its index (byName and indexByName are filled together)
+    const index = this.indexByName.get(agentName);
+    const slot = index === undefined ? undefined : this.slots[index];
+    if (index === undefined || !slot) return;
     if (sign === -1) this.releases += 1;
     addResourcesInto(slot.free, res, sign === 1 ? -1 : 1);
     const D = this.dims.length;
-    const index = this.indexByName.get(agentName) ?? 0;
     this.changes[index] = (this.changes[index] ?? 0) + 1;
     const c = this.slotCluster[index] ?? 0;
     this.clusterChanges[c] = (this.clusterChanges[c] ?? 0) + 1;

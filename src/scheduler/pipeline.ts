@@ -173,11 +173,14 @@ export class PlacementPipeline {
     const ledger = this.pass.ledger;
     const demand = groupDemandOf(ledger, g);
     const { checks, key: roomKey } = this.packedChecksKeyed(g, demand);
-    const room = (i: number, cap: number): number => {
-      let n = cap;
-      for (const c of checks) n = Math.min(n, c.room(i, cap));
-      return Math.max(0, n);
-    };
+    const only = checks.length === 1 ? checks[0] : undefined; // most groups: resources alone
+    const room = only
+      ? (i: number, cap: number): number => Math.max(0, Math.min(cap, only.room(i, cap)))
+      : (i: number, cap: number): number => {
+          let n = cap;
+          for (const c of checks) n = Math.min(n, c.room(i, cap));
+          return Math.max(0, n);
+        };
     const inputs = { ledger, classes: this.classes, totalVector: this.pass.totalVector, running: this.pass.clustersOfGroup.get(groupKey(g)), room, roomKey, counts: this.clusterCounts };
     const choice = chooseCluster(inputs, g, demand, unit.requests.length);
     this.decisions.push(choice.decision);
