@@ -148,8 +148,9 @@ export class GroupCandidates {
       const idle: number[] = [];
       const D = ledger.dims.length;
       for (const i of candidates) {
+        // an agent nothing was ever reserved on has free = allocatable: idle without looking
         let inUse = false;
-        for (let k = 0; k < D && !inUse; k++) inUse = (ledger.free[i * D + k] ?? 0) < (ledger.allocatable[i * D + k] ?? 0) - RESOURCE_EPSILON;
+        for (let k = 0; k < D && !inUse && ledger.changes[i] !== 0; k++) inUse = (ledger.free[i * D + k] ?? 0) < (ledger.allocatable[i * D + k] ?? 0) - RESOURCE_EPSILON;
         (inUse ? used : idle).push(i);
       }
       this.list = Int32Array.from([...used, ...idle]);
