@@ -148,8 +148,9 @@ export class GroupCandidates {
       const idle: number[] = [];
       const D = ledger.dims.length;
       for (const i of candidates) {
+        // an agent nothing was ever reserved on has free = allocatable: idle without looking
         let inUse = false;
-        for (let k = 0; k < D && !inUse; k++) inUse = (ledger.free[i * D + k] ?? 0) < (ledger.allocatable[i * D + k] ?? 0) - RESOURCE_EPSILON;
+        for (let k = 0; k < D && !inUse && ledger.changes[i] !== 0; k++) inUse = (ledger.free[i * D + k] ?? 0) < (ledger.allocatable[i * D + k] ?? 0) - RESOURCE_EPSILON;
         (inUse ? used : idle).push(i);
       }
       this.list = Int32Array.from([...used, ...idle]);
@@ -157,6 +158,38 @@ export class GroupCandidates {
       this.list = Int32Array.from(candidates);
     }
     this.length = this.list.length;
+    this.changes = ledger.changes;
+    this.seen = new Uint32Array(this.length);
+    this.fits = new Uint8Array(this.length);
+    this.scores = new Float64Array(this.length);
+  }
+
+  // Per list position, in step with `list`: the slot's ledger change count + 1 when it was last
+  // evaluated (0: never), whether it was feasible then and its score. A slot nothing was reserved on or
+  // released from since gives the same answers, so they are reused (most of a sample is the same
+  // agents from one placement of the group to the next).
+  private readonly changes: Uint32Array;
+  private readonly seen: Uint32Array;
+  private readonly fits: Uint8Array;
+  private readonly scores: Float64Array;
+
+  /** evaluate says whether the slot `i` at list position `pos` is feasible; its score is then `scores[pos]`. */
+  private evaluate(pos: number, i: number): boolean {
+    const version = (this.changes[i] ?? 0) + 1;
+    if (this.seen[pos] === version) return this.fits[pos] === 1;
+    const ok = this.feasible(i);
+    this.seen[pos] = version;
+    this.fits[pos] = ok ? 1 : 0;
+    if (ok) this.scores[pos] = this.score(i);
+    return ok;
+  }
+
+  /** keep moves the entry at list position `from` to `to` (compaction). */
+  private keep(to: number, from: number, i: number): void {
+    this.list[to] = i;
+    this.seen[to] = this.seen[from] ?? 0;
+    this.fits[to] = this.fits[from] ?? 0;
+    this.scores[to] = this.scores[from] ?? Number.NaN;
   }
 
   /** size is the number of candidates still in the list. */
@@ -188,25 +221,29 @@ export class GroupCandidates {
     // Rotate for spread by scanning [start, n) then [0, start); compaction only for the bin-pack form.
     if (start !== 0) {
       for (let step = 0; step < n && found < this.limit; step++) {
-        const i = list[(start + step) % n] ?? 0;
-        if (!this.feasible(i)) continue;
+        const pos = (start + step) % n;
+        if (!this.evaluate(pos, list[pos] ?? 0)) continue;
         found += 1;
-        bestScore = keepBest(best, bestScore, i, this.score(i), tieEpsilon);
+        bestScore = keepBest(best, bestScore, list[pos] ?? 0, this.scores[pos] ?? 0, tieEpsilon);
       }
       this.cursor = (start + 1) % Math.max(1, n);
     } else {
       for (; read < n && found < this.limit; read++) {
         const i = list[read] ?? 0;
-        if (!this.feasible(i)) {
-          if (!this.sampled) list[write++] = i;
+        if (!this.evaluate(read, i)) {
+          if (!this.sampled) this.keep(write++, read, i);
           continue;
         }
-        list[write++] = i;
+        const score = this.scores[read] ?? 0;
+        this.keep(write++, read, i);
         found += 1;
-        bestScore = keepBest(best, bestScore, i, this.score(i), tieEpsilon);
+        bestScore = keepBest(best, bestScore, i, score, tieEpsilon);
       }
       if (write < read) {
         list.copyWithin(write, read, n);
+        this.seen.copyWithin(write, read, n);
+        this.fits.copyWithin(write, read, n);
+        this.scores.copyWithin(write, read, n);
         this.length = n - (read - write);
       }
       if (this.sampled && this.spread) this.cursor += 1;

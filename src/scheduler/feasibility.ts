@@ -45,6 +45,11 @@ export interface Checker {
   check(ctx: CheckContext, slot: AgentSlot, group: DesiredGroup): Rejection | undefined;
   /** pack binds the rule to a group on typed arrays; undefined when the rule cannot reject for this group. */
   pack?(ctx: CheckContext, group: DesiredGroup, demand: GroupDemand): PackedCheck | undefined;
+  /**
+   * packKey names everything `pack` reads from the group: two groups with the same key get the same
+   * answers from `ok` and `room` on the same ledger state (level 1 reuses a cluster's count then).
+   */
+  packKey?(group: DesiredGroup, demand: GroupDemand): string;
 }
 
 /** NOT_READY_CAUSE is the cause of agents that are not in state `ready`. */
@@ -115,6 +120,7 @@ export const checkMaxPerAgent: Checker = {
     const running = (i: number) => slots[i]?.groupCounts.get(key) ?? 0;
     return { ok: (i) => running(i) < max, room: (i, cap) => Math.min(cap, max - running(i)) };
   },
+  packKey: (group) => `${group.maxPerAgent ?? ''}|${groupKey(group)}`,
 };
 
 /** checkPorts rejects agents where a static port the group binds is already bound by another task. */
@@ -140,6 +146,7 @@ export const checkPorts: Checker = {
     // A bound port admits one task per agent.
     return { ok: free, room: (i, cap) => (free(i) ? Math.min(cap, 1) : 0) };
   },
+  packKey: (group) => group.resources.ports.join(','),
 };
 
 /** checkResources rejects agents whose free resources do not cover the group's demand (the first short dimension is named). */
@@ -176,6 +183,7 @@ export const checkResources: Checker = {
       },
     };
   },
+  packKey: (_group, demand) => `${demand.asked.join(',')}|${demand.amount.join(',')}`,
 };
 
 /** checkProjectPinning rejects agents outside the clusters the group's project is pinned to (inventory `projects`). */

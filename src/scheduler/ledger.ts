@@ -64,9 +64,18 @@ export class ClusterLedger {
   readonly allocatable: Float64Array;
   /** releases counts release() calls: a placement that failed before a release may succeed after it. */
   releases = 0;
+  /**
+   * changes counts the reserves and releases on each slot: while a slot's count is unchanged, nothing a
+   * packed checker or scorer reads for it (free amounts, ports, group counts) changed.
+   */
+  readonly changes: Uint32Array;
   private readonly byName = new Map<string, AgentSlot>();
   private readonly indexByName = new Map<string, number>();
   private readonly dimIndex = new Map<string, number>();
+  // per slot, the index of its cluster in `clusterIndex`; per cluster, how many reserves and releases touched it
+  private readonly slotCluster: Int32Array;
+  private readonly clusterIndex = new Map<string, number>();
+  private readonly clusterChanges: number[] = [];
 
   /** The ledger's dims cover every scalar named by the agents and by `extraScalars` (the demands of the pass). */
   constructor(agents: readonly AgentSnapshot[], extraScalars: Iterable<string> = []) {
@@ -91,6 +100,26 @@ export class ClusterLedger {
       for (let k = 0; k < D; k++) this.allocatable[i * D + k] = amountOf(s.allocatable, this.dims[k] ?? '');
     });
     this.free.set(this.allocatable);
+    this.changes = new Uint32Array(this.slots.length);
+    this.slotCluster = new Int32Array(this.slots.length);
+    this.slots.forEach((s, i) => {
+      let c = this.clusterIndex.get(s.agent.cluster);
+      if (c === undefined) {
+        c = this.clusterChanges.length;
+        this.clusterIndex.set(s.agent.cluster, c);
+        this.clusterChanges.push(0);
+      }
+      this.slotCluster[i] = c;
+    });
+  }
+
+  /**
+   * clusterVersion counts the reserves and releases on a cluster's agents so far: while it is unchanged,
+   * nothing a checker or scorer reads (free amounts, ports, group counts) changed on those agents.
+   */
+  clusterVersion(cluster: string): number {
+    const c = this.clusterIndex.get(cluster);
+    return c === undefined ? 0 : (this.clusterChanges[c] ?? 0);
   }
 
   /** indexOf returns the position of a named agent in `slots` (and its row in the arrays), or -1. */
@@ -137,12 +166,17 @@ export class ClusterLedger {
   }
 
   private apply(agentName: string, key: string, res: TaskResources, sign: 1 | -1): void {
-    const slot = this.byName.get(agentName);
-    if (!slot) return;
+    // one lookup: the slot is at its index (byName and indexByName are filled together)
+    const index = this.indexByName.get(agentName);
+    const slot = index === undefined ? undefined : this.slots[index];
+    if (index === undefined || !slot) return;
     if (sign === -1) this.releases += 1;
     addResourcesInto(slot.free, res, sign === 1 ? -1 : 1);
     const D = this.dims.length;
-    const row = (this.indexByName.get(agentName) ?? 0) * D;
+    this.changes[index] = (this.changes[index] ?? 0) + 1;
+    const c = this.slotCluster[index] ?? 0;
+    this.clusterChanges[c] = (this.clusterChanges[c] ?? 0) + 1;
+    const row = index * D;
     for (let k = 0; k < BUILTIN_DIMENSIONS.length; k++) this.free[row + k] = (this.free[row + k] ?? 0) - sign * (res[BUILTIN_DIMENSIONS[k] as BuiltinDimension] ?? 0);
     for (const name in res.scalars) {
       const i = this.dimIndex.get(name);

@@ -29,6 +29,31 @@ export interface Level1Inputs {
   running: ReadonlyMap<string, number> | undefined;
   /** room is how many more of the group's tasks fit on a slot now, at most `cap` (the dynamic checkers' packed forms). */
   room: (i: number, cap: number) => number;
+  /** roomKey names what `room` reads from the group (feasibility.ts `packKey`); undefined: its counts are not reused. */
+  roomKey?: string | undefined;
+  /** counts reuses per-cluster counts across the groups of a pass. */
+  counts?: ClusterCounts;
+}
+
+/**
+ * ClusterCounts remembers, per candidate list (a cluster's slots passing a signature's static checks),
+ * the free capacity summed in a dim and how many tasks fit for a `roomKey`, with the cluster's ledger
+ * version: a count is reused only while nothing was reserved or released in that cluster, so it is the
+ * number the same loop would compute again. Most groups change one cluster of many.
+ */
+export class ClusterCounts {
+  private readonly lists = new WeakMap<readonly number[], Map<string, { version: number; value: number }>>();
+
+  /** get returns the remembered value of `key` on `list`, computing it when the cluster changed since. */
+  get(list: readonly number[], key: string, version: number, compute: () => number): number {
+    let m = this.lists.get(list);
+    if (!m) this.lists.set(list, (m = new Map()));
+    const hit = m.get(key);
+    if (hit && hit.version === version) return hit.value;
+    const value = compute();
+    m.set(key, { version, value });
+    return value;
+  }
 }
 
 /** chooseCluster decides the cluster of a group that has `need` tasks to place. */
@@ -42,13 +67,23 @@ export function chooseCluster(inputs: Level1Inputs, g: DesiredGroup, demand: Gro
   if (clusters.length > 1) {
     const dom = dominantDim(ledger, demand, inputs.totalVector);
     const D = ledger.dims.length;
-    const stats = clusters.map((c) => {
+    const fitOf = (list: readonly number[]) => {
       let fit = 0;
+      for (let j = 0; j < list.length && fit < need; j++) fit += room(list[j] ?? 0, need - fit);
+      return fit;
+    };
+    const freeOf = (list: readonly number[]) => {
       let free = 0;
-      for (const i of byCluster.get(c) ?? []) {
-        if (fit < need) fit += room(i, need - fit);
-        free += ledger.free[i * D + dom] ?? 0;
-      }
+      for (let j = 0; j < list.length; j++) free += ledger.free[(list[j] ?? 0) * D + dom] ?? 0;
+      return free;
+    };
+    const { counts, roomKey } = inputs;
+    const stats = clusters.map((c) => {
+      const list = byCluster.get(c) ?? [];
+      if (!counts) return { c, fit: fitOf(list), free: freeOf(list) };
+      const version = ledger.clusterVersion(c);
+      const fit = roomKey === undefined ? fitOf(list) : counts.get(list, `fit ${need} ${roomKey}`, version, () => fitOf(list));
+      const free = counts.get(list, `free ${dom}`, version, () => freeOf(list));
       return { c, fit, free };
     });
     const running = inputs.running;

@@ -19,7 +19,7 @@ import { GroupCandidates, StaticClasses } from './candidates.js';
 import type { CheckContext, Checker, PackedCheck } from './feasibility.js';
 import { FEASIBILITY_CHAIN, checkProjectPinning, firstRejection } from './feasibility.js';
 import type { ProjectShares } from './fairness.js';
-import { chooseCluster } from './level1.js';
+import { ClusterCounts, chooseCluster } from './level1.js';
 import type { AgentSlot, ClusterLedger, GroupDemand } from './ledger.js';
 import { groupDemandOf, groupKey } from './ledger.js';
 import type { PlacementRequest } from './reconcile.js';
@@ -86,6 +86,8 @@ export class PlacementPipeline {
   /** decisions are the level-1/level-2 decisions of the pass, one per group placed. */
   readonly decisions: GroupDecision[] = [];
   private readonly ctx: CheckContext;
+  /** clusterCounts keeps level 1's per-cluster counts for clusters nothing was reserved on since. */
+  private readonly clusterCounts = new ClusterCounts();
 
   constructor(private readonly pass: PipelineInputs) {
     this.ctx = { ledger: pass.ledger, projects: pass.projects };
@@ -113,12 +115,20 @@ export class PlacementPipeline {
 
   /** packedChecks binds the dynamic checkers to a group (those that cannot reject it are left out). */
   packedChecks(g: DesiredGroup, demand: GroupDemand): PackedCheck[] {
-    const out: PackedCheck[] = [];
+    return this.packedChecksKeyed(g, demand).checks;
+  }
+
+  /** packedChecksKeyed is packedChecks with the key of what they read from the group (undefined when a checker has no packKey). */
+  private packedChecksKeyed(g: DesiredGroup, demand: GroupDemand): { checks: PackedCheck[]; key: string | undefined } {
+    const checks: PackedCheck[] = [];
+    let key: string | undefined = '';
     for (const c of this.dynamic) {
       const p = c.pack?.(this.ctx, g, demand);
-      if (p) out.push(p);
+      if (!p) continue;
+      checks.push(p);
+      key = key !== undefined && c.packKey ? `${key}${c.name}:${c.packKey(g, demand)};` : undefined;
     }
-    return out;
+    return { checks, key };
   }
 
   /** placePinned places an everyAgent task on its agent; `demand` is its resources packed. It does not reserve. */
@@ -162,13 +172,16 @@ export class PlacementPipeline {
     const g = unit.group;
     const ledger = this.pass.ledger;
     const demand = groupDemandOf(ledger, g);
-    const checks = this.packedChecks(g, demand);
-    const room = (i: number, cap: number): number => {
-      let n = cap;
-      for (const c of checks) n = Math.min(n, c.room(i, cap));
-      return Math.max(0, n);
-    };
-    const inputs = { ledger, classes: this.classes, totalVector: this.pass.totalVector, running: this.pass.clustersOfGroup.get(groupKey(g)), room };
+    const { checks, key: roomKey } = this.packedChecksKeyed(g, demand);
+    const only = checks.length === 1 ? checks[0] : undefined; // most groups: resources alone
+    const room = only
+      ? (i: number, cap: number): number => Math.max(0, Math.min(cap, only.room(i, cap)))
+      : (i: number, cap: number): number => {
+          let n = cap;
+          for (const c of checks) n = Math.min(n, c.room(i, cap));
+          return Math.max(0, n);
+        };
+    const inputs = { ledger, classes: this.classes, totalVector: this.pass.totalVector, running: this.pass.clustersOfGroup.get(groupKey(g)), room, roomKey, counts: this.clusterCounts };
     const choice = chooseCluster(inputs, g, demand, unit.requests.length);
     this.decisions.push(choice.decision);
     if (choice.candidates.length === 0) return { decision: choice.decision, cluster: choice.cluster };

@@ -145,6 +145,29 @@ describe('checkers: the fast form agrees with the reference form', () => {
     );
   });
 
+  it('dynamic checkers: two groups with the same packKey get the same ok() and room() (level 1 reuses counts by it)', () => {
+    fc.assert(
+      fc.property(caseArb, groupArb, fc.boolean(), fc.integer({ min: 1, max: 5 }), ({ agents, group, reservations }, other, alike, cap) => {
+        const ctx = setUp(agents, group, reservations);
+        // half of the time the other group asks the same (its plan/group key is the same), so every key can agree
+        const { maxPerAgent: _drop, ...rest } = other;
+        const second: DesiredGroup = alike ? { ...rest, resources: group.resources, ...(group.maxPerAgent === undefined ? {} : { maxPerAgent: group.maxPerAgent }) } : other;
+        for (const c of FEASIBILITY_CHAIN.filter((x) => !x.static)) {
+          expect(c.packKey, `${c.name} has a packKey`).toBeDefined();
+          const [d1, d2] = [groupDemandOf(ctx.ledger, group), groupDemandOf(ctx.ledger, second)];
+          if (c.packKey?.(group, d1) !== c.packKey?.(second, d2)) continue;
+          const [p1, p2] = [c.pack?.(ctx, group, d1), c.pack?.(ctx, second, d2)];
+          expect(p1 === undefined, c.name).toBe(p2 === undefined);
+          ctx.ledger.slots.forEach((slot, i) => {
+            expect(p1?.ok(i), `${c.name} on ${slot.agent.name}`).toBe(p2?.ok(i));
+            expect(p1?.room(i, cap), `${c.name} on ${slot.agent.name}`).toBe(p2?.room(i, cap));
+          });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('dynamic checkers: after room() more tasks are reserved on an agent, the rule rejects the next (unless capped)', () => {
     fc.assert(
       fc.property(caseArb, fc.integer({ min: 1, max: 5 }), ({ agents, group, reservations }, cap) => {
