@@ -16,7 +16,7 @@ import { SchedulingPass } from './pass.js';
 import type { Placed, Unit } from './pass.js';
 import type { PlacementRequest } from './reconcile.js';
 import { parseTaskIndex, reconcile, taskId, isLive } from './reconcile.js';
-import { repairPacking } from './repair-repack.js';
+import { repairPacking } from './repair.js';
 import { isResourcePlan, placeResourcePlan } from './resource-plans.js';
 import { copyResources, dominantShare } from './resources.js';
 import { demandsOfPass, strandedCapacity } from './stranded.js';
