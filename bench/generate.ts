@@ -5,6 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mulberry32 } from './rng.js';
 
 /** BenchSize is one benchmark configuration. */
 export interface BenchSize {
@@ -37,20 +38,9 @@ export interface GeneratedInputs {
   tasks: number;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** generateInputs writes `inventory.yaml` and `plans/*.yaml` for a size into `dir`. */
 export async function generateInputs(dir: string, size: BenchSize, seed = 7): Promise<GeneratedInputs> {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const idcs = ['bj1', 'bj2', 'sh1', 'sh2'];
   const perCluster = Math.ceil(size.agents / size.clusters);
   const lines: string[] = ['idcs:'];
@@ -180,7 +170,7 @@ function blockYaml(value: unknown, indent = ''): string[] {
  * writes the same data as block YAML or as JSON.
  */
 export async function generateFleet(dir: string, size: FleetSize, seed = 11): Promise<GeneratedFleet> {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const idcs = ['bj1', 'bj2', 'sh1', 'sh2'];
   const clusters = 20;
   const perCluster = Math.ceil(size.agents / clusters);
