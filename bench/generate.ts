@@ -38,6 +38,26 @@ export interface GeneratedInputs {
   tasks: number;
 }
 
+/**
+ * fitShapes steps each group's shape down or up BENCH_SHAPES (by cpus) until the cpus asked, the sum of
+ * countOf(group) × shape cpus, are within 0.5% of target (at most 20 passes); it returns the cpus asked.
+ */
+function fitShapes<G extends { shape: [number, number] }>(groups: G[], countOf: (g: G) => number, target: number): number {
+  let demandCpus = groups.reduce((s, g) => s + countOf(g) * g.shape[0], 0);
+  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
+  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
+    for (const g of groups) {
+      if (Math.abs(demandCpus - target) <= target * 0.005) break;
+      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
+      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
+      if (!next || Math.abs(demandCpus + countOf(g) * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
+      demandCpus += countOf(g) * (next[0] - g.shape[0]);
+      g.shape = next;
+    }
+  }
+  return demandCpus;
+}
+
 /** generateInputs writes `inventory.yaml` and `plans/*.yaml` for a size into `dir`. */
 export async function generateInputs(dir: string, size: BenchSize, seed = 7): Promise<GeneratedInputs> {
   const rand = mulberry32(seed);
@@ -75,19 +95,7 @@ export async function generateInputs(dir: string, size: BenchSize, seed = 7): Pr
     tasks += count;
   }
   // Scale: pick shapes so that the expected demand is close to the target; trim by reshaping groups.
-  const target = size.fill * capacityCpus;
-  let demandCpus = groups.reduce((s, g) => s + g.count * g.shape[0], 0);
-  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
-  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
-    for (const g of groups) {
-      if (Math.abs(demandCpus - target) <= target * 0.005) break;
-      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
-      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
-      if (!next || Math.abs(demandCpus + g.count * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
-      demandCpus += g.count * (next[0] - g.shape[0]);
-      g.shape = next;
-    }
-  }
+  const demandCpus = fitShapes(groups, (g) => g.count, size.fill * capacityCpus);
   const perPlan = Math.ceil(groups.length / 8);
   let demandMem = 0;
   for (let p = 0; p * perPlan < groups.length; p++) {
@@ -205,19 +213,7 @@ export async function generateFleet(dir: string, size: FleetSize, seed = 11): Pr
     constraint: rand() < size.constrained ? (rand() < 0.5 ? `rack != r${Math.floor(rand() * FLEET_RACKS)}` : 'ssd == yes') : undefined,
   }));
   // scale: step group shapes up or down until the cpus asked are within 0.5% of the target
-  const target = size.fill * capCpus;
-  let demandCpus = groups.reduce((s, g) => s + size.perGroup * g.shape[0], 0);
-  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
-  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
-    for (const g of groups) {
-      if (Math.abs(demandCpus - target) <= target * 0.005) break;
-      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
-      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
-      if (!next || Math.abs(demandCpus + size.perGroup * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
-      demandCpus += size.perGroup * (next[0] - g.shape[0]);
-      g.shape = next;
-    }
-  }
+  const demandCpus = fitShapes(groups, () => size.perGroup, size.fill * capCpus);
   const ext = size.format === 'json' ? 'json' : 'yaml';
   const write = async (file: string, data: unknown): Promise<number> => {
     const text = size.format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : `${blockYaml(data).join('\n')}\n`;
