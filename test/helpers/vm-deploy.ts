@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { runCli } from './cli.js';
+import { sampleEvery } from './sample-every.js';
 import { makeGuestImageSource } from '../harness/libvirtd.js';
 
 /** VM_ROLL is the update block of a one-at-a-time, health-gated roll (maxParallel 1, maxSurge 0). */
@@ -101,9 +102,7 @@ export class VmDeployFixture {
 
   /** sampling samples every 250 ms until stop(), which returns the samples (one before, one after). */
   sampling(): { stop: () => { healthy: number }[] } {
-    const samples = [this.sample()];
-    const timer = setInterval(() => samples.push(this.sample()), 250);
-    return { stop: () => (clearInterval(timer), samples.push(this.sample()), samples) };
+    return sampleEvery(() => this.sample(), 250);
   }
 
   /** vmRecord is task's vm.json. */
