@@ -5,6 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mulberry32 } from './rng.js';
 
 /** BenchSize is one benchmark configuration. */
 export interface BenchSize {
@@ -37,20 +38,29 @@ export interface GeneratedInputs {
   tasks: number;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * fitShapes steps each group's shape down or up BENCH_SHAPES (by cpus) until the cpus asked, the sum of
+ * countOf(group) × shape cpus, are within 0.5% of target (at most 20 passes); it returns the cpus asked.
+ */
+function fitShapes<G extends { shape: [number, number] }>(groups: G[], countOf: (g: G) => number, target: number): number {
+  let demandCpus = groups.reduce((s, g) => s + countOf(g) * g.shape[0], 0);
+  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
+  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
+    for (const g of groups) {
+      if (Math.abs(demandCpus - target) <= target * 0.005) break;
+      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
+      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
+      if (!next || Math.abs(demandCpus + countOf(g) * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
+      demandCpus += countOf(g) * (next[0] - g.shape[0]);
+      g.shape = next;
+    }
+  }
+  return demandCpus;
 }
 
 /** generateInputs writes `inventory.yaml` and `plans/*.yaml` for a size into `dir`. */
 export async function generateInputs(dir: string, size: BenchSize, seed = 7): Promise<GeneratedInputs> {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const idcs = ['bj1', 'bj2', 'sh1', 'sh2'];
   const perCluster = Math.ceil(size.agents / size.clusters);
   const lines: string[] = ['idcs:'];
@@ -85,19 +95,7 @@ export async function generateInputs(dir: string, size: BenchSize, seed = 7): Pr
     tasks += count;
   }
   // Scale: pick shapes so that the expected demand is close to the target; trim by reshaping groups.
-  const target = size.fill * capacityCpus;
-  let demandCpus = groups.reduce((s, g) => s + g.count * g.shape[0], 0);
-  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
-  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
-    for (const g of groups) {
-      if (Math.abs(demandCpus - target) <= target * 0.005) break;
-      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
-      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
-      if (!next || Math.abs(demandCpus + g.count * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
-      demandCpus += g.count * (next[0] - g.shape[0]);
-      g.shape = next;
-    }
-  }
+  const demandCpus = fitShapes(groups, (g) => g.count, size.fill * capacityCpus);
   const perPlan = Math.ceil(groups.length / 8);
   let demandMem = 0;
   for (let p = 0; p * perPlan < groups.length; p++) {
@@ -180,7 +178,7 @@ function blockYaml(value: unknown, indent = ''): string[] {
  * writes the same data as block YAML or as JSON.
  */
 export async function generateFleet(dir: string, size: FleetSize, seed = 11): Promise<GeneratedFleet> {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const idcs = ['bj1', 'bj2', 'sh1', 'sh2'];
   const clusters = 20;
   const perCluster = Math.ceil(size.agents / clusters);
@@ -215,19 +213,7 @@ export async function generateFleet(dir: string, size: FleetSize, seed = 11): Pr
     constraint: rand() < size.constrained ? (rand() < 0.5 ? `rack != r${Math.floor(rand() * FLEET_RACKS)}` : 'ssd == yes') : undefined,
   }));
   // scale: step group shapes up or down until the cpus asked are within 0.5% of the target
-  const target = size.fill * capCpus;
-  let demandCpus = groups.reduce((s, g) => s + size.perGroup * g.shape[0], 0);
-  const sorted = [...BENCH_SHAPES].sort((a, b) => a[0] - b[0]);
-  for (let pass = 0; pass < 20 && Math.abs(demandCpus - target) > target * 0.005; pass++) {
-    for (const g of groups) {
-      if (Math.abs(demandCpus - target) <= target * 0.005) break;
-      const idx = sorted.findIndex((s) => s[0] === g.shape[0] && s[1] === g.shape[1]);
-      const next = demandCpus > target ? sorted[Math.max(0, idx - 1)] : sorted[Math.min(sorted.length - 1, idx + 1)];
-      if (!next || Math.abs(demandCpus + size.perGroup * (next[0] - g.shape[0]) - target) > Math.abs(demandCpus - target)) continue;
-      demandCpus += size.perGroup * (next[0] - g.shape[0]);
-      g.shape = next;
-    }
-  }
+  const demandCpus = fitShapes(groups, () => size.perGroup, size.fill * capCpus);
   const ext = size.format === 'json' ? 'json' : 'yaml';
   const write = async (file: string, data: unknown): Promise<number> => {
     const text = size.format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : `${blockYaml(data).join('\n')}\n`;

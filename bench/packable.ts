@@ -9,6 +9,7 @@
  */
 import { schedule } from '../src/scheduler/index.js';
 import type { AgentSnapshot, DesiredGroup, SchedulePlan, SchedulerInput } from '../src/scheduler/index.js';
+import { mulberry32 } from './rng.js';
 
 const GiB = 1024 ** 3;
 
@@ -46,17 +47,6 @@ export interface PackableInstance {
   demand: { cpus: number; mem: number };
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** fillable says whether 1-cpu tasks of 1..FILLER_MAX_GIB GiB can cut a remainder exactly. */
 function fillable(cpus: number, mem: number): boolean {
   return cpus >= 0 && mem >= cpus && mem <= FILLER_MAX_GIB * cpus;
@@ -82,7 +72,7 @@ function cutAgent(cpus: number, mem: number, rand: () => number): Array<[number,
 
 /** generatePackable builds a perfectly packable SchedulerInput: one cluster of mixed agents, tasks cut from their capacity. */
 export function generatePackable(size: PackableSize): PackableInstance {
-  const rand = rng(size.seed);
+  const rand = mulberry32(size.seed);
   const agents: AgentSnapshot[] = [];
   const pieces: Array<[number, number]> = [];
   for (let i = 0; i < size.agents; i++) {

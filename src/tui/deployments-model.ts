@@ -8,6 +8,7 @@
  */
 import { deploymentCounts, describePolicy } from '../deploy/describe.js';
 import { isActive, newestFirst, type DeploymentRecord, type DeploymentStatus, type DeploymentTask } from '../deploy/types.js';
+import { matchingEveryWord } from './search.js';
 
 /** DeploymentView is one deployment as the dashboard shows it (the record without its two group specs). */
 export interface DeploymentView {
@@ -111,12 +112,7 @@ function deploymentSearch(d: DeploymentView): string {
 
 /** deploymentsMatching returns the deployments whose search text holds every word of the query (the list itself when there is none). */
 export function deploymentsMatching(list: readonly DeploymentView[], query: string): readonly DeploymentView[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length === 0) return list;
-  return list.filter((d) => {
-    const s = deploymentSearch(d);
-    return words.every((w) => s.includes(w));
-  });
+  return matchingEveryWord(list, query, deploymentSearch);
 }
 
 /** DeploymentsTotals are the header's counts: deployments in progress, and of them those paused or waiting for promotion. */

@@ -5,6 +5,7 @@
  */
 import type { JobCursor, JobRecord, RunRecord } from '../jobs/types.js';
 import { jobViewsOf, type JobView } from '../jobs/view.js';
+import { matchingEveryWord } from './search.js';
 
 export type { JobView } from '../jobs/view.js';
 
@@ -76,12 +77,7 @@ function jobSearch(j: JobView): string {
 
 /** jobsMatching returns the jobs whose search text holds every word of the query (the list itself when there is none). */
 export function jobsMatching(jobs: JobView[], query: string): JobView[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length === 0) return jobs;
-  return jobs.filter((j) => {
-    const s = jobSearch(j);
-    return words.every((w) => s.includes(w));
-  });
+  return matchingEveryWord(jobs, query, jobSearch);
 }
 
 /** JobsTotals are the header's job counts: jobs, those with runs going, those suspended. */

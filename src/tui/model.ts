@@ -7,6 +7,7 @@
  */
 import type { EventRecord, StateData } from '../state/types.js';
 import { computeCore, CRASH_LOOP, type Amounts, type DeclaredAgent, type ModelCore, type OverviewLine, type Totals } from './model-core.js';
+import { queryWords as wordsOf } from './search.js';
 
 export { agentStateOf, computeCore, CRASH_LOOP, LIVE_TASK_STATES, taskSortKey } from './model-core.js';
 export type { Amounts, ClusterSummary, DeclaredAgent, IdcSummary, ModelCore, OverviewLine, Totals } from './model-core.js';
@@ -289,10 +290,6 @@ export interface Scope {
   idc?: string;
   cluster?: string;
   agent?: string;
-}
-
-function wordsOf(query: string): string[] {
-  return query.toLowerCase().split(/\s+/).filter(Boolean);
 }
 
 /**

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli, scratchDir, waitFor } from '../helpers/cli.js';
 import { hostGet, startControlHost, type RunningHost } from '../helpers/control-host.js';
+import { sampleEvery } from '../helpers/sample-every.js';
 
 const scratch = scratchDir('factory-deploy-');
 const state = path.join(scratch.dir, 'state');
@@ -101,9 +102,7 @@ function sample(): Sample {
 
 /** sampling samples every 100 ms until stopped. */
 function sampling(): { stop: () => Sample[] } {
-  const samples: Sample[] = [sample()];
-  const timer = setInterval(() => samples.push(sample()), 100);
-  return { stop: () => (clearInterval(timer), samples.push(sample()), samples) };
+  return sampleEvery(sample, 100);
 }
 
 async function apply(version: string, update: string, extra: string[] = []) {

@@ -24,6 +24,7 @@ import { HaHosts, type HaHost } from '../helpers/ha-jobs-hosts.js';
 import { oneCluster, writeInventory } from '../helpers/inventory.js';
 import { killRuns } from '../helpers/jobs-scratch.js';
 import { childrenOf } from '../helpers/jobs-trial.js';
+import { sampleEvery } from '../helpers/sample-every.js';
 
 const skip = etcdSkipReason();
 const MARK = 'FACTORY_HA_DEPLOY_MARK=6214';
@@ -134,9 +135,7 @@ function sample(): Sample {
 
 /** sampling samples every 100 ms until stopped. */
 function sampling(): { stop: () => Sample[] } {
-  const samples: Sample[] = [sample()];
-  const timer = setInterval(() => samples.push(sample()), 100);
-  return { stop: () => (clearInterval(timer), samples.push(sample()), samples) };
+  return sampleEvery(sample, 100);
 }
 
 interface Deployment {

@@ -10,21 +10,13 @@ import type { JobView } from '../../src/control/jobs.js';
 import { parseSchedule, slotsBetween } from '../../src/jobs/schedule.js';
 import type { RunRecord } from '../../src/jobs/types.js';
 import type { JobEvent } from './jobs-scratch.js';
+import { mulberry32 } from '../../bench/rng.js';
 
 const EVERY_SECOND = parseSchedule('* * * * * *');
 const iso = (t: number) => new Date(t).toISOString();
 
 /** random is a small seeded generator (mulberry32), so a failing trial can be told apart by its seed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const random: (seed: number) => () => number = mulberry32;
 
 /** childrenOf lists the processes whose parent is pid (a host's executor). */
 export function childrenOf(pid: number): number[] {

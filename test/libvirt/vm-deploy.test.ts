@@ -17,15 +17,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../helpers/cli.js';
-import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+import { VM_ROLL, VmDeployFixture } from '../helpers/vm-deploy.js';
+import { acquireLibvirtd, testWorkDir } from '../harness/libvirtd.js';
 import { waitFor } from '../executors/helpers.js';
 
 const lv = await acquireLibvirtd();
 // a folder QEMU can reach: the local agent's VM store is under the state
 const work = testWorkDir('vm-deploy-');
-const state = path.join(work.dir, 'state');
-const plan = path.join(work.dir, 'vmroll.yaml');
+const fx = new VmDeployFixture(work.dir, 'vmroll');
 const seen = path.join(work.dir, 'probe-seen');
 const virsh = (...args: string[]) => execFileSync('virsh', ['-c', 'qemu:///system', ...args], { encoding: 'utf8' });
 
@@ -55,107 +54,37 @@ function planText(image: string, memMi: number, update: string, probe = false): 
   return `name: vmroll\nproject: e2e\nvms:\n${web}${probe ? probeGroup : ''}`;
 }
 
-async function cli(args: string[], timeoutMs = 150_000) {
-  return runCli([...args, '--state', state], { cwd: work.dir, timeoutMs });
-}
-
-async function apply(text: string) {
-  fs.writeFileSync(plan, text);
-  const r = await cli(['plan', 'apply', plan, '--json']);
-  return { ...r, doc: r.stdout ? JSON.parse(r.stdout) : undefined };
-}
-
-interface TaskJson {
-  task: string;
-  state: string;
-  power?: string;
-  health?: string;
-}
-
-async function tasks(): Promise<TaskJson[]> {
-  const r = await cli(['status', '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { tasks: TaskJson[] }).tasks.filter((t) => t.task.startsWith('vmroll/'));
-}
-
-function storeDir(): string {
-  return fs.realpathSync(path.join(state, 'agents', 'local', 'vm-store'));
-}
-
-/** sample counts the VMs whose prober says healthy now, by task folder (without the state's suffix). */
-function sample(): { healthy: number; vms: Record<string, string> } {
-  const out = { healthy: 0, vms: {} as Record<string, string> };
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(path.join(storeDir(), 'vms')).filter((n) => n.startsWith('vmroll.web.'));
-  } catch {
-    return out;
-  }
-  for (const n of names) {
-    let h = '';
-    try {
-      h = fs.readFileSync(path.join(storeDir(), 'vms', n, 'health'), 'utf8').split(' ')[0]!;
-    } catch {
-      /* booting: no check written yet */
-    }
-    out.vms[n.replace(/_[0-9a-f]{8}$/, '')] = h || 'none';
-    if (h === 'healthy') out.healthy++;
-  }
-  return out;
-}
-
-function sampling(): { stop: () => { healthy: number }[] } {
-  const samples = [sample()];
-  const timer = setInterval(() => samples.push(sample()), 250);
-  return { stop: () => (clearInterval(timer), samples.push(sample()), samples) };
-}
-
-/** vmRecord is a VM's vm.json: its domain, the id of its base image, when it started. */
-function vmRecord(task: string): { domain: string; image: string; startedAt: string } {
-  const dir = fs.readdirSync(path.join(storeDir(), 'vms')).find((n) => n.startsWith(`${task.replace(/\//g, '.')}_`))!;
-  return JSON.parse(fs.readFileSync(path.join(storeDir(), 'vms', dir, 'vm.json'), 'utf8')) as { domain: string; image: string; startedAt: string };
-}
-
 function memKiB(task: string): number {
-  return Number(/Max memory:\s+(\d+) KiB/.exec(virsh('dominfo', vmRecord(task).domain))![1]);
+  return Number(/Max memory:\s+(\d+) KiB/.exec(virsh('dominfo', fx.vmRecord(task).domain))![1]);
 }
-
-const ROLL = 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 90s, progressDeadline: 0s';
 
 describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
-    fs.mkdirSync(state, { recursive: true });
-    const good = makeGuestImageSource(path.join(work.dir, 'good'));
-    fs.writeFileSync(path.join(good, 'cmdline'), `${fs.readFileSync(path.join(good, 'cmdline'), 'utf8').trim()} factory.listen=8080\n`);
-    const bad = makeGuestImageSource(path.join(work.dir, 'bad'));
-    for (const [dir, name] of [[good, 'good'], [bad, 'bad']] as const) {
-      const r = await cli(['vm', 'push', dir, '--name', name, '--json']);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await fx.pushImages();
   }, 200_000);
 
   afterAll(async () => {
-    await cli(['plan', 'destroy', plan]).catch(() => undefined);
+    await fx.cli(['plan', 'destroy', fx.plan]).catch(() => undefined);
     work.cleanup();
     if (lv.ok) await lv.release();
   }, 200_000);
 
   test('a first apply boots the VMs; the tcp check and the host-side command check (FACTORY_VM_IP) count them healthy', async () => {
     const t0 = Date.now();
-    const r = await apply(planText('good', 128, ROLL, true));
+    const r = await fx.apply(planText('good', 128, VM_ROLL, true));
     expect(r.code, r.stderr).toBe(0);
     expect(r.doc.deployments).toBeUndefined();
-    expect(await waitFor(async () => (await tasks()).filter((t) => t.health === 'healthy').length === 3, 120_000, 1000)).toBe(true);
+    expect(await waitFor(async () => (await fx.tasks()).filter((t) => t.health === 'healthy').length === 3, 120_000, 1000)).toBe(true);
     console.log(`3 VMs booted and healthy in ${Date.now() - t0} ms`);
-    for (const t of await tasks()) expect(t).toMatchObject({ state: 'running', power: 'running', health: 'healthy' });
+    for (const t of await fx.tasks()) expect(t).toMatchObject({ state: 'running', power: 'running', health: 'healthy' });
     // the command ran on the host with the guest's link-local address, zoned to the subnet's bridge, and the group's env
     expect(fs.readFileSync(seen, 'utf8').trim()).toMatch(/^fe80::5054:ff:fe[0-9a-f]{2}:[0-9a-f]{1,4}%fv[0-9a-f]{11} 8080$/);
   }, 180_000);
 
   test('a memory change rolls the 2 VMs one at a time, each health-gated; never fewer than 1 healthy', async () => {
-    const s = sampling();
+    const s = fx.sampling();
     const t0 = Date.now();
-    const r = await apply(planText('good', 160, ROLL));
+    const r = await fx.apply(planText('good', 160, VM_ROLL));
     const samples = s.stop();
     expect(r.code, r.stderr).toBe(0);
     const [d] = r.doc.deployments;
@@ -163,7 +92,7 @@ describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.
     const minHealthy = Math.min(...samples.map((x) => x.healthy));
     console.log(`memory roll: ${Date.now() - t0} ms, ${samples.length} samples, healthy min ${minHealthy}`);
     expect(minHealthy).toBeGreaterThanOrEqual(1);
-    const st = await cli(['deploy', 'status', d.id, '--json']);
+    const st = await fx.cli(['deploy', 'status', d.id, '--json']);
     expect(st.code, st.stderr).toBe(0);
     const rec = (JSON.parse(st.stdout) as { deployment: { tasks: { task: string; state: string; startedAt: string; healthyAt?: string }[] } }).deployment;
     const [t0rec, t1rec] = ['vmroll/web/0', 'vmroll/web/1'].map((t) => rec.tasks.find((x) => x.task === t)!);
@@ -172,13 +101,13 @@ describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.
     // a batch of 1: the second VM started only once the first counted healthy
     expect(Date.parse(t1rec!.startedAt)).toBeGreaterThanOrEqual(Date.parse(t0rec!.healthyAt!));
     for (const t of ['vmroll/web/0', 'vmroll/web/1']) expect(memKiB(t)).toBe(160 * 1024);
-    expect((await tasks()).map((t) => t.task).sort()).toEqual(['vmroll/web/0', 'vmroll/web/1']);
+    expect((await fx.tasks()).map((t) => t.task).sort()).toEqual(['vmroll/web/0', 'vmroll/web/1']);
   }, 180_000);
 
   test('an image that fails its check fails on the first batch; the other VM is untouched; autoRevert brings the first back', async () => {
-    const before = { 0: vmRecord('vmroll/web/0'), 1: vmRecord('vmroll/web/1') };
-    const s = sampling();
-    const r = await apply(planText('bad', 160, 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 0s, autoRevert: true'));
+    const before = { 0: fx.vmRecord('vmroll/web/0'), 1: fx.vmRecord('vmroll/web/1') };
+    const s = fx.sampling();
+    const r = await fx.apply(planText('bad', 160, 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 0s, autoRevert: true'));
     const samples = s.stop();
     expect(r.code).toBe(1);
     const [d] = r.doc.deployments;
@@ -186,10 +115,10 @@ describe.skipIf(!lv.ok)(`deployments of a VM group, health-checked over TCP${lv.
     expect(d.message).toBe('vmroll/web/0 not healthy for 1s within 20s of its start');
     expect(Math.min(...samples.map((x) => x.healthy))).toBeGreaterThanOrEqual(1);
     // VM 1 kept its QEMU through it all; VM 0 was replaced twice (bad, then back on the good image)
-    expect(vmRecord('vmroll/web/1')).toEqual(before[1]);
-    expect(vmRecord('vmroll/web/0').image).toBe(before[0].image);
-    expect(vmRecord('vmroll/web/0').startedAt).not.toBe(before[0].startedAt);
+    expect(fx.vmRecord('vmroll/web/1')).toEqual(before[1]);
+    expect(fx.vmRecord('vmroll/web/0').image).toBe(before[0].image);
+    expect(fx.vmRecord('vmroll/web/0').startedAt).not.toBe(before[0].startedAt);
     expect(memKiB('vmroll/web/0')).toBe(160 * 1024);
-    expect(await waitFor(async () => (await tasks()).every((t) => t.health === 'healthy'), 60_000, 1000)).toBe(true);
+    expect(await waitFor(async () => (await fx.tasks()).every((t) => t.health === 'healthy'), 60_000, 1000)).toBe(true);
   }, 180_000);
 });

@@ -10,18 +10,15 @@
  * - an image that fails its check fails on the first batch, the other VM is untouched, and autoRevert
  *   brings the group back on the last good spec.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../helpers/cli.js';
-import { acquireLibvirtd, makeGuestImageSource, testWorkDir } from '../harness/libvirtd.js';
+import { VM_ROLL, VmDeployFixture } from '../helpers/vm-deploy.js';
+import { acquireLibvirtd, testWorkDir } from '../harness/libvirtd.js';
 import { waitFor } from '../executors/helpers.js';
 
 const lv = await acquireLibvirtd();
 // a folder QEMU can reach: the local agent's VM store is under the state
 const work = testWorkDir('vm-rplan-deploy-');
-const state = path.join(work.dir, 'state');
-const plan = path.join(work.dir, 'vmsplit.yaml');
+const fx = new VmDeployFixture(work.dir, 'vmsplit');
 
 /** planText is the plan: 0.5 cpus of VMs of 0.25 cpus and 128 MiB of `image`, health-checked on TCP 8080. */
 function planText(image: string, version: string, update: string): string {
@@ -40,96 +37,29 @@ vms:
 `;
 }
 
-async function cli(args: string[], timeoutMs = 150_000) {
-  return runCli([...args, '--state', state], { cwd: work.dir, timeoutMs });
-}
-
-async function apply(text: string) {
-  fs.writeFileSync(plan, text);
-  const r = await cli(['plan', 'apply', plan, '--json']);
-  return { ...r, doc: r.stdout ? JSON.parse(r.stdout) : undefined };
-}
-
-interface TaskJson {
-  task: string;
-  state: string;
-  power?: string;
-  health?: string;
-}
-
-async function tasks(): Promise<TaskJson[]> {
-  const r = await cli(['status', '--json']);
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { tasks: TaskJson[] }).tasks.filter((t) => t.task.startsWith('vmsplit/'));
-}
-
-function storeDir(): string {
-  return fs.realpathSync(path.join(state, 'agents', 'local', 'vm-store'));
-}
-
-/** sample counts the VMs whose prober says healthy now. */
-function sample(): { healthy: number } {
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync(path.join(storeDir(), 'vms')).filter((n) => n.startsWith('vmsplit.web.'));
-  } catch {
-    return { healthy: 0 };
-  }
-  let healthy = 0;
-  for (const n of names) {
-    try {
-      if (fs.readFileSync(path.join(storeDir(), 'vms', n, 'health'), 'utf8').startsWith('healthy')) healthy++;
-    } catch {
-      /* booting: no check written yet */
-    }
-  }
-  return { healthy };
-}
-
-function sampling(): { stop: () => { healthy: number }[] } {
-  const samples = [sample()];
-  const timer = setInterval(() => samples.push(sample()), 250);
-  return { stop: () => (clearInterval(timer), samples.push(sample()), samples) };
-}
-
-/** vmRecord is a VM's vm.json: its domain, the id of its base image, when it started. */
-function vmRecord(task: string): { domain: string; image: string; startedAt: string } {
-  const dir = fs.readdirSync(path.join(storeDir(), 'vms')).find((n) => n.startsWith(`${task.replace(/\//g, '.')}_`))!;
-  return JSON.parse(fs.readFileSync(path.join(storeDir(), 'vms', dir, 'vm.json'), 'utf8')) as { domain: string; image: string; startedAt: string };
-}
-
-const ROLL = 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 90s, progressDeadline: 0s';
-
 describe.skipIf(!lv.ok)(`deployments of a VM resource plan, rolled by resources${lv.ok ? '' : ` (skipped: ${lv.reason})`}`, () => {
   beforeAll(async () => {
-    fs.mkdirSync(state, { recursive: true });
-    const good = makeGuestImageSource(path.join(work.dir, 'good'));
-    fs.writeFileSync(path.join(good, 'cmdline'), `${fs.readFileSync(path.join(good, 'cmdline'), 'utf8').trim()} factory.listen=8080\n`);
-    const bad = makeGuestImageSource(path.join(work.dir, 'bad'));
-    for (const [dir, name] of [[good, 'good'], [bad, 'bad']] as const) {
-      const r = await cli(['vm', 'push', dir, '--name', name, '--json']);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await fx.pushImages();
   }, 200_000);
 
   afterAll(async () => {
-    await cli(['plan', 'destroy', plan]).catch(() => undefined);
+    await fx.cli(['plan', 'destroy', fx.plan]).catch(() => undefined);
     work.cleanup();
     if (lv.ok) await lv.release();
   }, 200_000);
 
   test('a first apply splits 0.5 cpus into 2 VMs of 0.25 and boots them', async () => {
-    const r = await apply(planText('good', '1', ROLL));
+    const r = await fx.apply(planText('good', '1', VM_ROLL));
     expect(r.code, r.stderr).toBe(0);
     expect(r.doc.deployments).toBeUndefined();
-    expect(await waitFor(async () => (await tasks()).filter((t) => t.health === 'healthy').length === 2, 120_000, 1000)).toBe(true);
-    expect((await tasks()).map((t) => t.task).sort()).toEqual(['vmsplit/web/0', 'vmsplit/web/1']);
+    expect(await waitFor(async () => (await fx.tasks()).filter((t) => t.health === 'healthy').length === 2, 120_000, 1000)).toBe(true);
+    expect((await fx.tasks()).map((t) => t.task).sort()).toEqual(['vmsplit/web/0', 'vmsplit/web/1']);
   }, 180_000);
 
   test("an env change rolls the split by one old VM's worth of cpus at a time, health-gated; never fewer than 1 healthy", async () => {
-    const s = sampling();
+    const s = fx.sampling();
     const t0 = Date.now();
-    const r = await apply(planText('good', '2', ROLL));
+    const r = await fx.apply(planText('good', '2', VM_ROLL));
     const samples = s.stop();
     expect(r.code, r.stderr).toBe(0);
     const [d] = r.doc.deployments;
@@ -137,7 +67,7 @@ describe.skipIf(!lv.ok)(`deployments of a VM resource plan, rolled by resources$
     const minHealthy = Math.min(...samples.map((x) => x.healthy));
     console.log(`resource plan roll: ${Date.now() - t0} ms, ${samples.length} samples, healthy min ${minHealthy}`);
     expect(minHealthy).toBeGreaterThanOrEqual(1);
-    const st = await cli(['deploy', 'status', d.id, '--json']);
+    const st = await fx.cli(['deploy', 'status', d.id, '--json']);
     expect(st.code, st.stderr).toBe(0);
     const rec = (JSON.parse(st.stdout) as { deployment: { split: { cpus: number; index: number }[]; batchCpus: number; tasks: { task: string; state: string; startedAt: string; healthyAt?: string }[] } }).deployment;
     expect(rec.split.map((v) => [v.cpus, v.index])).toEqual([[0.25, 0], [0.25, 1]]);
@@ -147,25 +77,25 @@ describe.skipIf(!lv.ok)(`deployments of a VM resource plan, rolled by resources$
     expect(b).toMatchObject({ state: 'healthy' });
     // a batch of one old VM's cpus: the second new VM started only once the first counted healthy
     expect(Date.parse(b!.startedAt)).toBeGreaterThanOrEqual(Date.parse(a!.healthyAt!));
-    expect((await tasks()).map((t) => t.task).sort()).toEqual(['vmsplit/web/0', 'vmsplit/web/1']);
+    expect((await fx.tasks()).map((t) => t.task).sort()).toEqual(['vmsplit/web/0', 'vmsplit/web/1']);
     // the rolled split is kept as it is by the next apply
-    const again = await apply(planText('good', '2', ROLL));
+    const again = await fx.apply(planText('good', '2', VM_ROLL));
     expect(again.code, again.stderr).toBe(0);
     expect(again.doc.deployments).toBeUndefined();
     expect(again.doc.changes).toEqual({ create: 0, destroy: 0, update: 0 });
   }, 240_000);
 
   test('an image that fails its check fails on the first batch; the other VM is untouched; autoRevert brings the group back', async () => {
-    const before = vmRecord('vmsplit/web/1');
-    const s = sampling();
-    const r = await apply(planText('bad', '2', 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 0s, autoRevert: true'));
+    const before = fx.vmRecord('vmsplit/web/1');
+    const s = fx.sampling();
+    const r = await fx.apply(planText('bad', '2', 'maxParallel: 1, maxSurge: 0, minHealthyTime: 1s, healthyDeadline: 20s, progressDeadline: 0s, autoRevert: true'));
     const samples = s.stop();
     expect(r.code).toBe(1);
     const [d] = r.doc.deployments;
     expect(d.status).toBe('reverted');
     expect(d.message).toBe('vmsplit/web/0 not healthy for 1s within 20s of its start');
     expect(Math.min(...samples.map((x) => x.healthy))).toBeGreaterThanOrEqual(1);
-    expect(vmRecord('vmsplit/web/1')).toEqual(before);
-    expect(await waitFor(async () => (await tasks()).length === 2 && (await tasks()).every((t) => t.health === 'healthy'), 60_000, 1000)).toBe(true);
+    expect(fx.vmRecord('vmsplit/web/1')).toEqual(before);
+    expect(await waitFor(async () => (await fx.tasks()).length === 2 && (await fx.tasks()).every((t) => t.health === 'healthy'), 60_000, 1000)).toBe(true);
   }, 240_000);
 });

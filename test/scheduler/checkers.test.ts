@@ -11,48 +11,8 @@ import { FEASIBILITY_CHAIN, firstRejection } from '../../src/scheduler/feasibili
 import type { CheckContext } from '../../src/scheduler/feasibility.js';
 import { ClusterLedger, groupDemandOf, groupKey } from '../../src/scheduler/ledger.js';
 import { scoreBinpack, scoreSpread } from '../../src/scheduler/score.js';
-import type { AgentSnapshot, Constraint, DesiredGroup, Driver, ProjectPolicy, ResourceVector, TaskResources } from '../../src/scheduler/types.js';
-
-const DRIVERS: Driver[] = ['process', 'docker', 'libvirt'];
-
-const resourcesArb: fc.Arbitrary<TaskResources> = fc.record({
-  cpus: fc.integer({ min: 0, max: 12 }).map((n) => n / 4),
-  mem: fc.integer({ min: 0, max: 8 }),
-  disk: fc.integer({ min: 0, max: 3 }),
-  gpus: fc.integer({ min: 0, max: 1 }),
-  scalars: fc.oneof(fc.constant({}), fc.record({ ssd: fc.integer({ min: 0, max: 2 }) })),
-  ports: fc.subarray([80, 443]),
-});
-
-const capacityArb: fc.Arbitrary<ResourceVector> = fc.record({
-  cpus: fc.integer({ min: 0, max: 8 }),
-  mem: fc.integer({ min: 0, max: 16 }),
-  disk: fc.integer({ min: 0, max: 6 }),
-  gpus: fc.integer({ min: 0, max: 2 }),
-  scalars: fc.oneof(fc.constant({}), fc.record({ ssd: fc.integer({ min: 0, max: 4 }) })),
-});
-
-const agentsArb: fc.Arbitrary<AgentSnapshot[]> = fc
-  .array(
-    fc.record({
-      idc: fc.constantFrom('bj1', 'sh2'),
-      cluster: fc.constantFrom('c1', 'c2', 'c3'),
-      state: fc.constantFrom('ready', 'ready', 'ready', 'lost', 'draining', 'down'),
-      capacity: capacityArb,
-      reserved: fc.option(fc.record({ cpus: fc.integer({ min: 0, max: 2 }) }), { nil: undefined }),
-      rack: fc.option(fc.constantFrom('r1', 'r2', 'r9', '10'), { nil: undefined }),
-      drivers: fc.subarray(DRIVERS),
-    }),
-    { minLength: 1, maxLength: 12 },
-  )
-  .map((as) =>
-    as.map(({ rack, reserved, ...a }, i) => ({
-      name: `a${i}`,
-      ...a,
-      ...(reserved ? { reserved } : {}),
-      attributes: (rack === undefined ? {} : { rack }) as Record<string, string>,
-    })),
-  );
+import type { AgentSnapshot, Constraint, DesiredGroup, ProjectPolicy, TaskResources } from '../../src/scheduler/types.js';
+import { DRIVERS, agentsArb, resourcesArb } from './arbitraries.js';
 
 const constraintArb: fc.Arbitrary<Constraint> = fc
   .record({ op: fc.constantFrom('==', '!=', '<', '>=', 'in', '~' as const), value: fc.constantFrom('r1', 'r9', '5', '^r') })
@@ -88,7 +48,11 @@ const reservationsArb = fc.array(
 
 const PROJECTS: Record<string, ProjectPolicy> = { acme: { weight: 1 }, pinned: { weight: 1, clusters: ['c1', 'c3'] } };
 
-const caseArb = fc.record({ agents: agentsArb, group: groupArb, reservations: reservationsArb });
+const caseArb = fc.record({
+  agents: agentsArb({ clusters: ['c1', 'c2', 'c3'], minLength: 1, maxLength: 12 }),
+  group: groupArb,
+  reservations: reservationsArb,
+});
 
 /** setUp builds a ledger for the agents and charges the reservations to it. */
 function setUp(agents: AgentSnapshot[], group: DesiredGroup, reservations: { agent: number; same: boolean; resources: TaskResources }[]): CheckContext {

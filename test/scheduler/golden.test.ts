@@ -26,20 +26,9 @@ import type {
   TaskResources,
   TaskState,
 } from '../../src/scheduler/index.js';
+import { mulberry32 } from '../../bench/rng.js';
 
 const GiB = 1024 ** 3;
-
-/** rand is a seeded mulberry32, independent of the scheduler's own Rng. */
-function rand(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Shape {
   agents: number;
@@ -51,7 +40,7 @@ interface Shape {
 
 /** generate builds one scheduler input from a seed and a size. */
 function generate(seed: number, size: Shape): SchedulerInput {
-  const r = rand(seed);
+  const r = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const chance = (p: number) => r() < p;

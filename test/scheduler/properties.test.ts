@@ -3,58 +3,17 @@ import { describe, expect, it } from 'vitest';
 import { RESOURCE_EPSILON, allocatableResources, matchConstraint, schedule } from '../../src/scheduler/index.js';
 import type {
   ActualTask,
-  AgentSnapshot,
   Constraint,
   DesiredGroup,
-  Driver,
   ResourceVector,
   SchedulePlan,
   SchedulerInput,
   TaskResources,
   TaskState,
 } from '../../src/scheduler/index.js';
+import { DRIVERS, agentsArb, resourcesArb } from './arbitraries.js';
 
-const DRIVERS: Driver[] = ['process', 'docker', 'libvirt'];
 const STATES: TaskState[] = ['pending', 'running', 'exited', 'failed', 'finished', 'stopped', 'lost', 'unknown'];
-
-const resourcesArb: fc.Arbitrary<TaskResources> = fc.record({
-  cpus: fc.integer({ min: 0, max: 12 }).map((n) => n / 4),
-  mem: fc.integer({ min: 0, max: 8 }),
-  disk: fc.integer({ min: 0, max: 3 }),
-  gpus: fc.integer({ min: 0, max: 1 }),
-  scalars: fc.oneof(fc.constant({}), fc.record({ ssd: fc.integer({ min: 0, max: 2 }) })),
-  ports: fc.subarray([80, 443]),
-});
-
-const capacityArb: fc.Arbitrary<ResourceVector> = fc.record({
-  cpus: fc.integer({ min: 0, max: 8 }),
-  mem: fc.integer({ min: 0, max: 16 }),
-  disk: fc.integer({ min: 0, max: 6 }),
-  gpus: fc.integer({ min: 0, max: 2 }),
-  scalars: fc.oneof(fc.constant({}), fc.record({ ssd: fc.integer({ min: 0, max: 4 }) })),
-});
-
-const agentsArb: fc.Arbitrary<AgentSnapshot[]> = fc
-  .array(
-    fc.record({
-      idc: fc.constantFrom('bj1', 'sh2'),
-      cluster: fc.constantFrom('c1', 'c2'),
-      state: fc.constantFrom('ready', 'ready', 'ready', 'lost', 'draining', 'down'),
-      capacity: capacityArb,
-      reserved: fc.option(fc.record({ cpus: fc.integer({ min: 0, max: 2 }) }), { nil: undefined }),
-      rack: fc.option(fc.constantFrom('r1', 'r2', 'r9', '10'), { nil: undefined }),
-      drivers: fc.subarray(DRIVERS),
-    }),
-    { maxLength: 7 },
-  )
-  .map((as) =>
-    as.map(({ rack, reserved, ...a }, i) => ({
-      name: `a${i}`,
-      ...a,
-      ...(reserved ? { reserved } : {}),
-      attributes: (rack === undefined ? {} : { rack }) as Record<string, string>,
-    })),
-  );
 
 const constraintArb: fc.Arbitrary<Constraint> = fc
   .record({
@@ -113,7 +72,7 @@ const actualArb: fc.Arbitrary<ActualTask[]> = fc.array(
 );
 
 const inputArb: fc.Arbitrary<SchedulerInput> = fc.record({
-  agents: agentsArb,
+  agents: agentsArb({ clusters: ['c1', 'c2'], maxLength: 7 }),
   groups: groupsArb,
   actual: actualArb,
   plans: fc.subarray(['p', 'q']),
