@@ -266,7 +266,10 @@ export function trackProgress(d: DeploymentRecord, tasks: readonly GroupTask[], 
     } else if (rec.healthySince !== undefined) {
       delete rec.healthySince;
     }
-    if (rec.state === 'pending' && now - Date.parse(rec.startedAt) > healthyDeadlineMs) {
+    // the deadline counts from the task's start, or from the deployment's for a task that already ran
+    // the target spec before it (a revert's tasks that were never replaced): those get their full
+    // healthyDeadline too, not one that ran out before the deployment existed
+    if (rec.state === 'pending' && now - Math.max(Date.parse(rec.startedAt), Date.parse(d.createdAt)) > healthyDeadlineMs) {
       rec.state = 'failed';
       rec.error = `not healthy for ${seconds(minHealthyTimeMs)} within ${seconds(healthyDeadlineMs)} of its start`;
       newlyFailed.push(rec);

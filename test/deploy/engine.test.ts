@@ -241,6 +241,18 @@ describe('rolling a group of 6', () => {
     expect(g.specs()).toBe('0:old 1:old 2:old 3:old 4:old 5:old');
   });
 
+  it('a revert whose kept tasks started long before it: they get minHealthyTime to count, not a healthyDeadline that ran out before the revert began', () => {
+    // the 6 tasks on the spec reverted to started 60 s before the revert, beyond its 20 s healthyDeadline
+    const g = new FakeGroup(deployment({ maxParallel: 2, maxSurge: 1, minHealthyTimeMs: 1000, healthyDeadlineMs: 20_000 }, { fromHash: 'new', toHash: 'old' }), 6, { bootMs: 0 });
+    g.tasks.set(6, { task: 'p/web/6', index: 6, specHash: 'new', state: 'failed', health: 'unhealthy', error: 'unhealthy: 3 failed checks' });
+    g.runUntilFinal();
+    expect(g.decisions.flatMap((x) => x.events.map((e) => e.kind))).not.toContain('deployment-task-failed');
+    expect(g.d).toMatchObject({ status: 'succeeded' });
+    expect(g.d.tasks.every((t) => t.state === 'healthy')).toBe(true);
+    expect(g.now - T0).toBeGreaterThanOrEqual(1000);
+    expect(g.specs()).toBe('0:old 1:old 2:old 3:old 4:old 5:old');
+  });
+
   it('paused: what runs stays, nothing new starts', () => {
     const g = new FakeGroup(deployment({ maxParallel: 2, maxSurge: 1 }), 6, { bootMs: 100 });
     g.tick();
